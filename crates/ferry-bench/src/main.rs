@@ -1,1 +1,322 @@
-fn main() {}
+//! `ferry-bench`: Ferry's end-to-end load tool.
+//!
+//! `ferry-bench compare --proxy ferry=PATH_TO_FERRY_PROXY` starts the bench upstream in-process,
+//! starts each proxy as a child process in front of it, and measures on loopback, against the
+//! direct path and a naive `copy_bidirectional` proxy measured in the same run: bulk throughput
+//! (1 and 4 streams) with the proxy's CPU per GB, 64-byte request/response rate over 64
+//! connections, connection rate, and resident memory per idle proxied connection. Every figure is
+//! the median of `--rounds` rounds; ratios against the naive proxy are printed last.
+
+mod load;
+mod naive;
+mod procstat;
+mod server;
+
+use std::io;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Ferry's end-to-end load tool")]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the two-mode bench upstream (first byte S = sink, E = echo).
+    Server {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    /// Run a plain echo server (used by the demo).
+    Echo {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+    /// Run the naive copy_bidirectional proxy (the baseline).
+    Naive {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        upstream: SocketAddr,
+    },
+    /// Measure proxies against the direct path and the naive proxy.
+    Compare {
+        /// A proxy to measure, as NAME=COMMAND; the command gets `--listen ADDR --upstream ADDR`
+        /// appended. Repeatable.
+        #[arg(long = "proxy", value_name = "NAME=COMMAND")]
+        proxies: Vec<String>,
+        /// Bytes per bulk run.
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        /// Seconds per rate run.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Idle connections for the memory figure.
+        #[arg(long, default_value_t = 8000)]
+        idle: usize,
+        /// Rounds; each figure is the median.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+}
+
+fn main() -> io::Result<()> {
+    let args = Args::parse();
+    raise_nofile();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match args.command {
+            Cmd::Server { listen } => {
+                server::serve(TcpListener::bind(listen).await?).await;
+                Ok(())
+            }
+            Cmd::Echo { listen } => echo(listen).await,
+            Cmd::Naive { listen, upstream } => naive::run(listen, upstream).await,
+            Cmd::Compare {
+                proxies,
+                bytes,
+                seconds,
+                idle,
+                rounds,
+            } => {
+                compare(
+                    proxies,
+                    bytes,
+                    Duration::from_secs_f64(seconds),
+                    idle,
+                    rounds,
+                )
+                .await
+            }
+        }
+    })
+}
+
+fn raise_nofile() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    l.current = l.maximum;
+    let _ = setrlimit(Resource::Nofile, l);
+}
+
+async fn echo(listen: SocketAddr) -> io::Result<()> {
+    let listener = TcpListener::bind(listen).await?;
+    loop {
+        let (mut s, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            let (mut r, mut w) = s.split();
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+            let _ = w.shutdown().await;
+        });
+    }
+}
+
+struct Target {
+    name: String,
+    addr: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[derive(Default, Clone)]
+struct Figures {
+    bulk1: Vec<f64>,
+    bulk4: Vec<f64>,
+    cpu_per_gb: Vec<f64>,
+    rr: Vec<f64>,
+    rr_p50: Vec<f64>,
+    rr_p99: Vec<f64>,
+    conn_rate: Vec<f64>,
+    idle_bytes: Option<f64>,
+}
+
+async fn free_port() -> io::Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    l.local_addr()
+}
+
+async fn wait_ready(addr: SocketAddr) -> io::Result<()> {
+    for _ in 0..200 {
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            s.write_all(b"Ex").await?;
+            let mut b = [0u8; 1];
+            if s.read_exact(&mut b).await.is_ok() {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(io::Error::other(format!("{addr} did not become ready")))
+}
+
+async fn start(name: &str, command: &[String], upstream: SocketAddr) -> io::Result<Target> {
+    let addr = free_port().await?;
+    let child = Command::new(&command[0])
+        .args(&command[1..])
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--upstream")
+        .arg(upstream.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .env("RUST_LOG", "warn")
+        .spawn()?;
+    let target = Target {
+        name: name.to_owned(),
+        addr,
+        child: Some(child),
+    };
+    wait_ready(addr).await?;
+    Ok(target)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+async fn compare(
+    proxies: Vec<String>,
+    bytes: u64,
+    seconds: Duration,
+    idle: usize,
+    rounds: usize,
+) -> io::Result<()> {
+    let upstream = server::spawn_local().await?;
+    let me = std::env::current_exe()?.to_string_lossy().into_owned();
+    let mut targets = vec![
+        Target {
+            name: "direct".into(),
+            addr: upstream,
+            child: None,
+        },
+        start("naive", &[me, "naive".into()], upstream).await?,
+    ];
+    for p in &proxies {
+        let (name, cmd) = p
+            .split_once('=')
+            .ok_or_else(|| io::Error::other(format!("--proxy {p:?} is not NAME=COMMAND")))?;
+        let cmd: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
+        if cmd.is_empty() {
+            return Err(io::Error::other(format!("--proxy {p:?} has no command")));
+        }
+        targets.push(start(name, &cmd, upstream).await?);
+    }
+    let mut figs = vec![Figures::default(); targets.len()];
+    for round in 0..rounds {
+        for (t, f) in targets.iter().zip(figs.iter_mut()) {
+            eprintln!("round {}/{rounds}: {}", round + 1, t.name);
+            let pid = t.child.as_ref().map(Child::id);
+            let cpu0 = pid.and_then(procstat::cpu_time);
+            f.bulk1.push(load::bulk(t.addr, 1, bytes).await?);
+            let cpu1 = pid.and_then(procstat::cpu_time);
+            if let (Some(a), Some(b)) = (cpu0, cpu1) {
+                f.cpu_per_gb
+                    .push((b - a).as_secs_f64() / (bytes as f64 / 1e9));
+            }
+            f.bulk4.push(load::bulk(t.addr, 4, bytes).await?);
+            let rr = load::request_response(t.addr, 64, seconds).await?;
+            f.rr.push(rr.per_sec);
+            f.rr_p50.push(rr.p50_us as f64);
+            f.rr_p99.push(rr.p99_us as f64);
+            f.conn_rate
+                .push(load::connection_rate(t.addr, 16, seconds).await?);
+        }
+    }
+    for (t, f) in targets.iter().zip(figs.iter_mut()) {
+        let Some(pid) = t.child.as_ref().map(Child::id) else {
+            continue;
+        };
+        eprintln!("idle memory: {} with {idle} connections", t.name);
+        let before = procstat::rss_bytes(pid).unwrap_or(0);
+        let conns = load::open_idle(t.addr, idle).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = procstat::rss_bytes(pid).unwrap_or(0);
+        f.idle_bytes = Some(after.saturating_sub(before) as f64 / idle as f64);
+        drop(conns);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    print_table(&targets, &figs, bytes, seconds, idle, rounds);
+    Ok(())
+}
+
+fn print_table(
+    targets: &[Target],
+    figs: &[Figures],
+    bytes: u64,
+    seconds: Duration,
+    idle: usize,
+    rounds: usize,
+) {
+    println!(
+        "\nmedians of {rounds} rounds; bulk {} MiB per run; rate runs {:.1} s; idle memory with {idle} connections\n",
+        bytes >> 20,
+        seconds.as_secs_f64()
+    );
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    println!("| metric | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(names.len()));
+    type Get = fn(&Figures) -> Option<f64>;
+    let rows: [(&str, Get); 8] = [
+        ("bulk 1 stream (MiB/s)", |f| {
+            Some(median(&f.bulk1) / 1_048_576.0)
+        }),
+        ("bulk 4 streams (MiB/s)", |f| {
+            Some(median(&f.bulk4) / 1_048_576.0)
+        }),
+        ("proxy CPU per GB, 1 stream (s)", |f| {
+            (!f.cpu_per_gb.is_empty()).then(|| median(&f.cpu_per_gb))
+        }),
+        ("64 B req/resp, 64 conns (req/s)", |f| Some(median(&f.rr))),
+        ("req/resp p50 (us)", |f| Some(median(&f.rr_p50))),
+        ("req/resp p99 (us)", |f| Some(median(&f.rr_p99))),
+        ("connections/s (16 workers)", |f| Some(median(&f.conn_rate))),
+        ("RSS per idle connection (bytes)", |f| f.idle_bytes),
+    ];
+    for (label, get) in rows {
+        let cells: Vec<String> = figs
+            .iter()
+            .map(|f| get(f).map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")))
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    }
+    if let Some(naive) = figs.get(1) {
+        println!("\nratios against naive (x):\n");
+        println!("| metric | {} |", names[2..].join(" | "));
+        println!("|---|{}", "---|".repeat(names.len().saturating_sub(2)));
+        for (label, get) in rows {
+            let cells: Vec<String> = figs[2..]
+                .iter()
+                .map(|f| match (get(f), get(naive)) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                    _ => "-".to_owned(),
+                })
+                .collect();
+            println!("| {label} | {} |", cells.join(" | "));
+        }
+    }
+}

@@ -1,1 +1,83 @@
-//! placeholder
+//! Plumbing shared by Ferry's binaries: logging set-up, the open-files limit, the shutdown signal
+//! and error reporting. Behaviour lives in `ferry-app`; the binaries stay thin.
+
+use std::error::Error;
+use std::process::ExitCode;
+
+/// Exit code for usage and configuration errors (`EX_USAGE`).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit code for failures at run time.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Installs a `tracing` subscriber writing to stderr. `RUST_LOG` overrides `default_level`.
+pub fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Raises the soft open-files limit to the hard limit, so that thousands of proxied connections
+/// (two descriptors each, plus pipes) fit. Returns the new soft limit, if it could be read.
+pub fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!(error = %e, "could not raise the open-files limit");
+            return getrlimit(Resource::Nofile).current;
+        }
+    }
+    limit.current
+}
+
+/// Registers SIGTERM and SIGINT (ctrl-c) handlers now and returns a future that completes when
+/// either arrives. Registering before anything is bound means a signal can never hit the default
+/// action (immediate termination) while the program starts.
+///
+/// # Errors
+///
+/// When a handler cannot be registered. Must be called inside a tokio runtime.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// Formats an error and its chain of sources on one line: `a: b: c`.
+#[must_use]
+pub fn error_line(error: &dyn Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        source = s.source();
+    }
+    line
+}
+
+/// Prints `program: error chain` on stderr and returns `code`.
+pub fn fail(program: &str, error: &dyn Error, code: u8) -> ExitCode {
+    eprintln!("{program}: {}", error_line(error));
+    ExitCode::from(code)
+}

@@ -1,0 +1,182 @@
+//! Drives both directions of a session in one future and enforces the three timeouts.
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use crate::{BridgeConfig, Direction, End};
+
+/// The timeouts of one session, evaluated lazily against one [`Sleep`].
+///
+/// Activity only moves the inactivity deadline later, so the sleep is not reset on every chunk:
+/// when it fires early, the deadline is recomputed from the last activity and the sleep re-armed.
+struct Deadlines {
+    idle: Option<Duration>,
+    half_close: Option<Duration>,
+    lifetime_end: Option<Instant>,
+    last_activity: Instant,
+    half_closed: bool,
+}
+
+impl Deadlines {
+    fn new(config: &BridgeConfig, start: Instant) -> Self {
+        Self {
+            idle: config.idle_timeout,
+            half_close: config.half_close_timeout,
+            lifetime_end: config.max_lifetime.and_then(|d| start.checked_add(d)),
+            last_activity: start,
+            half_closed: false,
+        }
+    }
+
+    /// The inactivity timeout in force and the end it produces.
+    fn inactivity(&self) -> Option<(Duration, fn() -> End)> {
+        let idle = self.idle.map(|d| (d, (|| End::IdleTimeout) as fn() -> End));
+        if !self.half_closed {
+            return idle;
+        }
+        let half = self
+            .half_close
+            .map(|d| (d, (|| End::HalfCloseTimeout) as fn() -> End));
+        match (idle, half) {
+            (Some(i), Some(h)) => Some(if h.0 <= i.0 { h } else { i }),
+            (i, h) => h.or(i),
+        }
+    }
+
+    /// The earliest deadline, if any.
+    fn next(&self) -> Option<Instant> {
+        let inactivity = self
+            .inactivity()
+            .and_then(|(d, _)| self.last_activity.checked_add(d));
+        match (inactivity, self.lifetime_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The end to report if a deadline has passed at `now`.
+    fn expired(&self, now: Instant) -> Option<End> {
+        if self.lifetime_end.is_some_and(|end| end <= now) {
+            return Some(End::LifetimeExceeded);
+        }
+        let (timeout, end) = self.inactivity()?;
+        let deadline = self.last_activity.checked_add(timeout)?;
+        (deadline <= now).then(end)
+    }
+}
+
+/// Runs a session: polls each unfinished direction with `poll_dir(cx, dir, &mut activity)`,
+/// which returns `Ready(Ok)` once that direction is done and `Ready(Err(end))` to end the
+/// session at once. Returns when both directions are done or a timeout fires.
+///
+/// Both directions are polled on every wake-up, in the same task, so a direction that is done
+/// never stops the other (half-close), and an error in either ends the session immediately.
+pub(crate) async fn drive<F>(config: &BridgeConfig, mut poll_dir: F) -> End
+where
+    F: FnMut(&mut Context<'_>, Direction, &mut bool) -> Poll<Result<(), End>>,
+{
+    let start = Instant::now();
+    let mut deadlines = Deadlines::new(config, start);
+    let mut armed = deadlines.next();
+    let mut sleep = pin!(tokio::time::sleep_until(armed.unwrap_or(start)));
+    let mut done = [false, false];
+
+    poll_fn(|cx| {
+        let mut activity = false;
+        for (i, dir) in [Direction::AToB, Direction::BToA].into_iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            match poll_dir(cx, dir, &mut activity) {
+                Poll::Ready(Ok(())) => done[i] = true,
+                Poll::Ready(Err(end)) => return Poll::Ready(end),
+                Poll::Pending => {}
+            }
+        }
+        if done == [true, true] {
+            return Poll::Ready(End::Closed);
+        }
+        if activity {
+            deadlines.last_activity = Instant::now();
+        }
+        if (done[0] || done[1]) && !deadlines.half_closed {
+            deadlines.half_closed = true;
+        }
+        poll_deadlines(cx, &mut deadlines, &mut armed, sleep.as_mut())
+    })
+    .await
+}
+
+/// Polls the timer; re-arms it when the deadline moved.
+fn poll_deadlines(
+    cx: &mut Context<'_>,
+    deadlines: &mut Deadlines,
+    armed: &mut Option<Instant>,
+    mut sleep: std::pin::Pin<&mut Sleep>,
+) -> Poll<End> {
+    loop {
+        let Some(next) = deadlines.next() else {
+            *armed = None;
+            return Poll::Pending;
+        };
+        // Re-arm at once when the deadline moved earlier (half-close) or was not armed;
+        // a later deadline (activity) is handled when the sleep fires.
+        if armed.is_none_or(|at| next < at) {
+            sleep.as_mut().reset(next);
+            *armed = Some(next);
+        }
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if let Some(end) = deadlines.expired(Instant::now()) {
+            return Poll::Ready(end);
+        }
+        // Fired early: activity moved the deadline later.
+        sleep.as_mut().reset(next);
+        *armed = Some(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn half_close_uses_the_shorter_timeout() {
+        let config = BridgeConfig::default()
+            .idle_timeout(Some(Duration::from_secs(10)))
+            .half_close_timeout(Some(Duration::from_secs(30)));
+        let mut d = Deadlines::new(&config, Instant::now());
+        d.half_closed = true;
+        let now = Instant::now();
+        assert!(matches!(
+            d.expired(now + Duration::from_secs(10)),
+            Some(End::IdleTimeout)
+        ));
+        let config = config.half_close_timeout(Some(Duration::from_secs(5)));
+        let mut d = Deadlines::new(&config, now);
+        assert!(d.expired(now + Duration::from_secs(5)).is_none());
+        d.half_closed = true;
+        assert!(matches!(
+            d.expired(now + Duration::from_secs(5)),
+            Some(End::HalfCloseTimeout)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn huge_timeouts_do_not_overflow() {
+        let config = BridgeConfig::default()
+            .idle_timeout(Some(Duration::MAX))
+            .max_lifetime(Some(Duration::MAX));
+        let d = Deadlines::new(&config, Instant::now());
+        assert_eq!(d.next(), None);
+        assert!(
+            d.expired(Instant::now() + Duration::from_secs(1 << 40))
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs what the tests need, then runs
+# `cargo test` over the whole workspace (unit, integration, property and doc tests, and the fuzz
+# harnesses as property tests). Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System tools the tests call (the CLI tests use sh and ulimit, which every machine has).
+need=()
+for tool in sh; do
+    command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+    apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+
+cargo test --workspace --locked "$@"
