@@ -66,6 +66,8 @@
 //!
 //! - **Linux**: [`Bridge::run_tcp`] splices when [`BridgeConfig::splice`] is
 //!   [`SplicePolicy::Auto`] (the default) and the [`Session`] has no hook and no throttle.
+//!   A direction splices only while its reads fill a whole buffer (bulk flows); small reads,
+//!   as in request/response traffic, are copied, which takes fewer system calls and no pipe.
 //!   Each spliced direction uses one pipe (two file descriptors) while bytes are in flight; cap
 //!   them with [`BridgeConfig::max_pipes`]. Pipes keep the kernel's default size (64 KiB).
 //! - **Other platforms**: [`Bridge::run_tcp`] is [`Bridge::run`]; everything else is the same.

@@ -58,6 +58,9 @@ pub(crate) struct Transfer<'p> {
     /// An empty buffer kept between a write and the next read while the source is busy.
     spare: Option<PooledBuf<'p>>,
     pub(crate) read_eof: bool,
+    /// Size of the last chunk read (0 before the first); the splice path uses it to decide when a
+    /// flow is bulk.
+    pub(crate) last_read: usize,
     need_flush: bool,
     written: u64,
     throttle: Option<Bucket>,
@@ -72,6 +75,7 @@ impl<'p> Transfer<'p> {
             pending: None,
             spare: None,
             read_eof: false,
+            last_read: 0,
             need_flush: false,
             written: 0,
             throttle: throttle.map(Bucket::new),
@@ -294,6 +298,7 @@ impl<'p> Transfer<'p> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(Op::Read, e))),
         };
         *env.activity = true;
+        self.last_read = n;
         if n == 0 {
             self.read_eof = true;
             if let Some(hook) = env.hook.as_deref_mut() {

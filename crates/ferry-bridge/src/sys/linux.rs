@@ -39,6 +39,10 @@ struct SpliceDir<'p> {
     /// A fallback was already counted for this direction.
     fell_back: bool,
     spliced: bool,
+    /// The last read filled a whole buffer (or pipe): the flow is bulk, so splice. Small reads
+    /// (request/response traffic) are copied, which costs two system calls instead of four and
+    /// no pipe (HAProxy's `splice-auto` makes the same choice).
+    bulk: bool,
 }
 
 impl<'p> SpliceDir<'p> {
@@ -49,6 +53,7 @@ impl<'p> SpliceDir<'p> {
             copy_only: false,
             fell_back: false,
             spliced: false,
+            bulk: false,
         }
     }
 
@@ -87,7 +92,7 @@ impl<'p> SpliceDir<'p> {
                         }
                         Poll::Ready(Ok(())) => {}
                     }
-                    if self.pipe.is_none() && !self.copy_only {
+                    if self.bulk && self.pipe.is_none() && !self.copy_only {
                         self.take_pipe(pipes);
                     }
                     if self.pipe.is_some() {
@@ -98,6 +103,8 @@ impl<'p> SpliceDir<'p> {
                         .is_pending()
                     {
                         return Poll::Pending;
+                    } else {
+                        self.bulk = self.copy.last_read >= env.pool.buffer_size();
                     }
                 }
                 State::ShuttingDown => {
@@ -152,6 +159,7 @@ impl<'p> SpliceDir<'p> {
                 *env.activity = true;
             }
             Ok(n) => {
+                self.bulk = n >= env.pool.buffer_size();
                 if let Some(pooled) = self.pipe.as_mut() {
                     pooled.in_pipe = n;
                 }
@@ -293,7 +301,7 @@ mod tests {
         (c.unwrap(), s.unwrap().0)
     }
 
-    /// `pipe2` failing (here `EMFILE`, injected) makes both directions copy; nothing fails.
+    /// `pipe2` failing (here `EMFILE`, injected) makes both (bulk) directions copy; nothing fails.
     #[tokio::test]
     async fn refused_pipes_fall_back_to_copy() {
         let pipes = PipePool::with_creator(8, refuse);
@@ -308,7 +316,7 @@ mod tests {
             client.shutdown().await.unwrap();
             let mut up = Vec::new();
             upstream.read_to_end(&mut up).await.unwrap();
-            upstream.write_all(b"done").await.unwrap();
+            upstream.write_all(&[4u8; 100_000]).await.unwrap();
             upstream.shutdown().await.unwrap();
             let mut down = Vec::new();
             client.read_to_end(&mut down).await.unwrap();
@@ -318,8 +326,8 @@ mod tests {
         assert!(outcome.end.is_closed(), "{:?}", outcome.end);
         assert!(!outcome.spliced);
         assert!(up == body);
-        assert_eq!(down, b"done");
-        assert_eq!((outcome.a_to_b, outcome.b_to_a), (200_000, 4));
+        assert!(down.len() == 100_000 && down.iter().all(|&b| b == 4));
+        assert_eq!((outcome.a_to_b, outcome.b_to_a), (200_000, 100_000));
         let mut stats = BridgeStats::default();
         pipes.fill_stats(&mut stats);
         assert_eq!(stats.splice_fallbacks, 2, "{stats:?}");
@@ -329,5 +337,52 @@ mod tests {
         );
         assert_eq!(pipes.total.load(Ordering::Relaxed), 0);
         assert_eq!(buffers.in_use(), 0);
+    }
+
+    /// Small request/response chunks are copied (no pipe); once a read fills a whole buffer the
+    /// direction switches to splicing.
+    #[tokio::test]
+    async fn small_chunks_copy_and_bulk_flows_splice() {
+        let pipes = PipePool::new(8);
+        let buffers = BufPool::new(16 * 1024, 4);
+        let config = BridgeConfig::default();
+        let (mut client, a) = tcp_pair().await;
+        let (b, mut upstream) = tcp_pair().await;
+        let run = run_spliced(&config, &buffers, &pipes, a, b, Session::new());
+        let peers = async {
+            let mut msg = [0u8; 64];
+            for i in 0..20u8 {
+                client.write_all(&[i; 64]).await.unwrap();
+                upstream.read_exact(&mut msg).await.unwrap();
+                assert_eq!(msg, [i; 64]);
+                upstream.write_all(&msg).await.unwrap();
+                client.read_exact(&mut msg).await.unwrap();
+            }
+            let mut stats = BridgeStats::default();
+            pipes.fill_stats(&mut stats);
+            let small_used_pipes = stats.pipes_in_use + stats.pipes_pooled;
+            // Bulk: 4 MiB one way.
+            let body = vec![9u8; 4 << 20];
+            let send = async {
+                client.write_all(&body).await.unwrap();
+                client.shutdown().await.unwrap();
+            };
+            let recv = async {
+                let mut up = Vec::new();
+                upstream.read_to_end(&mut up).await.unwrap();
+                up
+            };
+            let ((), up) = tokio::join!(send, recv);
+            upstream.shutdown().await.unwrap();
+            let mut rest = Vec::new();
+            client.read_to_end(&mut rest).await.unwrap();
+            (small_used_pipes, up.len())
+        };
+        let (outcome, (small_used_pipes, got)) = tokio::join!(run, peers);
+        assert_eq!(small_used_pipes, 0, "request/response traffic took a pipe");
+        assert_eq!(got, 4 << 20);
+        assert!(outcome.spliced, "the bulk flow was not spliced");
+        assert_eq!(outcome.a_to_b, 20 * 64 + (4 << 20));
+        assert_eq!(outcome.b_to_a, 20 * 64);
     }
 }
