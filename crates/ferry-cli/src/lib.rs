@@ -1,5 +1,5 @@
 //! Plumbing shared by Ferry's binaries: logging set-up, the open-files limit, the shutdown signal
-//! and error reporting. Behaviour lives in `ferry-app`; the binaries stay thin.
+//! and error reporting. Behaviour lives in the `ferry-app-*` crates; the binaries stay thin.
 
 use std::error::Error;
 use std::process::ExitCode;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ferry_app::proxy::{self, ProxyConfig};
+use ferry_app_proxy::{self as proxy, ProxyConfig};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, fail};
 
 /// TCP reverse proxy: forwards every connection on a listener to an upstream from a pool.
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
             Ok(s) => s,
             Err(e) => return Err(fail("ferry-proxy", &e, EXIT_FAILURE)),
         };
-        let listeners = ferry_app::listen::bind_all(&config).map_err(|e| report(&e))?;
+        let listeners = proxy::bind_all(&config).map_err(|e| report(&e))?;
         proxy::run(config, listeners, shutdown)
             .await
             .map_err(|e| report(&e))
@@ -94,9 +94,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn report(e: &ferry_app::AppError) -> ExitCode {
+fn report(e: &ferry_app_proxy::AppError) -> ExitCode {
     let code = match e {
-        ferry_app::AppError::Config(_) => EXIT_USAGE,
+        ferry_app_proxy::AppError::Config(_) => EXIT_USAGE,
         _ => EXIT_FAILURE,
     };
     fail("ferry-proxy", e, code)

@@ -42,12 +42,20 @@ pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, AppError> {
 
 /// Accept state: remembers the current back-off.
 #[derive(Debug)]
-pub(crate) struct Acceptor {
+pub struct Acceptor {
     backoff: Duration,
 }
 
+impl Default for Acceptor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Acceptor {
-    pub(crate) fn new() -> Self {
+    /// A fresh acceptor with the shortest back-off ([`ACCEPT_BACKOFF_MIN`]).
+    #[must_use]
+    pub fn new() -> Self {
         Self {
             backoff: ACCEPT_BACKOFF_MIN,
         }
@@ -59,7 +67,7 @@ impl Acceptor {
     /// # Cancel safety
     ///
     /// Cancel safe: a connection is either returned or left in the backlog.
-    pub(crate) async fn accept(&mut self, listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    pub async fn accept(&mut self, listener: &TcpListener) -> (TcpStream, SocketAddr) {
         loop {
             match listener.accept().await {
                 Ok(conn) => {
@@ -83,13 +91,4 @@ fn is_exhaustion(e: &io::Error) -> bool {
     // EMFILE 24, ENFILE 23, ENOBUFS 105, ENOMEM 12 on Linux; other systems report them through
     // the same raw codes or as `OutOfMemory`.
     matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) || e.kind() == io::ErrorKind::OutOfMemory
-}
-
-/// Binds every listener of a proxy config, in order.
-///
-/// # Errors
-///
-/// [`AppError::Bind`] for the first address that cannot be bound.
-pub fn bind_all(config: &crate::proxy::ProxyConfig) -> Result<Vec<TcpListener>, AppError> {
-    config.listeners.iter().map(|l| bind_tcp(l.bind)).collect()
 }

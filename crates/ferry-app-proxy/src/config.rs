@@ -10,8 +10,8 @@ use std::time::Duration;
 use ferry_bridge::{BridgeConfig, SplicePolicy};
 use serde::Deserialize;
 
-use crate::duration::{de_duration, de_opt_duration, format_duration};
-use crate::error::ConfigError;
+use ferry_app_core::ConfigError;
+use ferry_app_core::duration::{de_duration, de_opt_duration, format_duration};
 
 /// Default upstream connect timeout (per attempt): 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

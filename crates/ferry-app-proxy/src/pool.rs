@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
-use super::config::{PoolConfig, UpstreamAddr};
+use crate::config::{PoolConfig, UpstreamAddr};
 
 /// Why no upstream could be reached for a client.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,28 @@
-//! `ferry-proxy`: a TCP reverse proxy. Each listener sends its connections to an upstream pool;
-//! bytes are relayed by [`ferry_bridge`] (splice(2) for plain TCP on Linux).
+//! `ferry-proxy` as a library: a TCP reverse proxy. Each listener sends its connections to an
+//! upstream pool; bytes are relayed by [`ferry_bridge`] (splice(2) for plain TCP on Linux).
 //!
 //! [`run`] takes listeners bound by the caller (tests bind port 0) and a shutdown future; when
 //! that future completes, accepting stops at once and live connections get
 //! [`ProxyConfig::drain_timeout`] to finish before they are cut.
+//!
+//! This crate does not parse command lines, install signal handlers or configure logging output;
+//! the `ferry-proxy` binary in `ferry-cli` does.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use ferry_app_proxy::{self as proxy, ProxyConfig};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ProxyConfig::from_flags("127.0.0.1:0", &["127.0.0.1:9000".to_owned()])?;
+//! let listeners = proxy::bind_all(&config)?;
+//! let report = proxy::run(config, listeners, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! println!("relayed {} bytes upstream", report.client_to_upstream);
+//! # Ok(()) }
+//! ```
 
 pub mod config;
 mod pool;
@@ -24,8 +43,8 @@ use tokio_util::task::TaskTracker;
 pub use self::config::{ListenerConfig, PoolConfig, ProxyConfig, UpstreamAddr};
 pub use self::pool::ConnectError;
 use self::pool::Pool;
-use crate::error::AppError;
-use crate::listen::Acceptor;
+use ferry_app_core::listen::Acceptor;
+pub use ferry_app_core::{AppError, ConfigError};
 
 /// What a proxy run did, returned after it stopped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -255,4 +274,17 @@ fn describe_end(end: &End) -> String {
         Some((side, op, error)) => format!("{}: {op} on {side}: {error}", end.label()),
         None => end.label().to_owned(),
     }
+}
+
+/// Binds every listener of a proxy config, in order.
+///
+/// # Errors
+///
+/// [`AppError::Bind`] for the first address that cannot be bound.
+pub fn bind_all(config: &ProxyConfig) -> Result<Vec<TcpListener>, AppError> {
+    config
+        .listeners
+        .iter()
+        .map(|l| ferry_app_core::listen::bind_tcp(l.bind))
+        .collect()
 }

@@ -1,12 +1,12 @@
 //! End-to-end tests of the reverse proxy over real loopback sockets, run in-process through
-//! `ferry_app::proxy::run` with listeners bound on port 0.
+//! `ferry_app_proxy::run` with listeners bound on port 0.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferry_app::proxy::{self, ProxyConfig, Report};
+use ferry_app_proxy::{self as proxy, ProxyConfig, Report};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -50,7 +50,7 @@ impl Running {
 }
 
 async fn start(config: ProxyConfig) -> Running {
-    let listeners = ferry_app::listen::bind_all(&config).unwrap();
+    let listeners = proxy::bind_all(&config).unwrap();
     let addr = listeners[0].local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

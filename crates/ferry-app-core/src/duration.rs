@@ -82,13 +82,13 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// Serde helper: a required duration string.
-pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     parse_duration(&s).map_err(de::Error::custom)
 }
 
 /// Serde helper: a duration string where `"off"`/`"none"` mean no limit.
-pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
+pub fn de_opt_duration<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Option<Duration>>, D::Error> {
     let s = String::deserialize(d)?;

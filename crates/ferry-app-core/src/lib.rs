@@ -1,0 +1,24 @@
+//! Plumbing shared by Ferry's programs: validated config values, listeners and the accept loop,
+//! and the error types every program returns.
+//!
+//! The programs themselves live in their own crates (`ferry-app-proxy`, and the chain-hop and
+//! tunnel crates); each has a `run(config, listeners, shutdown)` that tests and other Rust
+//! programs can call in-process. This crate does not parse command lines, install signal handlers
+//! or configure logging output; those belong to the binaries in `ferry-cli`.
+//!
+//! # Examples
+//!
+//! ```
+//! use ferry_app_core::duration::{format_duration, parse_duration};
+//!
+//! let d = parse_duration("1m30s")?;
+//! assert_eq!(d.as_secs(), 90);
+//! assert_eq!(format_duration(d), "1m30s");
+//! # Ok::<(), String>(())
+//! ```
+
+pub mod duration;
+pub mod error;
+pub mod listen;
+
+pub use error::{AppError, ConfigError};
