@@ -17,6 +17,7 @@
 //! # Ok::<(), String>(())
 //! ```
 
+pub mod admin;
 pub mod duration;
 pub mod error;
 pub mod listen;
