@@ -14,4 +14,4 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
 
-cargo test --workspace --locked "$@"
+cargo test --workspace --all-features --locked "$@"
