@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests call (the CLI tests use sh and ulimit, which every machine has).
+# System tools the tests call: sh and ulimit (the CLI tests), and openssl (the proxy's TLS tests
+# run `openssl s_client` to check session reuse through ferry-proxy).
 need=()
-for tool in sh; do
+for tool in sh openssl; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -1,5 +1,13 @@
 //! The reverse proxy's configuration: the TOML file model (`*File` types, `deny_unknown_fields`)
 //! and the validated runtime types it is converted into.
+//!
+//! Validation here reads no file: certificates and keys are loaded when a
+//! [`Proxy`](crate::Proxy) is built from the config.
+
+mod explain;
+mod file;
+mod tls;
+mod tls_file;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -7,11 +15,12 @@ use std::num::NonZeroUsize;
 use std::path::Path;
 use std::time::Duration;
 
-use ferry_bridge::{BridgeConfig, SplicePolicy};
-use serde::Deserialize;
-
 use ferry_app_core::ConfigError;
-use ferry_app_core::duration::{de_duration, de_opt_duration, format_duration};
+use ferry_bridge::BridgeConfig;
+
+use self::file::{ListenerFile, PoolFile, ProxyFile, TimeoutsFile};
+pub use self::tls::{CertFiles, ClientCa, ListenerTls, SELF_SIGNED_NAMES, SniCert, UpstreamTls};
+pub use crate::route::NamePattern;
 
 /// Default upstream connect timeout (per attempt): 5 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,6 +101,18 @@ pub struct PoolConfig {
     /// Total time for all attempts of one client connection (retry on the next upstream).
     /// Default [`DEFAULT_CONNECT_BUDGET`].
     pub connect_budget: Duration,
+    /// TLS to the upstreams (re-encryption). Default `None`: plain TCP.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// One SNI route of a listener: clients asking for a matching server name go to `pool`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Route {
+    /// Exact name or `*.suffix` (any depth below the suffix).
+    pub pattern: NamePattern,
+    /// The pool's name.
+    pub pool: String,
 }
 
 /// A validated listener.
@@ -102,10 +123,18 @@ pub struct ListenerConfig {
     pub name: String,
     /// Address to bind; port 0 picks a free port.
     pub bind: SocketAddr,
-    /// Name of the pool connections are sent to.
-    pub pool: String,
+    /// The pool connections are sent to, or with [`routes`](Self::routes) the pool for names
+    /// no route matches (`None` only with routes: such connections are closed).
+    pub pool: Option<String>,
+    /// SNI routes (TLS listeners only); exact names win over `*.` suffixes, the longest suffix
+    /// wins among those. Default: none.
+    pub routes: Vec<Route>,
+    /// TLS termination. Default `None`: plain TCP (spliced); with TLS, bytes are copied.
+    pub tls: Option<ListenerTls>,
     /// Timeouts and splice policy of connections on this listener.
     pub bridge: BridgeConfig,
+    /// What errors about this listener's TLS settings name (`listener[0].tls` or the flags).
+    pub(crate) tls_key: String,
 }
 
 /// The validated configuration of `ferry-proxy`.
@@ -122,63 +151,6 @@ pub struct ProxyConfig {
     /// How long live connections may run on after shutdown was asked before they are cut.
     /// Default [`DEFAULT_DRAIN_TIMEOUT`].
     pub drain_timeout: Duration,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProxyFile {
-    #[serde(default)]
-    server: ServerFile,
-    #[serde(default)]
-    defaults: TimeoutsFile,
-    #[serde(default)]
-    listener: Vec<ListenerFile>,
-    #[serde(default)]
-    pool: BTreeMap<String, PoolFile>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServerFile {
-    max_connections: Option<usize>,
-    #[serde(default, deserialize_with = "de_some_duration")]
-    drain_timeout: Option<Duration>,
-}
-
-#[derive(Debug, Default, Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-struct TimeoutsFile {
-    #[serde(default, deserialize_with = "de_opt_duration")]
-    idle_timeout: Option<Option<Duration>>,
-    #[serde(default, deserialize_with = "de_opt_duration")]
-    half_close_timeout: Option<Option<Duration>>,
-    #[serde(default, deserialize_with = "de_opt_duration")]
-    max_lifetime: Option<Option<Duration>>,
-    splice: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListenerFile {
-    name: Option<String>,
-    bind: String,
-    pool: String,
-    #[serde(flatten)]
-    timeouts: TimeoutsFile,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PoolFile {
-    upstreams: Vec<String>,
-    #[serde(default, deserialize_with = "de_some_duration")]
-    connect_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "de_some_duration")]
-    connect_budget: Option<Duration>,
-}
-
-fn de_some_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    de_duration(d).map(Some)
 }
 
 impl ProxyConfig {
@@ -211,7 +183,7 @@ impl ProxyConfig {
             path: None,
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
-        Self::try_from_file(file)
+        file::validate(file)
     }
 
     /// The simple command-line case: one listener sending to one pool named `default`.
@@ -220,11 +192,28 @@ impl ProxyConfig {
     ///
     /// [`ConfigError`] when an address is invalid or no upstream is given.
     pub fn from_flags(listen: &str, upstreams: &[String]) -> Result<Self, ConfigError> {
+        Self::from_flags_tls(listen, upstreams, None)
+    }
+
+    /// [`from_flags`](Self::from_flags) with TLS termination by `cert` (`--tls-cert` and
+    /// `--tls-key`, or `--tls-self-signed`) and the TLS defaults of [`ListenerTls::new`].
+    ///
+    /// # Errors
+    ///
+    /// As [`from_flags`](Self::from_flags). Certificate files are read later, by
+    /// [`Proxy::new`](crate::Proxy::new); its errors then name the flags.
+    pub fn from_flags_tls(
+        listen: &str,
+        upstreams: &[String],
+        cert: Option<CertFiles>,
+    ) -> Result<Self, ConfigError> {
         let file = ProxyFile {
             listener: vec![ListenerFile {
                 name: Some("listen".into()),
                 bind: listen.to_owned(),
-                pool: "default".into(),
+                pool: Some("default".into()),
+                routes: BTreeMap::new(),
+                tls: None,
                 timeouts: TimeoutsFile::default(),
             }],
             pool: BTreeMap::from([(
@@ -233,11 +222,12 @@ impl ProxyConfig {
                     upstreams: upstreams.to_vec(),
                     connect_timeout: None,
                     connect_budget: None,
+                    tls: None,
                 },
             )]),
             ..ProxyFile::default()
         };
-        Self::try_from_file(file).map_err(|e| match e {
+        let mut config = file::validate(file).map_err(|e| match e {
             ConfigError::Invalid { key, reason } => ConfigError::Invalid {
                 key: key
                     .replace("listener[0].bind", "--listen")
@@ -245,289 +235,17 @@ impl ProxyConfig {
                 reason,
             },
             other => other,
-        })
+        })?;
+        if let (Some(cert), Some(listener)) = (cert, config.listeners.first_mut()) {
+            listener.tls_key = match cert {
+                CertFiles::SelfSigned => "--tls-self-signed".to_owned(),
+                _ => "--tls-cert/--tls-key".to_owned(),
+            };
+            listener.tls = Some(ListenerTls::new(cert));
+        }
+        Ok(config)
     }
-
-    fn try_from_file(file: ProxyFile) -> Result<Self, ConfigError> {
-        let max_connections = NonZeroUsize::new(
-            file.server
-                .max_connections
-                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
-        )
-        .ok_or_else(|| ConfigError::invalid("server.max_connections", "must be at least 1"))?;
-        let mut pools = BTreeMap::new();
-        for (name, p) in file.pool {
-            let key = format!("pool.{name}");
-            if p.upstreams.is_empty() {
-                return Err(ConfigError::invalid(
-                    format!("{key}.upstreams"),
-                    "at least one upstream is required",
-                ));
-            }
-            let upstreams = p
-                .upstreams
-                .iter()
-                .enumerate()
-                .map(|(i, u)| {
-                    UpstreamAddr::parse(u)
-                        .map_err(|r| ConfigError::invalid(format!("{key}.upstreams[{i}]"), r))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let connect_timeout = nonzero_duration(
-                p.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-                &format!("{key}.connect_timeout"),
-            )?;
-            let connect_budget = nonzero_duration(
-                p.connect_budget.unwrap_or(DEFAULT_CONNECT_BUDGET),
-                &format!("{key}.connect_budget"),
-            )?;
-            pools.insert(
-                name.clone(),
-                PoolConfig {
-                    name,
-                    upstreams,
-                    connect_timeout,
-                    connect_budget,
-                },
-            );
-        }
-        if file.listener.is_empty() {
-            return Err(ConfigError::invalid(
-                "listener",
-                "at least one [[listener]] is required",
-            ));
-        }
-        let mut listeners = Vec::with_capacity(file.listener.len());
-        for (i, l) in file.listener.into_iter().enumerate() {
-            let key = format!("listener[{i}]");
-            let bind: SocketAddr = l.bind.parse().map_err(|_bad_addr| {
-                ConfigError::invalid(
-                    format!("{key}.bind"),
-                    format!("{:?} is not IP:PORT or [IPV6]:PORT", l.bind),
-                )
-            })?;
-            if !pools.contains_key(&l.pool) {
-                return Err(ConfigError::invalid(
-                    format!("{key}.pool"),
-                    format!("no [pool.{}] is defined", l.pool),
-                ));
-            }
-            let bridge = bridge_config(&file.defaults, &l.timeouts, &key)?;
-            listeners.push(ListenerConfig {
-                name: l.name.unwrap_or_else(|| key.clone()),
-                bind,
-                pool: l.pool,
-                bridge,
-            });
-        }
-        let drain_timeout = file.server.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
-        Ok(Self {
-            listeners,
-            pools,
-            max_connections,
-            drain_timeout,
-        })
-    }
-
-    /// A multi-line, human-readable account of the validated config with every default filled in,
-    /// for `ferry-proxy check`.
-    #[must_use]
-    pub fn explain(&self) -> String {
-        let opt = |d: Option<Duration>| d.map_or_else(|| "off".to_owned(), format_duration);
-        let mut out = format!(
-            "server: max_connections={} drain_timeout={}\n",
-            self.max_connections,
-            format_duration(self.drain_timeout)
-        );
-        for l in &self.listeners {
-            let b = &l.bridge;
-            out.push_str(&format!(
-                "listener {}: bind={} pool={} idle_timeout={} half_close_timeout={} max_lifetime={} splice={}\n",
-                l.name,
-                l.bind,
-                l.pool,
-                opt(b.idle_timeout),
-                opt(b.half_close_timeout),
-                opt(b.max_lifetime),
-                matches!(b.splice, SplicePolicy::Auto),
-            ));
-        }
-        for p in self.pools.values() {
-            let ups: Vec<String> = p.upstreams.iter().map(ToString::to_string).collect();
-            out.push_str(&format!(
-                "pool {}: balance=round-robin upstreams=[{}] connect_timeout={} connect_budget={}\n",
-                p.name,
-                ups.join(", "),
-                format_duration(p.connect_timeout),
-                format_duration(p.connect_budget),
-            ));
-        }
-        out
-    }
-}
-
-fn nonzero_duration(d: Duration, key: &str) -> Result<Duration, ConfigError> {
-    if d.is_zero() {
-        return Err(ConfigError::invalid(key, "must be greater than zero"));
-    }
-    Ok(d)
-}
-
-fn bridge_config(
-    defaults: &TimeoutsFile,
-    own: &TimeoutsFile,
-    key: &str,
-) -> Result<BridgeConfig, ConfigError> {
-    let pick = |a: Option<Option<Duration>>,
-                b: Option<Option<Duration>>,
-                dflt: Option<Duration>| { a.or(b).unwrap_or(dflt) };
-    let idle = pick(
-        own.idle_timeout,
-        defaults.idle_timeout,
-        Some(DEFAULT_IDLE_TIMEOUT),
-    );
-    let half = pick(
-        own.half_close_timeout,
-        defaults.half_close_timeout,
-        Some(DEFAULT_HALF_CLOSE_TIMEOUT),
-    );
-    let life = pick(own.max_lifetime, defaults.max_lifetime, None);
-    for (name, v) in [
-        ("idle_timeout", idle),
-        ("half_close_timeout", half),
-        ("max_lifetime", life),
-    ] {
-        if v == Some(Duration::ZERO) {
-            return Err(ConfigError::invalid(
-                format!("{key}.{name}"),
-                "must be greater than zero (write \"off\" for no limit)",
-            ));
-        }
-    }
-    let splice = if own.splice.or(defaults.splice).unwrap_or(true) {
-        SplicePolicy::Auto
-    } else {
-        SplicePolicy::Off
-    };
-    Ok(BridgeConfig::default()
-        .idle_timeout(idle)
-        .half_close_timeout(half)
-        .max_lifetime(life)
-        .splice(splice))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-[server]
-max_connections = 100
-drain_timeout = "5s"
-
-[defaults]
-idle_timeout = "10m"
-
-[[listener]]
-name = "web"
-bind = "127.0.0.1:0"
-pool = "app"
-max_lifetime = "1h"
-splice = false
-
-[pool.app]
-upstreams = ["127.0.0.1:9000", "[::1]:9001", "backend.internal:80"]
-connect_timeout = "2s"
-"#;
-
-    #[test]
-    fn parses_a_full_file() {
-        let c = ProxyConfig::from_toml(GOOD).unwrap();
-        assert_eq!(c.max_connections.get(), 100);
-        assert_eq!(c.drain_timeout, Duration::from_secs(5));
-        let l = &c.listeners[0];
-        assert_eq!(l.name, "web");
-        assert_eq!(l.bridge.idle_timeout, Some(Duration::from_secs(600)));
-        assert_eq!(
-            l.bridge.half_close_timeout,
-            Some(DEFAULT_HALF_CLOSE_TIMEOUT)
-        );
-        assert_eq!(l.bridge.max_lifetime, Some(Duration::from_secs(3600)));
-        assert!(matches!(l.bridge.splice, SplicePolicy::Off));
-        let p = &c.pools["app"];
-        assert_eq!(p.connect_timeout, Duration::from_secs(2));
-        assert_eq!(
-            p.upstreams[2],
-            UpstreamAddr::Host("backend.internal".into(), 80)
-        );
-        assert!(c.explain().contains("pool app: balance=round-robin"));
-    }
-
-    fn err(text: &str) -> String {
-        ProxyConfig::from_toml(text).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        assert!(
-            err("bogus = 1").contains("unknown field `bogus`"),
-            "{}",
-            err("bogus = 1")
-        );
-        let base = "[[listener]]\nbind = \"127.0.0.1:0\"\npool = \"p\"\n";
-        assert!(err(base).contains("listener[0].pool"));
-        let with_pool = format!("{base}[pool.p]\nupstreams = []\n");
-        assert!(err(&with_pool).contains("pool.p.upstreams"));
-        let bad_up = format!("{base}[pool.p]\nupstreams = [\"nope\"]\n");
-        assert!(err(&bad_up).contains("pool.p.upstreams[0]"));
-        let bad_dur =
-            format!("{base}idle_timeout = \"5\"\n[pool.p]\nupstreams = [\"127.0.0.1:1\"]\n");
-        assert!(err(&bad_dur).contains("missing unit"), "{}", err(&bad_dur));
-        let zero =
-            format!("{base}idle_timeout = \"0s\"\n[pool.p]\nupstreams = [\"127.0.0.1:1\"]\n");
-        assert!(err(&zero).contains("listener[0].idle_timeout"));
-        assert!(err("").contains("at least one [[listener]]"));
-        let bad_bind = "[[listener]]\nbind = \"localhost\"\npool = \"p\"\n[pool.p]\nupstreams = [\"127.0.0.1:1\"]\n";
-        assert!(err(bad_bind).contains("listener[0].bind"));
-        assert!(err("[server]\nmax_connections = 0\n").contains("server.max_connections"));
-    }
-
-    #[test]
-    fn flags_errors_name_the_flag() {
-        let e = ProxyConfig::from_flags("nope", &["127.0.0.1:1".into()]).unwrap_err();
-        assert!(e.to_string().contains("--listen"), "{e}");
-        let e = ProxyConfig::from_flags("127.0.0.1:0", &[]).unwrap_err();
-        assert!(e.to_string().contains("--upstream"), "{e}");
-        let ok = ProxyConfig::from_flags("127.0.0.1:0", &["127.0.0.1:1".into()]).unwrap();
-        assert!(matches!(ok.listeners[0].bridge.splice, SplicePolicy::Auto));
-    }
-
-    #[test]
-    fn upstream_addr_forms() {
-        assert!(matches!(
-            UpstreamAddr::parse("127.0.0.1:80"),
-            Ok(UpstreamAddr::Socket(_))
-        ));
-        assert!(matches!(
-            UpstreamAddr::parse("[::1]:80"),
-            Ok(UpstreamAddr::Socket(_))
-        ));
-        assert_eq!(
-            UpstreamAddr::parse("Example.COM:443"),
-            Ok(UpstreamAddr::Host("example.com".into(), 443))
-        );
-        for bad in [
-            "",
-            "host",
-            "host:",
-            "host:0",
-            "host:70000",
-            ":80",
-            "::1:80",
-            "a b:80",
-            "127.0.0.1:0",
-        ] {
-            assert!(UpstreamAddr::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-}
+mod tests;

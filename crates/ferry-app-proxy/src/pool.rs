@@ -52,8 +52,11 @@ impl Pool {
     }
 
     /// Connects to the next upstream in round-robin order, moving on to the following ones when
-    /// an attempt fails or times out.
-    pub(crate) async fn connect(&self) -> Result<(TcpStream, SocketAddr), ConnectError> {
+    /// an attempt fails or times out. Returns the stream, the address connected to and the
+    /// configured upstream it belongs to (whose host name upstream TLS verifies).
+    pub(crate) async fn connect(
+        &self,
+    ) -> Result<(TcpStream, SocketAddr, &UpstreamAddr), ConnectError> {
         let n = self.config.upstreams.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + self.config.connect_budget;
@@ -62,7 +65,7 @@ impl Pool {
             let upstream = &self.config.upstreams[(start + i) % n];
             let attempt_deadline = deadline.min(Instant::now() + self.config.connect_timeout);
             match timeout_at(attempt_deadline, connect_one(upstream)).await {
-                Ok(Ok(ok)) => return Ok(ok),
+                Ok(Ok((stream, addr))) => return Ok((stream, addr, upstream)),
                 Ok(Err(e)) => {
                     tracing::debug!(%upstream, error = %e, "upstream connect failed");
                     last = Some((upstream.to_string(), e));

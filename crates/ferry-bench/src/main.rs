@@ -6,14 +6,25 @@
 //! (1 and 4 streams) with the proxy's CPU per GB, 64-byte request/response rate over 64
 //! connections, connection rate, and resident memory per idle proxied connection. Every figure is
 //! the median of `--rounds` rounds; ratios against the naive proxy are printed last.
+//!
+//! `ferry-bench compare-tls --proxy ferry=PATH_TO_FERRY_PROXY` does the same for TLS
+//! termination against a naive tokio-rustls terminator (`ferry-bench naive-tls`): full and
+//! resumed handshakes per second (TLS 1.3 and 1.2), the terminator's CPU per connection, TLS
+//! bulk throughput and memory per idle TLS connection, with an ECDSA P-256 and an RSA-2048
+//! certificate.
 
+mod compare_tls;
 mod load;
 mod naive;
+mod naive_tls;
 mod procstat;
 mod server;
+mod tls_load;
+mod tls_table;
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -46,6 +57,42 @@ enum Cmd {
         listen: SocketAddr,
         #[arg(long)]
         upstream: SocketAddr,
+    },
+    /// Run the naive tokio-rustls TLS terminator (the TLS baseline).
+    NaiveTls {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        upstream: SocketAddr,
+        #[arg(long)]
+        tls_cert: PathBuf,
+        #[arg(long)]
+        tls_key: PathBuf,
+    },
+    /// Measure TLS terminators against the naive tokio-rustls terminator.
+    CompareTls {
+        /// A TLS terminator to measure, as NAME=COMMAND; the command gets `--listen ADDR
+        /// --upstream ADDR --tls-cert PEM --tls-key PEM` appended. Repeatable.
+        #[arg(long = "proxy", value_name = "NAME=COMMAND")]
+        proxies: Vec<String>,
+        /// Bytes per bulk run.
+        #[arg(long, default_value_t = 256 << 20)]
+        bytes: u64,
+        /// Seconds per handshake-rate run.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Idle TLS connections for the memory figure.
+        #[arg(long, default_value_t = 5000)]
+        idle: usize,
+        /// Rounds; each figure is the median.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Concurrent client loops in handshake-rate runs.
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
+        /// Certificate types to measure; repeatable.
+        #[arg(long = "cert", value_enum, default_values = ["ecdsa", "rsa"])]
+        certs: Vec<compare_tls::CertKind>,
     },
     /// Measure proxies against the direct path and the naive proxy.
     Compare {
@@ -82,6 +129,32 @@ fn main() -> io::Result<()> {
             }
             Cmd::Echo { listen } => echo(listen).await,
             Cmd::Naive { listen, upstream } => naive::run(listen, upstream).await,
+            Cmd::NaiveTls {
+                listen,
+                upstream,
+                tls_cert,
+                tls_key,
+            } => naive_tls::run(listen, upstream, &tls_cert, &tls_key).await,
+            Cmd::CompareTls {
+                proxies,
+                bytes,
+                seconds,
+                idle,
+                rounds,
+                workers,
+                certs,
+            } => {
+                compare_tls::compare_tls(compare_tls::Opts {
+                    proxies,
+                    bytes,
+                    seconds: Duration::from_secs_f64(seconds),
+                    idle,
+                    rounds,
+                    workers,
+                    certs,
+                })
+                .await
+            }
             Cmd::Compare {
                 proxies,
                 bytes,

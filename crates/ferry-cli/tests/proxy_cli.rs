@@ -3,13 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferry-proxy");
+use support::{BIN, echo_upstream, sigterm};
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
@@ -23,64 +25,13 @@ fn write_config(name: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-/// Threaded echo upstream that writes `tag` first.
-fn echo_upstream(tag: u8) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let _ = s.write_all(&[tag]);
-                let mut r = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut r, &mut s);
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    addr
-}
-
-/// Starts the proxy (through `sh -c` so a test can lower limits first) and waits for the log
-/// line that tells the bound address.
+/// Starts `--listen 127.0.0.1:0 --upstream UPSTREAM` (after `prefix` in the shell).
 fn spawn_proxy(prefix: &str, upstream: SocketAddr) -> (Child, SocketAddr, mpsc::Receiver<String>) {
-    let script =
-        format!("{prefix} exec {BIN} --listen 127.0.0.1:0 --upstream {upstream} --log info");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("proxy did not log its address");
-        if line.contains("listening") {
-            let at = line.find("addr=").unwrap() + 5;
-            let rest = &line[at..];
-            let end = rest.find(' ').unwrap_or(rest.len());
-            break rest[..end].parse().unwrap();
-        }
-    };
-    (child, addr, rx)
-}
-
-fn sigterm(child: &Child) {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let p = support::spawn_proxy(
+        prefix,
+        &format!("--listen 127.0.0.1:0 --upstream {upstream}"),
+    );
+    (p.child, p.addr, p.log)
 }
 
 #[test]

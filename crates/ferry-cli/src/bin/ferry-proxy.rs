@@ -1,13 +1,14 @@
-//! `ferry-proxy`: TCP reverse proxy. See `ferry-proxy --help`.
+//! `ferry-proxy`: TCP reverse proxy with optional TLS termination. See `ferry-proxy --help`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ferry_app_proxy::{self as proxy, ProxyConfig};
+use ferry_app_proxy::{self as proxy, CertFiles, Proxy, ProxyConfig, Reloader};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, fail};
 
-/// TCP reverse proxy: forwards every connection on a listener to an upstream from a pool.
+/// TCP reverse proxy: forwards every connection on a listener to an upstream from a pool,
+/// optionally terminating TLS. SIGHUP reloads TLS certificates (and nothing else).
 #[derive(Parser, Debug)]
 #[command(version, args_conflicts_with_subcommands = true)]
 struct Args {
@@ -24,6 +25,21 @@ struct Args {
     /// Upstream address (HOST:PORT); repeat for round robin over several.
     #[arg(long, value_name = "ADDR", requires = "listen")]
     upstream: Vec<String>,
+    /// Terminate TLS with this certificate chain (PEM, leaf first).
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires_all = ["tls_key", "listen"],
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// Private key of --tls-cert (PEM; PKCS#8, PKCS#1 or SEC1; not encrypted).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Terminate TLS with a generated self-signed certificate for localhost, 127.0.0.1 and
+    /// ::1 (development and demos only: clients cannot verify it).
+    #[arg(long, requires = "listen")]
+    tls_self_signed: bool,
     /// TOML config file (covers everything the flags do, and more).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -34,7 +50,8 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Validate a config file and print it with every default filled in.
+    /// Validate a config file (loading its certificates) and print it with every default
+    /// filled in.
     Check {
         /// The config file.
         file: PathBuf,
@@ -42,21 +59,30 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    ferry_cli::init_tracing(&args.log);
-    let config = match (&args.command, &args.config, &args.listen) {
-        (Some(Command::Check { file }), _, _) => {
-            return match ProxyConfig::from_file(file) {
-                Ok(c) => {
-                    print!("{}", c.explain());
-                    println!("config ok");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail("ferry-proxy", &e, EXIT_USAGE),
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
             };
         }
+    };
+    ferry_cli::init_tracing(&args.log);
+    let tls = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => Some(CertFiles::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (_, _, true) => Some(CertFiles::SelfSigned),
+        _ => None,
+    };
+    let config = match (&args.command, &args.config, &args.listen) {
+        (Some(Command::Check { file }), _, _) => return check(file),
         (None, Some(file), _) => ProxyConfig::from_file(file),
-        (None, None, Some(listen)) => ProxyConfig::from_flags(listen, &args.upstream),
+        (None, None, Some(listen)) => ProxyConfig::from_flags_tls(listen, &args.upstream, tls),
         (None, None, None) => {
             eprintln!(
                 "ferry-proxy: give --listen ADDR --upstream ADDR, or --config FILE (see --help)"
@@ -64,8 +90,9 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let config = match config {
-        Ok(c) => c,
+    // Certificates are loaded here, before anything is bound.
+    let proxy = match config.and_then(Proxy::new) {
+        Ok(p) => p,
         Err(e) => return fail("ferry-proxy", &e, EXIT_USAGE),
     };
     if let Some(limit) = ferry_cli::raise_open_files_limit() {
@@ -83,15 +110,50 @@ fn main() -> ExitCode {
             Ok(s) => s,
             Err(e) => return Err(fail("ferry-proxy", &e, EXIT_FAILURE)),
         };
-        let listeners = proxy::bind_all(&config).map_err(|e| report(&e))?;
-        proxy::run(config, listeners, shutdown)
-            .await
-            .map_err(|e| report(&e))
+        if let Err(e) = reload_on_sighup(proxy.reloader()) {
+            return Err(fail("ferry-proxy", &e, EXIT_FAILURE));
+        }
+        let listeners = proxy::bind_all(proxy.config()).map_err(|e| report(&e))?;
+        proxy.run(listeners, shutdown).await.map_err(|e| report(&e))
     });
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(code) => code,
     }
+}
+
+/// `ferry-proxy check FILE`: validate, load the certificates, explain.
+fn check(file: &std::path::Path) -> ExitCode {
+    match ProxyConfig::from_file(file).and_then(Proxy::new) {
+        Ok(p) => {
+            print!("{}", p.config().explain());
+            println!("certificates loaded; SIGHUP reloads TLS certificates only");
+            println!("config ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("ferry-proxy", &e, EXIT_USAGE),
+    }
+}
+
+/// Registers the SIGHUP handler now (so a SIGHUP never hits the default action, which ends
+/// the process) and reloads TLS certificates on every SIGHUP.
+fn reload_on_sighup(reloader: Reloader) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP received: reloading TLS certificates");
+                let reloader = reloader.clone();
+                // Reading PEM files is blocking I/O.
+                let _ = tokio::task::spawn_blocking(move || reloader.reload_tls()).await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(reloader);
+    Ok(())
 }
 
 fn report(e: &ferry_app_proxy::AppError) -> ExitCode {

@@ -1,0 +1,66 @@
+//! `ferry-proxy check`: the validated config as text, every default filled in.
+
+use std::time::Duration;
+
+use ferry_app_core::duration::format_duration;
+use ferry_bridge::SplicePolicy;
+
+use super::ProxyConfig;
+
+impl ProxyConfig {
+    /// A multi-line, human-readable account of the validated config with every default filled in,
+    /// for `ferry-proxy check`.
+    #[must_use]
+    pub fn explain(&self) -> String {
+        let opt = |d: Option<Duration>| d.map_or_else(|| "off".to_owned(), format_duration);
+        let mut out = format!(
+            "server: max_connections={} drain_timeout={}\n",
+            self.max_connections,
+            format_duration(self.drain_timeout)
+        );
+        for l in &self.listeners {
+            let b = &l.bridge;
+            out.push_str(&format!(
+                "listener {}: bind={} pool={} idle_timeout={} half_close_timeout={} max_lifetime={} splice={}\n",
+                l.name,
+                l.bind,
+                l.pool.as_deref().unwrap_or("none"),
+                opt(b.idle_timeout),
+                opt(b.half_close_timeout),
+                opt(b.max_lifetime),
+                matches!(b.splice, SplicePolicy::Auto) && l.tls.is_none(),
+            ));
+            match &l.tls {
+                Some(tls) => out.push_str(&format!("listener {} tls: {}\n", l.name, tls.explain())),
+                None => out.push_str(&format!("listener {} tls: off (plain TCP)\n", l.name)),
+            }
+            if !l.routes.is_empty() {
+                let routes: Vec<String> = l
+                    .routes
+                    .iter()
+                    .map(|r| format!("{} -> {}", r.pattern, r.pool))
+                    .collect();
+                out.push_str(&format!(
+                    "listener {} routes (by SNI; exact names first, then the longest *. suffix): {}; otherwise -> {}\n",
+                    l.name,
+                    routes.join(", "),
+                    l.pool.as_deref().unwrap_or("close the connection"),
+                ));
+            }
+        }
+        for p in self.pools.values() {
+            let ups: Vec<String> = p.upstreams.iter().map(ToString::to_string).collect();
+            out.push_str(&format!(
+                "pool {}: balance=round-robin upstreams=[{}] connect_timeout={} connect_budget={}\n",
+                p.name,
+                ups.join(", "),
+                format_duration(p.connect_timeout),
+                format_duration(p.connect_budget),
+            ));
+            if let Some(tls) = &p.tls {
+                out.push_str(&format!("pool {} tls: {}\n", p.name, tls.explain()));
+            }
+        }
+        out
+    }
+}

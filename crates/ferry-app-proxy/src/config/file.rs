@@ -1,0 +1,270 @@
+//! The TOML file model (`*File` types, `deny_unknown_fields`) and its validation into
+//! [`ProxyConfig`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use ferry_app_core::ConfigError;
+use ferry_app_core::duration::{de_duration, de_opt_duration};
+use ferry_bridge::{BridgeConfig, SplicePolicy};
+use serde::Deserialize;
+
+use super::tls_file::{ListenerTlsFile, UpstreamTlsFile};
+use super::{
+    DEFAULT_CONNECT_BUDGET, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_HALF_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ListenerConfig,
+    NamePattern, PoolConfig, ProxyConfig, Route, UpstreamAddr,
+};
+use crate::route::Router;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProxyFile {
+    #[serde(default)]
+    pub(super) server: ServerFile,
+    #[serde(default)]
+    pub(super) defaults: TimeoutsFile,
+    #[serde(default)]
+    pub(super) listener: Vec<ListenerFile>,
+    #[serde(default)]
+    pub(super) pool: BTreeMap<String, PoolFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServerFile {
+    pub(super) max_connections: Option<usize>,
+    #[serde(default, deserialize_with = "de_some_duration")]
+    pub(super) drain_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TimeoutsFile {
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub(super) idle_timeout: Option<Option<Duration>>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub(super) half_close_timeout: Option<Option<Duration>>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub(super) max_lifetime: Option<Option<Duration>>,
+    pub(super) splice: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListenerFile {
+    pub(super) name: Option<String>,
+    pub(super) bind: String,
+    pub(super) pool: Option<String>,
+    #[serde(default)]
+    pub(super) routes: BTreeMap<String, String>,
+    pub(super) tls: Option<ListenerTlsFile>,
+    #[serde(flatten)]
+    pub(super) timeouts: TimeoutsFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PoolFile {
+    pub(super) upstreams: Vec<String>,
+    #[serde(default, deserialize_with = "de_some_duration")]
+    pub(super) connect_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some_duration")]
+    pub(super) connect_budget: Option<Duration>,
+    pub(super) tls: Option<UpstreamTlsFile>,
+}
+
+pub(super) fn de_some_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+/// Validates a parsed file into a [`ProxyConfig`].
+pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
+    let max_connections = NonZeroUsize::new(
+        file.server
+            .max_connections
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+    )
+    .ok_or_else(|| ConfigError::invalid("server.max_connections", "must be at least 1"))?;
+    let mut pools = BTreeMap::new();
+    for (name, p) in file.pool {
+        let key = format!("pool.{name}");
+        if p.upstreams.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.upstreams"),
+                "at least one upstream is required",
+            ));
+        }
+        let upstreams = p
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                UpstreamAddr::parse(u)
+                    .map_err(|r| ConfigError::invalid(format!("{key}.upstreams[{i}]"), r))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let connect_timeout = nonzero_duration(
+            p.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            &format!("{key}.connect_timeout"),
+        )?;
+        let connect_budget = nonzero_duration(
+            p.connect_budget.unwrap_or(DEFAULT_CONNECT_BUDGET),
+            &format!("{key}.connect_budget"),
+        )?;
+        let tls = p
+            .tls
+            .map(|t| t.validate(&format!("{key}.tls")))
+            .transpose()?;
+        pools.insert(
+            name.clone(),
+            PoolConfig {
+                name,
+                upstreams,
+                connect_timeout,
+                connect_budget,
+                tls,
+            },
+        );
+    }
+    if file.listener.is_empty() {
+        return Err(ConfigError::invalid(
+            "listener",
+            "at least one [[listener]] is required",
+        ));
+    }
+    let mut listeners = Vec::with_capacity(file.listener.len());
+    for (i, l) in file.listener.into_iter().enumerate() {
+        let key = format!("listener[{i}]");
+        let bind: SocketAddr = l.bind.parse().map_err(|_bad_addr| {
+            ConfigError::invalid(
+                format!("{key}.bind"),
+                format!("{:?} is not IP:PORT or [IPV6]:PORT", l.bind),
+            )
+        })?;
+        if let Some(pool) = &l.pool
+            && !pools.contains_key(pool)
+        {
+            return Err(ConfigError::invalid(
+                format!("{key}.pool"),
+                format!("no [pool.{pool}] is defined"),
+            ));
+        }
+        let tls = l
+            .tls
+            .map(|t| t.validate(&format!("{key}.tls")))
+            .transpose()?;
+        let routes = routes(l.routes, &pools, &key)?;
+        if !routes.is_empty() && tls.is_none() {
+            return Err(ConfigError::invalid(
+                format!("{key}.routes"),
+                "SNI routes need TLS on the listener (add [listener.tls])",
+            ));
+        }
+        if l.pool.is_none() && routes.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.pool"),
+                "required (it may be left out only when `routes` are given)",
+            ));
+        }
+        let bridge = bridge_config(&file.defaults, &l.timeouts, &key)?;
+        listeners.push(ListenerConfig {
+            name: l.name.unwrap_or_else(|| key.clone()),
+            bind,
+            pool: l.pool,
+            routes,
+            tls,
+            bridge,
+            tls_key: format!("{key}.tls"),
+        });
+    }
+    let drain_timeout = file.server.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+    Ok(ProxyConfig {
+        listeners,
+        pools,
+        max_connections,
+        drain_timeout,
+    })
+}
+
+/// Validates `routes` (pattern -> pool name) of the listener at `key`.
+fn routes(
+    raw: BTreeMap<String, String>,
+    pools: &BTreeMap<String, PoolConfig>,
+    key: &str,
+) -> Result<Vec<Route>, ConfigError> {
+    let mut seen = Router::new(None);
+    let mut out = Vec::with_capacity(raw.len());
+    for (text, pool) in raw {
+        let route_key = format!("{key}.routes.{text:?}");
+        let pattern = NamePattern::parse(&text).map_err(|r| ConfigError::invalid(&route_key, r))?;
+        if !pools.contains_key(&pool) {
+            return Err(ConfigError::invalid(
+                route_key,
+                format!("no [pool.{pool}] is defined"),
+            ));
+        }
+        if let Err(dup) = seen.add(pattern.clone(), ()) {
+            return Err(ConfigError::invalid(
+                route_key,
+                format!("{dup} is routed twice (names compare without case and trailing dot)"),
+            ));
+        }
+        out.push(Route { pattern, pool });
+    }
+    Ok(out)
+}
+
+fn nonzero_duration(d: Duration, key: &str) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        return Err(ConfigError::invalid(key, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn bridge_config(
+    defaults: &TimeoutsFile,
+    own: &TimeoutsFile,
+    key: &str,
+) -> Result<BridgeConfig, ConfigError> {
+    let pick = |a: Option<Option<Duration>>,
+                b: Option<Option<Duration>>,
+                dflt: Option<Duration>| { a.or(b).unwrap_or(dflt) };
+    let idle = pick(
+        own.idle_timeout,
+        defaults.idle_timeout,
+        Some(DEFAULT_IDLE_TIMEOUT),
+    );
+    let half = pick(
+        own.half_close_timeout,
+        defaults.half_close_timeout,
+        Some(DEFAULT_HALF_CLOSE_TIMEOUT),
+    );
+    let life = pick(own.max_lifetime, defaults.max_lifetime, None);
+    for (name, v) in [
+        ("idle_timeout", idle),
+        ("half_close_timeout", half),
+        ("max_lifetime", life),
+    ] {
+        if v == Some(Duration::ZERO) {
+            return Err(ConfigError::invalid(
+                format!("{key}.{name}"),
+                "must be greater than zero (write \"off\" for no limit)",
+            ));
+        }
+    }
+    let splice = if own.splice.or(defaults.splice).unwrap_or(true) {
+        SplicePolicy::Auto
+    } else {
+        SplicePolicy::Off
+    };
+    Ok(BridgeConfig::default()
+        .idle_timeout(idle)
+        .half_close_timeout(half)
+        .max_lifetime(life)
+        .splice(splice))
+}

@@ -1,0 +1,250 @@
+//! One client connection: TLS handshake (TLS listeners), pool choice (by SNI when routed),
+//! upstream connect (and TLS), relay, and the access-log line.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ferry_bridge::{Counters, End, Outcome, Session};
+use ferry_tls::{HandshakeInfo, ServerTlsStream};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::listener::ListenerRt;
+use crate::reload::error_chain;
+use crate::report::{Stats, bump};
+use crate::upstream::{Upstream, UpstreamError, UpstreamStream};
+
+/// What a connection task needs.
+pub(crate) struct ConnCtx {
+    pub(crate) listener: Arc<ListenerRt>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) cut: CancellationToken,
+}
+
+/// The client side after the (optional) handshake. TLS streams are boxed so that plain
+/// connections do not carry the rustls state's size in their task.
+enum ClientStream {
+    Plain(TcpStream),
+    Tls(Box<ServerTlsStream<TcpStream>>),
+}
+
+/// Runs `fut` unless the drain cuts first (then counts the connection as cut).
+async fn unless_cut<T>(ctx: &ConnCtx, fut: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        () = ctx.cut.cancelled() => {
+            bump(&ctx.stats.cut_at_drain);
+            None
+        }
+        r = fut => Some(r),
+    }
+}
+
+/// `a`, or `-` when absent, for log fields.
+fn or_dash(a: Option<&str>) -> &str {
+    a.unwrap_or("-")
+}
+
+/// A connection ready to relay: both streams, and what the access log says about it.
+struct Ready<'a> {
+    client: ClientStream,
+    up: UpstreamStream,
+    upstream: &'a Upstream,
+    upstream_addr: SocketAddr,
+    /// The client handshake (TLS listeners), boxed: plain connections carry a null pointer.
+    info: Option<Box<HandshakeInfo>>,
+}
+
+pub(crate) async fn handle(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
+    let started = Instant::now();
+    // Two phases awaited one after the other, so the task holds the larger of the two states,
+    // not both: a connection idles for hours in `relay` and should carry nothing of `setup`.
+    let Some(ready) = setup(client, peer, ctx).await else {
+        return;
+    };
+    relay(ready, peer, ctx, started).await;
+}
+
+/// TLS handshake, pool choice and upstream connect; `None` when the connection ended (it was
+/// counted and logged).
+async fn setup(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) -> Option<Ready<'_>> {
+    let _ = client.set_nodelay(true);
+    let l = &*ctx.listener;
+
+    // The handshake runs here, in the connection's own task, so the accept loop never waits
+    // for it; the acceptor bounds it with its deadline and in-flight cap. Boxed: the
+    // handshake future is large and plain listeners should not pay for it.
+    let (client, info) = match &l.tls {
+        None => (ClientStream::Plain(client), None),
+        Some(tls) => match unless_cut(ctx, Box::pin(tls.acceptor.accept(client))).await? {
+            Ok((stream, info)) => {
+                bump(&ctx.stats.tls_handshakes);
+                if info.resumed {
+                    bump(&ctx.stats.tls_resumed);
+                }
+                (ClientStream::Tls(Box::new(stream)), Some(Box::new(info)))
+            }
+            Err(error) => {
+                bump(&ctx.stats.tls_handshake_failures);
+                tracing::info!(
+                    target: "ferry::access",
+                    listener = %l.name,
+                    client = %peer,
+                    error = %error_chain(&error),
+                    end = "tls_handshake_failed",
+                    "connection"
+                );
+                return None;
+            }
+        },
+    };
+    let sni = info.as_ref().and_then(|i| i.sni.as_deref());
+    let Some(upstream) = l.routing.select(sni) else {
+        bump(&ctx.stats.unrouted);
+        tracing::warn!(
+            target: "ferry::access",
+            listener = %l.name,
+            client = %peer,
+            sni = or_dash(sni),
+            end = "no_route",
+            "connection closed: no route for this server name and no default pool"
+        );
+        return None;
+    };
+    // Boxed for the same reason as the handshake: the connect future is large, and only
+    // needed while connecting.
+    match unless_cut(ctx, Box::pin(upstream.connect())).await? {
+        Ok((up, upstream_addr)) => Some(Ready {
+            client,
+            up,
+            upstream,
+            upstream_addr,
+            info,
+        }),
+        Err(error) => {
+            let end = match &error {
+                UpstreamError::Connect(_) => {
+                    bump(&ctx.stats.upstream_failures);
+                    "upstream_unreachable"
+                }
+                UpstreamError::Tls { .. } => {
+                    bump(&ctx.stats.upstream_tls_failures);
+                    "upstream_tls_failed"
+                }
+            };
+            tracing::warn!(
+                target: "ferry::access",
+                listener = %l.name,
+                client = %peer,
+                pool = %upstream.name(),
+                sni = or_dash(sni),
+                error = %error_chain(&error),
+                end,
+                "connection"
+            );
+            None
+        }
+    }
+}
+
+/// Relays until the session ends or the drain cuts it, then counts and logs.
+async fn relay(ready: Ready<'_>, peer: SocketAddr, ctx: &ConnCtx, started: Instant) {
+    let Ready {
+        client,
+        up,
+        upstream,
+        upstream_addr,
+        info,
+    } = ready;
+    let upstream_tls = match &up {
+        UpstreamStream::Tls(_, version) => Some(*version),
+        UpstreamStream::Plain(_) => None,
+    };
+    let counters = Arc::new(Counters::new());
+    let session = Session::default().counters(Arc::clone(&counters));
+    let bridge = &ctx.listener.bridge;
+    // Plain to plain keeps the splice path; anything with TLS copies through user space. The
+    // session future is boxed: held inline, the four variants would make every connection's
+    // task as large as all of them together (the compiler does not overlap them), idle or not.
+    let relay: Pin<Box<dyn Future<Output = Outcome> + Send + '_>> = match (client, up) {
+        (ClientStream::Plain(c), UpstreamStream::Plain(u)) => {
+            Box::pin(bridge.run_tcp(c, u, session))
+        }
+        (ClientStream::Plain(c), UpstreamStream::Tls(u, _)) => Box::pin(bridge.run(c, u, session)),
+        (ClientStream::Tls(c), UpstreamStream::Plain(u)) => Box::pin(bridge.run(c, u, session)),
+        (ClientStream::Tls(c), UpstreamStream::Tls(u, _)) => Box::pin(bridge.run(c, u, session)),
+    };
+    let (bytes_up, bytes_down, end, spliced) = match unless_cut(ctx, relay).await {
+        Some(outcome) => {
+            bump(&ctx.stats.completed);
+            summarise(&outcome)
+        }
+        None => (
+            counters.a_to_b(),
+            counters.b_to_a(),
+            "cut_at_drain".to_owned(),
+            false,
+        ),
+    };
+    ctx.stats
+        .client_to_upstream
+        .fetch_add(bytes_up, Ordering::Relaxed);
+    ctx.stats
+        .upstream_to_client
+        .fetch_add(bytes_down, Ordering::Relaxed);
+    let info = info.as_deref();
+    let (tls, alpn, resumed) = tls_fields(info);
+    tracing::info!(
+        target: "ferry::access",
+        listener = %ctx.listener.name,
+        client = %peer,
+        pool = %upstream.name(),
+        upstream = %upstream_addr,
+        tls = %tls,
+        sni = or_dash(info.and_then(|i| i.sni.as_deref())),
+        alpn = %alpn,
+        resumed,
+        upstream_tls = %upstream_tls.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+        bytes_up,
+        bytes_down,
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        end = %end,
+        spliced,
+        "connection"
+    );
+}
+
+fn summarise(outcome: &Outcome) -> (u64, u64, String, bool) {
+    (
+        outcome.a_to_b,
+        outcome.b_to_a,
+        describe_end(&outcome.end),
+        outcome.spliced,
+    )
+}
+
+/// `(tls version, alpn, resumed)` for the access log; `-` for plain connections.
+fn tls_fields(info: Option<&HandshakeInfo>) -> (String, String, bool) {
+    match info {
+        None => ("-".to_owned(), "-".to_owned(), false),
+        Some(i) => (
+            i.version.to_string(),
+            i.alpn.as_deref().map_or_else(
+                || "-".to_owned(),
+                |a| String::from_utf8_lossy(a).into_owned(),
+            ),
+            i.resumed,
+        ),
+    }
+}
+
+/// `timeout_idle`-style label, with the failing side and error for errors.
+fn describe_end(end: &End) -> String {
+    match end.as_error() {
+        Some((side, op, error)) => format!("{}: {op} on {side}: {error}", end.label()),
+        None => end.label().to_owned(),
+    }
+}

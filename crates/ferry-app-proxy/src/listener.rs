@@ -1,0 +1,130 @@
+//! A listener as connections see it: bridge settings, TLS acceptor and routing, built from a
+//! validated [`ListenerConfig`] (certificate files are read here).
+
+use std::sync::Arc;
+
+use ferry_bridge::Bridge;
+use ferry_tls::{CertSource, SelfSigned, TlsAcceptor, TlsConfigError};
+
+use crate::config::{ListenerConfig, ListenerTls, SELF_SIGNED_NAMES};
+use crate::route::Router;
+use crate::upstream::{Upstream, Upstreams};
+
+/// TLS termination of one listener: the acceptor and what is needed to rebuild it on reload.
+pub(crate) struct TlsListener {
+    /// Listener name, for logs.
+    pub(crate) name: String,
+    /// The config key errors name (`listener[0].tls`, or the flags).
+    pub(crate) key: String,
+    pub(crate) acceptor: TlsAcceptor,
+    config: ListenerTls,
+    /// The generated certificate of a self-signed listener, kept across reloads.
+    self_signed: Option<CertSource>,
+}
+
+impl TlsListener {
+    fn new(name: &str, key: &str, config: &ListenerTls) -> Result<Self, TlsConfigError> {
+        let self_signed = if config.is_self_signed() {
+            let generated = SelfSigned::generate(SELF_SIGNED_NAMES)?;
+            tracing::warn!(
+                listener = %name,
+                names = ?SELF_SIGNED_NAMES,
+                "serving a generated SELF-SIGNED certificate: clients cannot verify it; \
+                 for development and demos only"
+            );
+            Some(generated.to_source())
+        } else {
+            None
+        };
+        let acceptor = TlsAcceptor::new(&config.acceptor_config(self_signed.as_ref()))?;
+        Ok(Self {
+            name: name.to_owned(),
+            key: key.to_owned(),
+            acceptor,
+            config: config.clone(),
+            self_signed,
+        })
+    }
+
+    /// Reads the certificate files again and swaps them in for new handshakes; on error the
+    /// current ones stay. Live connections are untouched.
+    pub(crate) fn reload(&self) -> Result<(), TlsConfigError> {
+        self.acceptor
+            .reload(&self.config.acceptor_config(self.self_signed.as_ref()))
+    }
+}
+
+/// Where a listener's connections go.
+pub(crate) enum Routing {
+    /// Every connection to one pool.
+    Pool(Arc<Upstream>),
+    /// By SNI, with an optional default.
+    Sni(Router<Arc<Upstream>>),
+}
+
+impl Routing {
+    /// The pool for a connection that asked for `sni`; `None`: no route and no default.
+    pub(crate) fn select(&self, sni: Option<&str>) -> Option<&Arc<Upstream>> {
+        match self {
+            Self::Pool(p) => Some(p),
+            Self::Sni(router) => router.select(sni),
+        }
+    }
+}
+
+/// A listener's runtime state.
+pub(crate) struct ListenerRt {
+    pub(crate) name: String,
+    pub(crate) bridge: Bridge,
+    pub(crate) tls: Option<Arc<TlsListener>>,
+    pub(crate) routing: Routing,
+}
+
+impl ListenerRt {
+    /// Builds the listener and its TLS acceptor. A validated config names only pools that
+    /// exist; a missing one is still reported rather than trusted.
+    pub(crate) fn new(
+        config: &ListenerConfig,
+        upstreams: &Upstreams,
+    ) -> Result<Self, ListenerBuildError> {
+        let pool = |name: &str| {
+            upstreams
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ListenerBuildError::UnknownPool(name.to_owned()))
+        };
+        let default = config.pool.as_deref().map(pool).transpose()?;
+        let routing = match (default, config.routes.is_empty()) {
+            (Some(p), true) => Routing::Pool(p),
+            (default, _) => {
+                let mut router = Router::new(default);
+                for r in &config.routes {
+                    // Duplicates were rejected by validation; keep the first if one slips by.
+                    let _ = router.add(r.pattern.clone(), pool(&r.pool)?);
+                }
+                Routing::Sni(router)
+            }
+        };
+        let tls = config
+            .tls
+            .as_ref()
+            .map(|t| TlsListener::new(&config.name, &config.tls_key, t).map(Arc::new))
+            .transpose()
+            .map_err(ListenerBuildError::Tls)?;
+        Ok(Self {
+            name: config.name.clone(),
+            bridge: Bridge::new(config.bridge.clone()),
+            tls,
+            routing,
+        })
+    }
+}
+
+/// Why a listener could not be built.
+#[derive(Debug)]
+pub(crate) enum ListenerBuildError {
+    /// A pool the listener names does not exist.
+    UnknownPool(String),
+    /// Certificates could not be loaded.
+    Tls(TlsConfigError),
+}

@@ -1,0 +1,53 @@
+//! The TLS baseline: the terminator most people write first with tokio-rustls. A rustls
+//! `ServerConfig` with one certificate and rustls' defaults (TLS 1.2 and 1.3, a stateful
+//! session cache of 256 sessions, no ticket keys), `TlsAcceptor::accept` per connection, then
+//! `copy_bidirectional` to the upstream; no handshake deadline, no limits.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The ring provider, named explicitly (never the process default).
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Runs the naive terminator forever.
+pub(crate) async fn run(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    cert: &Path,
+    key: &Path,
+) -> io::Result<()> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(io::Error::other)?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(io::Error::other)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind(listen).await?;
+    loop {
+        let (client, _) = listener.accept().await?;
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let _ = client.set_nodelay(true);
+            let Ok(mut tls) = acceptor.accept(client).await else {
+                return;
+            };
+            if let Ok(mut up) = TcpStream::connect(upstream).await {
+                let _ = up.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            }
+        });
+    }
+}
