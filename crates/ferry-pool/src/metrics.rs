@@ -1,0 +1,43 @@
+//! Names and recording of the `ferry_upstream_*` metrics (through the [`metrics`] facade; no
+//! exporter here). Labels: `pool` and, per endpoint, `upstream` (the endpoint address).
+
+use std::net::SocketAddr;
+
+/// Gauge: 1 while the endpoint may be picked (healthy and not ejected), else 0.
+pub const UP: &str = "ferry_upstream_up";
+/// Gauge: 1 while active health checks consider the endpoint up, else 0.
+pub const HEALTHY: &str = "ferry_upstream_healthy";
+/// Gauge: 1 while the endpoint is passively ejected, else 0.
+pub const EJECTED: &str = "ferry_upstream_ejected";
+/// Gauge: connections counted against the endpoint (connecting or handed out and not dropped).
+pub const ACTIVE: &str = "ferry_upstream_active_connections";
+/// Counter: connect attempts, with label `result` = `ok`, `error` or `timeout`.
+pub const CONNECTS: &str = "ferry_upstream_connects_total";
+/// Counter: passive ejections.
+pub const EJECTIONS: &str = "ferry_upstream_ejections_total";
+/// Counter: health probes, with label `result` = `ok` or `fail`.
+pub const HEALTH_CHECKS: &str = "ferry_upstream_health_checks_total";
+/// Counter (label `pool` only): connects that found no endpoint to try.
+pub const NO_HEALTHY: &str = "ferry_upstream_no_healthy_total";
+/// Gauge (label `pool` only): endpoints in the pool (after DNS resolution).
+pub const ENDPOINTS: &str = "ferry_upstream_endpoints";
+
+pub(crate) fn labels(pool: &str, addr: SocketAddr) -> [(&'static str, String); 2] {
+    [("pool", pool.to_owned()), ("upstream", addr.to_string())]
+}
+
+pub(crate) fn flag(v: bool) -> f64 {
+    if v { 1.0 } else { 0.0 }
+}
+
+pub(crate) fn labels_with_result(
+    pool: &str,
+    addr: SocketAddr,
+    result: &'static str,
+) -> [(&'static str, String); 3] {
+    [
+        ("pool", pool.to_owned()),
+        ("upstream", addr.to_string()),
+        ("result", result.to_owned()),
+    ]
+}
