@@ -72,3 +72,17 @@ pub enum AppError {
         configured: usize,
     },
 }
+
+/// Formats an error and its chain of sources on one line: `a: b: c`, the form the binaries print
+/// and the programs log.
+#[must_use]
+pub fn error_line(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        source = s.source();
+    }
+    line
+}

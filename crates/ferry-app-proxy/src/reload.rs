@@ -103,14 +103,4 @@ impl Reloader {
     }
 }
 
-/// `error: source: source…` on one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
-        source = s.source();
-    }
-    line
-}
+pub(crate) use ferry_app_core::error::error_line as error_chain;

@@ -63,18 +63,7 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 's
     }
 }
 
-/// Formats an error and its chain of sources on one line: `a: b: c`.
-#[must_use]
-pub fn error_line(error: &dyn Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
-        source = s.source();
-    }
-    line
-}
+pub use ferry_app_core::error::error_line;
 
 /// Prints `program: error chain` on stderr and returns `code`.
 pub fn fail(program: &str, error: &dyn Error, code: u8) -> ExitCode {
