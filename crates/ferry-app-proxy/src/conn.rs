@@ -60,6 +60,7 @@ struct Ready<'a> {
 
 pub(crate) async fn handle(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
     let started = Instant::now();
+    let _active = crate::metrics::ActiveGuard::new(&ctx.listener.name);
     // Two phases awaited one after the other, so the task holds the larger of the two states,
     // not both: a connection idles for hours in `relay` and should carry nothing of `setup`.
     let Some(ready) = setup(client, peer, ctx).await else {
@@ -82,6 +83,7 @@ async fn setup(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) -> Option<Rea
         Some(tls) => match unless_cut(ctx, Box::pin(tls.acceptor.accept(client))).await? {
             Ok((stream, info)) => {
                 bump(&ctx.stats.tls_handshakes);
+                crate::metrics::tls_handshake(&l.name, info.resumed);
                 if info.resumed {
                     bump(&ctx.stats.tls_resumed);
                 }
@@ -89,6 +91,7 @@ async fn setup(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) -> Option<Rea
             }
             Err(error) => {
                 bump(&ctx.stats.tls_handshake_failures);
+                crate::metrics::connection_ended(&l.name, "tls_handshake_failed", 0, 0);
                 tracing::info!(
                     target: "ferry::access",
                     listener = %l.name,
@@ -104,6 +107,7 @@ async fn setup(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) -> Option<Rea
     let sni = info.as_ref().and_then(|i| i.sni.as_deref());
     let Some(upstream) = l.routing.select(sni) else {
         bump(&ctx.stats.unrouted);
+        crate::metrics::connection_ended(&l.name, "no_route", 0, 0);
         tracing::warn!(
             target: "ferry::access",
             listener = %l.name,
@@ -135,6 +139,7 @@ async fn setup(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) -> Option<Rea
                     "upstream_tls_failed"
                 }
             };
+            crate::metrics::connection_ended(&l.name, end, 0, 0);
             tracing::warn!(
                 target: "ferry::access",
                 listener = %l.name,
@@ -177,18 +182,21 @@ async fn relay(ready: Ready<'_>, peer: SocketAddr, ctx: &ConnCtx, started: Insta
         (ClientStream::Tls(c), UpstreamStream::Plain(u)) => Box::pin(bridge.run(c, u, session)),
         (ClientStream::Tls(c), UpstreamStream::Tls(u, _)) => Box::pin(bridge.run(c, u, session)),
     };
-    let (bytes_up, bytes_down, end, spliced) = match unless_cut(ctx, relay).await {
+    let (bytes_up, bytes_down, end, spliced, kind) = match unless_cut(ctx, relay).await {
         Some(outcome) => {
             bump(&ctx.stats.completed);
-            summarise(&outcome)
+            let (up, down, end, spliced) = summarise(&outcome);
+            (up, down, end, spliced, outcome.end.label())
         }
         None => (
             counters.a_to_b(),
             counters.b_to_a(),
             "cut_at_drain".to_owned(),
             false,
+            "cut_at_drain",
         ),
     };
+    crate::metrics::connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
     ctx.stats
         .client_to_upstream
         .fetch_add(bytes_up, Ordering::Relaxed);

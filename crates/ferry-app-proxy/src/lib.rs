@@ -68,6 +68,7 @@
 pub mod config;
 mod conn;
 mod listener;
+mod metrics;
 mod pool;
 mod proxy;
 mod reload;

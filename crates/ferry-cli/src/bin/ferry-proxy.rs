@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ferry_app_core::admin::Health;
 use ferry_app_proxy::{self as proxy, CertFiles, Proxy, ProxyConfig, Reloader};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, fail};
 
@@ -44,6 +45,9 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
+    /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by default).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     #[arg(long, default_value = "info")]
     log: String,
 }
@@ -113,13 +117,57 @@ fn main() -> ExitCode {
         if let Err(e) = reload_on_sighup(proxy.reloader()) {
             return Err(fail("ferry-proxy", &e, EXIT_FAILURE));
         }
+        let admin = match args.metrics {
+            Some(addr) => Some(start_admin(addr).map_err(|e| report(&e))?),
+            None => None,
+        };
         let listeners = proxy::bind_all(proxy.config()).map_err(|e| report(&e))?;
-        proxy.run(listeners, shutdown).await.map_err(|e| report(&e))
+        let health = admin.as_ref().map(|(h, _)| h.clone());
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(h) = health {
+                h.set_draining();
+            }
+        };
+        let result = proxy.run(listeners, shutdown).await.map_err(|e| report(&e));
+        if let Some((_, stop)) = admin {
+            stop.cancel();
+        }
+        result
     });
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(code) => code,
     }
+}
+
+/// Binds the admin endpoint and serves it until the returned token is cancelled.
+fn start_admin(
+    addr: std::net::SocketAddr,
+) -> Result<(Health, tokio_util::sync::CancellationToken), ferry_app_proxy::AppError> {
+    let listener = ferry_app_core::listen::bind_tcp(addr)?;
+    let handle = match ferry_app_core::admin::install_prometheus() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics disabled");
+            None
+        }
+    };
+    if let Ok(local) = listener.local_addr() {
+        tracing::info!(metrics_addr = %local, "metrics endpoint: /metrics and /healthz");
+    }
+    let health = Health::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(ferry_app_core::admin::serve(
+        listener,
+        handle,
+        health.clone(),
+        async move {
+            token.cancelled().await;
+        },
+    ));
+    Ok((health, stop))
 }
 
 /// `ferry-proxy check FILE`: validate, load the certificates, explain.

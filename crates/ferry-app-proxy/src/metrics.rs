@@ -1,0 +1,53 @@
+//! The proxy's Prometheus metrics, recorded through the [`metrics`] facade (the binary serves
+//! them with `--metrics ADDR`; see `ferry_app_core::admin`). Every name starts with `ferry_`.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `ferry_connections_total` | counter | `listener`, `end` (the bridge's end labels, `tls_handshake_failed`, `no_route`, `upstream_unreachable`, `upstream_tls_failed`, `cut_at_drain`) |
+//! | `ferry_bytes_total` | counter | `listener`, `direction` (`client_to_upstream`, `upstream_to_client`) |
+//! | `ferry_tls_handshakes_total` | counter | `listener`, `resumed` (`true`/`false`) |
+//! | `ferry_active_connections` | gauge | `listener` |
+//!
+//! Upstream health and connect results are recorded by `ferry-pool` as `ferry_upstream_*` once the
+//! proxy uses it.
+
+/// Counts one finished connection and its bytes.
+pub(crate) fn connection_ended(listener: &str, end: &'static str, up: u64, down: u64) {
+    metrics::counter!("ferry_connections_total", "listener" => listener.to_owned(), "end" => end)
+        .increment(1);
+    if up > 0 {
+        metrics::counter!("ferry_bytes_total", "listener" => listener.to_owned(), "direction" => "client_to_upstream")
+            .increment(up);
+    }
+    if down > 0 {
+        metrics::counter!("ferry_bytes_total", "listener" => listener.to_owned(), "direction" => "upstream_to_client")
+            .increment(down);
+    }
+}
+
+/// Counts one completed TLS handshake.
+pub(crate) fn tls_handshake(listener: &str, resumed: bool) {
+    metrics::counter!(
+        "ferry_tls_handshakes_total",
+        "listener" => listener.to_owned(),
+        "resumed" => if resumed { "true" } else { "false" }
+    )
+    .increment(1);
+}
+
+/// Tracks `ferry_active_connections` for one listener while alive.
+pub(crate) struct ActiveGuard(metrics::Gauge);
+
+impl ActiveGuard {
+    pub(crate) fn new(listener: &str) -> Self {
+        let gauge = metrics::gauge!("ferry_active_connections", "listener" => listener.to_owned());
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
