@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests call: sh and ulimit (the CLI tests), and openssl (the proxy's TLS tests
-# run `openssl s_client` to check session reuse through ferry-proxy).
+# System tools the tests call: sh and ulimit (the CLI tests), openssl (the proxy's TLS tests
+# run `openssl s_client` to check session reuse through ferry-proxy), and memcached (the
+# registry tests start a real server). Each tool's Debian package has the same name.
 need=()
-for tool in sh openssl; do
+for tool in sh openssl memcached; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ "${#need[@]}" -gt 0 ]; then
