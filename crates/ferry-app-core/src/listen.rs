@@ -16,12 +16,39 @@ pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(25);
 /// Longest pause between accept attempts while resources are exhausted.
 pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// Socket options for [`bind_tcp_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BindOptions {
+    /// Set `SO_REUSEPORT` (Unix), so several processes (or listeners) can bind the same
+    /// address and the kernel spreads connections between them, as HAProxy's and nginx's
+    /// `reuseport` do. Default off: a second bind of a used address is an error.
+    pub reuse_port: bool,
+}
+
+impl BindOptions {
+    /// Options with `SO_REUSEPORT` set as given.
+    #[must_use]
+    pub fn reuse_port(reuse_port: bool) -> Self {
+        Self { reuse_port }
+    }
+}
+
 /// Binds a TCP listener with `SO_REUSEADDR` and a large backlog (IPv6 sockets are v6-only).
 ///
 /// # Errors
 ///
 /// [`AppError::Bind`] naming the address.
 pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, AppError> {
+    bind_tcp_with(addr, BindOptions::default())
+}
+
+/// [`bind_tcp`] with [`BindOptions`].
+///
+/// # Errors
+///
+/// [`AppError::Bind`] naming the address.
+pub fn bind_tcp_with(addr: SocketAddr, options: BindOptions) -> Result<TcpListener, AppError> {
     let inner = || -> io::Result<TcpListener> {
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(addr),
@@ -32,6 +59,10 @@ pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, AppError> {
             socket.set_only_v6(true)?;
         }
         socket.set_reuse_address(true)?;
+        #[cfg(unix)]
+        if options.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         socket.listen(BACKLOG)?;
