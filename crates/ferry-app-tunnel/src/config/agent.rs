@@ -1,0 +1,238 @@
+//! The agent's configuration.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_allow::Allowlist;
+use ferry_app_core::ConfigError;
+use ferry_app_core::duration::de_duration;
+use serde::Deserialize;
+
+use super::{allowlist, read, syntax, with_path};
+
+/// Default timeout for dialing a destination: 5 s.
+pub const DEFAULT_AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default first reconnect delay: 1 s.
+pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_secs(1);
+/// Default longest reconnect delay: 60 s.
+pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentFile {
+    gateway: String,
+    server_name: Option<String>,
+    ca: PathBuf,
+    agent_id: String,
+    token_file: Option<PathBuf>,
+    token_env: Option<String>,
+    #[serde(default)]
+    insecure_no_auth: bool,
+    allow: Vec<String>,
+    #[serde(default)]
+    allow_special_addresses: bool,
+    #[serde(default, deserialize_with = "de_some")]
+    connect_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    reconnect_min: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    reconnect_max: Option<Duration>,
+}
+
+fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+/// Where the agent's secret (static token or JWT) comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentCredential {
+    /// A file holding the secret (`token_file`), used as given (not relative to the config
+    /// file). Surrounding whitespace is trimmed.
+    File(PathBuf),
+    /// An environment variable holding the secret (`token_env`).
+    Env(String),
+    /// No credentials (`insecure_no_auth = true`): only for gateways that do not check.
+    None,
+}
+
+impl AgentCredential {
+    /// Reads the secret: from the file, or from the environment through `env` (pass
+    /// `|name| std::env::var(name).ok()`). `None` for [`AgentCredential::None`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] naming
+    /// `token_file` or `token_env` when the secret is missing or empty.
+    pub fn load(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<String>, ConfigError> {
+        let (key, secret) = match self {
+            Self::None => return Ok(None),
+            Self::File(path) => ("token_file", read(path)?),
+            Self::Env(name) => (
+                "token_env",
+                env(name).ok_or_else(|| {
+                    ConfigError::invalid("token_env", format!("variable {name} is not set"))
+                })?,
+            ),
+        };
+        let secret = secret.trim();
+        if secret.is_empty() {
+            return Err(ConfigError::invalid(key, "the secret is empty"));
+        }
+        Ok(Some(secret.to_owned()))
+    }
+}
+
+/// The agent's validated configuration.
+///
+/// The file format, with every key:
+///
+/// ```toml
+/// gateway = "gw.example.com:4433"   # QUIC address of the gateway; required
+/// server_name = "gw.example.com"    # name verified in its certificate; default: gateway's host
+/// ca = "/etc/ferry/ca.pem"          # CA certificates for the gateway; required
+/// agent_id = "edge-1"               # required
+/// token_file = "/etc/ferry/agent.token"   # or token_env = "FERRY_AGENT_TOKEN"
+/// insecure_no_auth = false          # explicit opt-out when neither is set
+/// allow = ["10.0.0.0/8:22", "*.internal:443"]   # required, non-empty
+/// allow_special_addresses = false
+/// connect_timeout = "5s"            # dialing a destination
+/// reconnect_min = "1s"              # back-off after a lost gateway connection
+/// reconnect_max = "60s"
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// The gateway's QUIC address, `HOST:PORT` (`gateway`), resolved when connecting.
+    pub gateway: (String, u16),
+    /// The name verified in the gateway's certificate (`server_name`). Default: the gateway's
+    /// host.
+    pub server_name: String,
+    /// CA certificates (PEM) the gateway's certificate must chain to (`ca`).
+    pub ca: PathBuf,
+    /// The agent id (`agent_id`).
+    pub agent_id: String,
+    /// Where the secret comes from (`token_file`, `token_env`, `insecure_no_auth`).
+    pub credential: AgentCredential,
+    /// Destinations this agent dials (`allow`, `allow_special_addresses`).
+    pub allow: Arc<Allowlist>,
+    /// Timeout for dialing a destination (`connect_timeout`). Default
+    /// [`DEFAULT_AGENT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// First reconnect delay (`reconnect_min`). Default [`DEFAULT_RECONNECT_MIN`].
+    pub reconnect_min: Duration,
+    /// Longest reconnect delay (`reconnect_max`). Default [`DEFAULT_RECONNECT_MAX`].
+    pub reconnect_max: Duration,
+}
+
+fn host_port(text: &str) -> Option<(String, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || (host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err()) {
+        return None;
+    }
+    Some((host.to_owned(), port))
+}
+
+impl AgentConfig {
+    /// Reads and validates a TOML file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the file and key.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_toml(&read(path)?).map_err(|e| with_path(e, path))
+    }
+
+    /// Validates TOML text (format in the type docs).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Syntax`] for TOML errors, unknown keys and wrong types;
+    /// [`ConfigError::Invalid`] naming the key otherwise, in particular when no credential
+    /// source is set and `insecure_no_auth` is not `true` (fail closed).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let f: AgentFile = toml::from_str(text).map_err(|e| syntax(&e))?;
+        let gateway = host_port(&f.gateway).ok_or_else(|| {
+            ConfigError::invalid("gateway", format!("{:?} is not HOST:PORT", f.gateway))
+        })?;
+        let server_name = f.server_name.unwrap_or_else(|| gateway.0.clone());
+        if server_name.is_empty() {
+            return Err(ConfigError::invalid("server_name", "empty"));
+        }
+        if !ferry_auth::is_valid_agent_id(&f.agent_id) {
+            return Err(ConfigError::invalid(
+                "agent_id",
+                "1-128 characters of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        let credential = match (f.token_file, f.token_env, f.insecure_no_auth) {
+            (Some(_), Some(_), _) => {
+                return Err(ConfigError::invalid(
+                    "token_env",
+                    "set token_file or token_env, not both",
+                ));
+            }
+            (Some(_), None, true) | (None, Some(_), true) => {
+                return Err(ConfigError::invalid(
+                    "insecure_no_auth",
+                    "true contradicts the token_file/token_env also set",
+                ));
+            }
+            (Some(path), None, false) => AgentCredential::File(path),
+            (None, Some(name), false) => {
+                if name.is_empty() || name.contains('=') || name.contains('\0') {
+                    return Err(ConfigError::invalid(
+                        "token_env",
+                        "not a valid variable name",
+                    ));
+                }
+                AgentCredential::Env(name)
+            }
+            (None, None, true) => AgentCredential::None,
+            (None, None, false) => {
+                return Err(ConfigError::invalid(
+                    "token_file",
+                    "no credentials: set token_file or token_env (or insecure_no_auth = true)",
+                ));
+            }
+        };
+        let allow = allowlist("allow", &f.allow, f.allow_special_addresses)?;
+        let connect_timeout = f.connect_timeout.unwrap_or(DEFAULT_AGENT_CONNECT_TIMEOUT);
+        let reconnect_min = f.reconnect_min.unwrap_or(DEFAULT_RECONNECT_MIN);
+        let reconnect_max = f.reconnect_max.unwrap_or(DEFAULT_RECONNECT_MAX);
+        for (key, v) in [
+            ("connect_timeout", connect_timeout),
+            ("reconnect_min", reconnect_min),
+        ] {
+            if v.is_zero() {
+                return Err(ConfigError::invalid(key, "must be longer than 0"));
+            }
+        }
+        if reconnect_max < reconnect_min {
+            return Err(ConfigError::invalid(
+                "reconnect_max",
+                "shorter than reconnect_min",
+            ));
+        }
+        Ok(Self {
+            gateway,
+            server_name,
+            ca: f.ca,
+            agent_id: f.agent_id,
+            credential,
+            allow: Arc::new(allow),
+            connect_timeout,
+            reconnect_min,
+            reconnect_max,
+        })
+    }
+}

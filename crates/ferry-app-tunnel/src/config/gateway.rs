@@ -1,0 +1,352 @@
+//! The gateway's configuration.
+
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_app_core::ConfigError;
+use ferry_app_core::duration::{de_duration, de_opt_duration};
+use ferry_auth::{Authenticator, JwtConfig, JwtVerifier, TokenStore, VerifyingKey};
+use serde::Deserialize;
+
+use super::{CertFile, CertSpec, allowlist, parse_rate, read, syntax, with_path};
+use crate::front::FrontConfig;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewayFile {
+    listen: String,
+    agent_listen: String,
+    allow: Vec<String>,
+    #[serde(default)]
+    allow_special_addresses: bool,
+    metrics: Option<String>,
+    tls: CertFile,
+    client_tls: Option<CertFile>,
+    auth: Option<AuthFile>,
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    timeouts: TimeoutsFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    tokens: Option<PathBuf>,
+    #[serde(default)]
+    jwt_keys: Vec<JwtKeyEntry>,
+    audience: Option<String>,
+    issuer: Option<String>,
+    #[serde(default, deserialize_with = "de_some")]
+    leeway: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JwtKeyEntry {
+    path: PathBuf,
+    kid: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_tunnels: Option<usize>,
+    max_tunnels_per_client: Option<u32>,
+    max_tunnels_per_agent: Option<u32>,
+    client_rate: Option<String>,
+    agent_rate: Option<String>,
+    auth_failures: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimeoutsFile {
+    #[serde(default, deserialize_with = "de_some")]
+    header: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    open: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    idle: Option<Option<Duration>>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    half_close: Option<Option<Duration>>,
+    #[serde(default, deserialize_with = "de_some")]
+    drain: Option<Duration>,
+}
+
+fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+/// A JWT public key file and its optional `kid`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JwtKeyFile {
+    /// SPKI PEM file (one or more `PUBLIC KEY` blocks).
+    pub path: PathBuf,
+    /// Key id matched against the JWT header's `kid`. Default none (any `kid`).
+    pub kid: Option<String>,
+}
+
+/// How the gateway verifies agents and clients. At least one of `tokens` and `jwt_keys`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewayAuth {
+    /// Token file (`auth.tokens`). Default none.
+    pub tokens: Option<PathBuf>,
+    /// JWT public keys (`auth.jwt_keys`). Default none.
+    pub jwt_keys: Vec<JwtKeyFile>,
+    /// JWT settings (`auth.audience`, `auth.issuer`, `auth.leeway`).
+    pub jwt: JwtConfig,
+}
+
+impl GatewayAuth {
+    /// Reads the token file and the key files into an [`Authenticator`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] for a file that cannot be read; [`ConfigError::Invalid`] naming
+    /// `auth.tokens` or `auth.jwt_keys[i]` for a file that cannot be used.
+    pub fn load(&self) -> Result<Authenticator, ConfigError> {
+        let mut auth = Authenticator::new();
+        if let Some(path) = &self.tokens {
+            let store = TokenStore::parse(&read(path)?).map_err(|e| {
+                ConfigError::invalid("auth.tokens", format!("{}: {e}", path.display()))
+            })?;
+            auth = auth.with_tokens(store);
+        }
+        if !self.jwt_keys.is_empty() {
+            let mut keys = Vec::new();
+            for (i, k) in self.jwt_keys.iter().enumerate() {
+                let loaded =
+                    VerifyingKey::from_pem(&read(&k.path)?, k.kid.as_deref()).map_err(|e| {
+                        ConfigError::invalid(
+                            format!("auth.jwt_keys[{i}]"),
+                            format!("{}: {e}", k.path.display()),
+                        )
+                    })?;
+                keys.extend(loaded);
+            }
+            auth = auth.with_jwt(JwtVerifier::new(keys, self.jwt.clone()));
+        }
+        Ok(auth)
+    }
+}
+
+/// The gateway's validated configuration.
+///
+/// The file format, with every key:
+///
+/// ```toml
+/// listen = "0.0.0.0:8080"          # client front (HTTP CONNECT); required
+/// agent_listen = "0.0.0.0:4433"    # QUIC for agents (UDP); required
+/// allow = ["*.internal:443"]       # destinations clients may ask for; required, non-empty
+/// allow_special_addresses = false  # let the rules alone decide for loopback, private, ...
+/// metrics = "127.0.0.1:9090"       # optional admin endpoint (/metrics, /healthz)
+///
+/// [tls]            # the certificate agents verify (QUIC); required
+/// cert = "gw.pem"
+/// key = "gw.key"   # or: self_signed = true
+///
+/// # [client_tls]   # optional: TLS on the client listener (same keys as [tls])
+///
+/// [auth]           # at least one of tokens / jwt_keys; required
+/// tokens = "/etc/ferry/tokens"                     # token file (see ferry-auth)
+/// jwt_keys = [{ path = "jwt.pub", kid = "2026" }]  # SPKI PEM public keys
+/// audience = "ferry"      # required `aud` in JWTs; default none
+/// issuer = "ops"          # required `iss`; default none
+/// leeway = "60s"          # default 60 s
+///
+/// [limits]
+/// max_tunnels = 16384
+/// max_tunnels_per_client = 256
+/// max_tunnels_per_agent = 1024
+/// client_rate = "50/s burst 100"      # or "off"
+/// agent_rate = "500/s burst 1000"
+/// auth_failures = "10/min burst 10"
+///
+/// [timeouts]
+/// header = "10s"       # TLS handshake + request head
+/// open = "10s"         # tunnel open through the agent
+/// idle = "5m"          # tunnel idle ("off" to disable)
+/// half_close = "30s"
+/// drain = "30s"
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// Client listener (`listen`).
+    pub listen: SocketAddr,
+    /// QUIC listener for agents (`agent_listen`).
+    pub agent_listen: SocketAddr,
+    /// Certificate agents verify (`[tls]`).
+    pub agent_tls: CertSpec,
+    /// TLS on the client listener (`[client_tls]`). Default none (plain HTTP CONNECT).
+    pub client_tls: Option<CertSpec>,
+    /// Credentials (`[auth]`).
+    pub auth: GatewayAuth,
+    /// Admin endpoint (`metrics`). Default none.
+    pub metrics: Option<SocketAddr>,
+    /// The client front's settings (`allow`, `[limits]`, `[timeouts]`).
+    pub front: FrontConfig,
+}
+
+fn addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse().map_err(|_bad| {
+        ConfigError::invalid(key, format!("{text:?} is not IP:PORT or [IPv6]:PORT"))
+    })
+}
+
+fn nonzero_usize(key: &str, v: usize) -> Result<NonZeroUsize, ConfigError> {
+    NonZeroUsize::new(v).ok_or_else(|| ConfigError::invalid(key, "must be at least 1"))
+}
+
+fn nonzero_u32(key: &str, v: u32) -> Result<NonZeroU32, ConfigError> {
+    NonZeroU32::new(v).ok_or_else(|| ConfigError::invalid(key, "must be at least 1"))
+}
+
+fn rate(key: &str, text: &str) -> Result<Option<ferry_limit::Quota>, ConfigError> {
+    parse_rate(text).map_err(|reason| ConfigError::invalid(key, reason))
+}
+
+impl GatewayConfig {
+    /// Reads and validates a TOML file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the file and key.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_toml(&read(path)?).map_err(|e| with_path(e, path))
+    }
+
+    /// Validates TOML text (format in the type docs).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Syntax`] for TOML errors, unknown keys and wrong types (the message names
+    /// the key); [`ConfigError::Invalid`] naming the key for unacceptable values, including a
+    /// missing `[auth]` or one with neither `tokens` nor `jwt_keys`.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let file: GatewayFile = toml::from_str(text).map_err(|e| syntax(&e))?;
+        let listen = addr("listen", &file.listen)?;
+        let agent_listen = addr("agent_listen", &file.agent_listen)?;
+        let metrics = file
+            .metrics
+            .as_deref()
+            .map(|m| addr("metrics", m))
+            .transpose()?;
+        let agent_tls = file.tls.validate("tls")?;
+        let client_tls = file
+            .client_tls
+            .map(|t| t.validate("client_tls"))
+            .transpose()?;
+        let auth = validate_auth(file.auth)?;
+        let allow = allowlist("allow", &file.allow, file.allow_special_addresses)?;
+
+        let mut front = FrontConfig {
+            allow: Arc::new(allow),
+            ..FrontConfig::default()
+        };
+        let l = file.limits;
+        if let Some(v) = l.max_tunnels {
+            front.limits.max_tunnels = nonzero_usize("limits.max_tunnels", v)?;
+        }
+        if let Some(v) = l.max_tunnels_per_client {
+            front.limits.max_tunnels_per_client = nonzero_u32("limits.max_tunnels_per_client", v)?;
+        }
+        if let Some(v) = l.max_tunnels_per_agent {
+            front.limits.max_tunnels_per_agent = nonzero_u32("limits.max_tunnels_per_agent", v)?;
+        }
+        if let Some(t) = &l.client_rate {
+            front.limits.client_rate = rate("limits.client_rate", t)?;
+        }
+        if let Some(t) = &l.agent_rate {
+            front.limits.agent_rate = rate("limits.agent_rate", t)?;
+        }
+        if let Some(t) = &l.auth_failures {
+            front.limits.auth_failures = rate("limits.auth_failures", t)?;
+        }
+        let t = file.timeouts;
+        for (key, v) in [("timeouts.header", t.header), ("timeouts.open", t.open)] {
+            if v == Some(Duration::ZERO) {
+                return Err(ConfigError::invalid(key, "must be longer than 0"));
+            }
+        }
+        front.header_timeout = t.header.unwrap_or(front.header_timeout);
+        front.open_timeout = t.open.unwrap_or(front.open_timeout);
+        front.drain_timeout = t.drain.unwrap_or(front.drain_timeout);
+        if let Some(idle) = t.idle {
+            front.bridge = front.bridge.idle_timeout(idle);
+        }
+        if let Some(hc) = t.half_close {
+            front.bridge = front.bridge.half_close_timeout(hc);
+        }
+        Ok(Self {
+            listen,
+            agent_listen,
+            agent_tls,
+            client_tls,
+            auth,
+            metrics,
+            front,
+        })
+    }
+}
+
+fn validate_auth(file: Option<AuthFile>) -> Result<GatewayAuth, ConfigError> {
+    let Some(a) = file else {
+        return Err(ConfigError::invalid(
+            "auth",
+            "missing: the gateway needs auth.tokens or auth.jwt_keys (there is no unauthenticated mode)",
+        ));
+    };
+    if a.tokens.is_none() && a.jwt_keys.is_empty() {
+        return Err(ConfigError::invalid(
+            "auth",
+            "set auth.tokens or auth.jwt_keys (or both)",
+        ));
+    }
+    for (i, k) in a.jwt_keys.iter().enumerate() {
+        if let Some(kid) = &k.kid
+            && (kid.is_empty()
+                || kid.len() > ferry_auth::MAX_KID_LEN
+                || kid.chars().any(char::is_control))
+        {
+            return Err(ConfigError::invalid(
+                format!("auth.jwt_keys[{i}].kid"),
+                "1-128 characters, no control characters",
+            ));
+        }
+    }
+    if a.jwt_keys.is_empty() && (a.audience.is_some() || a.issuer.is_some()) {
+        return Err(ConfigError::invalid(
+            "auth.audience",
+            "set only with auth.jwt_keys",
+        ));
+    }
+    let mut jwt = JwtConfig::default();
+    if let Some(aud) = a.audience {
+        jwt = jwt.with_audience(aud);
+    }
+    if let Some(iss) = a.issuer {
+        jwt = jwt.with_issuer(iss);
+    }
+    if let Some(l) = a.leeway {
+        jwt = jwt.with_leeway_secs(l.as_secs());
+    }
+    Ok(GatewayAuth {
+        tokens: a.tokens,
+        jwt_keys: a
+            .jwt_keys
+            .into_iter()
+            .map(|k| JwtKeyFile {
+                path: k.path,
+                kid: k.kid,
+            })
+            .collect(),
+        jwt,
+    })
+}

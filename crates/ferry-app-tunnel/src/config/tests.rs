@@ -1,0 +1,341 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+const GW: &str = r#"
+listen = "127.0.0.1:8080"
+agent_listen = "127.0.0.1:4433"
+allow = ["*.internal:443"]
+[tls]
+self_signed = true
+[auth]
+tokens = "tokens.txt"
+"#;
+
+fn gw_err(text: &str) -> String {
+    GatewayConfig::from_toml(text).unwrap_err().to_string()
+}
+
+#[test]
+fn gateway_minimal_and_defaults() {
+    let c = GatewayConfig::from_toml(GW).unwrap();
+    assert_eq!(c.agent_tls, CertSpec::SelfSigned);
+    assert_eq!(c.client_tls, None);
+    assert_eq!(
+        c.auth.tokens.as_deref(),
+        Some(std::path::Path::new("tokens.txt"))
+    );
+    assert_eq!(c.front.open_timeout, crate::front::DEFAULT_OPEN_TIMEOUT);
+    assert_eq!(c.front.limits.max_tunnels.get(), 16_384);
+    assert!(c.front.allow.matches("a.internal", 443).is_allowed());
+    assert!(!c.front.allow.matches("a.internal", 80).is_allowed());
+}
+
+#[test]
+fn gateway_full() {
+    let text = r#"
+listen = "[::1]:8080"
+agent_listen = "0.0.0.0:4433"
+allow = ["10.0.0.0/8:22"]
+allow_special_addresses = true
+metrics = "127.0.0.1:9090"
+[tls]
+cert = "a.pem"
+key = "a.key"
+[client_tls]
+self_signed = true
+[auth]
+jwt_keys = [{ path = "k.pub", kid = "2026" }, { path = "old.pub" }]
+audience = "ferry"
+issuer = "ops"
+leeway = "30s"
+[limits]
+max_tunnels = 10
+max_tunnels_per_client = 2
+max_tunnels_per_agent = 3
+client_rate = "5/s burst 7"
+agent_rate = "off"
+auth_failures = "3/min"
+[timeouts]
+header = "2s"
+open = "3s"
+idle = "off"
+half_close = "1s"
+drain = "4s"
+"#;
+    let c = GatewayConfig::from_toml(text).unwrap();
+    assert_eq!(c.metrics, Some("127.0.0.1:9090".parse().unwrap()));
+    assert_eq!(c.client_tls, Some(CertSpec::SelfSigned));
+    assert_eq!(c.auth.jwt_keys.len(), 2);
+    assert_eq!(c.auth.jwt_keys[0].kid.as_deref(), Some("2026"));
+    assert_eq!(c.auth.jwt.audience.as_deref(), Some("ferry"));
+    assert_eq!(c.auth.jwt.leeway_secs, 30);
+    assert_eq!(c.front.limits.max_tunnels_per_client.get(), 2);
+    assert_eq!(c.front.limits.client_rate.unwrap().burst().get(), 7);
+    assert!(c.front.limits.agent_rate.is_none());
+    assert_eq!(c.front.header_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(c.front.bridge.idle_timeout, None);
+    assert!(
+        c.front
+            .allow
+            .check_ip("10.1.2.3".parse().unwrap(), 22)
+            .is_allowed()
+    );
+}
+
+#[test]
+fn gateway_errors_name_the_key() {
+    let cases: &[(&str, &str)] = &[
+        ("", "missing field `listen`"),
+        (&GW.replace("127.0.0.1:8080", "nope"), "`listen`"),
+        (&GW.replace("tokens = \"tokens.txt\"", ""), "`auth`"),
+        (&GW.replace("[auth]\ntokens = \"tokens.txt\"", ""), "`auth`"),
+        (&GW.replace("self_signed = true", ""), "`tls.cert`"),
+        (
+            &GW.replace("self_signed = true", "cert = \"x\""),
+            "`tls.key`",
+        ),
+        (
+            &GW.replace("self_signed = true", "self_signed = true\ncert = \"x\""),
+            "`tls.self_signed`",
+        ),
+        (&GW.replace("[\"*.internal:443\"]", "[]"), "`allow`"),
+        (
+            &GW.replace("[\"*.internal:443\"]", "[\"a:1\", \"bad pattern!\"]"),
+            "`allow[1]`",
+        ),
+        (&format!("{GW}bogus = 1\n"), "unknown field `bogus`"),
+        (
+            &format!("{GW}[limits]\nmax_tunnels = 0\n"),
+            "`limits.max_tunnels`",
+        ),
+        (
+            &format!("{GW}[limits]\nclient_rate = \"fast\"\n"),
+            "`limits.client_rate`",
+        ),
+        (
+            &format!("{GW}[limits]\nwhatever = 1\n"),
+            "unknown field `whatever`",
+        ),
+        (
+            &format!("{GW}[timeouts]\nheader = \"0s\"\n"),
+            "`timeouts.header`",
+        ),
+        (&format!("{GW}[timeouts]\nopen = \"soon\"\n"), "open"),
+        (
+            &GW.replace(
+                "tokens = \"tokens.txt\"",
+                "jwt_keys = [{ path = \"k\", kid = \"\" }]",
+            ),
+            "`auth.jwt_keys[0].kid`",
+        ),
+        (
+            &GW.replace(
+                "tokens = \"tokens.txt\"",
+                "tokens = \"t\"\naudience = \"x\"",
+            ),
+            "`auth.audience`",
+        ),
+    ];
+    for (text, needle) in cases {
+        let e = gw_err(text);
+        assert!(e.contains(needle), "{needle:?} not in {e:?}");
+    }
+}
+
+#[test]
+fn gateway_auth_load_reads_files_and_names_the_key() {
+    let dir = std::env::temp_dir().join(format!("ferry-app-tunnel-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokens = dir.join("tokens");
+    std::fs::write(
+        &tokens,
+        ferry_auth::token_line(ferry_auth::Role::Client, "a1", "secret-1").unwrap(),
+    )
+    .unwrap();
+    let text = GW.replace("tokens.txt", tokens.to_str().unwrap());
+    let auth = GatewayConfig::from_toml(&text)
+        .unwrap()
+        .auth
+        .load()
+        .unwrap();
+    auth.verify(ferry_auth::Role::Client, "a1", "secret-1", 0)
+        .unwrap();
+    std::fs::write(&tokens, "client a1 sha256:nothex\n").unwrap();
+    let e = GatewayConfig::from_toml(&text)
+        .unwrap()
+        .auth
+        .load()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`auth.tokens`") && e.contains("line 1"), "{e}");
+    let missing = GW.replace("tokens.txt", dir.join("absent").to_str().unwrap());
+    let e = GatewayConfig::from_toml(&missing)
+        .unwrap()
+        .auth
+        .load()
+        .unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const AGENT: &str = r#"
+gateway = "gw.example.com:4433"
+ca = "ca.pem"
+agent_id = "edge-1"
+token_file = "agent.token"
+allow = ["0.0.0.0/0:80"]
+"#;
+
+#[test]
+fn agent_minimal_and_full() {
+    let c = AgentConfig::from_toml(AGENT).unwrap();
+    assert_eq!(c.gateway, ("gw.example.com".to_owned(), 4433));
+    assert_eq!(c.server_name, "gw.example.com");
+    assert_eq!(c.credential, AgentCredential::File("agent.token".into()));
+    assert_eq!(c.connect_timeout, DEFAULT_AGENT_CONNECT_TIMEOUT);
+    // The special-address set applies by default: loopback needs the explicit opt-in...
+    assert!(
+        !c.allow
+            .check_ip("127.0.0.1".parse().unwrap(), 80)
+            .is_allowed()
+    );
+    let c = AgentConfig::from_toml(&AGENT.replace(
+        "token_file = \"agent.token\"",
+        "token_env = \"FERRY_T\"\nserver_name = \"gw\"\nallow_special_addresses = true\nreconnect_max = \"5m\"",
+    ))
+    .unwrap();
+    assert_eq!(c.credential, AgentCredential::Env("FERRY_T".into()));
+    assert_eq!(c.server_name, "gw");
+    assert!(
+        c.allow
+            .check_ip("127.0.0.1".parse().unwrap(), 80)
+            .is_allowed()
+    );
+    let c = AgentConfig::from_toml(&AGENT.replace("gw.example.com:4433", "[::1]:4433")).unwrap();
+    assert_eq!(c.gateway, ("::1".to_owned(), 4433));
+}
+
+#[test]
+fn agent_fails_closed_without_credentials() {
+    let none = AGENT.replace("token_file = \"agent.token\"", "");
+    let e = AgentConfig::from_toml(&none).unwrap_err().to_string();
+    assert!(
+        e.contains("`token_file`") && e.contains("no credentials"),
+        "{e}"
+    );
+    let c = AgentConfig::from_toml(&format!("{none}insecure_no_auth = true\n")).unwrap();
+    assert_eq!(c.credential, AgentCredential::None);
+    assert_eq!(c.credential.load(|_| None).unwrap(), None);
+    let both = format!("{AGENT}token_env = \"X\"\n");
+    assert!(
+        AgentConfig::from_toml(&both)
+            .unwrap_err()
+            .to_string()
+            .contains("`token_env`")
+    );
+    let contradiction = format!("{AGENT}insecure_no_auth = true\n");
+    assert!(
+        AgentConfig::from_toml(&contradiction)
+            .unwrap_err()
+            .to_string()
+            .contains("`insecure_no_auth`")
+    );
+}
+
+#[test]
+fn agent_errors_name_the_key() {
+    let cases: &[(&str, &str)] = &[
+        (&AGENT.replace("gw.example.com:4433", "gw"), "`gateway`"),
+        (&AGENT.replace("gw.example.com:4433", "gw:0"), "`gateway`"),
+        (&AGENT.replace("edge-1", "edge 1"), "`agent_id`"),
+        (&AGENT.replace("[\"0.0.0.0/0:80\"]", "[]"), "`allow`"),
+        (&AGENT.replace("ca = \"ca.pem\"", ""), "missing field `ca`"),
+        (
+            &format!("{AGENT}reconnect_min = \"10s\"\nreconnect_max = \"1s\"\n"),
+            "`reconnect_max`",
+        ),
+        (
+            &format!("{AGENT}connect_timeout = \"0s\"\n"),
+            "`connect_timeout`",
+        ),
+        (
+            &format!("{AGENT}tokens = \"x\"\n"),
+            "unknown field `tokens`",
+        ),
+    ];
+    for (text, needle) in cases {
+        let e = AgentConfig::from_toml(text).unwrap_err().to_string();
+        assert!(e.contains(needle), "{needle:?} not in {e:?}");
+    }
+}
+
+#[test]
+fn agent_credential_load() {
+    let env = |name: &str| (name == "SET").then(|| " tok\n".to_owned());
+    assert_eq!(
+        AgentCredential::Env("SET".into())
+            .load(env)
+            .unwrap()
+            .as_deref(),
+        Some("tok")
+    );
+    assert!(
+        AgentCredential::Env("UNSET".into())
+            .load(env)
+            .unwrap_err()
+            .to_string()
+            .contains("`token_env`")
+    );
+    let path = std::env::temp_dir().join(format!("ferry-agent-token-{}", std::process::id()));
+    std::fs::write(&path, "\n").unwrap();
+    assert!(
+        AgentCredential::File(path.clone())
+            .load(env)
+            .unwrap_err()
+            .to_string()
+            .contains("empty")
+    );
+    std::fs::write(&path, "fy1_abc\n").unwrap();
+    assert_eq!(
+        AgentCredential::File(path.clone())
+            .load(env)
+            .unwrap()
+            .as_deref(),
+        Some("fy1_abc")
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// The TOML block in a type's docs, from the source file.
+fn doc_example(source: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in source.lines() {
+        let Some(doc) = line.strip_prefix("///") else {
+            continue;
+        };
+        let doc = doc.strip_prefix(' ').unwrap_or(doc);
+        if doc == "```toml" {
+            inside = true;
+        } else if doc == "```" && inside {
+            break;
+        } else if inside {
+            out.push_str(doc);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn documented_examples_parse() {
+    let gw = doc_example(include_str!("gateway.rs"));
+    assert!(gw.contains("agent_listen"));
+    let c = GatewayConfig::from_toml(&gw).unwrap();
+    assert_eq!(c.auth.jwt_keys[0].kid.as_deref(), Some("2026"));
+    let agent = doc_example(include_str!("agent.rs"));
+    assert!(agent.contains("agent_id"));
+    let c = AgentConfig::from_toml(&agent).unwrap();
+    assert_eq!(c.agent_id, "edge-1");
+}

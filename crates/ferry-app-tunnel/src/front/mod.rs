@@ -1,0 +1,259 @@
+//! The gateway's client front end: HTTP CONNECT with agent-scoped credentials.
+//!
+//! One connection, in order (the first step that refuses answers and closes):
+//!
+//! 1. a source blocked for failed authentication is answered `429` (with `Retry-After`) at
+//!    once, without reading anything ([`FrontLimits::auth_failures`]);
+//! 2. the TLS handshake, when the front has an acceptor (bounded by `ferry-tls`);
+//! 3. the request head, within [`FrontConfig::header_timeout`] (total, not per read; `408`)
+//!    and [`FrontConfig::max_head`] bytes (`400`); a method other than CONNECT: `405`;
+//!    malformed: `400`;
+//! 4. the per-source new-tunnel rate: `429`;
+//! 5. `Proxy-Authorization: Basic` with the agent id as username and a client token or JWT as
+//!    password, verified by `ferry-auth` for role `client`: missing, malformed or refused
+//!    credentials get `407` with `Proxy-Authenticate: Basic realm="..."` and cost one
+//!    failed-auth cell;
+//! 6. the destination against the gateway's allowlist ([`FrontConfig::allow`]; names are
+//!    matched as names, the agent resolves and checks again): `403`;
+//! 7. the per-agent rate (`429`), per-source concurrency (`429`), per-agent and total
+//!    concurrency (`503`);
+//! 8. [`TunnelOpener::open`] within [`FrontConfig::open_timeout`]: `503` agent not connected or
+//!    overloaded, `403` refused by the agent, `502` dial failure, `504` timeout;
+//! 9. `200 Connection established`, then raw bytes both ways through `ferry-bridge`; bytes the
+//!    client sent after the head (in the same packet or not) are forwarded first.
+//!
+//! Each connection ends with one access-log line (target `ferry::access`) and the metrics in
+//! [`crate::metrics`].
+
+mod conn;
+mod head;
+pub mod limits;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ferry_allow::Allowlist;
+use ferry_app_core::listen::Acceptor;
+use ferry_auth::Authenticator;
+use ferry_bridge::{Bridge, BridgeConfig};
+use ferry_tls::TlsAcceptor;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use self::limits::FrontLimits;
+use self::limits::Limiters;
+use crate::clock::SharedClock;
+use crate::opener::TunnelOpener;
+
+/// Default realm in `Proxy-Authenticate`: `ferry`.
+pub const DEFAULT_REALM: &str = "ferry";
+/// Default deadline for the TLS handshake plus the request head: 10 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default deadline for opening the tunnel: 10 s.
+pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default idle timeout of a tunnel: 5 min.
+pub const DEFAULT_TUNNEL_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default time live tunnels get to finish after shutdown: 30 s.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The front's settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FrontConfig {
+    /// Realm sent in `Proxy-Authenticate`. Default [`DEFAULT_REALM`].
+    pub realm: String,
+    /// Deadline for the request head, from accept (total). Default [`DEFAULT_HEADER_TIMEOUT`].
+    pub header_timeout: Duration,
+    /// Largest request head, bytes. Default 8 KiB ([`ferry_front::http_connect::DEFAULT_MAX_HEAD`]).
+    pub max_head: usize,
+    /// Deadline for [`TunnelOpener::open`]. Default [`DEFAULT_OPEN_TIMEOUT`].
+    pub open_timeout: Duration,
+    /// Destinations clients may ask for. Default: the empty list, which denies everything (no
+    /// open proxy); special addresses (loopback, private, metadata, ...) are denied unless the
+    /// list says otherwise (see `ferry-allow`).
+    pub allow: Arc<Allowlist>,
+    /// Rate, concurrency and failed-auth limits. Default [`FrontLimits::default`].
+    pub limits: FrontLimits,
+    /// Relay settings. Default: `BridgeConfig` with a 5 min idle timeout
+    /// ([`DEFAULT_TUNNEL_IDLE_TIMEOUT`]).
+    pub bridge: BridgeConfig,
+    /// Time live tunnels get after shutdown before they are cut. Default
+    /// [`DEFAULT_DRAIN_TIMEOUT`].
+    pub drain_timeout: Duration,
+}
+
+impl Default for FrontConfig {
+    fn default() -> Self {
+        Self {
+            realm: DEFAULT_REALM.to_owned(),
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_head: ferry_front::http_connect::DEFAULT_MAX_HEAD,
+            open_timeout: DEFAULT_OPEN_TIMEOUT,
+            allow: Arc::new(Allowlist::default()),
+            limits: FrontLimits::default(),
+            bridge: BridgeConfig::default().idle_timeout(Some(DEFAULT_TUNNEL_IDLE_TIMEOUT)),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+/// Status codes counted in [`FrontStats`].
+const CODES: [u16; 10] = [200, 400, 403, 405, 407, 408, 429, 502, 503, 504];
+
+/// Counters of one front, readable without a metrics recorder.
+#[derive(Debug, Default)]
+pub struct FrontStats {
+    replies: [AtomicU64; CODES.len()],
+    auth_failures: AtomicU64,
+    tunnels_done: AtomicU64,
+    bytes_up: AtomicU64,
+    bytes_down: AtomicU64,
+}
+
+impl FrontStats {
+    /// Replies sent with `code` (one of 200, 400, 403, 405, 407, 408, 429, 502, 503, 504).
+    #[must_use]
+    pub fn replies(&self, code: u16) -> u64 {
+        CODES
+            .iter()
+            .position(|c| *c == code)
+            .and_then(|i| self.replies.get(i))
+            .map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
+    /// Failed authentications (missing, malformed or refused credentials, and blocked sources).
+    #[must_use]
+    pub fn auth_failures(&self) -> u64 {
+        self.auth_failures.load(Ordering::Relaxed)
+    }
+
+    /// Tunnels that finished (after a `200`).
+    #[must_use]
+    pub fn tunnels_done(&self) -> u64 {
+        self.tunnels_done.load(Ordering::Relaxed)
+    }
+
+    /// Bytes relayed client to agent, and agent to client, by finished tunnels.
+    #[must_use]
+    pub fn bytes(&self) -> (u64, u64) {
+        (
+            self.bytes_up.load(Ordering::Relaxed),
+            self.bytes_down.load(Ordering::Relaxed),
+        )
+    }
+
+    fn count_reply(&self, code: u16) {
+        if let Some(a) = CODES
+            .iter()
+            .position(|c| *c == code)
+            .and_then(|i| self.replies.get(i))
+        {
+            a.fetch_add(1, Ordering::Relaxed);
+        }
+        crate::metrics::reply(code);
+    }
+}
+
+pub(crate) struct Inner<O> {
+    pub(crate) config: FrontConfig,
+    pub(crate) auth: Authenticator,
+    pub(crate) opener: O,
+    pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) clock: SharedClock,
+    pub(crate) limiters: Limiters,
+    pub(crate) bridge: Bridge,
+    pub(crate) stats: FrontStats,
+    pub(crate) cut: CancellationToken,
+}
+
+/// The client front end. Cheap to clone (shared state).
+pub struct ClientFront<O> {
+    inner: Arc<Inner<O>>,
+}
+
+impl<O> Clone for ClientFront<O> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<O: TunnelOpener> ClientFront<O> {
+    /// A front that authenticates clients with `auth` (role `client`), opens tunnels with
+    /// `opener`, terminates TLS with `tls` when given, and reads wall-clock time (for JWT
+    /// expiry) from `clock`.
+    #[must_use]
+    pub fn new(
+        config: FrontConfig,
+        auth: Authenticator,
+        opener: O,
+        tls: Option<TlsAcceptor>,
+        clock: SharedClock,
+    ) -> Self {
+        let limiters = Limiters::new(&config.limits, tokio::time::Instant::now().into_std());
+        let bridge = Bridge::new(config.bridge.clone());
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                auth,
+                opener,
+                tls,
+                clock,
+                limiters,
+                bridge,
+                stats: FrontStats::default(),
+                cut: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The front's counters.
+    #[must_use]
+    pub fn stats(&self) -> &FrontStats {
+        &self.inner.stats
+    }
+
+    /// Tunnels open now.
+    #[must_use]
+    pub fn tunnels_in_flight(&self) -> usize {
+        self.inner.limiters.in_flight()
+    }
+
+    /// Serves one accepted TCP connection to its end (TLS handshake first when configured).
+    pub async fn handle_tcp(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        conn::handle_tcp(&self.inner, tcp, peer).await;
+    }
+
+    /// Accepts connections from `listener` until `shutdown` completes, one task each; then
+    /// stops accepting, gives live connections [`FrontConfig::drain_timeout`] and cuts the
+    /// rest. Returns when every connection task has ended.
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let tracker = TaskTracker::new();
+        let mut acceptor = Acceptor::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                (tcp, peer) = acceptor.accept(&listener) => {
+                    let front = self.clone();
+                    tracker.spawn(async move { front.handle_tcp(tcp, peer).await });
+                }
+            }
+        }
+        drop(listener);
+        tracker.close();
+        if tokio::time::timeout(self.inner.config.drain_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
+            self.inner.cut.cancel();
+            tracker.wait().await;
+        }
+    }
+}

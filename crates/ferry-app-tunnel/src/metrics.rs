@@ -1,0 +1,49 @@
+//! The gateway front's Prometheus metrics, through the [`metrics`] facade. Every name starts with
+//! `ferry_gateway_`.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `ferry_gateway_replies_total` | counter | `code` (`200`, `400`, `403`, `405`, `407`, `408`, `429`, `502`, `503`, `504`) |
+//! | `ferry_gateway_auth_failures_total` | counter | `reason` (`missing`, `malformed`, `refused`, `blocked`) |
+//! | `ferry_gateway_tunnels_total` | counter | `end` (the bridge's end labels, or `cut_at_drain`) |
+//! | `ferry_gateway_active_tunnels` | gauge | none |
+//! | `ferry_gateway_bytes_total` | counter | `direction` (`client_to_agent`, `agent_to_client`) |
+//!
+//! Agent-side figures (agents connected, streams per agent) belong to the tunnel transport.
+
+pub(crate) fn reply(code: u16) {
+    metrics::counter!("ferry_gateway_replies_total", "code" => code.to_string()).increment(1);
+}
+
+pub(crate) fn auth_failure(reason: &'static str) {
+    metrics::counter!("ferry_gateway_auth_failures_total", "reason" => reason).increment(1);
+}
+
+pub(crate) fn tunnel_ended(end: &'static str, up: u64, down: u64) {
+    metrics::counter!("ferry_gateway_tunnels_total", "end" => end).increment(1);
+    if up > 0 {
+        metrics::counter!("ferry_gateway_bytes_total", "direction" => "client_to_agent")
+            .increment(up);
+    }
+    if down > 0 {
+        metrics::counter!("ferry_gateway_bytes_total", "direction" => "agent_to_client")
+            .increment(down);
+    }
+}
+
+/// Holds `ferry_gateway_active_tunnels` up while alive.
+pub(crate) struct ActiveTunnel(metrics::Gauge);
+
+impl ActiveTunnel {
+    pub(crate) fn new() -> Self {
+        let g = metrics::gauge!("ferry_gateway_active_tunnels");
+        g.increment(1.0);
+        Self(g)
+    }
+}
+
+impl Drop for ActiveTunnel {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
