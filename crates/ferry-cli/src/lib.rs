@@ -1,6 +1,8 @@
 //! Plumbing shared by Ferry's binaries: logging set-up, the open-files limit, the shutdown signal
 //! and error reporting. Behaviour lives in the `ferry-app-*` crates; the binaries stay thin.
 
+pub mod credentials;
+
 use std::error::Error;
 use std::process::ExitCode;
 
