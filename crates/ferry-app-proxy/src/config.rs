@@ -4,8 +4,11 @@
 //! Validation here reads no file: certificates and keys are loaded when a
 //! [`Proxy`](crate::Proxy) is built from the config.
 
+mod accept_proxy;
 mod explain;
 mod file;
+mod pool;
+mod pool_file;
 mod tls;
 mod tls_file;
 
@@ -18,14 +21,13 @@ use std::time::Duration;
 use ferry_app_core::ConfigError;
 use ferry_bridge::BridgeConfig;
 
-use self::file::{ListenerFile, PoolFile, ProxyFile, TimeoutsFile};
+pub use self::accept_proxy::{AcceptProxy, DEFAULT_PROXY_HEADER_TIMEOUT};
+use self::file::{ListenerFile, ProxyFile, TimeoutsFile};
+pub use self::pool::PoolConfig;
+use self::pool_file::PoolFile;
 pub use self::tls::{CertFiles, ClientCa, ListenerTls, SELF_SIGNED_NAMES, SniCert, UpstreamTls};
 pub use crate::route::NamePattern;
 
-/// Default upstream connect timeout (per attempt): 5 s.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default total budget for connecting to an upstream, across retries: 10 s.
-pub const DEFAULT_CONNECT_BUDGET: Duration = Duration::from_secs(10);
 /// Default idle timeout of a proxied connection (both directions silent): 1 h.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default linger after one direction finished: 30 s.
@@ -34,76 +36,6 @@ pub const DEFAULT_HALF_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default cap on concurrent proxied connections for the whole process: 16,384.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
-
-/// Where an upstream is: an address, or a host name resolved at every connect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum UpstreamAddr {
-    /// A literal socket address.
-    Socket(SocketAddr),
-    /// A host name and port, resolved when connecting.
-    Host(String, u16),
-}
-
-impl UpstreamAddr {
-    /// Parses `IP:PORT`, `[V6]:PORT` or `HOST:PORT`.
-    ///
-    /// # Errors
-    ///
-    /// Returns a reason when the port is missing or invalid or the host is empty.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        if let Ok(addr) = text.parse::<SocketAddr>() {
-            if addr.port() == 0 {
-                return Err("port 0 is not a valid upstream port".into());
-            }
-            return Ok(Self::Socket(addr));
-        }
-        let (host, port) = text
-            .rsplit_once(':')
-            .ok_or_else(|| format!("{text:?} has no port (expected HOST:PORT)"))?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_bad_port| format!("{text:?} has an invalid port"))?;
-        if port == 0 {
-            return Err("port 0 is not a valid upstream port".into());
-        }
-        if host.is_empty()
-            || host.contains(':')
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-        {
-            return Err(format!("{text:?} is not HOST:PORT, IP:PORT or [IPV6]:PORT"));
-        }
-        Ok(Self::Host(host.to_ascii_lowercase(), port))
-    }
-}
-
-impl std::fmt::Display for UpstreamAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Socket(a) => write!(f, "{a}"),
-            Self::Host(h, p) => write!(f, "{h}:{p}"),
-        }
-    }
-}
-
-/// A validated upstream pool.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct PoolConfig {
-    /// Name of the pool (the key under `[pool.NAME]`).
-    pub name: String,
-    /// Upstreams, tried in round-robin order; at least one.
-    pub upstreams: Vec<UpstreamAddr>,
-    /// Timeout of one connect attempt. Default [`DEFAULT_CONNECT_TIMEOUT`].
-    pub connect_timeout: Duration,
-    /// Total time for all attempts of one client connection (retry on the next upstream).
-    /// Default [`DEFAULT_CONNECT_BUDGET`].
-    pub connect_budget: Duration,
-    /// TLS to the upstreams (re-encryption). Default `None`: plain TCP.
-    pub tls: Option<UpstreamTls>,
-}
 
 /// One SNI route of a listener: clients asking for a matching server name go to `pool`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,6 +65,9 @@ pub struct ListenerConfig {
     pub tls: Option<ListenerTls>,
     /// Timeouts and splice policy of connections on this listener.
     pub bridge: BridgeConfig,
+    /// Receive a PROXY protocol header from trusted peers (and close every other peer).
+    /// Default `None`: the TCP peer is the client.
+    pub accept_proxy: Option<AcceptProxy>,
     /// What errors about this listener's TLS settings name (`listener[0].tls` or the flags).
     pub(crate) tls_key: String,
 }
@@ -214,17 +149,10 @@ impl ProxyConfig {
                 pool: Some("default".into()),
                 routes: BTreeMap::new(),
                 tls: None,
+                accept_proxy: None,
                 timeouts: TimeoutsFile::default(),
             }],
-            pool: BTreeMap::from([(
-                "default".to_owned(),
-                PoolFile {
-                    upstreams: upstreams.to_vec(),
-                    connect_timeout: None,
-                    connect_budget: None,
-                    tls: None,
-                },
-            )]),
+            pool: BTreeMap::from([("default".to_owned(), PoolFile::from_addresses(upstreams))]),
             ..ProxyFile::default()
         };
         let mut config = file::validate(file).map_err(|e| match e {
@@ -249,3 +177,5 @@ impl ProxyConfig {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_tests;

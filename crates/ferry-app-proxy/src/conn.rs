@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::listener::ListenerRt;
 use crate::reload::error_chain;
 use crate::report::{Stats, bump};
-use crate::upstream::{Upstream, UpstreamError, UpstreamStream};
+use crate::upstream::{Upstream, UpstreamConn, UpstreamError, UpstreamStream};
 
 /// What a connection task needs.
 pub(crate) struct ConnCtx {
@@ -51,27 +51,84 @@ fn or_dash(a: Option<&str>) -> &str {
 /// A connection ready to relay: both streams, and what the access log says about it.
 struct Ready<'a> {
     client: ClientStream,
-    up: UpstreamStream,
+    up: UpstreamConn,
     upstream: &'a Upstream,
-    upstream_addr: SocketAddr,
     /// The client handshake (TLS listeners), boxed: plain connections carry a null pointer.
     info: Option<Box<HandshakeInfo>>,
 }
 
-pub(crate) async fn handle(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
+pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
     let started = Instant::now();
     let _active = crate::metrics::ActiveGuard::new(&ctx.listener.name);
+    // With `accept_proxy`, the client is who the trusted peer's header says. Boxed, and only
+    // there: plain listeners should not carry the header reader in their task.
+    let (peer, destination) = if ctx.listener.accept_proxy.is_some() {
+        match Box::pin(client_addresses(&mut client, peer, ctx)).await {
+            Some(addresses) => addresses,
+            None => return,
+        }
+    } else {
+        (peer, client.local_addr().unwrap_or(peer))
+    };
     // Two phases awaited one after the other, so the task holds the larger of the two states,
     // not both: a connection idles for hours in `relay` and should carry nothing of `setup`.
-    let Some(ready) = setup(client, peer, ctx).await else {
+    let Some(ready) = setup(client, peer, destination, ctx).await else {
         return;
     };
     relay(ready, peer, ctx, started).await;
 }
 
+/// The client's address and the address it connected to: the TCP peer's and the listener's,
+/// or on an `accept_proxy` listener those of the trusted peer's PROXY header. `None` when the
+/// connection was refused (counted and logged).
+async fn client_addresses(
+    client: &mut TcpStream,
+    peer: SocketAddr,
+    ctx: &ConnCtx,
+) -> Option<(SocketAddr, SocketAddr)> {
+    let local = client.local_addr().unwrap_or(peer);
+    let l = &*ctx.listener;
+    let Some(accept) = &l.accept_proxy else {
+        return Some((peer, local));
+    };
+    let end = if accept.trusts(peer.ip()) {
+        match unless_cut(ctx, crate::proxy_protocol::accept(client, peer, accept)).await? {
+            Ok((source, destination)) => return Some((source, destination.unwrap_or(local))),
+            Err(error) => {
+                tracing::warn!(
+                    target: "ferry::access",
+                    listener = %l.name,
+                    peer = %peer,
+                    error = %error_chain(&error),
+                    end = error.end(),
+                    "connection closed: bad PROXY header from a trusted peer"
+                );
+                error.end()
+            }
+        }
+    } else {
+        tracing::warn!(
+            target: "ferry::access",
+            listener = %l.name,
+            peer = %peer,
+            end = "proxy_untrusted",
+            "connection closed: peer is not in accept_proxy.trusted"
+        );
+        "proxy_untrusted"
+    };
+    bump(&ctx.stats.proxy_rejected);
+    crate::metrics::connection_ended(&l.name, end, 0, 0);
+    None
+}
+
 /// TLS handshake, pool choice and upstream connect; `None` when the connection ended (it was
 /// counted and logged).
-async fn setup(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) -> Option<Ready<'_>> {
+async fn setup(
+    client: TcpStream,
+    peer: SocketAddr,
+    destination: SocketAddr,
+    ctx: &ConnCtx,
+) -> Option<Ready<'_>> {
     let _ = client.set_nodelay(true);
     let l = &*ctx.listener;
 
@@ -120,17 +177,16 @@ async fn setup(client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) -> Option<Rea
     };
     // Boxed for the same reason as the handshake: the connect future is large, and only
     // needed while connecting.
-    match unless_cut(ctx, Box::pin(upstream.connect())).await? {
-        Ok((up, upstream_addr)) => Some(Ready {
+    match unless_cut(ctx, Box::pin(upstream.connect(peer, destination))).await? {
+        Ok(up) => Some(Ready {
             client,
             up,
             upstream,
-            upstream_addr,
             info,
         }),
         Err(error) => {
             let end = match &error {
-                UpstreamError::Connect(_) => {
+                UpstreamError::Connect(_) | UpstreamError::ProxyHeader { .. } => {
                     bump(&ctx.stats.upstream_failures);
                     "upstream_unreachable"
                 }
@@ -161,9 +217,13 @@ async fn relay(ready: Ready<'_>, peer: SocketAddr, ctx: &ConnCtx, started: Insta
         client,
         up,
         upstream,
-        upstream_addr,
         info,
     } = ready;
+    let UpstreamConn {
+        stream: up,
+        addr: upstream_addr,
+        guard: _counted_until_the_end,
+    } = up;
     let upstream_tls = match &up {
         UpstreamStream::Tls(_, version) => Some(*version),
         UpstreamStream::Plain(_) => None,

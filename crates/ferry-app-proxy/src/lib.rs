@@ -1,7 +1,7 @@
 //! `ferry-proxy` as a library: a TCP reverse proxy with optional TLS termination. Each
 //! listener sends its connections to an upstream pool (or, on TLS listeners, to a pool chosen
-//! by the client's SNI); bytes are relayed by [`ferry_bridge`]: splice(2) for plain TCP on
-//! Linux, the copy path when either side speaks TLS.
+//! by the client's SNI); pools are [`ferry_pool`] pools; bytes are relayed by [`ferry_bridge`]:
+//! splice(2) for plain TCP on Linux, the copy path when either side speaks TLS.
 //!
 //! # What it does
 //!
@@ -15,16 +15,29 @@
 //!   handshake runs in the connection's task, never in the accept loop.
 //! - **SNI routing** (`routes`): exact names and `*.suffix` patterns to pools, with an optional
 //!   default; no match and no default closes the connection.
+//! - **Upstream pools** (`[pool.NAME]`, several per process) on [`ferry_pool`]: round robin,
+//!   weighted, least connections or consistent hashing of the client address; per-attempt
+//!   connect timeout and retry on the next upstream within a budget; passive ejection; active
+//!   health checks (`[pool.NAME.health]`, TCP connect with optional send/expect, rise/fall);
+//!   DNS re-resolution of host names. Each pool's background work runs while the proxy runs.
 //! - **Re-encryption** to upstreams (`[pool.NAME.tls]`), verified against the CA you configure.
-//! - **Certificate reload** while running through a [`Reloader`] (the binary wires SIGHUP).
+//! - **PROXY protocol**: `send_proxy = "v1" | "v2"` per pool writes a header with the client's
+//!   address to each upstream connection before any client byte (and before upstream TLS);
+//!   `accept_proxy = { trusted = [...] }` per listener reads a v1 or v2 header from trusted
+//!   networks only (bounded size, deadline) and closes every other peer. The header's source
+//!   address is the client from then on (logs, consistent hashing, the header sent upstream).
+//! - **Reload** while running through a [`Reloader`] (the binary wires SIGHUP): the whole
+//!   config file, validated first and swapped for new connections while live ones keep theirs
+//!   ([`Reloader::reload_file`]); or the TLS certificates only ([`Reloader::reload_tls`]).
 //! - A **[`Report`]** of counts when the run ends, and one access-log line per connection
 //!   (target `ferry::access`).
 //!
 //! # What it does not do
 //!
 //! It does not parse command lines, install signal handlers or configure logging output (the
-//! `ferry-proxy` binary in `ferry-cli` does), reload anything but TLS certificates at run
-//! time, speak HTTP, or balance by anything but round robin yet.
+//! `ferry-proxy` binary in `ferry-cli` does), change listener addresses or
+//! `server.max_connections` on reload (those need a restart), accept PROXY headers from
+//! untrusted peers, or speak HTTP.
 //!
 //! # Examples
 //!
@@ -38,7 +51,7 @@
 //!     Some(CertFiles::Files { cert: "cert.pem".into(), key: "key.pem".into() }),
 //! )?;
 //! let proxy = Proxy::new(config)?; // reads the PEM files, before anything is bound
-//! let reloader = proxy.reloader(); // call reloader.reload_tls() on SIGHUP
+//! let reloader = proxy.reloader(); // reload_tls() or reload_file(path) on SIGHUP
 //! let listeners = proxy::bind_all(proxy.config())?;
 //! let report = proxy
 //!     .run(listeners, async {
@@ -64,6 +77,43 @@
 //! assert_eq!(report.accepted, 0);
 //! # Ok(()) }
 //! ```
+//!
+//! Pools from a config file, and a reload that changes the policy (live connections would
+//! keep their upstreams; new ones use the new pool):
+//!
+//! ```
+//! use ferry_app_proxy::{Policy, Proxy, ProxyConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let file = |policy: &str| {
+//!     format!(
+//!         r#"
+//! [[listener]]
+//! bind = "127.0.0.1:0"
+//! pool = "app"
+//!
+//! [pool.app]
+//! upstreams = ["127.0.0.1:9001", {{ address = "127.0.0.1:9002", weight = 3 }}]
+//! policy = "{policy}"
+//! send_proxy = "v2"
+//!
+//! [pool.app.health]
+//! interval = "5s"
+//! expect = "+OK"
+//! "#
+//!     )
+//! };
+//! let config = ProxyConfig::from_toml(&file("weighted"))?;
+//! assert_eq!(config.pools["app"].settings.policy, Policy::Weighted);
+//! assert!(config.explain().contains("policy=weighted"));
+//! let proxy = Proxy::new(config)?;
+//! let reloader = proxy.reloader();
+//! let done = reloader.reload_config(ProxyConfig::from_toml(&file("least_connections"))?)?;
+//! assert_eq!((done.pools_built, done.pools_stopped), (1, 1));
+//! let pool = reloader.pool("app").expect("the pool exists");
+//! assert_eq!(pool.config().policy, Policy::LeastConnections);
+//! # Ok(()) }
+//! ```
 
 pub mod config;
 mod conn;
@@ -71,9 +121,11 @@ mod listener;
 mod metrics;
 mod pool;
 mod proxy;
+mod proxy_protocol;
 mod reload;
 mod report;
 mod route;
+mod runtime;
 mod upstream;
 
 use std::future::Future;
@@ -81,14 +133,15 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 pub use self::config::{
-    CertFiles, ClientCa, ListenerConfig, ListenerTls, NamePattern, PoolConfig, ProxyConfig, Route,
-    SniCert, UpstreamAddr, UpstreamTls,
+    AcceptProxy, CertFiles, ClientCa, ListenerConfig, ListenerTls, NamePattern, PoolConfig,
+    ProxyConfig, Route, SniCert, UpstreamTls,
 };
-pub use self::pool::ConnectError;
 pub use self::proxy::Proxy;
-pub use self::reload::{ReloadError, ReloadOutcome, Reloader};
+pub use self::reload::{ConfigReloadError, ConfigReloaded, ReloadError, ReloadOutcome, Reloader};
 pub use self::report::Report;
 pub use ferry_app_core::{AppError, ConfigError};
+pub use ferry_front::proxy_protocol::Version as ProxyProtocolVersion;
+pub use ferry_pool::{self, AllDown, ConnectError, Policy, Target, Upstream};
 
 /// Builds a [`Proxy`] from `config` and runs it on `listeners` until `shutdown` completes, then
 /// drains. See [`Proxy::new`] and [`Proxy::run`]; use them directly to report certificate errors

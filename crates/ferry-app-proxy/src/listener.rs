@@ -46,6 +46,18 @@ impl TlsListener {
         })
     }
 
+    /// Whether this acceptor was built from `config` for the listener `name` (a config reload
+    /// then keeps it, with its session cache and ticket keys).
+    pub(crate) fn same_as(&self, name: &str, config: &ListenerTls) -> bool {
+        self.name == name && self.config == *config
+    }
+
+    /// Reads the certificate files and builds an acceptor from them without using it: the
+    /// validation step of a config reload.
+    pub(crate) fn check(&self) -> Result<(), TlsConfigError> {
+        TlsAcceptor::new(&self.config.acceptor_config(self.self_signed.as_ref())).map(drop)
+    }
+
     /// Reads the certificate files again and swaps them in for new handshakes; on error the
     /// current ones stay. Live connections are untouched.
     pub(crate) fn reload(&self) -> Result<(), TlsConfigError> {
@@ -78,14 +90,17 @@ pub(crate) struct ListenerRt {
     pub(crate) bridge: Bridge,
     pub(crate) tls: Option<Arc<TlsListener>>,
     pub(crate) routing: Routing,
+    pub(crate) accept_proxy: Option<crate::config::AcceptProxy>,
 }
 
 impl ListenerRt {
-    /// Builds the listener and its TLS acceptor. A validated config names only pools that
-    /// exist; a missing one is still reported rather than trusted.
+    /// Builds the listener and its TLS acceptor, or keeps `kept_tls` (the acceptor of the
+    /// previous config, on reload) when it was built from the same settings. A validated
+    /// config names only pools that exist; a missing one is still reported rather than trusted.
     pub(crate) fn new(
         config: &ListenerConfig,
         upstreams: &Upstreams,
+        kept_tls: Option<&Arc<TlsListener>>,
     ) -> Result<Self, ListenerBuildError> {
         let pool = |name: &str| {
             upstreams
@@ -105,17 +120,23 @@ impl ListenerRt {
                 Routing::Sni(router)
             }
         };
-        let tls = config
-            .tls
-            .as_ref()
-            .map(|t| TlsListener::new(&config.name, &config.tls_key, t).map(Arc::new))
-            .transpose()
-            .map_err(ListenerBuildError::Tls)?;
+        let tls = match (&config.tls, kept_tls) {
+            (Some(t), Some(kept)) if kept.same_as(&config.name, t) => {
+                kept.check().map_err(ListenerBuildError::Tls)?;
+                Some(Arc::clone(kept))
+            }
+            (Some(t), _) => Some(Arc::new(
+                TlsListener::new(&config.name, &config.tls_key, t)
+                    .map_err(ListenerBuildError::Tls)?,
+            )),
+            (None, _) => None,
+        };
         Ok(Self {
             name: config.name.clone(),
             bridge: Bridge::new(config.bridge.clone()),
             tls,
             routing,
+            accept_proxy: config.accept_proxy.clone(),
         })
     }
 }

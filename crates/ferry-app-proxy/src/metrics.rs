@@ -3,13 +3,23 @@
 //!
 //! | name | type | labels |
 //! |---|---|---|
-//! | `ferry_connections_total` | counter | `listener`, `end` (the bridge's end labels, `tls_handshake_failed`, `no_route`, `upstream_unreachable`, `upstream_tls_failed`, `cut_at_drain`) |
+//! | `ferry_connections_total` | counter | `listener`, `end` (the bridge's end labels, `tls_handshake_failed`, `no_route`, `upstream_unreachable`, `upstream_tls_failed`, `cut_at_drain`, `proxy_untrusted`, `proxy_header_invalid`, `proxy_header_timeout`) |
 //! | `ferry_bytes_total` | counter | `listener`, `direction` (`client_to_upstream`, `upstream_to_client`) |
 //! | `ferry_tls_handshakes_total` | counter | `listener`, `resumed` (`true`/`false`) |
 //! | `ferry_active_connections` | gauge | `listener` |
+//! | `ferry_config_reloads_total` | counter | `result` (`ok`, `error`) |
 //!
-//! Upstream health and connect results are recorded by `ferry-pool` as `ferry_upstream_*` once the
-//! proxy uses it.
+//! Errors by kind are the `end` label of `ferry_connections_total`: every connection ends with
+//! exactly one label, and every label but `closed` names a kind of error or refusal.
+//!
+//! Upstream health and connect results are recorded by `ferry-pool` (see `ferry_pool::metrics`)
+//! with labels `pool` and `upstream`: `ferry_upstream_up`, `ferry_upstream_healthy`,
+//! `ferry_upstream_ejected`, `ferry_upstream_active_connections`, `ferry_upstream_endpoints`,
+//! `ferry_upstream_connects_total{result}`, `ferry_upstream_ejections_total`,
+//! `ferry_upstream_health_checks_total{result}` and `ferry_upstream_no_healthy_total`.
+
+/// Counter of config reloads, labelled `result`.
+pub(crate) const CONFIG_RELOADS: &str = "ferry_config_reloads_total";
 
 /// Counts one finished connection and its bytes.
 pub(crate) fn connection_ended(listener: &str, end: &'static str, up: u64, down: u64) {

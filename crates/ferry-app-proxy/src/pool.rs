@@ -1,117 +1,61 @@
-//! Upstream pool: round-robin choice and connect with a per-attempt timeout, retrying the next
-//! upstream until every upstream was tried once or the total budget is spent.
+//! A [`ferry_pool::Pool`] with the token that stops its background work (health checks, DNS
+//! re-resolution). A reload keeps a pool whose upstreams and settings did not change, with its
+//! health and ejection state; a changed or removed pool is stopped.
 
-use std::io;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout_at};
+use ferry_app_core::ConfigError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::config::{PoolConfig, UpstreamAddr};
+use crate::config::PoolConfig;
 
-/// Why no upstream could be reached for a client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectError {
-    /// Every attempt failed; the last failure is the source.
-    #[error("all {attempts} upstream connect attempts failed, last to {upstream}")]
-    AllFailed {
-        /// Attempts made.
-        attempts: usize,
-        /// The last upstream tried.
-        upstream: String,
-        /// The last failure.
-        #[source]
-        source: io::Error,
-    },
-    /// The total connect budget ran out.
-    #[error("upstream connect budget of {budget:?} spent after {attempts} attempts")]
-    BudgetSpent {
-        /// The configured budget.
-        budget: Duration,
-        /// Attempts made.
-        attempts: usize,
-    },
-}
-
-/// A pool with its round-robin cursor.
+/// A pool and its background task's stop token.
 #[derive(Debug)]
-pub(crate) struct Pool {
-    config: PoolConfig,
-    next: AtomicUsize,
+pub(crate) struct PoolHandle {
+    pub(crate) pool: ferry_pool::Pool,
+    /// What the pool was built from (`send_proxy` included: it changes the health probe).
+    built_from: (Vec<ferry_pool::Upstream>, ferry_pool::PoolConfig),
+    stop: CancellationToken,
+    started: AtomicBool,
 }
 
-impl Pool {
-    pub(crate) fn new(config: PoolConfig) -> Self {
-        Self {
-            config,
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// Connects to the next upstream in round-robin order, moving on to the following ones when
-    /// an attempt fails or times out. Returns the stream, the address connected to and the
-    /// configured upstream it belongs to (whose host name upstream TLS verifies).
-    pub(crate) async fn connect(
-        &self,
-    ) -> Result<(TcpStream, SocketAddr, &UpstreamAddr), ConnectError> {
-        let n = self.config.upstreams.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let deadline = Instant::now() + self.config.connect_budget;
-        let mut last: Option<(String, io::Error)> = None;
-        for i in 0..n {
-            let upstream = &self.config.upstreams[(start + i) % n];
-            let attempt_deadline = deadline.min(Instant::now() + self.config.connect_timeout);
-            match timeout_at(attempt_deadline, connect_one(upstream)).await {
-                Ok(Ok((stream, addr))) => return Ok((stream, addr, upstream)),
-                Ok(Err(e)) => {
-                    tracing::debug!(%upstream, error = %e, "upstream connect failed");
-                    last = Some((upstream.to_string(), e));
-                }
-                Err(_) => {
-                    tracing::debug!(%upstream, "upstream connect timed out");
-                    last = Some((
-                        upstream.to_string(),
-                        io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
-                    ));
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(ConnectError::BudgetSpent {
-                    budget: self.config.connect_budget,
-                    attempts: i + 1,
-                });
-            }
-        }
-        let (upstream, source) = last.unwrap_or_else(|| {
-            // Unreachable: a validated pool has at least one upstream, so the loop ran.
-            (String::new(), io::Error::other("pool has no upstreams"))
-        });
-        Err(ConnectError::AllFailed {
-            attempts: n,
-            upstream,
-            source,
+impl PoolHandle {
+    /// Builds the pool of `config`.
+    pub(crate) fn new(config: &PoolConfig) -> Result<Self, ConfigError> {
+        let settings = config.effective_settings();
+        let pool = ferry_pool::Pool::new(&config.name, settings.clone(), config.upstreams.clone())
+            .map_err(|e| ConfigError::invalid(format!("pool.{}", config.name), e.to_string()))?;
+        Ok(Self {
+            pool,
+            built_from: (config.upstreams.clone(), settings),
+            stop: CancellationToken::new(),
+            started: AtomicBool::new(false),
         })
     }
-}
 
-async fn connect_one(upstream: &UpstreamAddr) -> io::Result<(TcpStream, SocketAddr)> {
-    match upstream {
-        UpstreamAddr::Socket(addr) => {
-            let s = TcpStream::connect(addr).await?;
-            Ok((s, *addr))
+    /// Whether this pool is what `config` would build (so a reload can keep it).
+    pub(crate) fn same_as(&self, config: &PoolConfig) -> bool {
+        self.pool.name() == config.name
+            && self.built_from.0 == config.upstreams
+            && self.built_from.1 == config.effective_settings()
+    }
+
+    /// Spawns the pool's background work on `tracker` once; it runs until [`stop`](Self::stop).
+    pub(crate) fn start(self: &Arc<Self>, tracker: &TaskTracker, runtime: &tokio::runtime::Handle) {
+        if self.started.swap(true, Ordering::AcqRel) || self.stop.is_cancelled() {
+            return;
         }
-        UpstreamAddr::Host(host, port) => {
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "host name has no addresses");
-            for addr in tokio::net::lookup_host((host.as_str(), *port)).await? {
-                match TcpStream::connect(addr).await {
-                    Ok(s) => return Ok((s, addr)),
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
-        }
+        let this = Arc::clone(self);
+        tracker.spawn_on(
+            async move { this.pool.run_background(this.stop.clone()).await },
+            runtime,
+        );
+    }
+
+    /// Stops the background work (live connections keep their upstream sockets).
+    pub(crate) fn stop(&self) {
+        self.stop.cancel();
     }
 }

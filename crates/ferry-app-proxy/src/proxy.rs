@@ -9,10 +9,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::conn::{ConnCtx, handle};
-use crate::listener::{ListenerBuildError, ListenerRt};
-use crate::reload::{Reloader, error_chain};
+use crate::reload::Reloader;
 use crate::report::{Report, Stats, bump};
-use crate::upstream::{Upstream, Upstreams};
+use crate::runtime::{Generation, Runner, Shared};
 use crate::{AppError, ConfigError, ProxyConfig};
 use ferry_app_core::listen::Acceptor;
 
@@ -23,15 +22,14 @@ use ferry_app_core::listen::Acceptor;
 /// get a [`Reloader`] for SIGHUP-style certificate reloads; then [`run`](Self::run) it.
 pub struct Proxy {
     config: ProxyConfig,
-    listeners: Vec<Arc<ListenerRt>>,
-    reloader: Reloader,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Proxy")
-            .field("listeners", &self.listeners.len())
-            .field("reloader", &self.reloader)
+            .field("listeners", &self.config.listeners.len())
+            .field("pools", &self.config.pools.len())
             .finish_non_exhaustive()
     }
 }
@@ -47,54 +45,33 @@ impl Proxy {
     /// file and what is wrong with it (empty, not PEM, no key, encrypted key, key that does not
     /// match the certificate, …).
     pub fn new(config: ProxyConfig) -> Result<Self, ConfigError> {
-        let mut upstreams = Upstreams::new();
-        for (name, p) in &config.pools {
-            let upstream = Upstream::new(p)
-                .map_err(|e| ConfigError::invalid(format!("pool.{name}.tls"), error_chain(&e)))?;
-            upstreams.insert(name.clone(), Arc::new(upstream));
-        }
-        let mut listeners = Vec::with_capacity(config.listeners.len());
-        for (i, lc) in config.listeners.iter().enumerate() {
-            let built = ListenerRt::new(lc, &upstreams).map_err(|e| match e {
-                ListenerBuildError::Tls(e) => ConfigError::invalid(&lc.tls_key, error_chain(&e)),
-                ListenerBuildError::UnknownPool(pool) => ConfigError::invalid(
-                    format!("listener[{i}]"),
-                    format!("no [pool.{pool}] is defined"),
-                ),
-            })?;
-            listeners.push(Arc::new(built));
-        }
-        let reloader = Reloader {
-            listeners: listeners.iter().filter_map(|l| l.tls.clone()).collect(),
-            pools: upstreams
-                .values()
-                .filter(|u| u.has_tls())
-                .cloned()
-                .collect(),
-        };
+        let (generation, _kept) = Generation::build(config.clone(), None)?;
         Ok(Self {
             config,
-            listeners,
-            reloader,
+            shared: Arc::new(Shared::new(generation)),
         })
     }
 
-    /// The configuration.
+    /// The configuration the proxy was built with (a reload does not change it; listeners are
+    /// bound from it).
     #[must_use]
     pub fn config(&self) -> &ProxyConfig {
         &self.config
     }
 
-    /// A handle that reloads certificates while the proxy runs (the binary calls it on
-    /// SIGHUP). Usable before, during and after [`run`](Self::run).
+    /// A handle that reloads the config or the certificates while the proxy runs (the binary
+    /// calls it on SIGHUP). Usable before, during and after [`run`](Self::run).
     #[must_use]
     pub fn reloader(&self) -> Reloader {
-        self.reloader.clone()
+        Reloader {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Runs the reverse proxy on `listeners` (one per [`ProxyConfig::listeners`] entry, same
     /// order) until `shutdown` completes, then drains: accepting stops at once and live
-    /// connections get [`ProxyConfig::drain_timeout`] to finish before they are cut.
+    /// connections get [`ProxyConfig::drain_timeout`] (of the config in force then) to finish
+    /// before they are cut. Pool health checks and DNS re-resolution run meanwhile.
     ///
     /// # Errors
     ///
@@ -110,11 +87,21 @@ impl Proxy {
         listeners: Vec<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Report, AppError> {
-        if listeners.len() != self.listeners.len() {
+        if listeners.len() != self.config.listeners.len() {
             return Err(AppError::ListenerCount {
                 given: listeners.len(),
-                configured: self.listeners.len(),
+                configured: self.config.listeners.len(),
             });
+        }
+        let pool_tasks = TaskTracker::new();
+        {
+            let mut runner = self.shared.lock();
+            let r = Runner {
+                tracker: pool_tasks.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            };
+            self.shared.start_pools(&r);
+            *runner = Some(r);
         }
         let stats = Arc::new(Stats::default());
         let limit = Arc::new(Semaphore::new(self.config.max_connections.get()));
@@ -123,10 +110,10 @@ impl Proxy {
         let tracker = TaskTracker::new();
         let accept_loops = TaskTracker::new();
 
-        for ((listener, rt), lc) in listeners
+        for (index, (listener, lc)) in listeners
             .into_iter()
-            .zip(&self.listeners)
             .zip(&self.config.listeners)
+            .enumerate()
         {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(
@@ -138,14 +125,14 @@ impl Proxy {
                     "listening"
                 );
             }
-            let ctx = Arc::new(ConnCtx {
-                listener: Arc::clone(rt),
-                stats: Arc::clone(&stats),
-                cut: cut.clone(),
-            });
             accept_loops.spawn(accept_loop(
                 listener,
-                ctx,
+                Slot {
+                    shared: Arc::clone(&self.shared),
+                    index,
+                    stats: Arc::clone(&stats),
+                    cut: cut.clone(),
+                },
                 Arc::clone(&limit),
                 tracker.clone(),
                 stop_accepting.clone(),
@@ -154,15 +141,16 @@ impl Proxy {
         accept_loops.close();
 
         shutdown.await;
+        let drain_timeout = self.shared.current.load().config.drain_timeout;
         tracing::info!(
-            drain_timeout = ?self.config.drain_timeout,
+            drain_timeout = ?drain_timeout,
             live = tracker.len(),
             "shutdown: stopped accepting, draining"
         );
         stop_accepting.cancel();
         accept_loops.wait().await;
         tracker.close();
-        if tokio::time::timeout(self.config.drain_timeout, tracker.wait())
+        if tokio::time::timeout(drain_timeout, tracker.wait())
             .await
             .is_err()
         {
@@ -173,15 +161,41 @@ impl Proxy {
             cut.cancel();
             tracker.wait().await;
         }
+        *self.shared.lock() = None;
+        for p in self.shared.current.load().pools() {
+            p.stop();
+        }
+        pool_tasks.close();
+        pool_tasks.wait().await;
         let report = stats.report();
         tracing::info!(?report, "stopped");
         Ok(report)
     }
 }
 
+/// Listener `index` of the running config, and what its connections share.
+struct Slot {
+    shared: Arc<Shared>,
+    index: usize,
+    stats: Arc<Stats>,
+    cut: CancellationToken,
+}
+
+impl Slot {
+    /// The context of a new connection: the listener as the config in force now has it.
+    fn context(&self) -> Option<ConnCtx> {
+        let listener = Arc::clone(self.shared.current.load().listeners.get(self.index)?);
+        Some(ConnCtx {
+            listener,
+            stats: Arc::clone(&self.stats),
+            cut: self.cut.clone(),
+        })
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    ctx: Arc<ConnCtx>,
+    slot: Slot,
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
     stop: CancellationToken,
@@ -199,8 +213,9 @@ async fn accept_loop(
             () = stop.cancelled() => return,
             c = acceptor.accept(&listener) => c,
         };
-        bump(&ctx.stats.accepted);
-        let ctx = Arc::clone(&ctx);
+        bump(&slot.stats.accepted);
+        // A reload keeps the listener count, so the slot always exists.
+        let Some(ctx) = slot.context() else { continue };
         // Everything after accept (TLS handshake included) runs in the connection's task.
         tracker.spawn(async move {
             handle(stream, peer, &ctx).await;

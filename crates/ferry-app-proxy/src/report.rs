@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What a proxy run did, returned after it stopped.
 ///
 /// Every accepted connection ends in exactly one of `completed`, `upstream_failures`,
-/// `cut_at_drain`, `tls_handshake_failures`, `unrouted` and `upstream_tls_failures`.
+/// `cut_at_drain`, `tls_handshake_failures`, `unrouted`, `upstream_tls_failures` and
+/// `proxy_rejected`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
@@ -33,6 +34,9 @@ pub struct Report {
     /// Connections closed because the TLS handshake with the upstream failed (for example an
     /// upstream certificate that does not verify).
     pub upstream_tls_failures: u64,
+    /// Connections closed on an `accept_proxy` listener: from an untrusted peer, or with a
+    /// missing, invalid or late PROXY header.
+    pub proxy_rejected: u64,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +52,7 @@ pub(crate) struct Stats {
     pub(crate) tls_handshake_failures: AtomicU64,
     pub(crate) unrouted: AtomicU64,
     pub(crate) upstream_tls_failures: AtomicU64,
+    pub(crate) proxy_rejected: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -70,6 +75,7 @@ impl Stats {
             tls_handshake_failures: get(&self.tls_handshake_failures),
             unrouted: get(&self.unrouted),
             upstream_tls_failures: get(&self.upstream_tls_failures),
+            proxy_rejected: get(&self.proxy_rejected),
         }
     }
 }

@@ -1,14 +1,17 @@
-//! An upstream pool as connections see it: the pool's TCP connect, then TLS to the upstream
-//! when the pool re-encrypts (`[pool.NAME.tls]`).
+//! An upstream pool as connections see it: the `ferry-pool` connect (policy, retry within the
+//! budget, health, ejection), then the PROXY protocol header when the pool sends one, then TLS
+//! to the upstream when the pool re-encrypts (`[pool.NAME.tls]`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use ferry_pool::{ActiveGuard, ConnectError, Target};
 use ferry_tls::{ClientTlsStream, HandshakeError, TlsConfigError, TlsConnector, TlsVersion};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::config::{PoolConfig, UpstreamAddr, UpstreamTls};
-use crate::pool::{ConnectError, Pool};
+use crate::config::{PoolConfig, UpstreamTls};
+use crate::pool::PoolHandle;
 
 /// Why a connection to an upstream could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +20,15 @@ pub(crate) enum UpstreamError {
     /// No upstream of the pool accepted a TCP connection.
     #[error("no upstream reachable")]
     Connect(#[source] ConnectError),
+    /// The PROXY protocol header could not be written to the upstream.
+    #[error("writing the PROXY header to upstream {addr} failed")]
+    ProxyHeader {
+        /// The upstream's address.
+        addr: SocketAddr,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
     /// The TCP connection worked, the TLS handshake with the upstream did not (for example an
     /// upstream certificate that does not chain to the configured CA).
     #[error("tls handshake with upstream {addr} failed")]
@@ -36,16 +48,24 @@ pub(crate) enum UpstreamStream {
     Tls(Box<ClientTlsStream<TcpStream>>, TlsVersion),
 }
 
+/// A connection to an upstream, with the pool's count of it (released when dropped).
+pub(crate) struct UpstreamConn {
+    pub(crate) stream: UpstreamStream,
+    pub(crate) addr: SocketAddr,
+    pub(crate) guard: ActiveGuard,
+}
+
 /// Upstream TLS: the settings and the connector built from them (replaced on reload).
 struct UpstreamTlsState {
     config: UpstreamTls,
     connector: RwLock<TlsConnector>,
 }
 
-/// A pool with its optional TLS connector.
+/// A pool with its PROXY protocol setting and optional TLS connector.
 pub(crate) struct Upstream {
     name: String,
-    pool: Pool,
+    pool: Arc<PoolHandle>,
+    config: PoolConfig,
     tls: Option<UpstreamTlsState>,
 }
 
@@ -59,9 +79,9 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// Builds the pool and, for a re-encrypting pool, its connector (reads the CA and client
-    /// certificate files).
-    pub(crate) fn new(config: &PoolConfig) -> Result<Self, TlsConfigError> {
+    /// Wraps `pool` (built from `config`, or kept from before a reload) and, for a
+    /// re-encrypting pool, builds its connector (reads the CA and client certificate files).
+    pub(crate) fn new(config: &PoolConfig, pool: Arc<PoolHandle>) -> Result<Self, TlsConfigError> {
         let tls = match &config.tls {
             Some(tls) => {
                 if tls.insecure_skip_verify {
@@ -79,7 +99,8 @@ impl Upstream {
         };
         Ok(Self {
             name: config.name.clone(),
-            pool: Pool::new(config.clone()),
+            pool,
+            config: config.clone(),
             tls,
         })
     }
@@ -87,6 +108,11 @@ impl Upstream {
     /// The pool's name.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The pool and its background task.
+    pub(crate) fn pool(&self) -> &Arc<PoolHandle> {
+        &self.pool
     }
 
     /// Whether connections to this pool use TLS.
@@ -106,18 +132,44 @@ impl Upstream {
         Ok(())
     }
 
-    /// Connects to an upstream of the pool, then runs the TLS handshake if the pool has TLS.
+    /// Connects to an upstream of the pool for `client` (consistent hashing keys on it),
+    /// writes the PROXY header announcing `client` -> `destination` if the pool sends one,
+    /// then runs the TLS handshake if the pool has TLS.
     ///
     /// The certificate is verified for the configured `server_name`, else for the upstream's
     /// host name, else for its IP address.
-    pub(crate) async fn connect(&self) -> Result<(UpstreamStream, SocketAddr), UpstreamError> {
-        let (tcp, addr, configured) = self.pool.connect().await.map_err(UpstreamError::Connect)?;
-        let _ = tcp.set_nodelay(true);
+    pub(crate) async fn connect(
+        &self,
+        client: SocketAddr,
+        destination: SocketAddr,
+    ) -> Result<UpstreamConn, UpstreamError> {
+        let connected = self
+            .pool
+            .pool
+            .connect(client)
+            .await
+            .map_err(UpstreamError::Connect)?;
+        let (mut tcp, addr, guard) = (connected.stream, connected.endpoint, connected.guard);
+        if let Some(version) = self.config.send_proxy {
+            let header = crate::proxy_protocol::header_for(version, client, destination);
+            tcp.write_all(&header)
+                .await
+                .map_err(|source| UpstreamError::ProxyHeader { addr, source })?;
+        }
         let Some(tls) = &self.tls else {
-            return Ok((UpstreamStream::Plain(tcp), addr));
+            return Ok(UpstreamConn {
+                stream: UpstreamStream::Plain(tcp),
+                addr,
+                guard,
+            });
         };
-        let name = match configured {
-            UpstreamAddr::Host(host, _) => host.clone(),
+        let name = match self
+            .config
+            .upstreams
+            .get(connected.upstream)
+            .map(|u| &u.target)
+        {
+            Some(Target::Host { name, .. }) => name.clone(),
             _ => addr.ip().to_string(),
         };
         let connector = tls
@@ -130,7 +182,11 @@ impl Upstream {
         let (stream, info) = Box::pin(connector.connect(&name, tcp))
             .await
             .map_err(|source| UpstreamError::Tls { addr, source })?;
-        Ok((UpstreamStream::Tls(Box::new(stream), info.version), addr))
+        Ok(UpstreamConn {
+            stream: UpstreamStream::Tls(Box::new(stream), info.version),
+            addr,
+            guard,
+        })
     }
 }
 

@@ -42,6 +42,9 @@ async fn probe_inner(addr: SocketAddr, check: &HealthCheck) -> Result<(), ProbeE
     let mut s = TcpStream::connect(addr)
         .await
         .map_err(ProbeError::Connect)?;
+    // Close with RST (SO_LINGER 0) however the probe ends, so probes leave no TIME_WAIT
+    // sockets behind; a failure to set it only costs that.
+    let _best_effort = s.set_zero_linger();
     if let Some(send) = &check.send {
         s.write_all(send).await.map_err(ProbeError::Send)?;
     }

@@ -48,6 +48,8 @@ impl Endpoint {
 #[derive(Debug)]
 pub(crate) struct Picked {
     pub(crate) addr: SocketAddr,
+    /// Index of the configured upstream the endpoint came from.
+    pub(crate) upstream: usize,
     /// Already incremented for this connection.
     pub(crate) active: Arc<AtomicU64>,
 }
@@ -161,6 +163,7 @@ impl Table {
         e.active.fetch_add(1, Ordering::Relaxed);
         Some(Picked {
             addr: e.addr,
+            upstream: e.upstream,
             active: Arc::clone(&e.active),
         })
     }

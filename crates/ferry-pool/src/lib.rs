@@ -8,19 +8,23 @@
 //!   `HOST:PORT`). Each address a host resolves to is one *endpoint*; host targets are resolved
 //!   on first use and re-resolved every [`PoolConfig::dns_interval`] (30 s) through a
 //!   [`Resolver`] (default [`SystemResolver`]). A failed or empty answer keeps the previous
-//!   addresses and logs a warning.
+//!   addresses and logs a warning. Answers are de-duplicated and sorted, so endpoint order is
+//!   stable and a reordered answer is no change.
 //! - Load-balancing [`Policy`]: round robin, smooth weighted round robin, least connections
 //!   (per unit of weight, ties round robin) and consistent hashing of the client address on a
 //!   ring of virtual nodes (IPv6 clients keyed by /64). The selection core ([`Selector`]) is
 //!   pure: no I/O, no clock.
 //! - [`Pool::connect`] tries one endpoint after another (never the same one twice) with a
 //!   per-attempt timeout (5 s) inside a total budget (10 s); the error lists every attempt.
+//!   [`Connected::upstream`] says which configured upstream the endpoint belongs to.
 //! - Passive ejection ([`Ejection`], on by default): 5 consecutive connect failures eject an
 //!   endpoint for 10 s; after that it is on probation and one more failure ejects it for twice
-//!   as long (up to 5 min), one success clears it.
+//!   as long (up to 5 min), one success clears it. An attempt cut short by the end of the
+//!   budget (before its own timeout) is not held against its endpoint.
 //! - Active health checks ([`HealthCheck`], off by default): TCP connect, optionally send
 //!   bytes and expect a prefix back, every 5 s with a 2 s timeout; down after 3 consecutive
-//!   failures, up after 2 consecutive successes. Endpoints start up. Health and ejection are
+//!   failures, up after 2 consecutive successes. Probe sockets close with RST (`SO_LINGER` 0)
+//!   so checks leave no `TIME_WAIT` sockets behind. Endpoints start up. Health and ejection are
 //!   independent: an endpoint is picked normally only when it is up *and* not ejected.
 //! - When every endpoint is down or ejected, [`AllDown::TryAll`] (default) tries them all
 //!   anyway ("panic mode", as Envoy does below its panic threshold); [`AllDown::Fail`] fails at

@@ -11,7 +11,9 @@ pub const HEALTHY: &str = "ferry_upstream_healthy";
 pub const EJECTED: &str = "ferry_upstream_ejected";
 /// Gauge: connections counted against the endpoint (connecting or handed out and not dropped).
 pub const ACTIVE: &str = "ferry_upstream_active_connections";
-/// Counter: connect attempts, with label `result` = `ok`, `error` or `timeout`.
+/// Counter: connect attempts, with label `result` = `ok`, `error`, `timeout` (the attempt's own
+/// timeout) or `budget` (cut short by the end of the connect budget; not counted for passive
+/// ejection).
 pub const CONNECTS: &str = "ferry_upstream_connects_total";
 /// Counter: passive ejections.
 pub const EJECTIONS: &str = "ferry_upstream_ejections_total";

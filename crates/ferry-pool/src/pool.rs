@@ -44,6 +44,9 @@ pub struct Connected {
     pub stream: TcpStream,
     /// The endpoint it is connected to.
     pub endpoint: SocketAddr,
+    /// Index, in the list given to [`Pool::new`], of the upstream the endpoint belongs to
+    /// (for example to verify a host target's name with TLS).
+    pub upstream: usize,
     /// Counts the connection against the endpoint for least connections until dropped; keep
     /// it as long as the connection is in use.
     pub guard: ActiveGuard,
@@ -196,7 +199,9 @@ impl Pool {
 
     /// Connects to an endpoint chosen by the policy for `client`. A failed or timed-out
     /// attempt is recorded for passive ejection and the next endpoint is tried, until one
-    /// succeeds, every endpoint was tried once, or the connect budget is spent. Host targets
+    /// succeeds, every endpoint was tried once, or the connect budget is spent. An attempt that
+    /// the end of the budget cut short (before its own timeout) is not held against the
+    /// endpoint for passive ejection. Host targets
     /// never resolved yet are resolved first, within the budget (one resolution at a time
     /// for all callers, at most one per second while the name does not resolve).
     ///
@@ -239,6 +244,7 @@ impl Pool {
                 gauge,
             };
             let attempt_deadline = deadline.min(now + cfg.connect_timeout);
+            let mut cut = false;
             let error = match timeout_at(attempt_deadline, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
                     metrics::counter!(
@@ -252,6 +258,7 @@ impl Pool {
                     return Ok(Connected {
                         stream,
                         endpoint: addr,
+                        upstream: picked.upstream,
                         guard,
                     });
                 }
@@ -264,9 +271,13 @@ impl Pool {
                     AttemptError::Io(e)
                 }
                 Err(_elapsed) => {
+                    // Cut short by the budget rather than by its own timeout: the endpoint had
+                    // less time than it is owed, so the attempt says nothing about it.
+                    cut = attempt_deadline < now + cfg.connect_timeout;
+                    let result = if cut { "budget" } else { "timeout" };
                     metrics::counter!(
                         m::CONNECTS,
-                        &m::labels_with_result(&self.inner.name, addr, "timeout")
+                        &m::labels_with_result(&self.inner.name, addr, result)
                     )
                     .increment(1);
                     AttemptError::TimedOut(attempt_deadline.saturating_duration_since(now))
@@ -274,7 +285,9 @@ impl Pool {
             };
             tracing::debug!(pool = %self.inner.name, upstream = %addr, error = %error, "upstream connect failed");
             drop(guard);
-            self.record(addr, false);
+            if !cut {
+                self.record(addr, false);
+            }
             attempts.push(Attempt {
                 endpoint: addr,
                 error,

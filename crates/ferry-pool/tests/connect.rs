@@ -327,3 +327,37 @@ async fn ipv6_endpoints() {
     let v6_client: SocketAddr = "[2001:db8::1]:5000".parse().unwrap();
     assert_eq!(p.connect(v6_client).await.unwrap().endpoint, a);
 }
+
+/// An attempt cut short by the end of the budget is not a failure of its endpoint: only the
+/// attempt that ran to its own timeout counts towards passive ejection.
+#[tokio::test(start_paused = true)]
+async fn attempts_cut_by_the_budget_do_not_count_for_ejection() {
+    let mut full = Vec::new();
+    let mut fillers = Vec::new();
+    for _ in 0..2 {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let l = s.listen(1).unwrap();
+        let a = l.local_addr().unwrap();
+        for _ in 0..2 {
+            fillers.push(tokio::net::TcpStream::connect(a).await.unwrap());
+        }
+        full.push((l, a));
+    }
+    let mut c = cfg(Policy::RoundRobin);
+    c.connect_timeout = Duration::from_secs(5);
+    c.connect_budget = Duration::from_secs(7);
+    let p = pool(c, &[full[0].1, full[1].1]);
+    let err = p.connect(client(1)).await.unwrap_err();
+    let attempts = err.attempts();
+    assert_eq!(attempts.len(), 2);
+    let failures = |a: SocketAddr| {
+        p.snapshot()
+            .into_iter()
+            .find(|e| e.address == a)
+            .unwrap()
+            .consecutive_failures
+    };
+    assert_eq!(failures(attempts[0].endpoint), 1, "ran to its own timeout");
+    assert_eq!(failures(attempts[1].endpoint), 0, "cut by the budget");
+}

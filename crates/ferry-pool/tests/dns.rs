@@ -161,3 +161,34 @@ async fn on_demand_resolution_is_shared_and_rate_limited() {
         "resolved: no more on-demand queries"
     );
 }
+
+/// Endpoints are kept in address order whatever order the resolver answers in, and an answer
+/// that differs only in order is no change (no watch event, state kept).
+#[tokio::test]
+async fn answer_order_does_not_change_endpoints() {
+    let (a, b, c) = (
+        Server::start().await,
+        Server::start().await,
+        Server::start().await,
+    );
+    let mut sorted = vec![a.addr, b.addr, c.addr];
+    sorted.sort();
+    let fake = Arc::new(Fake::default());
+    fake.set(Some(vec![sorted[2], sorted[0], sorted[1]]));
+    let p = host_pool(&fake, PoolConfig::default());
+    p.resolve().await;
+    assert_eq!(addrs(&p), sorted);
+    let mut changes = p.watch();
+    changes.mark_unchanged();
+    fake.set(Some(vec![sorted[1], sorted[2], sorted[0]]));
+    p.resolve().await;
+    assert_eq!(addrs(&p), sorted);
+    assert!(
+        !changes.has_changed().unwrap(),
+        "reordered answer is no change"
+    );
+    fake.set(Some(vec![sorted[1], sorted[0]]));
+    p.resolve().await;
+    assert_eq!(addrs(&p), vec![sorted[0], sorted[1]]);
+    assert!(changes.has_changed().unwrap());
+}

@@ -173,3 +173,36 @@ async fn all_down_policies() {
     );
     assert_eq!(err.to_string(), "no healthy upstream in pool test");
 }
+
+/// Health probes close with RST (SO_LINGER 0), so they leave no TIME_WAIT socket behind: the
+/// upstream sees a reset, not an orderly FIN, both for a connect-only check and after
+/// send/expect.
+#[tokio::test]
+async fn probes_close_with_reset() {
+    for with_payload in [false, true] {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut c = hc(1, 1);
+        if with_payload {
+            let h = c.health_check.as_mut().unwrap();
+            h.send = Some(b"PING".to_vec());
+            h.expect = Some(b"PONG".to_vec());
+        }
+        let p = pool(c, &[addr]);
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            if with_payload {
+                let mut ping = [0u8; 4];
+                s.read_exact(&mut ping).await.unwrap();
+                assert_eq!(&ping, b"PING");
+                s.write_all(b"PONG").await.unwrap();
+            }
+            let mut rest = [0u8; 16];
+            s.read(&mut rest).await
+        });
+        p.check_health().await;
+        assert!(healthy(&p, addr));
+        let err = server.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    }
+}

@@ -34,6 +34,13 @@ impl ProxyConfig {
                 Some(tls) => out.push_str(&format!("listener {} tls: {}\n", l.name, tls.explain())),
                 None => out.push_str(&format!("listener {} tls: off (plain TCP)\n", l.name)),
             }
+            if let Some(a) = &l.accept_proxy {
+                out.push_str(&format!(
+                    "listener {} accept_proxy: {}\n",
+                    l.name,
+                    a.explain()
+                ));
+            }
             if !l.routes.is_empty() {
                 let routes: Vec<String> = l
                     .routes
@@ -49,14 +56,7 @@ impl ProxyConfig {
             }
         }
         for p in self.pools.values() {
-            let ups: Vec<String> = p.upstreams.iter().map(ToString::to_string).collect();
-            out.push_str(&format!(
-                "pool {}: balance=round-robin upstreams=[{}] connect_timeout={} connect_budget={}\n",
-                p.name,
-                ups.join(", "),
-                format_duration(p.connect_timeout),
-                format_duration(p.connect_budget),
-            ));
+            out.push_str(&p.explain());
             if let Some(tls) = &p.tls {
                 out.push_str(&format!("pool {} tls: {}\n", p.name, tls.explain()));
             }

@@ -11,11 +11,12 @@ use ferry_app_core::duration::{de_duration, de_opt_duration};
 use ferry_bridge::{BridgeConfig, SplicePolicy};
 use serde::Deserialize;
 
-use super::tls_file::{ListenerTlsFile, UpstreamTlsFile};
+use super::accept_proxy::AcceptProxyFile;
+use super::pool_file::PoolFile;
+use super::tls_file::ListenerTlsFile;
 use super::{
-    DEFAULT_CONNECT_BUDGET, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DRAIN_TIMEOUT,
-    DEFAULT_HALF_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ListenerConfig,
-    NamePattern, PoolConfig, ProxyConfig, Route, UpstreamAddr,
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_HALF_CLOSE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, ListenerConfig, NamePattern, PoolConfig, ProxyConfig, Route,
 };
 use crate::route::Router;
 
@@ -61,19 +62,9 @@ pub(super) struct ListenerFile {
     #[serde(default)]
     pub(super) routes: BTreeMap<String, String>,
     pub(super) tls: Option<ListenerTlsFile>,
+    pub(super) accept_proxy: Option<AcceptProxyFile>,
     #[serde(flatten)]
     pub(super) timeouts: TimeoutsFile,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PoolFile {
-    pub(super) upstreams: Vec<String>,
-    #[serde(default, deserialize_with = "de_some_duration")]
-    pub(super) connect_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "de_some_duration")]
-    pub(super) connect_budget: Option<Duration>,
-    pub(super) tls: Option<UpstreamTlsFile>,
 }
 
 pub(super) fn de_some_duration<'de, D: serde::Deserializer<'de>>(
@@ -92,44 +83,8 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
     .ok_or_else(|| ConfigError::invalid("server.max_connections", "must be at least 1"))?;
     let mut pools = BTreeMap::new();
     for (name, p) in file.pool {
-        let key = format!("pool.{name}");
-        if p.upstreams.is_empty() {
-            return Err(ConfigError::invalid(
-                format!("{key}.upstreams"),
-                "at least one upstream is required",
-            ));
-        }
-        let upstreams = p
-            .upstreams
-            .iter()
-            .enumerate()
-            .map(|(i, u)| {
-                UpstreamAddr::parse(u)
-                    .map_err(|r| ConfigError::invalid(format!("{key}.upstreams[{i}]"), r))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let connect_timeout = nonzero_duration(
-            p.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-            &format!("{key}.connect_timeout"),
-        )?;
-        let connect_budget = nonzero_duration(
-            p.connect_budget.unwrap_or(DEFAULT_CONNECT_BUDGET),
-            &format!("{key}.connect_budget"),
-        )?;
-        let tls = p
-            .tls
-            .map(|t| t.validate(&format!("{key}.tls")))
-            .transpose()?;
-        pools.insert(
-            name.clone(),
-            PoolConfig {
-                name,
-                upstreams,
-                connect_timeout,
-                connect_budget,
-                tls,
-            },
-        );
+        let pool = super::pool_file::validate(&name, p)?;
+        pools.insert(name, pool);
     }
     if file.listener.is_empty() {
         return Err(ConfigError::invalid(
@@ -172,6 +127,10 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             ));
         }
         let bridge = bridge_config(&file.defaults, &l.timeouts, &key)?;
+        let accept_proxy = l
+            .accept_proxy
+            .map(|a| a.validate(&format!("{key}.accept_proxy")))
+            .transpose()?;
         listeners.push(ListenerConfig {
             name: l.name.unwrap_or_else(|| key.clone()),
             bind,
@@ -179,6 +138,7 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             routes,
             tls,
             bridge,
+            accept_proxy,
             tls_key: format!("{key}.tls"),
         });
     }
@@ -217,13 +177,6 @@ fn routes(
         out.push(Route { pattern, pool });
     }
     Ok(out)
-}
-
-fn nonzero_duration(d: Duration, key: &str) -> Result<Duration, ConfigError> {
-    if d.is_zero() {
-        return Err(ConfigError::invalid(key, "must be greater than zero"));
-    }
-    Ok(d)
 }
 
 fn bridge_config(

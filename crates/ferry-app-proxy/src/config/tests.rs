@@ -37,12 +37,15 @@ fn parses_a_full_file() {
     assert_eq!(l.bridge.max_lifetime, Some(Duration::from_secs(3600)));
     assert!(matches!(l.bridge.splice, SplicePolicy::Off));
     let p = &c.pools["app"];
-    assert_eq!(p.connect_timeout, Duration::from_secs(2));
+    assert_eq!(p.settings.connect_timeout, Duration::from_secs(2));
     assert_eq!(
-        p.upstreams[2],
-        UpstreamAddr::Host("backend.internal".into(), 80)
+        p.upstreams[2].target,
+        ferry_pool::Target::Host {
+            name: "backend.internal".into(),
+            port: 80
+        }
     );
-    assert!(c.explain().contains("pool app: balance=round-robin"));
+    assert!(c.explain().contains("pool app: policy=round_robin"));
 }
 
 fn err(text: &str) -> String {
@@ -80,35 +83,6 @@ fn flags_errors_name_the_flag() {
     assert!(e.to_string().contains("--upstream"), "{e}");
     let ok = ProxyConfig::from_flags("127.0.0.1:0", &["127.0.0.1:1".into()]).unwrap();
     assert!(matches!(ok.listeners[0].bridge.splice, SplicePolicy::Auto));
-}
-
-#[test]
-fn upstream_addr_forms() {
-    assert!(matches!(
-        UpstreamAddr::parse("127.0.0.1:80"),
-        Ok(UpstreamAddr::Socket(_))
-    ));
-    assert!(matches!(
-        UpstreamAddr::parse("[::1]:80"),
-        Ok(UpstreamAddr::Socket(_))
-    ));
-    assert_eq!(
-        UpstreamAddr::parse("Example.COM:443"),
-        Ok(UpstreamAddr::Host("example.com".into(), 443))
-    );
-    for bad in [
-        "",
-        "host",
-        "host:",
-        "host:0",
-        "host:70000",
-        ":80",
-        "::1:80",
-        "a b:80",
-        "127.0.0.1:0",
-    ] {
-        assert!(UpstreamAddr::parse(bad).is_err(), "{bad:?}");
-    }
 }
 
 const TLS: &str = r#"

@@ -9,7 +9,8 @@ use ferry_app_proxy::{self as proxy, CertFiles, Proxy, ProxyConfig, Reloader};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, fail};
 
 /// TCP reverse proxy: forwards every connection on a listener to an upstream from a pool,
-/// optionally terminating TLS. SIGHUP reloads TLS certificates (and nothing else).
+/// optionally terminating TLS. SIGHUP reloads the config file (validated first; a bad file
+/// keeps the running config), or with flags only the TLS certificates.
 #[derive(Parser, Debug)]
 #[command(version, args_conflicts_with_subcommands = true)]
 struct Args {
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
             Ok(s) => s,
             Err(e) => return Err(fail("ferry-proxy", &e, EXIT_FAILURE)),
         };
-        if let Err(e) = reload_on_sighup(proxy.reloader()) {
+        if let Err(e) = reload_on_sighup(proxy.reloader(), args.config.clone()) {
             return Err(fail("ferry-proxy", &e, EXIT_FAILURE));
         }
         let admin = match args.metrics {
@@ -175,7 +176,9 @@ fn check(file: &std::path::Path) -> ExitCode {
     match ProxyConfig::from_file(file).and_then(Proxy::new) {
         Ok(p) => {
             print!("{}", p.config().explain());
-            println!("certificates loaded; SIGHUP reloads TLS certificates only");
+            println!(
+                "certificates loaded; SIGHUP reloads this file (listener addresses and server.max_connections need a restart)"
+            );
             println!("config ok");
             ExitCode::SUCCESS
         }
@@ -184,23 +187,36 @@ fn check(file: &std::path::Path) -> ExitCode {
 }
 
 /// Registers the SIGHUP handler now (so a SIGHUP never hits the default action, which ends
-/// the process) and reloads TLS certificates on every SIGHUP.
-fn reload_on_sighup(reloader: Reloader) -> std::io::Result<()> {
+/// the process). On every SIGHUP: with a config file, re-read, validate and apply it (a bad
+/// file keeps the running config; both outcomes are logged); with flags, reload the TLS
+/// certificates.
+fn reload_on_sighup(reloader: Reloader, file: Option<PathBuf>) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hup = signal(SignalKind::hangup())?;
         tokio::spawn(async move {
             while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP received: reloading TLS certificates");
                 let reloader = reloader.clone();
-                // Reading PEM files is blocking I/O.
-                let _ = tokio::task::spawn_blocking(move || reloader.reload_tls()).await;
+                let file = file.clone();
+                // Reading the config and PEM files is blocking I/O.
+                let _ = tokio::task::spawn_blocking(move || match &file {
+                    Some(path) => {
+                        tracing::info!(file = %path.display(), "SIGHUP received: reloading the config");
+                        // The reloader logs the outcome and counts it.
+                        let _ = reloader.reload_file(path);
+                    }
+                    None => {
+                        tracing::info!("SIGHUP received: reloading TLS certificates");
+                        reloader.reload_tls();
+                    }
+                })
+                .await;
             }
         });
     }
     #[cfg(not(unix))]
-    drop(reloader);
+    drop((reloader, file));
     Ok(())
 }
 
