@@ -1,0 +1,132 @@
+//! Agent settings and status.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_allow::Allowlist;
+use ferry_bridge::BridgeConfig;
+
+use crate::agent_id::AgentId;
+use crate::backoff::Backoff;
+use crate::quic::QuicSettings;
+use crate::wire::{Credential, RejectReason};
+
+/// Agent settings. [`AgentConfig::new`] takes what has no default; the other fields are public
+/// and documented with their defaults.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AgentConfig {
+    /// The gateway's QUIC address.
+    pub gateway: SocketAddr,
+    /// The name the gateway's certificate must be valid for (DNS name or IP address).
+    pub server_name: String,
+    /// CA certificates trusted for the gateway's certificate (no other roots, no "insecure").
+    pub roots: Arc<rustls::RootCertStore>,
+    /// The id this agent connects as.
+    pub agent_id: AgentId,
+    /// Its static token or JWT (empty only for a gateway without authentication).
+    pub credential: Credential,
+    /// Destinations this agent may connect to. The special-address set applies on top
+    /// (loopback, private, link-local, metadata, ... are denied unless an address rule inside
+    /// their range allows them).
+    pub allowlist: Arc<Allowlist>,
+    /// Total time to resolve and connect to a destination. Default: 5 s.
+    pub dial_timeout: Duration,
+    /// Time the gateway has to send a complete tunnel header on a new stream. Default: 10 s.
+    pub header_timeout: Duration,
+    /// Total time for the QUIC handshake and the authentication exchange. Default: 10 s.
+    pub auth_timeout: Duration,
+    /// Reconnect back-off. Default: [`Backoff::default`] (base 500 ms, cap 30 s, full jitter).
+    pub backoff: Backoff,
+    /// Tunnels the gateway may have open at once (QUIC's `max_concurrent_bidi_streams` on
+    /// this end). Default: 1024.
+    pub max_tunnels: NonZeroU32,
+    /// QUIC transport settings. Default: [`QuicSettings::default`].
+    pub quic: QuicSettings,
+    /// Bridge settings for tunnel traffic. Default: idle 5 min, half-close linger 30 s,
+    /// otherwise [`BridgeConfig::default`].
+    pub bridge: BridgeConfig,
+    /// On shutdown, how long open tunnels may finish before the connection is closed.
+    /// Default: 30 s.
+    pub drain_timeout: Duration,
+}
+
+impl fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("gateway", &self.gateway)
+            .field("server_name", &self.server_name)
+            .field("agent_id", &self.agent_id)
+            .field("credential", &self.credential)
+            .field("allowlist_rules", &self.allowlist.len())
+            .field("dial_timeout", &self.dial_timeout)
+            .field("header_timeout", &self.header_timeout)
+            .field("auth_timeout", &self.auth_timeout)
+            .field("backoff", &self.backoff)
+            .field("max_tunnels", &self.max_tunnels)
+            .field("quic", &self.quic)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentConfig {
+    /// Settings with every default.
+    #[must_use]
+    pub fn new(
+        gateway: SocketAddr,
+        server_name: impl Into<String>,
+        roots: Arc<rustls::RootCertStore>,
+        agent_id: AgentId,
+        credential: Credential,
+        allowlist: Arc<Allowlist>,
+    ) -> Self {
+        Self {
+            gateway,
+            server_name: server_name.into(),
+            roots,
+            agent_id,
+            credential,
+            allowlist,
+            dial_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+            auth_timeout: Duration::from_secs(10),
+            backoff: Backoff::default(),
+            max_tunnels: NonZeroU32::new(1024).unwrap_or(NonZeroU32::MIN),
+            quic: QuicSettings::default(),
+            bridge: BridgeConfig::default()
+                .idle_timeout(Some(Duration::from_secs(300)))
+                .half_close_timeout(Some(Duration::from_secs(30))),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the agent is doing, for health checks and tests ([`Agent::status`](super::Agent::status)). Counters only
+/// grow, so a watcher never misses an event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AgentStatus {
+    /// Whether an authenticated connection is up.
+    pub connected: bool,
+    /// Connection attempts started.
+    pub attempts: u64,
+    /// Attempts that authenticated.
+    pub connects: u64,
+    /// Attempts the gateway rejected.
+    pub rejections: u64,
+    /// The reason of the last rejection.
+    pub last_rejection: Option<RejectReason>,
+    /// Times the gateway closed this agent's connection because another connection with the
+    /// same id replaced it.
+    pub replaced: u64,
+    /// The last connection failure (handshake, timeout, lost connection), as text.
+    pub last_error: Option<String>,
+    /// The delay chosen before the next attempt, while waiting.
+    pub next_retry: Option<Duration>,
+    /// Whether [`Agent::run`](super::Agent::run) has returned.
+    pub stopped: bool,
+}

@@ -1,0 +1,82 @@
+//! Checking a destination against the agent's allowlist and connecting to exactly the checked
+//! address.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ferry_allow::Allowlist;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+use crate::wire::{DestHost, Destination, TunnelStatus};
+
+/// Most resolved addresses tried, in the resolver's order.
+const MAX_ADDRS: usize = 8;
+
+/// Checks `dest` and connects within `timeout` (one deadline for resolution and connect).
+///
+/// A name is matched against the name rules before it is resolved (a denied name is never
+/// looked up); the resolved addresses are checked with
+/// [`Allowlist::check_resolved`] (special-address set included) and only addresses that
+/// passed are dialled, in order, until one connects. An IP destination is checked with
+/// [`Allowlist::check_ip`].
+pub(crate) async fn dial(
+    dest: &Destination,
+    allowlist: &Allowlist,
+    timeout: Duration,
+) -> Result<TcpStream, TunnelStatus> {
+    let deadline = Instant::now() + timeout;
+    let port = dest.port.get();
+    let addrs: Vec<IpAddr> = match &dest.host {
+        DestHost::Ip(ip) => {
+            if !allowlist.check_ip(*ip, port).is_allowed() {
+                return Err(TunnelStatus::Denied);
+            }
+            vec![*ip]
+        }
+        DestHost::Domain(name) => {
+            if !allowlist.matches(name, port).is_allowed() {
+                return Err(TunnelStatus::Denied);
+            }
+            let resolved: Vec<IpAddr> =
+                match timeout_at(deadline, tokio::net::lookup_host((&**name, port))).await {
+                    Err(_elapsed) => return Err(TunnelStatus::Timeout),
+                    Ok(Err(_no_such_name)) => return Err(TunnelStatus::DnsFailure),
+                    Ok(Ok(found)) => found.map(|sa| sa.ip()).take(64).collect(),
+                };
+            if resolved.is_empty() {
+                return Err(TunnelStatus::DnsFailure);
+            }
+            let decision = allowlist.check_resolved(name, port, &resolved);
+            let allowed: Vec<IpAddr> = decision.allowed_addrs().take(MAX_ADDRS).collect();
+            if allowed.is_empty() {
+                return Err(TunnelStatus::Denied);
+            }
+            allowed
+        }
+    };
+    let mut last = TunnelStatus::Failure;
+    for ip in addrs {
+        match timeout_at(deadline, TcpStream::connect(SocketAddr::new(ip, port))).await {
+            Err(_elapsed) => return Err(TunnelStatus::Timeout),
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = status_of(&e),
+        }
+    }
+    Err(last)
+}
+
+fn status_of(e: &io::Error) -> TunnelStatus {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => TunnelStatus::Refused,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            TunnelStatus::Unreachable
+        }
+        io::ErrorKind::TimedOut => TunnelStatus::Timeout,
+        _ => TunnelStatus::Failure,
+    }
+}

@@ -1,0 +1,131 @@
+//! Serving the tunnel streams of one authenticated connection.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferry_bridge::Session;
+use quinn::{Connection, RecvStream, SendStream};
+use tokio::io::AsyncWriteExt;
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+
+use super::{End, Shared, classify, dial::dial};
+use crate::metrics::AGENT_TUNNELS;
+use crate::read::{ReadError, read_message};
+use crate::stream::TunnelStream;
+use crate::wire::{
+    MAX_HEADER_LEN, TunnelStatus, WireError, close_code, decode_header, encode_status,
+};
+
+/// Accepts tunnel streams until the connection is lost or `stop` fires; then drains.
+pub(super) async fn serve(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    stop: &CancellationToken,
+) -> End {
+    let tunnels = TaskTracker::new();
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = conn.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    let token = tunnels.token();
+                    tunnels.spawn(handle(Arc::clone(shared), send, recv, token, false));
+                }
+                Err(e) => return classify(e),
+            },
+        }
+    }
+    tunnels.close();
+    let deadline = Instant::now() + shared.config.drain_timeout;
+    loop {
+        tokio::select! {
+            () = tunnels.wait() => break,
+            () = sleep_until(deadline) => break,
+            accepted = conn.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    let token = tunnels.token();
+                    tunnels.spawn(handle(Arc::clone(shared), send, recv, token, true));
+                }
+                Err(_) => break,
+            },
+        }
+    }
+    conn.close(close_code::SHUTDOWN.into(), b"agent shutting down");
+    End::Shutdown
+}
+
+async fn reply(stream: &mut TunnelStream, status: TunnelStatus) {
+    metrics::counter!(AGENT_TUNNELS, "status" => status.label()).increment(1);
+    let mut buf = Vec::with_capacity(2);
+    encode_status(status, &mut buf);
+    if stream.write_all(&buf).await.is_err() {
+        return;
+    }
+    if status != TunnelStatus::Ok {
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// One tunnel: header, check, dial, status, bridge.
+async fn handle(
+    shared: Arc<Shared>,
+    send: SendStream,
+    recv: RecvStream,
+    token: TaskTrackerToken,
+    draining: bool,
+) {
+    let config = &shared.config;
+    let mut stream = TunnelStream::new(send, recv, Bytes::new(), 0, None, Some(token));
+    if draining {
+        reply(&mut stream, TunnelStatus::Unavailable).await;
+        return;
+    }
+    let read = timeout(
+        config.header_timeout,
+        read_message(&mut stream.recv, MAX_HEADER_LEN, decode_header),
+    )
+    .await;
+    let header = match read {
+        Ok(Ok((header, rest))) => {
+            stream.prefix = rest;
+            stream.request_id = header.request_id;
+            header
+        }
+        Ok(Err(ReadError::Wire(WireError::UnsupportedVersion(_)))) => {
+            reply(&mut stream, TunnelStatus::UnsupportedVersion).await;
+            return;
+        }
+        Ok(Err(ReadError::Wire(_) | ReadError::TooLarge(_))) => {
+            reply(&mut stream, TunnelStatus::Malformed).await;
+            return;
+        }
+        Ok(Err(ReadError::Eof | ReadError::Io(_))) | Err(_) => {
+            tracing::debug!("tunnel header not received");
+            stream.abort();
+            return;
+        }
+    };
+    let id = header.request_id;
+    let dest = &header.destination;
+    let upstream = match dial(dest, &config.allowlist, config.dial_timeout).await {
+        Ok(tcp) => tcp,
+        Err(status) => {
+            tracing::info!(request = id, client = %header.client, %dest, %status, "tunnel refused");
+            reply(&mut stream, status).await;
+            return;
+        }
+    };
+    reply(&mut stream, TunnelStatus::Ok).await;
+    tracing::debug!(request = id, client = %header.client, %dest, "tunnel open");
+    let outcome = shared.bridge.run(stream, upstream, Session::new()).await;
+    tracing::debug!(
+        request = id,
+        up = outcome.a_to_b,
+        down = outcome.b_to_a,
+        end = outcome.end.label(),
+        "tunnel closed"
+    );
+}

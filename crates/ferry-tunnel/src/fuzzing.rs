@@ -1,0 +1,179 @@
+//! Fuzz harness bodies, shared by `fuzz/` and the property tests. Not a stable API.
+//!
+//! Each function panics when an invariant breaks; that is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU16;
+
+use crate::agent_id::AgentId;
+use crate::wire::{
+    AuthReply, AuthRequest, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_HEADER_LEN,
+    Parsed, REPLY_LEN, TunnelHeader, TunnelStatus, WireError, decode_auth, decode_auth_reply,
+    decode_header, decode_status, encode_auth, encode_auth_reply, encode_header, encode_status,
+};
+
+/// Takes bytes off the front of fuzz input, zeros when it runs out.
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl Bytes<'_> {
+    pub fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    pub fn array<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        for b in &mut out {
+            *b = self.byte();
+        }
+        out
+    }
+    pub fn string(&mut self, alphabet: &[u8], min: usize, max: usize) -> String {
+        let n = min + usize::from(u16::from_be_bytes(self.array())) % (max - min + 1);
+        (0..n)
+            .map(|_| char::from(alphabet[usize::from(self.byte()) % alphabet.len()]))
+            .collect()
+    }
+}
+
+const ID_CHARS: &[u8] = b"abcXYZ019-_.@~!/%";
+const CRED_CHARS: &[u8] = b"abcXYZ019-_.=+/";
+const NAME_CHARS: &[u8] = b"abcxyzABC019-_.";
+
+/// A valid auth request derived from fuzz bytes.
+pub fn auth_request_from(b: &mut Bytes<'_>) -> AuthRequest {
+    let id = b.string(ID_CHARS, 1, crate::MAX_AGENT_ID_LEN);
+    let cred = b.string(CRED_CHARS, 0, crate::wire::MAX_CREDENTIAL_LEN);
+    AuthRequest {
+        agent_id: AgentId::new(&id).unwrap(),
+        credential: Credential::new(&cred).unwrap(),
+    }
+}
+
+fn ip_from(b: &mut Bytes<'_>) -> IpAddr {
+    if b.byte().is_multiple_of(2) {
+        IpAddr::V4(Ipv4Addr::from(b.array::<4>()))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(b.array::<16>()))
+    }
+}
+
+/// A valid tunnel header derived from fuzz bytes.
+pub fn header_from(b: &mut Bytes<'_>) -> TunnelHeader {
+    let request_id = u64::from_be_bytes(b.array());
+    let host = if b.byte().is_multiple_of(3) {
+        DestHost::domain(&b.string(NAME_CHARS, 1, crate::wire::MAX_DOMAIN_LEN)).unwrap()
+    } else {
+        DestHost::Ip(ip_from(b))
+    };
+    let port = NonZeroU16::new(u16::from_be_bytes(b.array())).unwrap_or(NonZeroU16::MIN);
+    let client = SocketAddr::new(ip_from(b), u16::from_be_bytes(b.array()));
+    TunnelHeader {
+        request_id,
+        destination: Destination::new(host, port),
+        client,
+    }
+}
+
+/// Checks a decoder on `data`: whole, every prefix, one byte at a time. A prefix of anything is
+/// `Incomplete` or the same error as the whole; a complete decode re-encodes to the same bytes.
+fn check_decoder<T: PartialEq + std::fmt::Debug>(
+    data: &[u8],
+    max: usize,
+    decode: impl Fn(&[u8]) -> Result<Parsed<T>, WireError>,
+    encode: impl Fn(&T, &mut Vec<u8>),
+) {
+    let whole = decode(data);
+    let end = match &whole {
+        Ok(Parsed::Complete { value, consumed }) => {
+            assert!(*consumed <= data.len() && *consumed <= max);
+            let mut again = Vec::new();
+            encode(value, &mut again);
+            assert_eq!(again.as_slice(), &data[..*consumed], "re-encoding differs");
+            *consumed
+        }
+        Ok(Parsed::Incomplete) => {
+            assert!(data.len() < max, "incomplete after {} bytes", data.len());
+            data.len()
+        }
+        Err(_) => data.len(),
+    };
+    for cut in 0..end.min(max + 1) {
+        match (decode(&data[..cut]), &whole) {
+            (Ok(Parsed::Incomplete), _) => {}
+            (Err(p), Err(w)) => assert_eq!(&p, w, "prefix {cut}"),
+            (part, _) => panic!("prefix {cut}: {part:?} but whole: {whole:?}"),
+        }
+    }
+}
+
+/// Harness `tunnel_auth`: arbitrary bytes into the auth and reply decoders (whole and every
+/// prefix); then an auth message built from the bytes round-trips, byte by byte.
+pub fn auth(data: &[u8]) {
+    check_decoder(data, MAX_AUTH_LEN, decode_auth, encode_auth);
+    check_decoder(data, REPLY_LEN, decode_auth_reply, |r, out| {
+        encode_auth_reply(*r, out);
+    });
+    let mut b = Bytes(data);
+    let request = auth_request_from(&mut b);
+    let mut wire = Vec::new();
+    encode_auth(&request, &mut wire);
+    assert!(wire.len() <= MAX_AUTH_LEN);
+    wire.extend_from_slice(b.0);
+    let Ok(Parsed::Complete { value, consumed }) = decode_auth(&wire) else {
+        panic!("encoded auth does not decode");
+    };
+    assert_eq!(value, request);
+    for cut in 0..consumed {
+        assert_eq!(decode_auth(&wire[..cut]), Ok(Parsed::Incomplete));
+    }
+    let reply = AuthReply::ALL[usize::from(b.byte()) % AuthReply::ALL.len()];
+    let mut out = Vec::new();
+    encode_auth_reply(reply, &mut out);
+    assert_eq!(
+        decode_auth_reply(&out),
+        Ok(Parsed::Complete {
+            value: reply,
+            consumed: REPLY_LEN
+        })
+    );
+}
+
+/// Harness `tunnel_header`: arbitrary bytes into the header and status decoders (whole and
+/// every prefix); then a header built from the bytes round-trips, byte by byte, with the rest
+/// of the input left as payload.
+pub fn header(data: &[u8]) {
+    check_decoder(data, MAX_HEADER_LEN, decode_header, encode_header);
+    check_decoder(data, REPLY_LEN, decode_status, |s, out| {
+        encode_status(*s, out);
+    });
+    let mut b = Bytes(data);
+    let header = header_from(&mut b);
+    let mut wire = Vec::new();
+    encode_header(&header, &mut wire);
+    assert!(wire.len() <= MAX_HEADER_LEN);
+    let len = wire.len();
+    wire.extend_from_slice(b.0);
+    let Ok(Parsed::Complete { value, consumed }) = decode_header(&wire) else {
+        panic!("encoded header does not decode");
+    };
+    assert_eq!((value, consumed), (header, len));
+    for cut in 0..len {
+        assert_eq!(decode_header(&wire[..cut]), Ok(Parsed::Incomplete));
+    }
+    let status = TunnelStatus::ALL[usize::from(b.byte()) % TunnelStatus::ALL.len()];
+    let mut out = Vec::new();
+    encode_status(status, &mut out);
+    assert_eq!(
+        decode_status(&out),
+        Ok(Parsed::Complete {
+            value: status,
+            consumed: REPLY_LEN
+        })
+    );
+}

@@ -1,0 +1,115 @@
+//! The table of connected agents: one live connection per id.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use quinn::Connection;
+use tokio::sync::Semaphore;
+
+use super::Inner;
+use crate::agent_id::AgentId;
+use crate::metrics::{AGENTS_CONNECTED, AGENTS_REPLACED, REGISTRY_ERRORS};
+use crate::wire::close_code;
+
+/// One connected agent.
+pub(super) struct AgentEntry {
+    pub(super) conn: Connection,
+    /// Tells this connection apart from a later one with the same id.
+    pub(super) generation: u64,
+    /// One permit per open tunnel.
+    pub(super) permits: Arc<Semaphore>,
+}
+
+fn set_gauge(n: usize) {
+    #[allow(clippy::cast_precision_loss)] // agent counts are far below 2^52
+    metrics::gauge!(AGENTS_CONNECTED).set(n as f64);
+}
+
+/// Makes `conn` the live connection of `id` (closing a previous one) and watches it.
+pub(super) fn register(inner: &Arc<Inner>, id: AgentId, conn: Connection) {
+    let generation = inner.next_generation.fetch_add(1, Ordering::Relaxed);
+    let permits = Arc::new(Semaphore::new(
+        usize::try_from(inner.config.max_tunnels_per_agent.get()).unwrap_or(usize::MAX),
+    ));
+    let entry = AgentEntry {
+        conn: conn.clone(),
+        generation,
+        permits,
+    };
+    let old = {
+        let mut agents = inner.agents();
+        let old = agents.insert(id.clone(), entry);
+        set_gauge(agents.len());
+        old
+    };
+    if let Some(old) = old {
+        tracing::warn!(
+            agent = %id,
+            old = %old.conn.remote_address(),
+            new = %conn.remote_address(),
+            "agent connection replaced by a newer authenticated connection"
+        );
+        metrics::counter!(AGENTS_REPLACED).increment(1);
+        old.conn.close(
+            close_code::REPLACED.into(),
+            b"replaced by a newer connection",
+        );
+    }
+    inner
+        .tasks
+        .spawn(watch(Arc::clone(inner), id, conn, generation));
+}
+
+/// Keeps the registry entry fresh while the connection lives, then removes the agent (if this
+/// connection is still the live one).
+async fn watch(inner: Arc<Inner>, id: AgentId, conn: Connection, generation: u64) {
+    if let Some((registry, owner)) = &inner.registry {
+        let ttl = inner.config.registry_ttl;
+        match registry.claim(&id, owner, ttl).await {
+            Ok(Some(previous)) if previous != *owner => {
+                tracing::info!(agent = %id, %previous, "agent moved here from another gateway");
+            }
+            Ok(_) => {}
+            Err(e) => registry_error(&id, &e),
+        }
+        let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = conn.closed() => break,
+                _ = tick.tick() => match registry.refresh(&id, owner, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(agent = %id, "agent owned by another gateway now; closing");
+                        conn.close(close_code::REPLACED.into(), b"owned by another gateway");
+                    }
+                    Err(e) => registry_error(&id, &e),
+                },
+            }
+        }
+    } else {
+        conn.closed().await;
+    }
+    let removed = {
+        let mut agents = inner.agents();
+        let ours = agents.get(&id).is_some_and(|e| e.generation == generation);
+        if ours {
+            agents.remove(&id);
+            set_gauge(agents.len());
+        }
+        ours
+    };
+    tracing::info!(agent = %id, reason = %conn.close_reason().map(|r| r.to_string()).unwrap_or_default(), "agent disconnected");
+    if removed
+        && let Some((registry, owner)) = &inner.registry
+        && let Err(e) = registry.release(&id, owner).await
+    {
+        registry_error(&id, &e);
+    }
+}
+
+fn registry_error(id: &AgentId, e: &crate::registry::RegistryError) {
+    tracing::warn!(agent = %id, error = %e, "agent registry operation failed");
+    metrics::counter!(REGISTRY_ERRORS).increment(1);
+}

@@ -1,0 +1,338 @@
+//! The gateway half: accepts agents, authenticates them, opens tunnels to them.
+
+mod accept;
+mod agents;
+mod open;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+pub use open::OpenError;
+
+use crate::agent_id::AgentId;
+use crate::quic::{self, QuicConfigError, QuicSettings};
+use crate::registry::{Registry, RegistryError, check_owner};
+use crate::verifier::AgentVerifier;
+use crate::wire::close_code;
+use agents::AgentEntry;
+
+/// Gateway settings. Every field has a documented default ([`GatewayConfig::default`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// Total time an agent has, from its first packet, to finish the QUIC handshake and send
+    /// a valid auth message. Nothing is stored for the agent before it passes. Default: 10 s.
+    pub auth_timeout: Duration,
+    /// Time [`Gateway::open`] waits for the agent's status (the agent's own dial timeout,
+    /// 5 s by default, must fit in it). Default: 10 s.
+    pub open_timeout: Duration,
+    /// Concurrent tunnels per agent; [`Gateway::open`] fails with
+    /// [`OpenError::StreamCapReached`] beyond it. Default: 1024.
+    pub max_tunnels_per_agent: NonZeroU32,
+    /// Connections that are handshaking or authenticating at the same time; new attempts
+    /// beyond it are refused before any crypto work (`0` refuses every connection).
+    /// Default: 1024.
+    pub max_pending_auth: usize,
+    /// On shutdown, how long open tunnels may finish before agent connections are closed.
+    /// Default: 30 s.
+    pub drain_timeout: Duration,
+    /// TTL of registry entries; they are refreshed every third of it. Default: 30 s.
+    pub registry_ttl: Duration,
+    /// QUIC transport settings. Default: [`QuicSettings::default`] (keep-alive 10 s, idle
+    /// 30 s, stream window 2 MiB, connection window 16 MiB).
+    pub quic: QuicSettings,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            auth_timeout: Duration::from_secs(10),
+            open_timeout: Duration::from_secs(10),
+            max_tunnels_per_agent: NonZeroU32::new(1024).unwrap_or(NonZeroU32::MIN),
+            max_pending_auth: 1024,
+            drain_timeout: Duration::from_secs(30),
+            registry_ttl: Duration::from_secs(30),
+            quic: QuicSettings::default(),
+        }
+    }
+}
+
+/// The gateway could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The QUIC or TLS configuration is not usable.
+    #[error("gateway quic config")]
+    Config(#[from] QuicConfigError),
+    /// The UDP socket could not be bound.
+    #[error("gateway bind")]
+    Bind(#[source] std::io::Error),
+    /// The registry owner string is not valid.
+    #[error("gateway registry owner")]
+    Registry(#[from] RegistryError),
+}
+
+type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The gateway half of the tunnel: it accepts agent connections on a QUIC endpoint
+/// ([`Gateway::run`]) and opens tunnels to connected agents ([`Gateway::open`]).
+///
+/// # Authentication
+///
+/// Each connection must, within [`GatewayConfig::auth_timeout`] of its first packet (one
+/// deadline for the QUIC handshake, the ALPN check and the auth message), open one stream and
+/// send an auth message of at most [`MAX_AUTH_LEN`](crate::MAX_AUTH_LEN) bytes. The
+/// [`AgentVerifier`] decides; only then is any per-agent state created. A refused agent gets
+/// a reply with the reason and its connection is closed with an application error code
+/// (`docs/wire/tunnel.md`).
+///
+/// # One connection per agent id
+///
+/// A second connection with an id that is already connected first goes through the whole
+/// authentication like any other; a connection that fails it never affects the live one. Once
+/// it has authenticated *for the same id*, it **replaces** the first: the old connection is
+/// closed with code 4 (`replaced`) and its tunnels are cut, and new tunnels go to the new
+/// connection. Rationale: an agent that restarts or changes network must not wait for its old
+/// connection's idle timeout, and only a holder of a valid credential for the id can take it
+/// over. Each replacement is logged (`warn`) and counted
+/// (`ferry_tunnel_agents_replaced_total`).
+///
+/// Cheap to clone; clones share the same state.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gateway")
+            .field("config", &self.inner.config)
+            .field("agents", &self.connected_agents())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    config: GatewayConfig,
+    verifier: Arc<dyn AgentVerifier>,
+    clock: Clock,
+    agents: Mutex<HashMap<AgentId, AgentEntry>>,
+    next_generation: AtomicU64,
+    next_request: AtomicU64,
+    pending: AtomicUsize,
+    draining: AtomicBool,
+    /// One token per open tunnel.
+    tunnels: TaskTracker,
+    /// Auth and per-agent tasks.
+    tasks: TaskTracker,
+    registry: Option<(Arc<dyn Registry>, String)>,
+}
+
+impl Inner {
+    fn agents(&self) -> MutexGuard<'_, HashMap<AgentId, AgentEntry>> {
+        self.agents.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Builds a [`Gateway`] with optional parts.
+#[must_use]
+pub struct GatewayBuilder {
+    config: GatewayConfig,
+    verifier: Arc<dyn AgentVerifier>,
+    clock: Option<Clock>,
+    registry: Option<(Arc<dyn Registry>, String)>,
+}
+
+impl GatewayBuilder {
+    /// Uses `clock` (seconds since the Unix epoch) for the verifier's `now_unix`.
+    /// Default: the system clock.
+    pub fn clock(mut self, clock: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Records the agents this gateway holds in `registry` under `owner` (for example this
+    /// gateway's address). Default: no registry.
+    pub fn registry(mut self, registry: Arc<dyn Registry>, owner: impl Into<String>) -> Self {
+        self.registry = Some((registry, owner.into()));
+        self
+    }
+
+    /// The gateway.
+    ///
+    /// # Errors
+    ///
+    /// [`GatewayError::Registry`] when the owner string is invalid
+    /// ([`check_owner`](crate::check_owner)).
+    pub fn build(self) -> Result<Gateway, GatewayError> {
+        if let Some((_, owner)) = &self.registry {
+            check_owner(owner)?;
+        }
+        Ok(self.into_gateway())
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the gateway's one wall-clock read, for credential expiry
+fn system_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Gateway {
+    /// A gateway with `config` that checks agents with `verifier`, the system clock and no
+    /// registry.
+    pub fn new(config: GatewayConfig, verifier: impl AgentVerifier) -> Self {
+        Self::builder(config, verifier).build_plain()
+    }
+
+    /// A builder for a gateway with a custom clock or a registry.
+    pub fn builder(config: GatewayConfig, verifier: impl AgentVerifier) -> GatewayBuilder {
+        GatewayBuilder {
+            config,
+            verifier: Arc::new(verifier),
+            clock: None,
+            registry: None,
+        }
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    /// The quinn server config for the agent endpoint: `tls` (build it with the ring provider,
+    /// TLS 1.3) with ALPN `ferry-tunnel/1` (any ALPN list in `tls` is replaced), and the
+    /// transport settings: keep-alive, idle timeout, windows, one agent-opened stream (the
+    /// auth stream), no unidirectional streams, no datagrams.
+    ///
+    /// # Errors
+    ///
+    /// [`QuicConfigError`] when `tls` cannot be used for QUIC or the settings are invalid.
+    pub fn server_config(
+        &self,
+        tls: rustls::ServerConfig,
+    ) -> Result<quinn::ServerConfig, QuicConfigError> {
+        let mut server = quinn::ServerConfig::with_crypto(quic::server_crypto(tls)?);
+        server.transport_config(quic::transport(&self.inner.config.quic, 1)?);
+        server.migration(true);
+        Ok(server)
+    }
+
+    /// Binds a QUIC endpoint on `addr` with [`Gateway::server_config`].
+    ///
+    /// # Errors
+    ///
+    /// [`GatewayError::Config`] or [`GatewayError::Bind`].
+    pub fn bind(
+        &self,
+        addr: SocketAddr,
+        tls: rustls::ServerConfig,
+    ) -> Result<quinn::Endpoint, GatewayError> {
+        let config = self.server_config(tls)?;
+        quinn::Endpoint::server(config, addr).map_err(GatewayError::Bind)
+    }
+
+    /// Accepts agents on `endpoint` until `shutdown` completes or the endpoint is closed, then
+    /// drains: new connections are refused, open tunnels get
+    /// [`GatewayConfig::drain_timeout`] to finish, then every agent connection is closed with
+    /// code 0 and the endpoint waits (at most 2 s) until the closes are sent.
+    ///
+    /// The accept loop only accepts and spawns: each connection is handshaken and
+    /// authenticated in its own task, at most [`GatewayConfig::max_pending_auth`] at once.
+    pub async fn run(&self, endpoint: quinn::Endpoint, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                incoming = endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    accept::spawn(&self.inner, incoming);
+                }
+            }
+        }
+        self.drain(&endpoint).await;
+    }
+
+    async fn drain(&self, endpoint: &quinn::Endpoint) {
+        let inner = &self.inner;
+        inner.draining.store(true, Ordering::SeqCst);
+        endpoint.set_server_config(None);
+        inner.tunnels.close();
+        let _ = tokio::time::timeout(inner.config.drain_timeout, inner.tunnels.wait()).await;
+        let conns: Vec<quinn::Connection> =
+            inner.agents().values().map(|e| e.conn.clone()).collect();
+        for conn in conns {
+            conn.close(close_code::SHUTDOWN.into(), b"gateway shutting down");
+        }
+        endpoint.close(close_code::SHUTDOWN.into(), b"gateway shutting down");
+        inner.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            inner.tasks.wait().await;
+            endpoint.wait_idle().await;
+        })
+        .await;
+    }
+
+    /// Whether `agent` has an authenticated, live connection here.
+    #[must_use]
+    pub fn is_connected(&self, agent: &AgentId) -> bool {
+        self.inner.agents().contains_key(agent)
+    }
+
+    /// Number of connected agents.
+    #[must_use]
+    pub fn connected_agents(&self) -> usize {
+        self.inner.agents().len()
+    }
+
+    /// The address `agent` connects from, if connected.
+    #[must_use]
+    pub fn agent_address(&self, agent: &AgentId) -> Option<SocketAddr> {
+        self.inner
+            .agents()
+            .get(agent)
+            .map(|e| e.conn.remote_address())
+    }
+
+    /// Tunnels currently open through this gateway (all agents).
+    #[must_use]
+    pub fn open_tunnels(&self) -> usize {
+        self.inner.tunnels.len()
+    }
+}
+
+impl GatewayBuilder {
+    fn build_plain(mut self) -> Gateway {
+        self.registry = None;
+        self.into_gateway()
+    }
+
+    fn into_gateway(self) -> Gateway {
+        Gateway {
+            inner: Arc::new(Inner {
+                config: self.config,
+                verifier: self.verifier,
+                clock: self.clock.unwrap_or_else(|| Arc::new(system_clock)),
+                agents: Mutex::new(HashMap::new()),
+                next_generation: AtomicU64::new(1),
+                next_request: AtomicU64::new(1),
+                pending: AtomicUsize::new(0),
+                draining: AtomicBool::new(false),
+                tunnels: TaskTracker::new(),
+                tasks: TaskTracker::new(),
+                registry: self.registry,
+            }),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Opening a tunnel to a connected agent.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tokio::time::{Instant, timeout_at};
+
+use super::Gateway;
+use crate::agent_id::AgentId;
+use crate::metrics::TUNNELS_OPENED;
+use crate::read::{ReadError, read_message};
+use crate::stream::TunnelStream;
+use crate::wire::{
+    Destination, REPLY_LEN, TunnelHeader, TunnelStatus, decode_status, encode_header,
+};
+
+/// A tunnel could not be opened. Suggested HTTP mapping for a CONNECT front end in brackets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// No authenticated connection from this agent (503).
+    #[error("agent not connected")]
+    NotConnected,
+    /// The agent refused the destination: its allowlist or special-address set (403).
+    #[error("agent denied the destination")]
+    Denied,
+    /// The agent could not connect to the destination; its status says why (502, or 504 for
+    /// [`TunnelStatus::Timeout`]).
+    #[error("agent could not connect: {0}")]
+    Dial(TunnelStatus),
+    /// No status from the agent within [`GatewayConfig::open_timeout`](super::GatewayConfig)
+    /// (504).
+    #[error("agent did not answer in time")]
+    Timeout,
+    /// The agent already has [`GatewayConfig::max_tunnels_per_agent`](super::GatewayConfig)
+    /// tunnels open (503).
+    #[error("too many tunnels to this agent")]
+    StreamCapReached,
+    /// The agent connection or the stream failed (502).
+    #[error("agent connection lost")]
+    ConnectionLost(#[source] std::io::Error),
+    /// The agent answered something that is not a valid status (502).
+    #[error("agent broke the protocol")]
+    Protocol,
+}
+
+impl OpenError {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::NotConnected => "not_connected",
+            Self::Denied => "denied",
+            Self::Dial(s) => s.label(),
+            Self::Timeout => "timeout",
+            Self::StreamCapReached => "stream_cap",
+            Self::ConnectionLost(_) => "connection_lost",
+            Self::Protocol => "protocol",
+        }
+    }
+}
+
+impl Gateway {
+    /// Opens a tunnel through `agent` to `destination` on behalf of `client`.
+    ///
+    /// Opens a QUIC stream on the agent's connection, writes the tunnel header, and waits up
+    /// to [`GatewayConfig::open_timeout`](super::GatewayConfig) (one deadline for all of it)
+    /// for the agent's status. On `ok` the stream is returned, ready for bytes both ways.
+    /// The gateway does not check `destination` itself: apply your own allowlist first.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`]: not connected, tunnel cap reached, denied or dial failure (from the
+    /// agent's status), timeout, connection lost, protocol error.
+    pub async fn open(
+        &self,
+        agent: &AgentId,
+        destination: Destination,
+        client: SocketAddr,
+    ) -> Result<TunnelStream, OpenError> {
+        let result = self.try_open(agent, destination, client).await;
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.label(),
+        };
+        metrics::counter!(TUNNELS_OPENED, "result" => label).increment(1);
+        if let Err(e) = &result {
+            tracing::debug!(%agent, %client, error = %e, "tunnel not opened");
+        }
+        result
+    }
+
+    async fn try_open(
+        &self,
+        agent: &AgentId,
+        destination: Destination,
+        client: SocketAddr,
+    ) -> Result<TunnelStream, OpenError> {
+        let inner = &self.inner;
+        let deadline = Instant::now() + inner.config.open_timeout;
+        let (conn, permits) = {
+            let agents = inner.agents();
+            let entry = agents.get(agent).ok_or(OpenError::NotConnected)?;
+            (entry.conn.clone(), entry.permits.clone())
+        };
+        let permit = permits
+            .try_acquire_owned()
+            .map_err(|_full| OpenError::StreamCapReached)?;
+        let request_id = inner.next_request.fetch_add(1, Ordering::Relaxed);
+        let header = TunnelHeader {
+            request_id,
+            destination,
+            client,
+        };
+        let mut buf = Vec::with_capacity(64);
+        encode_header(&header, &mut buf);
+
+        let (send, recv) = timeout_at(deadline, conn.open_bi())
+            .await
+            .map_err(|_elapsed| OpenError::Timeout)?
+            .map_err(|e| OpenError::ConnectionLost(e.into()))?;
+        let token = inner.tunnels.token();
+        let mut stream = TunnelStream::new(
+            send,
+            recv,
+            Bytes::new(),
+            request_id,
+            Some(permit),
+            Some(token),
+        );
+        timeout_at(deadline, stream.send.write_all(&buf))
+            .await
+            .map_err(|_elapsed| OpenError::Timeout)?
+            .map_err(|e| OpenError::ConnectionLost(e.into()))?;
+        let read = timeout_at(
+            deadline,
+            read_message(&mut stream.recv, REPLY_LEN, decode_status),
+        )
+        .await
+        .map_err(|_elapsed| OpenError::Timeout)?;
+        let status = match read {
+            Ok((status, _)) => status,
+            Err(ReadError::Io(e)) => return Err(OpenError::ConnectionLost(e)),
+            Err(ReadError::Eof) => {
+                return Err(OpenError::ConnectionLost(
+                    std::io::ErrorKind::UnexpectedEof.into(),
+                ));
+            }
+            Err(ReadError::Wire(_) | ReadError::TooLarge(_)) => return Err(OpenError::Protocol),
+        };
+        match status {
+            TunnelStatus::Ok => Ok(stream),
+            TunnelStatus::Denied => Err(OpenError::Denied),
+            other => Err(OpenError::Dial(other)),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Reverse-tunnel transport over QUIC (quinn, ring): an agent inside a private network holds
+//! one authenticated connection to a gateway, and the gateway opens a stream on it for every
+//! client tunnel; the agent connects to the destination and relays bytes.
+//!
+//! # What it does
+//!
+//! - [`wire`]: the wire format, sans-IO (no tokio in it): the agent's auth message and the
+//!   gateway's reply on the first stream, the per-tunnel header (request id, destination,
+//!   original client) and the agent's status. Byte tables in `docs/wire/tunnel.md`.
+//! - [`Gateway`]: accepts agents on a quinn endpoint ([`Gateway::run`]), authenticates each
+//!   within one deadline and a size cap *before* creating any per-agent state (through your
+//!   [`AgentVerifier`]), keeps one live connection per [`AgentId`] (a newer authenticated
+//!   connection replaces the older one), opens tunnels ([`Gateway::open`] returns a
+//!   [`TunnelStream`], `AsyncRead + AsyncWrite` with half-close), caps tunnels per agent and
+//!   the QUIC flow-control windows, drains on shutdown, and records agents in an optional
+//!   [`Registry`].
+//! - [`Agent`]: connects to the gateway with ALPN `ferry-tunnel/1`, authenticates, serves
+//!   tunnels (allowlist and special-address check, resolve once, dial exactly the checked
+//!   address with a timeout, status, `ferry-bridge` relay), reconnects with exponential
+//!   back-off and full jitter ([`Backoff`]), drains on shutdown.
+//! - [`Registry`]: agent ownership across gateways (claim, refresh, compare-and-delete,
+//!   lookup, TTLs), with [`MemoryRegistry`].
+//! - Metrics through the `metrics` facade, names in [`metrics`] (all start
+//!   with `ferry_tunnel_`).
+//!
+//! # What it does not do
+//!
+//! It does not check credentials itself (the application's [`AgentVerifier`] does, for example
+//! with `ferry-auth`), does not speak HTTP CONNECT or any client-facing protocol, does not
+//! apply the gateway's own allowlist (check a destination before [`Gateway::open`]), does not
+//! load certificates or keys (bring rustls configs; use the ring provider), and does not talk
+//! to memcached (a backend implements [`Registry`]). It never reads the wall clock except for
+//! the verifier's `now_unix` (replace it with [`GatewayBuilder::clock`]).
+//!
+//! # Defaults
+//!
+//! | setting | default |
+//! |---|---|
+//! | auth deadline (handshake + auth message, total), both ends | 10 s |
+//! | auth message size cap | [`MAX_AUTH_LEN`] = 8260 bytes (credential ≤ 8192) |
+//! | concurrent unauthenticated connections (gateway) | 1024, then refused |
+//! | open timeout (gateway waits for the agent's status) | 10 s |
+//! | tunnels per agent | 1024 (gateway semaphore and the agent's QUIC stream limit) |
+//! | tunnel header deadline (agent) | 10 s |
+//! | dial timeout (agent: resolve + connect) | 5 s |
+//! | keep-alive / idle timeout | 10 s / 30 s |
+//! | stream / connection receive window | 2 MiB / 16 MiB |
+//! | tunnel idle / half-close linger (agent bridge) | 5 min / 30 s |
+//! | reconnect back-off | full jitter in `[0, min(30 s, 500 ms · 2^n)]` |
+//! | drain timeout | 30 s |
+//! | registry TTL / refresh | 30 s / 10 s |
+//!
+//! # Example
+//!
+//! A gateway and an agent in one process, one tunnel to a local echo server:
+//!
+//! ```
+//! # use std::sync::Arc;
+//! use ferry_tunnel::{
+//!     Agent, AgentConfig, AgentId, AgentRejected, Credential, Destination, Gateway,
+//!     GatewayConfig,
+//! };
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Certificates: a self-signed one here; use your CA in production.
+//! let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let tls = rustls::ServerConfig::builder_with_provider(provider)
+//!     .with_protocol_versions(&[&rustls::version::TLS13])?
+//!     .with_no_client_auth()
+//!     .with_single_cert(
+//!         vec![cert.cert.der().clone()],
+//!         rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()).into(),
+//!     )?;
+//! let mut roots = rustls::RootCertStore::empty();
+//! roots.add(cert.cert.der().clone())?;
+//!
+//! // The gateway accepts agent "site-1" with token "s3cret".
+//! let verify = |id: &AgentId, token: &str, _now: u64| {
+//!     if id.as_str() == "site-1" && token == "s3cret" { Ok(()) } else { Err(AgentRejected::BadCredential) }
+//! };
+//! let gateway = Gateway::new(GatewayConfig::default(), verify);
+//! let endpoint = gateway.bind("127.0.0.1:0".parse()?, tls)?;
+//! let gateway_addr = endpoint.local_addr()?;
+//! let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+//! let g = gateway.clone();
+//! let gateway_task = tokio::spawn(async move { g.run(endpoint, async { let _ = stop_rx.await; }).await });
+//!
+//! // An echo server the agent may reach.
+//! let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let echo_addr = echo.local_addr()?;
+//! tokio::spawn(async move {
+//!     let (mut s, _) = echo.accept().await?;
+//!     let (mut r, mut w) = s.split();
+//!     tokio::io::copy(&mut r, &mut w).await?;
+//!     w.shutdown().await
+//! });
+//!
+//! // The agent, allowed to reach 127.0.0.1 only.
+//! let id = AgentId::new("site-1")?;
+//! let allow = Arc::new(ferry_allow::Allowlist::parse("127.0.0.1")?);
+//! let config = AgentConfig::new(gateway_addr, "localhost", Arc::new(roots), id.clone(), Credential::new("s3cret")?, allow);
+//! let agent = Arc::new(Agent::new(config)?);
+//! let mut status = agent.status();
+//! let a = Arc::clone(&agent);
+//! let client_endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+//! let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
+//! let agent_task = tokio::spawn(async move { a.run(client_endpoint, async { let _ = agent_stop_rx.await; }).await });
+//! status.wait_for(|s| s.connected).await?;
+//!
+//! // A tunnel: write, half-close, read the echo back.
+//! let client = "192.0.2.7:50000".parse()?;
+//! let mut tunnel = gateway.open(&id, Destination::try_from(echo_addr)?, client).await?;
+//! tunnel.write_all(b"hello").await?;
+//! tunnel.shutdown().await?;
+//! let mut back = Vec::new();
+//! tunnel.read_to_end(&mut back).await?;
+//! assert_eq!(back, b"hello");
+//!
+//! drop(tunnel);
+//! let _ = agent_stop_tx.send(());
+//! agent_task.await?;
+//! let _ = stop_tx.send(());
+//! gateway_task.await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! None.
+
+#![doc(test(attr(deny(warnings))))]
+
+mod agent;
+mod agent_id;
+mod backoff;
+#[doc(hidden)]
+pub mod fuzzing;
+mod gateway;
+pub mod metrics;
+mod quic;
+mod read;
+mod registry;
+mod stream;
+mod verifier;
+pub mod wire;
+
+pub use agent::{Agent, AgentConfig, AgentStatus};
+pub use agent_id::{AgentId, AgentIdError, MAX_AGENT_ID_LEN};
+pub use backoff::Backoff;
+pub use gateway::{Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError};
+pub use quic::{QuicConfigError, QuicSettings};
+pub use registry::{
+    MAX_OWNER_LEN, MemoryRegistry, Registry, RegistryError, RegistryFuture, check_owner,
+};
+pub use stream::TunnelStream;
+pub use verifier::{AgentRejected, AgentVerifier};
+pub use wire::{
+    AuthReply, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_HEADER_LEN, RejectReason,
+    TunnelHeader, TunnelStatus, WireError,
+};

@@ -1,0 +1,135 @@
+//! One tunnel: a QUIC bidirectional stream as a byte stream.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use quinn::{RecvStream, SendStream, VarInt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+
+use crate::wire::stream_code;
+
+/// An open tunnel: bytes written go to the destination through the agent, bytes read come
+/// from it.
+///
+/// - `shutdown` (for example [`AsyncWriteExt::shutdown`](tokio::io::AsyncWriteExt::shutdown))
+///   finishes the QUIC send stream: the agent shuts down its write half to the destination
+///   while the other direction keeps flowing (half-close).
+/// - A read returns 0 once the destination closed its side and everything it sent was read.
+/// - Dropping the stream before `shutdown` resets it (`RESET_STREAM`, code 1) so the other
+///   end sees an error, never a clean end of a truncated transfer; dropping it before the read
+///   side ended asks the peer to stop sending (`STOP_SENDING`).
+///
+/// The stream holds one of its agent's tunnel slots until dropped. After a clean finish, the
+/// gateway's drain still waits (up to 10 s) for the agent to acknowledge the last bytes.
+#[derive(Debug)]
+pub struct TunnelStream {
+    pub(crate) send: SendStream,
+    pub(crate) recv: RecvStream,
+    pub(crate) prefix: Bytes,
+    finished: bool,
+    pub(crate) request_id: u64,
+    _permit: Option<OwnedSemaphorePermit>,
+    token: Option<TaskTrackerToken>,
+}
+
+/// How long a finished stream keeps its drain token after being dropped, waiting for the peer
+/// to acknowledge the last bytes (so a drain never closes the connection under them).
+const LINGER: Duration = Duration::from_secs(10);
+
+impl TunnelStream {
+    pub(crate) fn new(
+        send: SendStream,
+        recv: RecvStream,
+        prefix: Bytes,
+        request_id: u64,
+        permit: Option<OwnedSemaphorePermit>,
+        token: Option<TaskTrackerToken>,
+    ) -> Self {
+        Self {
+            send,
+            recv,
+            prefix,
+            finished: false,
+            request_id,
+            _permit: permit,
+            token,
+        }
+    }
+
+    /// The request id carried in the tunnel header (the same in the gateway's and the agent's
+    /// logs).
+    #[must_use]
+    pub fn request_id(&self) -> u64 {
+        self.request_id
+    }
+
+    /// Aborts both directions at once: resets the send side and stops the receive side.
+    pub fn abort(&mut self) {
+        let _ = self.send.reset(VarInt::from_u32(stream_code::ABORTED));
+        let _ = self.recv.stop(VarInt::from_u32(stream_code::ABORTED));
+        self.finished = true;
+    }
+}
+
+impl Drop for TunnelStream {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.send.reset(VarInt::from_u32(stream_code::ABORTED));
+            return;
+        }
+        // Finished: quinn keeps sending the rest after the drop. Hold the drain token until the
+        // peer has it all, so a drain does not close the connection under those bytes.
+        if let (Some(token), Ok(rt)) = (self.token.take(), tokio::runtime::Handle::try_current()) {
+            let delivered = self.send.stopped();
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(LINGER, delivered).await;
+                drop(token);
+            });
+        }
+    }
+}
+
+impl AsyncRead for TunnelStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.prefix.has_remaining() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(this.prefix.get(..n).unwrap_or_default());
+            this.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        AsyncRead::poll_read(Pin::new(&mut this.recv), cx, buf)
+    }
+}
+
+impl AsyncWrite for TunnelStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        AsyncWrite::poll_write(Pin::new(&mut self.get_mut().send), cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().send).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.send).poll_shutdown(cx);
+        if matches!(r, Poll::Ready(Ok(()))) {
+            this.finished = true;
+        }
+        r
+    }
+}

@@ -1,0 +1,51 @@
+//! The hook through which the application checks an agent's credential.
+
+use crate::agent_id::AgentId;
+
+/// Why a credential was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentRejected {
+    /// The credential is wrong, expired, or not valid for this agent id.
+    #[error("credential refused")]
+    BadCredential,
+    /// The verifier cannot decide now (for example its key store is unavailable); the agent
+    /// is told to try again later.
+    #[error("credential check unavailable")]
+    Unavailable,
+}
+
+/// Verifies an agent's credential on the gateway. Implemented by the application (for example
+/// with hashed static tokens or JWTs).
+///
+/// Called once per connection, after the auth message was read and before any per-agent state
+/// exists. It is synchronous: it must not block on I/O (a verifier that needs a remote store
+/// should cache). Closures `Fn(&AgentId, &str, u64) -> Result<(), AgentRejected>` implement it.
+pub trait AgentVerifier: Send + Sync + 'static {
+    /// Checks that `credential` is valid for `agent_id` at `now_unix` (seconds since the Unix
+    /// epoch, given by the gateway; the library reads no clock itself).
+    ///
+    /// # Errors
+    ///
+    /// [`AgentRejected`] when the agent must not connect.
+    fn verify(
+        &self,
+        agent_id: &AgentId,
+        credential: &str,
+        now_unix: u64,
+    ) -> Result<(), AgentRejected>;
+}
+
+impl<F> AgentVerifier for F
+where
+    F: Fn(&AgentId, &str, u64) -> Result<(), AgentRejected> + Send + Sync + 'static,
+{
+    fn verify(
+        &self,
+        agent_id: &AgentId,
+        credential: &str,
+        now_unix: u64,
+    ) -> Result<(), AgentRejected> {
+        self(agent_id, credential, now_unix)
+    }
+}

@@ -1,0 +1,11 @@
+//! Gateway and agent over real quinn on 127.0.0.1 (port 0), real rustls (ring), real TCP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod common;
+mod hostile;
+mod reconnect;
+mod registry;
+mod statuses;
+mod tunnels;
