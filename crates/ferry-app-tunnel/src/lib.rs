@@ -7,6 +7,10 @@
 //!   metrics in [`metrics`]; an access-log line per connection (target `ferry::access`);
 //! - [`TunnelOpener`]: the seam to the tunnel transport; the gateway implements it over its
 //!   agent connections;
+//! - [`cluster`]: several gateways: [`RoutedOpener`] serves agents connected here locally and
+//!   forwards the others to their owner gateway (found in a `ferry-registry` registry) over
+//!   TLS; [`PeerFront`] is the owner's inter-gateway listener (shared gateway credential,
+//!   local opens only);
 //! - [`config`]: the gateway's and the agent's TOML configuration, validated, failing closed
 //!   (no credentials and no explicit `insecure_no_auth` is an error).
 //!
@@ -45,11 +49,13 @@
 //! ```
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod front;
 pub mod metrics;
 mod opener;
 
 pub use clock::{FixedClock, SharedClock, SystemClock, UnixClock};
+pub use cluster::{PeerFront, RoutedOpener};
 pub use front::{ClientFront, FrontConfig, FrontLimits, FrontStats};
 pub use opener::{OpenFailure, TunnelOpener};

@@ -11,6 +11,7 @@ use ferry_app_core::duration::{de_duration, de_opt_duration};
 use ferry_auth::{Authenticator, JwtConfig, JwtVerifier, TokenStore, VerifyingKey};
 use serde::Deserialize;
 
+use super::cluster::{ClusterConfig, ClusterFile};
 use super::{CertFile, CertSpec, allowlist, parse_rate, read, syntax, with_path};
 use crate::front::FrontConfig;
 
@@ -30,6 +31,7 @@ struct GatewayFile {
     limits: LimitsFile,
     #[serde(default)]
     timeouts: TimeoutsFile,
+    cluster: Option<ClusterFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +176,8 @@ impl GatewayAuth {
 /// idle = "5m"          # tunnel idle ("off" to disable)
 /// half_close = "30s"
 /// drain = "30s"
+///
+/// # [cluster]     # optional: several gateways (keys in `ClusterConfig`)
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -192,6 +196,9 @@ pub struct GatewayConfig {
     pub metrics: Option<SocketAddr>,
     /// The client front's settings (`allow`, `[limits]`, `[timeouts]`).
     pub front: FrontConfig,
+    /// Several gateways sharing agent ownership (`[cluster]`, see [`ClusterConfig`]). Default
+    /// none: a single gateway.
+    pub cluster: Option<ClusterConfig>,
 }
 
 fn addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -244,6 +251,7 @@ impl GatewayConfig {
             .map(|t| t.validate("client_tls"))
             .transpose()?;
         let auth = validate_auth(file.auth)?;
+        let cluster = file.cluster.map(ClusterFile::validate).transpose()?;
         let allow = allowlist("allow", &file.allow, file.allow_special_addresses)?;
 
         let mut front = FrontConfig {
@@ -292,6 +300,7 @@ impl GatewayConfig {
             auth,
             metrics,
             front,
+            cluster,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! `insecure_no_auth = true`.
 
 mod agent;
+mod cluster;
 mod gateway;
 mod rate;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use self::agent::{
     AgentConfig, AgentCredential, DEFAULT_AGENT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_MAX,
     DEFAULT_RECONNECT_MIN,
 };
+pub use self::cluster::{ClusterConfig, DEFAULT_REGISTRY_TIMEOUT, RegistrySpec};
 pub use self::gateway::{GatewayAuth, GatewayConfig, JwtKeyFile};
 pub use self::rate::parse_rate;
 

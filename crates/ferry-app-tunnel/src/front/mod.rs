@@ -26,7 +26,7 @@
 //! [`crate::metrics`].
 
 mod conn;
-mod head;
+pub(crate) mod head;
 pub mod limits;
 
 use std::future::Future;

@@ -1,0 +1,269 @@
+//! The forwarding side: a TLS connection to the owner gateway's peer listener and one CONNECT
+//! request on it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf as _, Bytes};
+use ferry_front::http_connect::{
+    BasicCredentials, HttpLimits, parse_response, write_connect_request,
+};
+use ferry_front::{Address, Parsed};
+use ferry_registry::InstanceId;
+use ferry_tls::{ClientTlsStream, TlsConnector};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::credential::{GatewayCredential, PEER_USERNAME};
+use super::{AGENT_HEADER, AGENT_NOT_CONNECTED, CLIENT_HEADER, REASON_HEADER, VIA_HEADER};
+
+/// Default bound on reaching the owner: TCP connect plus TLS handshake, 2 s.
+pub const DEFAULT_FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default bound on the owner's reply to the CONNECT (it includes the agent's dial): 10 s.
+pub const DEFAULT_FORWARD_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a gateway forwards to an owner.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ForwardConfig {
+    /// Bound on TCP connect plus TLS handshake to the owner. Default
+    /// [`DEFAULT_FORWARD_CONNECT_TIMEOUT`]. A connect that fails or runs out of time means the
+    /// owner is gone: the client gets `503` and the record is forgotten.
+    pub connect_timeout: Duration,
+    /// Bound on the owner's reply head. Default [`DEFAULT_FORWARD_REPLY_TIMEOUT`] (the front's
+    /// own open timeout applies as well).
+    pub reply_timeout: Duration,
+    /// Name the owner's certificate must be valid for. Default `None`: the owner's IP
+    /// address (from its record), so peer certificates need IP subject alternative names.
+    pub server_name: Option<String>,
+    /// Largest reply head accepted. Default 8 KiB.
+    pub max_head: usize,
+}
+
+impl Default for ForwardConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: DEFAULT_FORWARD_CONNECT_TIMEOUT,
+            reply_timeout: DEFAULT_FORWARD_REPLY_TIMEOUT,
+            server_name: None,
+            max_head: ferry_front::http_connect::DEFAULT_MAX_HEAD,
+        }
+    }
+}
+
+/// Why a forward did not open a tunnel.
+#[derive(Debug)]
+pub(crate) enum ForwardError {
+    /// TCP connect to the owner failed or timed out: the owner is gone.
+    Unreachable(String),
+    /// The TLS handshake failed (certificate not trusted, wrong name): a misconfiguration.
+    Tls(String),
+    /// The owner answered with a non-2xx status; `agent_absent` when it said the agent is not
+    /// connected there.
+    Refused { status: u16, agent_absent: bool },
+    /// No reply head within [`ForwardConfig::reply_timeout`].
+    ReplyTimeout,
+    /// The reply was not an HTTP head, or the connection failed while reading it.
+    Protocol(String),
+}
+
+/// Opens tunnels on owner gateways. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Forwarder {
+    connector: TlsConnector,
+    credential: GatewayCredential,
+    config: ForwardConfig,
+    via: InstanceId,
+}
+
+impl Forwarder {
+    /// A forwarder that verifies owners with `connector` (its CAs; verification is never
+    /// skipped by this crate), presents `credential`, and names itself `via` in requests.
+    #[must_use]
+    pub fn new(
+        connector: TlsConnector,
+        credential: GatewayCredential,
+        config: ForwardConfig,
+        via: InstanceId,
+    ) -> Self {
+        Self {
+            connector,
+            credential,
+            config,
+            via,
+        }
+    }
+
+    pub(crate) async fn forward(
+        &self,
+        owner: SocketAddr,
+        agent: &str,
+        host: &str,
+        port: u16,
+        client: SocketAddr,
+    ) -> Result<Forwarded, ForwardError> {
+        let target = Address::from_domain(host, port)
+            .map_err(|e| ForwardError::Protocol(format!("destination: {e}")))?;
+        let creds = BasicCredentials::new(PEER_USERNAME, self.credential.secret())
+            .map_err(|e| ForwardError::Protocol(e.to_string()))?;
+        let client_text = client.to_string();
+        let via = self.via.to_hex();
+        let mut request = Vec::with_capacity(256);
+        write_connect_request(
+            &mut request,
+            &target,
+            Some(&creds),
+            &[
+                (AGENT_HEADER, agent),
+                (CLIENT_HEADER, &client_text),
+                (VIA_HEADER, &via),
+            ],
+        )
+        .map_err(|e| ForwardError::Protocol(e.to_string()))?;
+
+        let cfg = &self.config;
+        let tcp = match timeout(cfg.connect_timeout, TcpStream::connect(owner)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(ForwardError::Unreachable(e.to_string())),
+            Err(_elapsed) => return Err(ForwardError::Unreachable("connect timed out".into())),
+        };
+        let _ = tcp.set_nodelay(true);
+        let name = cfg
+            .server_name
+            .clone()
+            .unwrap_or_else(|| owner.ip().to_string());
+        let handshake = timeout(cfg.connect_timeout, self.connector.connect(&name, tcp));
+        let mut tls = match handshake.await {
+            Ok(Ok((tls, _info))) => tls,
+            Ok(Err(e)) => return Err(ForwardError::Tls(ferry_app_core::error::error_line(&e))),
+            Err(_elapsed) => return Err(ForwardError::Unreachable("tls timed out".into())),
+        };
+        let exchange = async {
+            tls.write_all(&request).await?;
+            tls.flush().await?;
+            read_reply(&mut tls, cfg.max_head).await
+        };
+        let (status, agent_absent, early) = match timeout(cfg.reply_timeout, exchange).await {
+            Err(_elapsed) => return Err(ForwardError::ReplyTimeout),
+            Ok(Err(e)) => return Err(ForwardError::Protocol(e.to_string())),
+            Ok(Ok(reply)) => reply,
+        };
+        if !(200..300).contains(&status) {
+            return Err(ForwardError::Refused {
+                status,
+                agent_absent,
+            });
+        }
+        Ok(Forwarded { tls, early })
+    }
+}
+
+/// Reads the reply head; returns its status, whether it says the agent is absent, and the
+/// tunnel bytes that arrived after it.
+async fn read_reply<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max_head: usize,
+) -> io::Result<(u16, bool, Bytes)> {
+    let limits = HttpLimits::default().with_max_head(max_head);
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        match parse_response(&buf, &limits).map_err(io::Error::other)? {
+            Parsed::Incomplete => {}
+            Parsed::Complete { value, consumed } => {
+                let absent = value
+                    .header(REASON_HEADER)
+                    .is_some_and(|v| v.trim_ascii() == AGENT_NOT_CONNECTED.as_bytes());
+                let early = Bytes::copy_from_slice(buf.get(consumed..).unwrap_or_default());
+                return Ok((value.status, absent, early));
+            }
+        }
+    }
+}
+
+/// A tunnel opened on the owner gateway: the TLS stream, with the bytes that arrived with the
+/// reply head served first.
+#[derive(Debug)]
+pub struct Forwarded {
+    tls: ClientTlsStream<TcpStream>,
+    early: Bytes,
+}
+
+impl AsyncRead for Forwarded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.early.is_empty() {
+            let n = this.early.len().min(buf.remaining());
+            buf.put_slice(this.early.get(..n).unwrap_or_default());
+            this.early.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tls).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Forwarded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tls).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tls).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tls).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn reply_head_keeps_the_bytes_after_it() {
+        let wire: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n220 banner\r\n";
+        let mut input = wire;
+        let (status, absent, early) = read_reply(&mut input, 8192).await.unwrap();
+        assert_eq!((status, absent), (200, false));
+        assert_eq!(&early[..], b"220 banner\r\n");
+    }
+
+    #[tokio::test]
+    async fn reply_reason_and_limits() {
+        let mut absent: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nFerry-Reason: agent-not-connected\r\nContent-Length: 0\r\n\r\n";
+        let (status, gone, _) = read_reply(&mut absent, 8192).await.unwrap();
+        assert_eq!((status, gone), (503, true));
+        let mut busy: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\r\n";
+        assert!(!read_reply(&mut busy, 8192).await.unwrap().1);
+        let mut truncated: &[u8] = b"HTTP/1.1 200 Conn";
+        assert!(read_reply(&mut truncated, 8192).await.is_err());
+        let long = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(9000));
+        let mut long = long.as_bytes();
+        assert!(
+            read_reply(&mut long, 8192).await.is_err(),
+            "head over the limit"
+        );
+        let mut garbage: &[u8] = b"SSH-2.0-OpenSSH\r\n\r\n";
+        assert!(read_reply(&mut garbage, 8192).await.is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! [`PeerFront`]: the owner side, the inter-gateway listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_allow::Allowlist;
+use ferry_app_core::listen::Acceptor;
+use ferry_bridge::{Bridge, BridgeConfig, Session};
+use ferry_front::http_connect::{HttpLimits, Reply, write_response};
+use ferry_front::{Address, Host};
+use ferry_tls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::credential::GatewayCredential;
+use super::{AGENT_HEADER, AGENT_NOT_CONNECTED, CLIENT_HEADER, REASON_HEADER, VIA_HEADER};
+use crate::front::head::{HeadError, read_head};
+use crate::opener::{OpenFailure, TunnelOpener};
+
+/// Realm in the peer listener's `407`.
+pub const PEER_REALM: &str = "ferry-peer";
+
+/// The peer listener's settings.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PeerConfig {
+    /// Deadline for the TLS handshake plus the request head, from accept. Default 10 s.
+    pub header_timeout: Duration,
+    /// Largest request head. Default 8 KiB.
+    pub max_head: usize,
+    /// Deadline for opening the tunnel through the local agent. Default 10 s.
+    pub open_timeout: Duration,
+    /// Destinations accepted (checked again here, as on the client front). Default: the
+    /// empty list, which denies everything; a gateway passes its own `allow`.
+    pub allow: Arc<Allowlist>,
+    /// Most forwarded tunnels open at once; beyond, `503` (not "agent absent"). Default 16384.
+    pub max_tunnels: NonZeroUsize,
+    /// Relay settings. Default: 5 min idle timeout.
+    pub bridge: BridgeConfig,
+    /// Time live tunnels get after shutdown. Default 30 s.
+    pub drain_timeout: Duration,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout: crate::front::DEFAULT_HEADER_TIMEOUT,
+            max_head: ferry_front::http_connect::DEFAULT_MAX_HEAD,
+            open_timeout: crate::front::DEFAULT_OPEN_TIMEOUT,
+            allow: Arc::new(Allowlist::default()),
+            max_tunnels: NonZeroUsize::new(16_384).unwrap_or(NonZeroUsize::MIN),
+            bridge: BridgeConfig::default()
+                .idle_timeout(Some(crate::front::DEFAULT_TUNNEL_IDLE_TIMEOUT)),
+            drain_timeout: crate::front::DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+struct Inner<L> {
+    config: PeerConfig,
+    credential: GatewayCredential,
+    local: L,
+    tls: TlsAcceptor,
+    bridge: Bridge,
+    permits: Semaphore,
+    cut: CancellationToken,
+}
+
+/// The inter-gateway listener: accepts tunnels forwarded by other gateways of the cluster.
+///
+/// Per connection, in order (the first refusal answers and closes):
+///
+/// 1. TLS (required: there is no plaintext mode) and the request head within
+///    [`PeerConfig::header_timeout`] (`408`), at most [`PeerConfig::max_head`] bytes (`400`);
+/// 2. `Proxy-Authorization: Basic` whose password is the shared gateway credential (compared in
+///    constant time; the username is only logged): otherwise `407`;
+/// 3. `Ferry-Agent` (a valid agent id) required, `Ferry-Client` (`ip:port`) optional, both
+///    trusted: the forwarding gateway authenticated the client; otherwise `400`;
+/// 4. the destination against [`PeerConfig::allow`]: `403`;
+/// 5. the concurrency cap [`PeerConfig::max_tunnels`]: `503`;
+/// 6. the **local** opener only (never forwards again: no loops), within
+///    [`PeerConfig::open_timeout`]; an agent not connected here is answered `503` with
+///    `Ferry-Reason: agent-not-connected`, which tells the forwarder its record is stale;
+/// 7. `200`, then bytes both ways.
+///
+/// There is no failed-authentication rate limit here: the peer listener is meant to be
+/// reachable from the other gateways only (firewall it); failures are counted in
+/// `ferry_gateway_peer_auth_failures_total`.
+pub struct PeerFront<L> {
+    inner: Arc<Inner<L>>,
+}
+
+impl<L> Clone for PeerFront<L> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<L: TunnelOpener> PeerFront<L> {
+    /// A peer front opening tunnels with `local`, terminating TLS with `tls`, accepting
+    /// `credential`.
+    #[must_use]
+    pub fn new(
+        config: PeerConfig,
+        credential: GatewayCredential,
+        local: L,
+        tls: TlsAcceptor,
+    ) -> Self {
+        let bridge = Bridge::new(config.bridge.clone());
+        let permits = Semaphore::new(config.max_tunnels.get());
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                credential,
+                local,
+                tls,
+                bridge,
+                permits,
+                cut: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Serves one accepted TCP connection to its end.
+    pub async fn handle_tcp(&self, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let inner = &self.inner;
+        let deadline = Instant::now() + inner.config.header_timeout;
+        match timeout_at(deadline, Box::pin(inner.tls.accept(tcp))).await {
+            Ok(Ok((stream, _info))) => Box::pin(serve(inner, stream, peer, deadline)).await,
+            Ok(Err(e)) => log(peer, None, None, "tls_handshake_failed", &e.to_string()),
+            Err(_elapsed) => log(peer, None, None, "header_timeout", "-"),
+        }
+    }
+
+    /// Accepts connections until `shutdown` completes; then drains like
+    /// [`ClientFront::serve`](crate::ClientFront::serve).
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let tracker = TaskTracker::new();
+        let mut acceptor = Acceptor::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                (tcp, peer) = acceptor.accept(&listener) => {
+                    let front = self.clone();
+                    tracker.spawn(async move { front.handle_tcp(tcp, peer).await });
+                }
+            }
+        }
+        drop(listener);
+        tracker.close();
+        if timeout(self.inner.config.drain_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
+            self.inner.cut.cancel();
+            tracker.wait().await;
+        }
+    }
+}
+
+fn log(peer: SocketAddr, agent: Option<&str>, status: Option<u16>, end: &str, error: &str) {
+    tracing::info!(
+        target: "ferry::access",
+        kind = "peer",
+        peer = %peer,
+        agent = agent.unwrap_or("-"),
+        status = status.map_or(0, u32::from),
+        end,
+        error,
+        "peer tunnel"
+    );
+}
+
+async fn reply<S: AsyncWrite + Unpin>(
+    client: &mut S,
+    status: u16,
+    extra: &[(&str, &str)],
+    wait: Duration,
+) {
+    let mut out = Vec::with_capacity(128);
+    let written = match status {
+        407 => Reply::ProxyAuthRequired { realm: PEER_REALM }.write(&mut out),
+        _ => write_response(&mut out, status, reason(status), extra),
+    };
+    if written.is_err() {
+        return;
+    }
+    super::peer_reply(status);
+    let _ = timeout(wait, async {
+        client.write_all(&out).await?;
+        client.flush().await?;
+        if status != 200 {
+            client.shutdown().await?;
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "Connection established",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        408 => "Request Timeout",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
+}
+
+async fn serve<L, S>(inner: &Inner<L>, mut conn: S, peer: SocketAddr, deadline: Instant)
+where
+    L: TunnelOpener,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let cfg = &inner.config;
+    let wait = cfg.header_timeout;
+    let limits = HttpLimits::default().with_max_head(cfg.max_head);
+    let head = tokio::select! {
+        () = inner.cut.cancelled() => return log(peer, None, None, "cut_at_drain", "-"),
+        r = timeout_at(deadline, read_head(&mut conn, &limits)) => r,
+    };
+    let (request, early) = match head {
+        Err(_elapsed) => {
+            reply(&mut conn, 408, &[], wait).await;
+            return log(peer, None, Some(408), "header_timeout", "-");
+        }
+        Ok(Err(HeadError::Http(e))) => {
+            let code = e.status();
+            reply(&mut conn, code, &[], wait).await;
+            return log(peer, None, Some(code), "bad_request", &e.to_string());
+        }
+        Ok(Err(HeadError::Closed { .. } | HeadError::Io(_))) => {
+            return log(peer, None, None, "closed_in_request", "-");
+        }
+        Ok(Ok(parsed)) => parsed,
+    };
+    let authorized = match request.proxy_authorization(&limits) {
+        Ok(Some(creds)) => inner.credential.verify(&creds.password),
+        Ok(None) | Err(_) => false,
+    };
+    if !authorized {
+        super::peer_auth_failure();
+        reply(&mut conn, 407, &[], wait).await;
+        return log(peer, None, Some(407), "peer_auth_failed", "-");
+    }
+    let agent = request
+        .header(AGENT_HEADER)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim)
+        .filter(|a| ferry_auth::is_valid_agent_id(a));
+    let Some(agent) = agent else {
+        reply(&mut conn, 400, &[], wait).await;
+        return log(peer, None, Some(400), "bad_agent_header", "-");
+    };
+    let client = match request.header(CLIENT_HEADER) {
+        None => Some(peer),
+        Some(v) => std::str::from_utf8(v)
+            .ok()
+            .and_then(|t| t.trim().parse::<SocketAddr>().ok()),
+    };
+    let Some(client) = client else {
+        reply(&mut conn, 400, &[], wait).await;
+        return log(peer, Some(agent), Some(400), "bad_client_header", "-");
+    };
+    let via = request.header(VIA_HEADER).map(|v| {
+        String::from_utf8_lossy(v)
+            .chars()
+            .take(64)
+            .collect::<String>()
+    });
+    tracing::debug!(agent, %client, via = via.as_deref().unwrap_or("-"), target = %request.target, "forwarded tunnel");
+
+    let target = &request.target;
+    let (host, port) = match target.host() {
+        Host::Ip(ip) => (ip.to_string(), target.port()),
+        Host::Domain(name) => (name.to_owned(), target.port()),
+        _ => (String::new(), 0),
+    };
+    let allowed = match target {
+        Address::Ip(sa) => cfg.allow.check_ip(sa.ip(), sa.port()).is_allowed(),
+        Address::Domain(name, port) => cfg.allow.matches(name, *port).is_allowed(),
+        _ => false,
+    };
+    if !allowed {
+        reply(&mut conn, 403, &[], wait).await;
+        return log(peer, Some(agent), Some(403), "denied_by_gateway", "-");
+    }
+    let Ok(_permit) = inner.permits.try_acquire() else {
+        reply(&mut conn, 503, &[], wait).await;
+        return log(peer, Some(agent), Some(503), "limited", "-");
+    };
+    let opened = tokio::select! {
+        () = inner.cut.cancelled() => return log(peer, Some(agent), None, "cut_at_drain", "-"),
+        r = timeout(cfg.open_timeout, inner.local.open(agent, &host, port, client)) => r,
+    };
+    let tunnel = match opened {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(OpenFailure::AgentNotConnected)) => {
+            reply(
+                &mut conn,
+                503,
+                &[(REASON_HEADER, AGENT_NOT_CONNECTED)],
+                wait,
+            )
+            .await;
+            return log(peer, Some(agent), Some(503), "agent_not_connected", "-");
+        }
+        Ok(Err(failure)) => {
+            reply(&mut conn, failure.status(), &[], wait).await;
+            return log(
+                peer,
+                Some(agent),
+                Some(failure.status()),
+                failure.label(),
+                &failure.to_string(),
+            );
+        }
+        Err(_elapsed) => {
+            reply(&mut conn, 504, &[], wait).await;
+            return log(peer, Some(agent), Some(504), "open_timeout", "-");
+        }
+    };
+    reply(&mut conn, 200, &[], wait).await;
+    let session = Session::new().prefix_a_to_b(Bytes::from(early));
+    let relay = inner.bridge.run(conn, tunnel, session);
+    let end = tokio::select! {
+        () = inner.cut.cancelled() => "cut_at_drain",
+        outcome = relay => outcome.end.label(),
+    };
+    log(peer, Some(agent), Some(200), end, "-");
+}

@@ -1,0 +1,230 @@
+//! `[cluster]`: several gateways sharing agent ownership through a registry.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ferry_app_core::ConfigError;
+use ferry_app_core::duration::de_duration;
+use ferry_registry::Lease;
+use serde::Deserialize;
+
+use super::{CertFile, CertSpec};
+use crate::cluster::{
+    CredentialError, DEFAULT_FORWARD_CONNECT_TIMEOUT, DEFAULT_LOOKUP_TIMEOUT, ForwardConfig,
+    GatewayCredential, PeerConfig,
+};
+use crate::front::FrontConfig;
+
+/// Default memcached operation timeout (`cluster.registry_timeout`): 500 ms.
+pub const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClusterFile {
+    registry: String,
+    peer_listen: String,
+    advertise: String,
+    peer_ca: PathBuf,
+    peer_server_name: Option<String>,
+    peer_credential_file: PathBuf,
+    peer_tls: Option<CertFile>,
+    #[serde(default, deserialize_with = "de_some")]
+    ttl: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    heartbeat: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    registry_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    lookup_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    forward_connect_timeout: Option<Duration>,
+}
+
+fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
+/// Where agent ownership is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistrySpec {
+    /// In this process only (`registry = "memory"`): one gateway, or tests.
+    Memory,
+    /// A memcached server (`registry = "memcached://IP:PORT"`).
+    Memcached(SocketAddr),
+}
+
+/// The validated `[cluster]` table.
+///
+/// ```toml
+/// [cluster]
+/// registry = "memcached://10.0.0.9:11211"  # or "memory"; required
+/// peer_listen = "0.0.0.0:7443"        # inter-gateway listener (TLS); required
+/// advertise = "10.0.0.5:7443"         # address other gateways dial; required, not 0.0.0.0
+/// peer_ca = "/etc/ferry/peer-ca.pem"  # CA that signed the peers' certificates; required
+/// peer_server_name = "gw.internal"    # name peer certificates carry; default: the peer's IP
+/// peer_credential_file = "/etc/ferry/peer.secret"  # shared secret, 16-512 bytes; required
+/// ttl = "30s"                # record TTL; whole seconds, >= 2 s
+/// heartbeat = "10s"          # record refresh; < ttl / 2
+/// registry_timeout = "500ms" # per memcached round trip
+/// lookup_timeout = "1s"      # registry lookup for a remote agent
+/// forward_connect_timeout = "2s"  # TCP + TLS to the owner
+///
+/// # [cluster.peer_tls]   # the peer listener's certificate; default: the one in [tls]
+/// # cert = "peer.pem"
+/// # key = "peer.key"
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// The registry (`cluster.registry`).
+    pub registry: RegistrySpec,
+    /// Inter-gateway listener (`cluster.peer_listen`).
+    pub peer_listen: SocketAddr,
+    /// Address written into the registry for other gateways (`cluster.advertise`).
+    pub advertise: SocketAddr,
+    /// The peer listener's certificate (`[cluster.peer_tls]`). Default `None`: the `[tls]`
+    /// certificate.
+    pub peer_tls: Option<CertSpec>,
+    /// CA file to verify other gateways with (`cluster.peer_ca`).
+    pub peer_ca: PathBuf,
+    /// Shared gateway credential file (`cluster.peer_credential_file`).
+    pub peer_credential_file: PathBuf,
+    /// Record TTL and heartbeat (`cluster.ttl`, `cluster.heartbeat`). Default 30 s / 10 s.
+    pub lease: Lease,
+    /// memcached operation timeout (`cluster.registry_timeout`). Default
+    /// [`DEFAULT_REGISTRY_TIMEOUT`].
+    pub registry_timeout: Duration,
+    /// Registry lookup bound (`cluster.lookup_timeout`). Default [`DEFAULT_LOOKUP_TIMEOUT`].
+    pub lookup_timeout: Duration,
+    /// Forwarding settings (`cluster.forward_connect_timeout`, `cluster.peer_server_name`).
+    pub forward: ForwardConfig,
+}
+
+impl ClusterConfig {
+    /// Reads [`ClusterConfig::peer_credential_file`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] when it cannot be read; [`ConfigError::Invalid`] naming
+    /// `cluster.peer_credential_file` when it is not a usable credential.
+    pub fn load_credential(&self) -> Result<GatewayCredential, ConfigError> {
+        let path = &self.peer_credential_file;
+        GatewayCredential::from_file(path).map_err(|e| match e {
+            CredentialError::Read(source) => ConfigError::Read {
+                path: path.clone(),
+                source,
+            },
+            other => ConfigError::invalid(
+                "cluster.peer_credential_file",
+                format!("{}: {other}", path.display()),
+            ),
+        })
+    }
+
+    /// The peer listener's settings, derived from the client front's (`allow`, header, open
+    /// and drain timeouts, relay settings, total tunnel cap).
+    #[must_use]
+    pub fn peer_config(&self, front: &FrontConfig) -> PeerConfig {
+        PeerConfig {
+            allow: std::sync::Arc::clone(&front.allow),
+            header_timeout: front.header_timeout,
+            open_timeout: front.open_timeout,
+            drain_timeout: front.drain_timeout,
+            bridge: front.bridge.clone(),
+            max_tunnels: front.limits.max_tunnels,
+            ..PeerConfig::default()
+        }
+    }
+}
+
+fn addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse().map_err(|_bad| {
+        ConfigError::invalid(key, format!("{text:?} is not IP:PORT or [IPv6]:PORT"))
+    })
+}
+
+impl ClusterFile {
+    pub(super) fn validate(self) -> Result<ClusterConfig, ConfigError> {
+        let registry = match self.registry.as_str() {
+            "memory" => RegistrySpec::Memory,
+            other => match other.strip_prefix("memcached://") {
+                Some(rest) => RegistrySpec::Memcached(addr("cluster.registry", rest)?),
+                None => {
+                    return Err(ConfigError::invalid(
+                        "cluster.registry",
+                        format!("{other:?}: expected \"memcached://IP:PORT\" or \"memory\""),
+                    ));
+                }
+            },
+        };
+        let peer_listen = addr("cluster.peer_listen", &self.peer_listen)?;
+        let advertise = addr("cluster.advertise", &self.advertise)?;
+        if advertise.ip().is_unspecified() || advertise.port() == 0 {
+            return Err(ConfigError::invalid(
+                "cluster.advertise",
+                "must be an address other gateways can dial (not 0.0.0.0, [::] or port 0)",
+            ));
+        }
+        if let Some(name) = &self.peer_server_name
+            && ferry_front::Address::from_domain(name, 1).is_err()
+        {
+            return Err(ConfigError::invalid(
+                "cluster.peer_server_name",
+                format!("{name:?} is not a DNS name or IP address"),
+            ));
+        }
+        let peer_tls = self
+            .peer_tls
+            .map(|t| t.validate("cluster.peer_tls"))
+            .transpose()?;
+        let defaults = Lease::default();
+        let lease = Lease::new(
+            self.ttl.unwrap_or(defaults.ttl()),
+            self.heartbeat.unwrap_or(defaults.heartbeat()),
+        )
+        .map_err(|e| {
+            let key = match e {
+                ferry_registry::LeaseError::Ttl => "cluster.ttl",
+                _ => "cluster.heartbeat",
+            };
+            ConfigError::invalid(key, e.to_string())
+        })?;
+        for (key, v) in [
+            ("cluster.registry_timeout", self.registry_timeout),
+            ("cluster.lookup_timeout", self.lookup_timeout),
+            (
+                "cluster.forward_connect_timeout",
+                self.forward_connect_timeout,
+            ),
+        ] {
+            if v == Some(Duration::ZERO) {
+                return Err(ConfigError::invalid(key, "must be longer than 0"));
+            }
+        }
+        let forward = ForwardConfig {
+            connect_timeout: self
+                .forward_connect_timeout
+                .unwrap_or(DEFAULT_FORWARD_CONNECT_TIMEOUT),
+            server_name: self.peer_server_name,
+            ..ForwardConfig::default()
+        };
+        Ok(ClusterConfig {
+            registry,
+            peer_listen,
+            advertise,
+            peer_tls,
+            peer_ca: self.peer_ca,
+            peer_credential_file: self.peer_credential_file,
+            lease,
+            registry_timeout: self.registry_timeout.unwrap_or(DEFAULT_REGISTRY_TIMEOUT),
+            lookup_timeout: self.lookup_timeout.unwrap_or(DEFAULT_LOOKUP_TIMEOUT),
+            forward,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;
