@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System tools the tests call: sh and ulimit (the CLI tests), and openssl (the proxy's TLS tests
-# run `openssl s_client` to check session reuse through ferry-proxy).
+# System tools the tests call: sh and ulimit (the CLI tests), openssl (the proxy's TLS tests
+# run `openssl s_client` to check session reuse through ferry-proxy), and curl (the chain hop's
+# SOCKS5 and HTTP CONNECT fronts are driven by `curl --socks5-hostname` and `curl -x`).
 need=()
-for tool in sh openssl; do
+for tool in sh openssl curl; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ "${#need[@]}" -gt 0 ]; then
