@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # System tools the tests call: sh and ulimit (the CLI tests), openssl (the proxy's TLS tests
 # run `openssl s_client` to check session reuse through ferry-proxy), memcached (the registry
 # tests start a real server) and curl (the gateway front's and the hop's tests run real curl
-# clients through them). Each tool's Debian package has the same name.
+# clients through them: `curl -x`, `curl --socks5-hostname`). Each tool's Debian package has the
+# same name.
 need=()
 for tool in sh openssl memcached curl; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")

@@ -7,12 +7,17 @@
 //! connections, connection rate, and resident memory per idle proxied connection. Every figure is
 //! the median of `--rounds` rounds; ratios against the naive proxy are printed last.
 //!
+//! `ferry-bench compare-hop --hop PATH_TO_FERRY_HOP --proxy PATH_TO_FERRY_PROXY` measures
+//! `ferry-hop` chains of 1 and 3 hops against the direct path and a plain TCP forward in the
+//! same run (see `compare_hop`).
+//!
 //! `ferry-bench compare-tls --proxy ferry=PATH_TO_FERRY_PROXY` does the same for TLS
 //! termination against a naive tokio-rustls terminator (`ferry-bench naive-tls`): full and
 //! resumed handshakes per second (TLS 1.3 and 1.2), the terminator's CPU per connection, TLS
 //! bulk throughput and memory per idle TLS connection, with an ECDSA P-256 and an RSA-2048
 //! certificate.
 
+mod compare_hop;
 mod compare_tls;
 mod load;
 mod naive;
@@ -94,6 +99,25 @@ enum Cmd {
         #[arg(long = "cert", value_enum, default_values = ["ecdsa", "rsa"])]
         certs: Vec<compare_tls::CertKind>,
     },
+    /// Measure ferry-hop chains (1 and 3 hops) against the direct path and a plain forward.
+    CompareHop {
+        /// The ferry-hop binary.
+        #[arg(long, value_name = "PATH")]
+        hop: PathBuf,
+        /// The plain forward to compare with (ferry-proxy; gets `--listen --upstream`).
+        /// Default: the naive proxy.
+        #[arg(long, value_name = "PATH")]
+        proxy: Option<PathBuf>,
+        /// Bytes per bulk run.
+        #[arg(long, default_value_t = 512 << 20)]
+        bytes: u64,
+        /// Seconds per rate run.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Rounds; each figure is the median.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
     /// Measure proxies against the direct path and the naive proxy.
     Compare {
         /// A proxy to measure, as NAME=COMMAND; the command gets `--listen ADDR --upstream ADDR`
@@ -152,6 +176,22 @@ fn main() -> io::Result<()> {
                     rounds,
                     workers,
                     certs,
+                })
+                .await
+            }
+            Cmd::CompareHop {
+                hop,
+                proxy,
+                bytes,
+                seconds,
+                rounds,
+            } => {
+                compare_hop::compare_hop(compare_hop::Opts {
+                    hop,
+                    proxy,
+                    bytes,
+                    seconds: Duration::from_secs_f64(seconds),
+                    rounds,
                 })
                 .await
             }

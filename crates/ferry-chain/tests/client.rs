@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_chain::client::{ClientConfig, ClientError, UdpChain, connect, system_unix_ms};
+use ferry_chain::client::{
+    ClientConfig, ClientError, UdpChain, connect, handshake, system_unix_ms,
+};
 use ferry_chain::udp::{open_datagram, wrap_reply};
 use ferry_chain::{
     Address, Chain, ChainHop, Decoded, HopKey, KeyId, Keyring, RecordInfo, ReplayGuard, Status,
@@ -168,7 +170,7 @@ async fn tcp_through_three_hops_destination_closes_first_and_speaks_first() {
 }
 
 #[tokio::test]
-async fn dead_hop_2_is_reported_by_hop_1_with_refused() {
+async fn dead_hop_2_is_reported_as_hop_2_by_hop_1() {
     let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_addr = dead.local_addr().unwrap();
     drop(dead);
@@ -183,16 +185,30 @@ async fn dead_hop_2_is_reported_by_hop_1_with_refused() {
     .await
     .unwrap_err();
     assert_eq!(
-        (err.hop(), err.status()),
-        (Some(1), Some(Status::Refused)),
+        (err.hop(), err.reported_by(), err.status()),
+        (Some(2), Some(1), Some(Status::Refused)),
         "{err}"
     );
-    assert_eq!(err.to_string(), "hop 1 answered: connection refused");
+    assert!(
+        matches!(
+            err,
+            ClientError::Unreachable {
+                hop: 2,
+                reported_by: 1,
+                status: Status::Refused
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "hop 2 is unreachable (hop 1 answered: connection refused)"
+    );
 }
 
 #[tokio::test]
 async fn hop_2_failing_is_named_hop_2() {
-    // Hop 2 is alive but its next hop (3) is dead: hop 2 answers refused.
+    // Hop 2 is alive but its next hop (3) is dead: hop 2 answers refused, hop 3 is named.
     let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_addr = dead.local_addr().unwrap();
     drop(dead);
@@ -207,8 +223,8 @@ async fn hop_2_failing_is_named_hop_2() {
     .await
     .unwrap_err();
     assert_eq!(
-        (err.hop(), err.status()),
-        (Some(2), Some(Status::Refused)),
+        (err.hop(), err.reported_by(), err.status()),
+        (Some(3), Some(2), Some(Status::Refused)),
         "{err}"
     );
 
@@ -224,6 +240,55 @@ async fn hop_2_failing_is_named_hop_2() {
     .await
     .unwrap_err();
     assert!(matches!(err, ClientError::Closed { hop: 2 }), "{err}");
+}
+
+#[tokio::test]
+async fn dead_destination_is_reported_by_the_last_hop_as_its_own_failure() {
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let chain = three_hops().await;
+    let err = connect(
+        &chain,
+        &Address::try_from(dead_addr).unwrap(),
+        &ClientConfig::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.hop(), err.reported_by(), err.status()),
+        (Some(3), Some(3), Some(Status::Refused)),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "hop 3 answered: connection refused");
+}
+
+#[tokio::test]
+async fn handshake_over_a_stream_the_caller_connected() {
+    let chain = three_hops().await;
+    let dest = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dest_addr = dest.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = dest.accept().await.unwrap();
+        s.write_all(b"first").await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        s.write_all(&got).await.unwrap();
+    });
+    let first = chain.first().unwrap().address.socket_addr().unwrap();
+    let mut tcp = TcpStream::connect(first).await.unwrap();
+    let mut early = handshake(
+        &mut tcp,
+        &chain,
+        &Address::try_from(dest_addr).unwrap(),
+        &ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    tcp.write_all(b"-echo").await.unwrap();
+    tcp.shutdown().await.unwrap();
+    tcp.read_to_end(&mut early).await.unwrap();
+    assert_eq!(early, b"first-echo");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! Async client (feature `client`): a TCP stream through every hop of a [`Chain`], and
-//! [`UdpChain`] for datagrams.
+//! Async client (feature `client`): a TCP stream through every hop of a [`Chain`]
+//! ([`connect`]), the same handshake over a stream you connected yourself, e.g. TLS to hop 1
+//! ([`handshake`]), and [`UdpChain`] for datagrams.
 //!
 //! ```no_run
 //! # #[allow(dead_code)]
@@ -25,12 +26,14 @@ use std::io;
 use std::time::Duration;
 
 use ring::rand::SystemRandom;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use self::stream::ChainStream;
 pub use self::udp::UdpChain;
-use crate::{Address, Chain, Decoded, Host, SealError, SealOptions, Status, StatusError};
+use crate::{
+    Address, Chain, Decoded, Host, SealError, SealOptions, SealedChain, Status, StatusError,
+};
 
 /// Client settings.
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +90,22 @@ pub enum ClientError {
         /// 1-based hop index.
         hop: u8,
     },
-    /// A hop answered with a failure status, or its answer was invalid.
+    /// Hop `hop` could not be reached: the hop before it (`reported_by`) tried to connect to
+    /// it and answered `status` (a DNS failure, refusal, no route or timeout). Hop 1's own
+    /// reachability is [`ClientError::Connect`].
+    #[error("hop {hop} is unreachable (hop {reported_by} answered: {status})")]
+    Unreachable {
+        /// 1-based index of the hop that could not be reached (`reported_by + 1`).
+        hop: u8,
+        /// 1-based index of the hop that answered.
+        reported_by: u8,
+        /// Its status: [`Status::DnsFailure`], [`Status::Refused`], [`Status::Unreachable`]
+        /// or [`Status::Timeout`].
+        status: Status,
+    },
+    /// A hop answered with a failure status, or its answer was invalid. A failure to reach
+    /// the next *hop* is [`ClientError::Unreachable`] instead; this variant's failure
+    /// concerns the hop itself or, for the last hop, the destination.
     #[error(transparent)]
     Hop(#[from] StatusError),
     /// Sealing the records failed.
@@ -104,26 +122,66 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The 1-based index of the hop that failed or stopped answering (1 for connect and I/O
-    /// errors with hop 1); `None` for local errors.
+    /// The 1-based index of the hop that failed, could not be reached or stopped answering
+    /// (1 for connect and I/O errors with hop 1); `None` for local errors.
     #[must_use]
     pub fn hop(&self) -> Option<u8> {
         match self {
             Self::Connect(_) | Self::Io(_) => Some(1),
-            Self::Timeout { hop } | Self::Closed { hop } => Some(*hop),
+            Self::Timeout { hop } | Self::Closed { hop } | Self::Unreachable { hop, .. } => {
+                Some(*hop)
+            }
             Self::Hop(e) => Some(e.hop()),
             Self::Seal(_) | Self::TooLarge { .. } => None,
         }
     }
 
-    /// The failing hop's status, when it answered with one.
+    /// The 1-based index of the hop whose status record reported the failure, when one did
+    /// (for [`ClientError::Unreachable`] the hop before [`ClientError::hop`]).
     #[must_use]
-    pub fn status(&self) -> Option<Status> {
+    pub fn reported_by(&self) -> Option<u8> {
         match self {
-            Self::Hop(StatusError::HopFailed { status, .. }) => Some(*status),
+            Self::Unreachable { reported_by, .. } => Some(*reported_by),
+            Self::Hop(StatusError::HopFailed { hop, .. }) => Some(*hop),
             _ => None,
         }
     }
+
+    /// The status the reporting hop answered with, when it answered with one.
+    #[must_use]
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Self::Hop(StatusError::HopFailed { status, .. }) | Self::Unreachable { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// The error for a status error of a chain of `hops` hops: a dial failure reported by a hop
+    /// that is not the last becomes [`ClientError::Unreachable`] naming the next hop.
+    pub(crate) fn from_status(hops: usize, error: StatusError) -> Self {
+        match error {
+            StatusError::HopFailed { hop, status }
+                if usize::from(hop) < hops && is_dial_failure(status) =>
+            {
+                Self::Unreachable {
+                    hop: hop.saturating_add(1),
+                    reported_by: hop,
+                    status,
+                }
+            }
+            other => Self::Hop(other),
+        }
+    }
+}
+
+/// Statuses a hop answers when it cannot connect to its next address.
+fn is_dial_failure(status: Status) -> bool {
+    matches!(
+        status,
+        Status::DnsFailure | Status::Refused | Status::Unreachable | Status::Timeout
+    )
 }
 
 /// Connects to hop 1 and sends every hop's record; returns the stream once every hop has
@@ -131,13 +189,62 @@ impl ClientError {
 ///
 /// # Errors
 ///
-/// A [`ClientError`] naming the failing hop and its status, or the hop whose status never came.
+/// A [`ClientError`] naming the failing hop and its status, or the hop whose status never
+/// came. When hop `i` cannot reach hop `i + 1`, the error is [`ClientError::Unreachable`]
+/// naming hop `i + 1` (and hop `i` as the one that reported it).
 pub async fn connect(
     chain: &Chain,
     destination: &Address,
     config: &ClientConfig,
 ) -> Result<ChainStream, ClientError> {
-    let sealed = chain
+    let sealed = seal(chain, destination, config)?;
+    let mut answered = 0u8;
+    let handshake = async {
+        let first = chain.first().ok_or(ClientError::Closed { hop: 1 })?;
+        let mut tcp = dial(&first.address).await.map_err(ClientError::Connect)?;
+        let _ = tcp.set_nodelay(true);
+        let early = exchange(&mut tcp, chain, &sealed, &mut answered).await?;
+        Ok(ChainStream::new(tcp, early))
+    };
+    match tokio::time::timeout(config.handshake_timeout, handshake).await {
+        Ok(result) => result,
+        Err(_) => Err(ClientError::Timeout { hop: answered + 1 }),
+    }
+}
+
+/// Runs the chain handshake over a stream already connected to hop 1 (for example a TLS
+/// stream): sends every hop's record and reads every status, within
+/// [`ClientConfig::handshake_timeout`]. Returns the bytes read past the last status (the
+/// destination's first bytes), which belong before anything read from `io` afterwards.
+///
+/// # Errors
+///
+/// As [`connect`], except that [`ClientError::Connect`] is not returned (the caller connected).
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    chain: &Chain,
+    destination: &Address,
+    config: &ClientConfig,
+) -> Result<Vec<u8>, ClientError> {
+    let sealed = seal(chain, destination, config)?;
+    let mut answered = 0u8;
+    match tokio::time::timeout(
+        config.handshake_timeout,
+        exchange(io, chain, &sealed, &mut answered),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(ClientError::Timeout { hop: answered + 1 }),
+    }
+}
+
+fn seal(
+    chain: &Chain,
+    destination: &Address,
+    config: &ClientConfig,
+) -> Result<SealedChain, ClientError> {
+    chain
         .seal(
             destination,
             &SealOptions {
@@ -147,36 +254,39 @@ pub async fn connect(
             },
             &SystemRandom::new(),
         )
-        .map_err(ClientError::Seal)?;
-    let mut answered = 0u8;
-    let handshake = async {
-        let first = chain.first().ok_or(ClientError::Closed { hop: 1 })?;
-        let mut tcp = dial(&first.address).await.map_err(ClientError::Connect)?;
-        let _ = tcp.set_nodelay(true);
-        tcp.write_all(&sealed.bytes)
-            .await
-            .map_err(ClientError::Io)?;
-        let mut buf = Vec::with_capacity(chain.responses_len() + 4096);
-        loop {
-            match chain.read_statuses(&sealed.nonces, &buf)? {
-                Decoded::Done { consumed, .. } => {
-                    buf.drain(..consumed);
-                    return Ok(ChainStream::new(tcp, buf));
-                }
-                Decoded::NeedMore { .. } => {
-                    answered =
-                        u8::try_from(buf.len() / crate::RESPONSE_RECORD_LEN).unwrap_or(u8::MAX);
-                    let n = tcp.read_buf(&mut buf).await.map_err(ClientError::Io)?;
-                    if n == 0 {
-                        return Err(ClientError::Closed { hop: answered + 1 });
-                    }
+        .map_err(ClientError::Seal)
+}
+
+/// Writes the records and reads every status; `answered` tracks the statuses fully received
+/// (for the timeout's error).
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    chain: &Chain,
+    sealed: &SealedChain,
+    answered: &mut u8,
+) -> Result<Vec<u8>, ClientError> {
+    io.write_all(&sealed.bytes).await.map_err(ClientError::Io)?;
+    io.flush().await.map_err(ClientError::Io)?;
+    let mut buf = Vec::with_capacity(chain.responses_len() + 4096);
+    loop {
+        let statuses = chain
+            .read_statuses(&sealed.nonces, &buf)
+            .map_err(|e| ClientError::from_status(chain.len(), e))?;
+        match statuses {
+            Decoded::Done { consumed, .. } => {
+                buf.drain(..consumed);
+                return Ok(buf);
+            }
+            Decoded::NeedMore { .. } => {
+                *answered = u8::try_from(buf.len() / crate::RESPONSE_RECORD_LEN).unwrap_or(u8::MAX);
+                let n = io.read_buf(&mut buf).await.map_err(ClientError::Io)?;
+                if n == 0 {
+                    return Err(ClientError::Closed {
+                        hop: answered.saturating_add(1),
+                    });
                 }
             }
         }
-    };
-    match tokio::time::timeout(config.handshake_timeout, handshake).await {
-        Ok(result) => result,
-        Err(_) => Err(ClientError::Timeout { hop: answered + 1 }),
     }
 }
 

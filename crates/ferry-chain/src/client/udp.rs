@@ -117,8 +117,8 @@ impl UdpChain {
     ///
     /// # Errors
     ///
-    /// [`ClientError::Io`], or [`ClientError::Hop`] when a verified reply carries a failing
-    /// status.
+    /// [`ClientError::Io`], or [`ClientError::Hop`] / [`ClientError::Unreachable`] when a
+    /// verified reply carries a failing status.
     pub async fn recv(&self, buf: &mut [u8]) -> Result<usize, ClientError> {
         let mut datagram = vec![0u8; MAX_DATAGRAM];
         loop {
@@ -144,7 +144,7 @@ impl UdpChain {
                     return Ok(len);
                 }
                 Err(UdpError::Reply(e @ crate::StatusError::HopFailed { .. })) => {
-                    return Err(ClientError::Hop(e));
+                    return Err(ClientError::from_status(self.chain.len(), e));
                 }
                 Err(_) => {} // forged, stale or truncated: drop it
             }

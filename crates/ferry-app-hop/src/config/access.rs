@@ -1,0 +1,226 @@
+//! `access` and `trace` modes: chains, local listeners and routing rules.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_allow::Allowlist;
+use ferry_app_core::ConfigError;
+use ferry_chain::{Address, Chain};
+
+use super::access_file::AccessFile;
+use super::{parse, read};
+
+/// Settings of `ferry-hop access` (and the chains `ferry-hop trace` probes).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AccessConfig {
+    /// The chains, in file order. At least one unless every route is `direct` or `block`.
+    pub chains: Vec<ChainConfig>,
+    /// Local listeners, in file order (may be empty for `trace`).
+    pub listeners: Vec<AccessListener>,
+    /// Routing rules, first match wins.
+    pub routes: Vec<RouteRule>,
+    /// What destinations no rule matches take. Default: every chain, by weight.
+    pub default_route: RouteAction,
+    /// Time a local client gets to send its SOCKS5 or HTTP CONNECT request. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Time for a chain's handshake (connecting to hop 1 and every hop's status), or for a
+    /// direct connection. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Relayed connections with no byte either way for this long are closed. Default 5 min;
+    /// `None` never.
+    pub idle_timeout: Option<Duration>,
+    /// Time live connections get after shutdown before they are cut. Default 30 s.
+    pub drain_timeout: Duration,
+    /// Connections open at once over all listeners. Default 10 000.
+    pub max_connections: NonZeroUsize,
+    /// UDP flows (client and destination pairs) at once per UDP listener or association.
+    /// Default 1 024.
+    pub udp_max_flows: NonZeroUsize,
+    /// A UDP flow with no datagram either way for this long is removed. Default 60 s.
+    pub udp_idle_timeout: Duration,
+}
+
+/// One named chain and its weight.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ChainConfig {
+    /// Its name (`[[chain]] name`).
+    pub name: String,
+    /// Share of new connections it gets first among the chains of a route. Default 1.
+    pub weight: NonZeroU32,
+    /// The hops.
+    pub chain: Chain,
+    /// TLS to hop 1 (`tls_ca`), verified against the hop's address. Default none.
+    pub tls: Option<ferry_tls::TlsConnector>,
+}
+
+/// One local listener.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AccessListener {
+    /// Name for logs and metrics. Default `listener[i]`.
+    pub name: String,
+    /// Local address.
+    pub bind: SocketAddr,
+    /// What it speaks.
+    pub mode: AccessMode,
+    /// Credentials clients must give (SOCKS5 username/password, HTTP Basic). Default none.
+    pub auth: Option<UserPass>,
+}
+
+/// What an access listener speaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccessMode {
+    /// Plain TCP, every connection to one destination.
+    Tcp {
+        /// The destination.
+        destination: Address,
+    },
+    /// Plain UDP, every datagram to one destination.
+    Udp {
+        /// The destination.
+        destination: Address,
+    },
+    /// SOCKS5: CONNECT and UDP ASSOCIATE.
+    Socks5,
+    /// HTTP CONNECT.
+    HttpConnect,
+}
+
+/// A username and password. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserPass {
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl UserPass {
+    /// A username and password.
+    #[must_use]
+    pub fn new(username: &str, password: &str) -> Self {
+        Self {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+
+    /// Whether `username`/`password` match, comparing in time independent of where they differ.
+    #[must_use]
+    pub fn matches(&self, username: &str, password: &str) -> bool {
+        let u = ct_eq(self.username.as_bytes(), username.as_bytes());
+        let p = ct_eq(self.password.as_bytes(), password.as_bytes());
+        u & p
+    }
+}
+
+/// Equality whose time does not depend on where the inputs differ (only on their lengths).
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
+    a.len() == b.len() && diff == 0
+}
+
+impl fmt::Debug for UserPass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserPass")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A routing rule: destinations matching `destinations` take `action`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RouteRule {
+    /// ferry-allow patterns over the destination (rules only; no special-address set).
+    pub destinations: Arc<Allowlist>,
+    /// What to do.
+    pub action: RouteAction,
+}
+
+/// Where a destination's traffic goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteAction {
+    /// Connect from this machine, without a chain.
+    Direct,
+    /// Refuse.
+    Block,
+    /// Over these chains (indexes into [`AccessConfig::chains`]): the first pick by weight,
+    /// then the others in order when a chain fails.
+    Chains(Vec<usize>),
+}
+
+impl AccessConfig {
+    /// Reads a TOML file (see [`AccessConfig::from_toml`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`], or as [`AccessConfig::from_toml`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let file: AccessFile = parse(&read(path)?, Some(path))?;
+        file.validate()
+    }
+
+    /// Parses TOML text:
+    ///
+    /// ```toml
+    /// default_via = ["eu", "us"]   # default: every chain; or "direct" / "block"
+    /// handshake_timeout = "10s"
+    /// connect_timeout = "10s"
+    /// idle_timeout = "5m"          # or "off"
+    /// drain_timeout = "30s"
+    /// max_connections = 10000
+    /// udp_max_flows = 1024
+    /// udp_idle_timeout = "60s"
+    ///
+    /// [keys]
+    /// file = "client.keys"         # or env = "FERRY_CHAIN_KEYS"
+    ///
+    /// [[chain]]
+    /// name = "eu"
+    /// weight = 2                   # default 1
+    /// tls_ca = ["ca.pem"]          # TLS to hop 1 (optional)
+    /// hops = [{ address = "hop1.example.net:7000", key_id = 1 },
+    ///         { address = "hop2.example.net:7000", key_id = 2 }]
+    ///
+    /// [[listener]]
+    /// name = "socks"               # default listener[i]
+    /// mode = "socks5"              # "tcp", "udp", "socks5" or "http"
+    /// bind = "127.0.0.1:1080"
+    /// destination = "db.internal:5432"   # tcp and udp only (required there)
+    /// username = "alice"           # socks5 and http only, with password
+    /// password = "secret"
+    ///
+    /// [[route]]
+    /// destinations = ["*.corp.example", "10.0.0.0/8"]
+    /// via = "direct"               # "block", a chain name, or a list of chain names
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Syntax`] for unknown keys and wrong types, [`ConfigError::Invalid`]
+    /// naming the key whose value is unusable.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let file: AccessFile = parse(text, None)?;
+        file.validate()
+    }
+
+    /// The chain named `name`.
+    #[must_use]
+    pub fn chain(&self, name: &str) -> Option<&ChainConfig> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+}

@@ -1,0 +1,243 @@
+//! Datagram chains on a hop: a flow per client address (capped, expiring when idle), each with
+//! its own socket towards the next address. Datagrams whose record does not authenticate get
+//! no reply at all.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use ferry_chain::udp::{UdpError, open_datagram, wrap_reply};
+use ferry_chain::{Address, Flags, OpenedRequest, RecordInfo, Status, random_nonce};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::conn::{ServeCtx, bump};
+use super::dial::checked_addrs;
+use crate::metrics::datagram;
+
+const MODE: &str = "serve";
+const LISTENER: &str = "serve";
+/// Datagrams queued per flow while it resolves or sends; more are dropped.
+const FLOW_QUEUE: usize = 64;
+/// Receive buffer: the largest UDP payload.
+const BUF: usize = 65_536;
+
+/// Receives datagrams on `socket` until `stop`.
+pub(crate) async fn udp_loop(socket: Arc<UdpSocket>, ctx: Arc<ServeCtx>, stop: CancellationToken) {
+    let mut flows: HashMap<SocketAddr, mpsc::Sender<(OpenedRequest, Vec<u8>)>> = HashMap::new();
+    let (expired_tx, mut expired) = mpsc::unbounded_channel::<SocketAddr>();
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let (n, from) = tokio::select! {
+            () = stop.cancelled() => return,
+            Some(gone) = expired.recv() => {
+                flows.remove(&gone);
+                continue;
+            }
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(_) => continue, // ICMP errors of earlier sends, truncation: per datagram
+            },
+        };
+        let got = buf.get(..n).unwrap_or_default();
+        let opened = {
+            let mut g = ctx
+                .guard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            open_datagram(got, &ctx.config.keys, (ctx.config.clock)(), &mut g)
+        };
+        let (opened, rest) = match opened {
+            Ok(o) => o,
+            Err(UdpError::Request(e)) => {
+                match e.reply() {
+                    Some((info, status)) => reply_status(&socket, &ctx, &info, status, from).await,
+                    None => drop_one(&ctx), // no reply to what does not authenticate
+                }
+                continue;
+            }
+            Err(_) => {
+                drop_one(&ctx);
+                continue;
+            }
+        };
+        let flags = opened.request.flags;
+        if !flags.contains(Flags::UDP) {
+            reply_status(&socket, &ctx, &opened.info, Status::ProtocolError, from).await;
+            continue;
+        }
+        if !flags.contains(Flags::FINAL) && opened.request.hop_limit < 2 {
+            reply_status(&socket, &ctx, &opened.info, Status::HopLimitExceeded, from).await;
+            continue;
+        }
+        let mut item = (opened, rest.to_vec());
+        if let Some(tx) = flows.get(&from) {
+            match tx.try_send(item) {
+                Ok(()) => continue,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    drop_one(&ctx);
+                    continue;
+                }
+                Err(mpsc::error::TrySendError::Closed(back)) => {
+                    // The flow expired a moment ago: start a new one.
+                    flows.remove(&from);
+                    item = back;
+                }
+            }
+        }
+        if flows.len() >= ctx.config.udp_max_flows.get() {
+            drop_one(&ctx);
+            continue;
+        }
+        let (tx, rx) = mpsc::channel(FLOW_QUEUE);
+        let _ = tx.try_send(item);
+        flows.insert(from, tx);
+        tokio::spawn(flow(
+            from,
+            Arc::clone(&socket),
+            rx,
+            Arc::clone(&ctx),
+            expired_tx.clone(),
+            stop.clone(),
+        ));
+    }
+}
+
+fn drop_one(ctx: &ServeCtx) {
+    bump(&ctx.stats.udp_dropped);
+    datagram(MODE, LISTENER, "dropped");
+}
+
+async fn reply_status(
+    socket: &UdpSocket,
+    ctx: &ServeCtx,
+    info: &RecordInfo,
+    status: Status,
+    to: SocketAddr,
+) {
+    if let Some(out) = wrap(ctx, info, status, &[]) {
+        let _ = socket.send_to(&out, to).await;
+        datagram(MODE, LISTENER, "replied");
+    }
+}
+
+fn wrap(ctx: &ServeCtx, info: &RecordInfo, status: Status, payload: &[u8]) -> Option<Vec<u8>> {
+    let key = ctx.config.keys.get(info.key_id)?;
+    let nonce = random_nonce(&ctx.rng).ok()?;
+    let mut out = Vec::with_capacity(ferry_chain::RESPONSE_RECORD_LEN + payload.len());
+    wrap_reply(key, info, status, nonce, payload, &mut out).ok()?;
+    Some(out)
+}
+
+/// One flow: forwards the client's datagrams to their next address and wraps the replies.
+async fn flow(
+    client: SocketAddr,
+    up: Arc<UdpSocket>,
+    mut rx: mpsc::Receiver<(OpenedRequest, Vec<u8>)>,
+    ctx: Arc<ServeCtx>,
+    expired: mpsc::UnboundedSender<SocketAddr>,
+    stop: CancellationToken,
+) {
+    let mut down: Option<UdpSocket> = None;
+    let mut target: Option<(Address, SocketAddr)> = None;
+    let mut latest: Option<RecordInfo> = None;
+    let mut buf = vec![0u8; BUF];
+    let idle = ctx.config.udp_idle_timeout;
+    loop {
+        let event = tokio::time::timeout(idle, async {
+            tokio::select! {
+                () = stop.cancelled() => Event::Stop,
+                m = rx.recv() => m.map_or(Event::Stop, |(o, p)| Event::Out(o, p)),
+                r = recv(down.as_ref(), &mut buf) => Event::Back(r),
+            }
+        })
+        .await;
+        match event {
+            Err(_) | Ok(Event::Stop) => break,
+            Ok(Event::Out(opened, payload)) => {
+                latest = Some(opened.info);
+                let next = &opened.request.next;
+                let addr = match &target {
+                    Some((a, sa)) if a == next => *sa,
+                    _ => {
+                        let checked = tokio::time::timeout(
+                            ctx.config.connect_timeout,
+                            checked_addrs(next, &ctx.config.allow),
+                        )
+                        .await
+                        .unwrap_or(Err(Status::Timeout));
+                        match checked.map(|a| a.first().copied()) {
+                            Ok(Some(sa)) => {
+                                target = Some((next.clone(), sa));
+                                sa
+                            }
+                            Ok(None) => {
+                                reply_status(&up, &ctx, &opened.info, Status::Denied, client).await;
+                                continue;
+                            }
+                            Err(status) => {
+                                reply_status(&up, &ctx, &opened.info, status, client).await;
+                                continue;
+                            }
+                        }
+                    }
+                };
+                if down
+                    .as_ref()
+                    .and_then(|d| d.local_addr().ok())
+                    .map(|l| l.is_ipv4())
+                    != Some(addr.is_ipv4())
+                {
+                    let local: SocketAddr = if addr.is_ipv4() {
+                        (Ipv4Addr::UNSPECIFIED, 0).into()
+                    } else {
+                        (Ipv6Addr::UNSPECIFIED, 0).into()
+                    };
+                    match UdpSocket::bind(local).await {
+                        Ok(s) => down = Some(s),
+                        Err(_) => {
+                            reply_status(&up, &ctx, &opened.info, Status::Unreachable, client)
+                                .await;
+                            continue;
+                        }
+                    }
+                }
+                if let Some(d) = &down
+                    && d.send_to(&payload, addr).await.is_ok()
+                {
+                    bump(&ctx.stats.udp_forwarded);
+                    datagram(MODE, LISTENER, "forwarded");
+                }
+            }
+            Ok(Event::Back(Ok((n, from)))) => {
+                // Only replies from the address this flow sends to; anything else is dropped.
+                let expected = target.as_ref().map(|(_, sa)| *sa);
+                let (Some(info), true) = (latest, expected == Some(from)) else {
+                    drop_one(&ctx);
+                    continue;
+                };
+                if let Some(out) = wrap(&ctx, &info, Status::Ok, buf.get(..n).unwrap_or_default())
+                    && up.send_to(&out, client).await.is_ok()
+                {
+                    datagram(MODE, LISTENER, "replied");
+                }
+            }
+            Ok(Event::Back(Err(_))) => {} // an ICMP error of an earlier send
+        }
+    }
+    let _ = expired.send(client);
+}
+
+enum Event {
+    Stop,
+    Out(OpenedRequest, Vec<u8>),
+    Back(std::io::Result<(usize, SocketAddr)>),
+}
+
+async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}

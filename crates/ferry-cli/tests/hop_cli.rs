@@ -1,0 +1,468 @@
+//! `ferry-hop` as a program: `serve`, `access` and `trace` run as real processes on loopback,
+//! errors as one readable line with a usage exit code, metrics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferry-hop");
+
+/// A file in the temp directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(ext: &str, text: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ferry-hop-cli-{}-{}.{ext}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, text).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Keys 1..=n, key k being 32 bytes of k.
+fn keys(n: u8) -> TempFile {
+    let text: String = (1..=n)
+        .map(|k| format!("{k} {}\n", format!("{k:02x}").repeat(32)))
+        .collect();
+    TempFile::new("keys", &text)
+}
+
+/// A running `ferry-hop` and its stderr, line by line.
+struct Running {
+    child: Child,
+    log: mpsc::Receiver<String>,
+    /// The addresses of its `listening` lines, in order.
+    addrs: Vec<SocketAddr>,
+    startup: Vec<String>,
+}
+
+impl Running {
+    fn wait_for_log(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .log
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn field(line: &str, name: &str) -> String {
+    let at = line.find(&format!(" {name}=")).unwrap() + name.len() + 2;
+    line[at..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// Starts `ferry-hop ARGS` and waits for `listeners` lines saying `listening`.
+fn spawn(args: &[&str], listeners: usize) -> Running {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--log", "info"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, log) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut addrs = Vec::new();
+    let mut startup = Vec::new();
+    while addrs.len() < listeners {
+        let line = log
+            .recv_timeout(Duration::from_secs(30))
+            .expect("ferry-hop did not log its address");
+        startup.push(line.clone());
+        if line.contains("listening") {
+            addrs.push(field(&line, "addr").parse().unwrap());
+        }
+    }
+    Running {
+        child,
+        log,
+        addrs,
+        startup,
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A threaded echo destination.
+fn echo() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                let _ = std::io::copy(&mut r, &mut s);
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+fn access_config(key_file: &TempFile, hops: &[SocketAddr], dest: SocketAddr) -> TempFile {
+    let hops: Vec<String> = hops
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{{ address = \"{a}\", key_id = {} }}", i + 1))
+        .collect();
+    TempFile::new(
+        "toml",
+        &format!(
+            "[keys]\nfile = {:?}\n\n[[chain]]\nname = \"main\"\nhops = [{}]\n\n\
+             [[listener]]\nname = \"fixed\"\nmode = \"tcp\"\nbind = \"127.0.0.1:0\"\ndestination = \"{dest}\"\n",
+            key_file.path(),
+            hops.join(", ")
+        ),
+    )
+}
+
+#[test]
+fn two_hops_and_an_access_listener_relay_and_trace_reports_each_hop() {
+    let k = keys(2);
+    let dest = echo();
+    let h1 = spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--key-file",
+            &k.path(),
+            "--allow",
+            "127.0.0.0/8",
+        ],
+        1,
+    );
+    let h2 = spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--key-file",
+            &k.path(),
+            "--allow",
+            "127.0.0.0/8",
+        ],
+        1,
+    );
+    let cfg = access_config(&k, &[h1.addrs[0], h2.addrs[0]], dest);
+    let a = spawn(&["access", "--config", &cfg.path()], 1);
+
+    let mut c = TcpStream::connect(a.addrs[0]).unwrap();
+    c.write_all(b"through two hops").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    assert_eq!(back, b"through two hops");
+    let line = a.wait_for_log("ferry::access");
+    assert!(
+        line.contains("via=main") && line.contains("bytes_up=16"),
+        "{line}"
+    );
+    let line = h2.wait_for_log("ferry::access");
+    assert!(
+        line.contains(&format!("next={dest}")) && line.contains("status=\"ok\""),
+        "{line}"
+    );
+
+    let out = run(&[
+        "trace",
+        "--config",
+        &cfg.path(),
+        "--destination",
+        &dest.to_string(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr_of(&out));
+    assert!(
+        text.contains(&format!("hop 1 {}: ok in", h1.addrs[0])),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("hop 2 {}: ok in", h2.addrs[0])),
+        "{text}"
+    );
+
+    assert!(a.stop().success());
+    assert!(h1.stop().success());
+    assert!(h2.stop().success());
+}
+
+#[test]
+fn without_an_allowlist_a_hop_denies_everything_and_says_so() {
+    let k = keys(1);
+    let dest = echo();
+    let h = spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--key-file", &k.path()],
+        1,
+    );
+    assert!(
+        h.startup
+            .iter()
+            .any(|l| l.contains("denies every next address")),
+        "{:?}",
+        h.startup
+    );
+    let cfg = access_config(&k, &[h.addrs[0]], dest);
+    let out = run(&[
+        "trace",
+        "--config",
+        &cfg.path(),
+        "--destination",
+        &dest.to_string(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("denied by policy"), "{text}");
+    assert!(h.stop().success());
+}
+
+#[test]
+fn keys_from_an_environment_variable() {
+    let k = keys(1);
+    let text = std::fs::read_to_string(&k.0).unwrap();
+    let dest = echo();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--key-env",
+            "FERRY_TEST_HOP_KEYS",
+            "--allow",
+            "127.0.0.0/8",
+        ])
+        .env("FERRY_TEST_HOP_KEYS", text)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().unwrap().unwrap();
+        if line.contains("listening") {
+            break field(&line, "addr").parse().unwrap();
+        }
+    };
+    let cfg = access_config(&k, &[addr], dest);
+    let out = run(&[
+        "trace",
+        "--config",
+        &cfg.path(),
+        "--destination",
+        &dest.to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn errors_are_one_line_with_the_usage_exit_code() {
+    let k = keys(1);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["serve".into(), "--listen".into(), "127.0.0.1:0".into()],
+            "`--key-file`: required",
+        ),
+        (
+            vec![
+                "serve".into(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--key-file".into(),
+                "/nonexistent/keys".into(),
+            ],
+            "cannot read key file /nonexistent/keys",
+        ),
+        (
+            vec![
+                "serve".into(),
+                "--listen".into(),
+                "nowhere".into(),
+                "--key-file".into(),
+                k.path(),
+            ],
+            "invalid value for `--listen`",
+        ),
+        (
+            vec![
+                "serve".into(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--key-file".into(),
+                k.path(),
+                "--allow".into(),
+                "*.ex*ample.com".into(),
+            ],
+            "invalid value for `--allow`",
+        ),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("ferry-hop: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+
+    // A bad key file names the file, never the key.
+    let bad = TempFile::new("keys", "1 zz\n");
+    let out = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--key-file",
+        &bad.path(),
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains(&bad.path()), "{err}");
+
+    // Config files: unknown keys and bad values name the key.
+    let cfg = TempFile::new(
+        "toml",
+        &format!(
+            "listen = \"127.0.0.1:0\"\nallow_all = true\n[keys]\nfile = {:?}\n",
+            k.path()
+        ),
+    );
+    let out = run(&["serve", "--config", &cfg.path()]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("allow_all"), "{err}");
+    let cfg = TempFile::new(
+        "toml",
+        &format!(
+            "[keys]\nfile = {:?}\n[[chain]]\nname = \"c\"\nhops = [{{ address = \"127.0.0.1:1\", key_id = 9 }}]\n[[listener]]\nmode = \"socks5\"\nbind = \"127.0.0.1:0\"\n",
+            k.path()
+        ),
+    );
+    let out = run(&["access", "--config", &cfg.path()]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(
+        err.contains("`chain[0].hops[0].key_id`") && err.contains("no key with id 9"),
+        "{err}"
+    );
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: ferry\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn metrics_count_hop_connections() {
+    let k = keys(1);
+    let dest = echo();
+    let h = spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--key-file",
+            &k.path(),
+            "--allow",
+            "127.0.0.0/8",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+        1,
+    );
+    let line = h
+        .startup
+        .iter()
+        .find(|l| l.contains("metrics_addr="))
+        .expect("metrics address logged")
+        .clone();
+    let admin: SocketAddr = field(&line, "metrics_addr").parse().unwrap();
+    let cfg = access_config(&k, &[h.addrs[0]], dest);
+    let out = run(&[
+        "trace",
+        "--config",
+        &cfg.path(),
+        "--destination",
+        &dest.to_string(),
+    ]);
+    assert!(out.status.success());
+    h.wait_for_log("ferry::access");
+    let m = get(admin, "/metrics");
+    assert!(
+        m.contains("ferry_hop_connections_total{mode=\"serve\",listener=\"serve\""),
+        "{m}"
+    );
+    assert!(get(admin, "/healthz").starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(h.stop().success());
+}
