@@ -4,8 +4,13 @@
 //! Validation here reads no file: certificates and keys are loaded when a
 //! [`Proxy`](crate::Proxy) is built from the config.
 
+mod access;
+mod dump;
 mod explain;
 mod file;
+mod limits;
+mod limits_explain;
+mod limits_file;
 mod tls;
 mod tls_file;
 
@@ -18,7 +23,10 @@ use std::time::Duration;
 use ferry_app_core::ConfigError;
 use ferry_bridge::BridgeConfig;
 
+pub use self::access::{AccessDenied, AccessRules, TimeWindow};
+pub use self::dump::{DEFAULT_DUMP_MAX_BYTES, DEFAULT_DUMP_QUEUE, DumpConfig};
 use self::file::{ListenerFile, PoolFile, ProxyFile, TimeoutsFile};
+pub use self::limits::{DataRate, LimitAction, ListenerLimits, RETRY_AFTER_PLACEHOLDER, Reply};
 pub use self::tls::{CertFiles, ClientCa, ListenerTls, SELF_SIGNED_NAMES, SniCert, UpstreamTls};
 pub use crate::route::NamePattern;
 
@@ -133,6 +141,12 @@ pub struct ListenerConfig {
     pub tls: Option<ListenerTls>,
     /// Timeouts and splice policy of connections on this listener.
     pub bridge: BridgeConfig,
+    /// Per-client and per-listener limits (`[listener.limits]`). Default: none.
+    pub limits: ListenerLimits,
+    /// Source address and time-of-day rules (`[listener.access]`). Default: allow all.
+    pub access: AccessRules,
+    /// Payload dump (`[listener.dump]`). Default `None`.
+    pub dump: Option<DumpConfig>,
     /// What errors about this listener's TLS settings name (`listener[0].tls` or the flags).
     pub(crate) tls_key: String,
 }
@@ -214,6 +228,9 @@ impl ProxyConfig {
                 pool: Some("default".into()),
                 routes: BTreeMap::new(),
                 tls: None,
+                limits: None,
+                access: None,
+                dump: None,
                 timeouts: TimeoutsFile::default(),
             }],
             pool: BTreeMap::from([(
@@ -247,5 +264,7 @@ impl ProxyConfig {
     }
 }
 
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,18 @@
 //!   default; no match and no default closes the connection.
 //! - **Re-encryption** to upstreams (`[pool.NAME.tls]`), verified against the CA you configure.
 //! - **Certificate reload** while running through a [`Reloader`] (the binary wires SIGHUP).
+//! - **Client limits** per listener ([`ListenerLimits`], `[listener.limits]`), checked in the
+//!   connection's task before the TLS handshake and before any upstream is contacted:
+//!   new-connection rate per client (GCRA), open connections per client and per listener; on
+//!   data, a per-client byte rate shared by all of a client's connections and a request-unit
+//!   rate (each read from the client is one unit). A hit is answered with a [`LimitAction`]:
+//!   close, reset, or a [`Reply`] (for example an HTTP 429 whose `{retry_after}` the limiter
+//!   fills in) and close. Nothing over a limit reaches an upstream.
+//! - **Access rules** ([`AccessRules`], `[listener.access]`): CIDR allow and deny lists (deny
+//!   wins) and time-of-day windows in UTC read from an injectable [`UtcClock`].
+//! - **Payload dump** ([`DumpConfig`], `[listener.dump]`): one file per direction per
+//!   connection, written by a task behind a bounded queue so the relay never waits, plus hex
+//!   logging at trace level.
 //! - A **[`Report`]** of counts when the run ends, and one access-log line per connection
 //!   (target `ferry::access`).
 //!
@@ -24,7 +36,32 @@
 //!
 //! It does not parse command lines, install signal handlers or configure logging output (the
 //! `ferry-proxy` binary in `ferry-cli` does), reload anything but TLS certificates at run
-//! time, speak HTTP, or balance by anything but round robin yet.
+//! time, speak HTTP, or balance by anything but round robin yet. Limits are per process: they
+//! are not shared between proxy instances. A `reply` on a TLS listener is sent in plain text
+//! (the check runs before the handshake).
+//!
+//! # Limits in a config
+//!
+//! ```
+//! use ferry_app_proxy::{LimitAction, ProxyConfig};
+//!
+//! let config = ProxyConfig::from_toml(r#"
+//!     [[listener]]
+//!     bind = "127.0.0.1:0"
+//!     pool = "app"
+//!     [listener.limits]
+//!     connection_rate = "10/s"
+//!     per_client_connections = 20
+//!     reply = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {retry_after}\r\n\r\n"
+//!     [listener.access]
+//!     deny = ["192.0.2.0/24"]
+//!     [pool.app]
+//!     upstreams = ["127.0.0.1:9000"]
+//! "#)?;
+//! let LimitAction::Reply(reply) = &config.listeners[0].limits.action else { unreachable!() };
+//! assert_eq!(&reply.render(3)[..], b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\n\r\n");
+//! # Ok::<(), ferry_app_proxy::ConfigError>(())
+//! ```
 //!
 //! # Examples
 //!
@@ -65,24 +102,32 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
+mod clock;
 pub mod config;
 mod conn;
+mod dump;
+mod guard;
 mod listener;
 mod metrics;
 mod pool;
 mod proxy;
+mod refuse;
 mod reload;
 mod report;
 mod route;
+mod throttle;
 mod upstream;
 
 use std::future::Future;
 
 use tokio::net::TcpListener;
 
+pub use self::clock::{FixedClock, SystemClock, UtcClock};
 pub use self::config::{
-    CertFiles, ClientCa, ListenerConfig, ListenerTls, NamePattern, PoolConfig, ProxyConfig, Route,
-    SniCert, UpstreamAddr, UpstreamTls,
+    AccessRules, CertFiles, ClientCa, DataRate, DumpConfig, LimitAction, ListenerConfig,
+    ListenerLimits, ListenerTls, NamePattern, PoolConfig, ProxyConfig, Reply, Route, SniCert,
+    TimeWindow, UpstreamAddr, UpstreamTls,
 };
 pub use self::pool::ConnectError;
 pub use self::proxy::Proxy;

@@ -78,6 +78,8 @@ pub(crate) struct ListenerRt {
     pub(crate) bridge: Bridge,
     pub(crate) tls: Option<Arc<TlsListener>>,
     pub(crate) routing: Routing,
+    /// Limits, access rules and dump.
+    pub(crate) rules: crate::admission::ClientRules,
 }
 
 impl ListenerRt {
@@ -111,7 +113,11 @@ impl ListenerRt {
             .map(|t| TlsListener::new(&config.name, &config.tls_key, t).map(Arc::new))
             .transpose()
             .map_err(ListenerBuildError::Tls)?;
+        let rules =
+            crate::admission::ClientRules::new(config, tokio::time::Instant::now().into_std())
+                .map_err(ListenerBuildError::Dump)?;
         Ok(Self {
+            rules,
             name: config.name.clone(),
             bridge: Bridge::new(config.bridge.clone()),
             tls,
@@ -127,4 +133,6 @@ pub(crate) enum ListenerBuildError {
     UnknownPool(String),
     /// Certificates could not be loaded.
     Tls(TlsConfigError),
+    /// The dump directory is not usable.
+    Dump(String),
 }

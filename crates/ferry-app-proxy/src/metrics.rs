@@ -7,6 +7,12 @@
 //! | `ferry_bytes_total` | counter | `listener`, `direction` (`client_to_upstream`, `upstream_to_client`) |
 //! | `ferry_tls_handshakes_total` | counter | `listener`, `resumed` (`true`/`false`) |
 //! | `ferry_active_connections` | gauge | `listener` |
+//! | `ferry_limits_hit_total` | counter | `listener`, `limit` (`rate`, `concurrency`, `listener_cap`, `data_rate` (once per connection that had to wait), `request_rate`, `cidr`, `window`) |
+//! | `ferry_dump_dropped_total` | counter | `listener` (dump chunks dropped because the writer was behind) |
+//!
+//! Refused connections also count in `ferry_connections_total` with `end` = `limit_rate`,
+//! `limit_concurrency`, `limit_listener_cap`, `denied_cidr` or `denied_window`; a session
+//! ended by the request-unit rate has `end` = `limit_request_rate`.
 //!
 //! Upstream health and connect results are recorded by `ferry-pool` as `ferry_upstream_*` once the
 //! proxy uses it.

@@ -25,6 +25,7 @@ pub struct Proxy {
     config: ProxyConfig,
     listeners: Vec<Arc<ListenerRt>>,
     reloader: Reloader,
+    clock: Arc<dyn crate::clock::UtcClock>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -57,6 +58,9 @@ impl Proxy {
         for (i, lc) in config.listeners.iter().enumerate() {
             let built = ListenerRt::new(lc, &upstreams).map_err(|e| match e {
                 ListenerBuildError::Tls(e) => ConfigError::invalid(&lc.tls_key, error_chain(&e)),
+                ListenerBuildError::Dump(reason) => {
+                    ConfigError::invalid(format!("listener[{i}].dump.dir"), reason)
+                }
                 ListenerBuildError::UnknownPool(pool) => ConfigError::invalid(
                     format!("listener[{i}]"),
                     format!("no [pool.{pool}] is defined"),
@@ -76,7 +80,16 @@ impl Proxy {
             config,
             listeners,
             reloader,
+            clock: Arc::new(crate::clock::SystemClock),
         })
+    }
+
+    /// Replaces the wall clock read for time-of-day windows and dump file names (default
+    /// [`SystemClock`](crate::SystemClock)); tests inject a [`FixedClock`](crate::FixedClock).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::UtcClock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The configuration.
@@ -142,6 +155,7 @@ impl Proxy {
                 listener: Arc::clone(rt),
                 stats: Arc::clone(&stats),
                 cut: cut.clone(),
+                clock: Arc::clone(&self.clock),
             });
             accept_loops.spawn(accept_loop(
                 listener,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What a proxy run did, returned after it stopped.
 ///
 /// Every accepted connection ends in exactly one of `completed`, `upstream_failures`,
-/// `cut_at_drain`, `tls_handshake_failures`, `unrouted` and `upstream_tls_failures`.
+/// `cut_at_drain`, `tls_handshake_failures`, `unrouted`, `upstream_tls_failures` and `refused`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
@@ -33,6 +33,9 @@ pub struct Report {
     /// Connections closed because the TLS handshake with the upstream failed (for example an
     /// upstream certificate that does not verify).
     pub upstream_tls_failures: u64,
+    /// Client connections refused at accept by a limit or an access rule (before any TLS
+    /// handshake or upstream connect).
+    pub refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +51,7 @@ pub(crate) struct Stats {
     pub(crate) tls_handshake_failures: AtomicU64,
     pub(crate) unrouted: AtomicU64,
     pub(crate) upstream_tls_failures: AtomicU64,
+    pub(crate) refused: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -70,6 +74,7 @@ impl Stats {
             tls_handshake_failures: get(&self.tls_handshake_failures),
             unrouted: get(&self.unrouted),
             upstream_tls_failures: get(&self.upstream_tls_failures),
+            refused: get(&self.refused),
         }
     }
 }

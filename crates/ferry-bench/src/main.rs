@@ -7,6 +7,10 @@
 //! connections, connection rate, and resident memory per idle proxied connection. Every figure is
 //! the median of `--rounds` rounds; ratios against the naive proxy are printed last.
 //!
+//! `--proxy-config NAME=TEMPLATE=COMMAND` adds a proxy started with `--config FILE`, FILE being
+//! the TOML template with `{listen}`, `{upstream1}` and `{upstream2}` filled in, in front of
+//! two bench upstreams (see `crates/ferry-bench/configs/`).
+//!
 //! `ferry-bench compare-tls --proxy ferry=PATH_TO_FERRY_PROXY` does the same for TLS
 //! termination against a naive tokio-rustls terminator (`ferry-bench naive-tls`): full and
 //! resumed handshakes per second (TLS 1.3 and 1.2), the terminator's CPU per connection, TLS
@@ -14,6 +18,7 @@
 //! certificate.
 
 mod compare_tls;
+mod config_proxy;
 mod load;
 mod naive;
 mod naive_tls;
@@ -100,6 +105,11 @@ enum Cmd {
         /// appended. Repeatable.
         #[arg(long = "proxy", value_name = "NAME=COMMAND")]
         proxies: Vec<String>,
+        /// A proxy to measure with a config file, as NAME=TEMPLATE=COMMAND: the command gets
+        /// `--config FILE` appended, FILE being TEMPLATE with `{listen}`, `{upstream1}` and
+        /// `{upstream2}` replaced (two bench upstreams). Repeatable.
+        #[arg(long = "proxy-config", value_name = "NAME=TEMPLATE=COMMAND")]
+        config_proxies: Vec<String>,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 1 << 30)]
         bytes: u64,
@@ -157,6 +167,7 @@ fn main() -> io::Result<()> {
             }
             Cmd::Compare {
                 proxies,
+                config_proxies,
                 bytes,
                 seconds,
                 idle,
@@ -164,6 +175,7 @@ fn main() -> io::Result<()> {
             } => {
                 compare(
                     proxies,
+                    config_proxies,
                     bytes,
                     Duration::from_secs_f64(seconds),
                     idle,
@@ -274,6 +286,7 @@ fn median(v: &[f64]) -> f64 {
 
 async fn compare(
     proxies: Vec<String>,
+    config_proxies: Vec<String>,
     bytes: u64,
     seconds: Duration,
     idle: usize,
@@ -298,6 +311,19 @@ async fn compare(
             return Err(io::Error::other(format!("--proxy {p:?} has no command")));
         }
         targets.push(start(name, &cmd, upstream).await?);
+    }
+    let mut config_files = Vec::new();
+    if !config_proxies.is_empty() {
+        let second = server::spawn_local().await?;
+        for spec in &config_proxies {
+            let mut started = config_proxy::start(spec, [upstream, second]).await?;
+            targets.push(Target {
+                name: started.target.name.clone(),
+                addr: started.target.addr,
+                child: started.target.child.take(),
+            });
+            config_files.push(started);
+        }
     }
     let mut figs = vec![Figures::default(); targets.len()];
     for round in 0..rounds {
@@ -334,6 +360,8 @@ async fn compare(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     print_table(&targets, &figs, bytes, seconds, idle, rounds);
+    drop(targets);
+    drop(config_files);
     Ok(())
 }
 
@@ -385,6 +413,24 @@ fn print_table(
             let cells: Vec<String> = figs[2..]
                 .iter()
                 .map(|f| match (get(f), get(naive)) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                    _ => "-".to_owned(),
+                })
+                .collect();
+            println!("| {label} | {} |", cells.join(" | "));
+        }
+    }
+    // With several proxies (e.g. one config with limits): each against the first proxy.
+    if let (Some(first), Some(rest)) = (figs.get(2), figs.get(3..))
+        && !rest.is_empty()
+    {
+        println!("\nratios against {} (x):\n", names[2]);
+        println!("| metric | {} |", names[3..].join(" | "));
+        println!("|---|{}", "---|".repeat(rest.len()));
+        for (label, get) in rows {
+            let cells: Vec<String> = rest
+                .iter()
+                .map(|f| match (get(f), get(first)) {
                     (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
                     _ => "-".to_owned(),
                 })

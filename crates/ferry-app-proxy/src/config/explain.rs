@@ -34,6 +34,7 @@ impl ProxyConfig {
                 Some(tls) => out.push_str(&format!("listener {} tls: {}\n", l.name, tls.explain())),
                 None => out.push_str(&format!("listener {} tls: off (plain TCP)\n", l.name)),
             }
+            out.push_str(&super::limits_explain::explain(l));
             if !l.routes.is_empty() {
                 let routes: Vec<String> = l
                     .routes

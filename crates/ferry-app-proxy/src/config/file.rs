@@ -11,6 +11,7 @@ use ferry_app_core::duration::{de_duration, de_opt_duration};
 use ferry_bridge::{BridgeConfig, SplicePolicy};
 use serde::Deserialize;
 
+use super::limits_file::{AccessFile, DumpFile, LimitsFile};
 use super::tls_file::{ListenerTlsFile, UpstreamTlsFile};
 use super::{
     DEFAULT_CONNECT_BUDGET, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DRAIN_TIMEOUT,
@@ -61,6 +62,9 @@ pub(super) struct ListenerFile {
     #[serde(default)]
     pub(super) routes: BTreeMap<String, String>,
     pub(super) tls: Option<ListenerTlsFile>,
+    pub(super) limits: Option<LimitsFile>,
+    pub(super) access: Option<AccessFile>,
+    pub(super) dump: Option<DumpFile>,
     #[serde(flatten)]
     pub(super) timeouts: TimeoutsFile,
 }
@@ -172,6 +176,20 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             ));
         }
         let bridge = bridge_config(&file.defaults, &l.timeouts, &key)?;
+        let limits = l
+            .limits
+            .map(|t| t.validate(&format!("{key}.limits")))
+            .transpose()?
+            .unwrap_or_default();
+        let access = l
+            .access
+            .map(|t| t.validate(&format!("{key}.access")))
+            .transpose()?
+            .unwrap_or_default();
+        let dump = l
+            .dump
+            .map(|t| t.validate(&format!("{key}.dump")))
+            .transpose()?;
         listeners.push(ListenerConfig {
             name: l.name.unwrap_or_else(|| key.clone()),
             bind,
@@ -179,6 +197,9 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             routes,
             tls,
             bridge,
+            limits,
+            access,
+            dump,
             tls_key: format!("{key}.tls"),
         });
     }
