@@ -5,8 +5,13 @@
 //! [`Proxy`](crate::Proxy) is built from the config.
 
 mod accept_proxy;
+mod access;
+mod dump;
 mod explain;
 mod file;
+mod limits;
+mod limits_explain;
+mod limits_file;
 mod pool;
 mod pool_file;
 mod tls;
@@ -22,7 +27,10 @@ use ferry_app_core::ConfigError;
 use ferry_bridge::BridgeConfig;
 
 pub use self::accept_proxy::{AcceptProxy, DEFAULT_PROXY_HEADER_TIMEOUT};
+pub use self::access::{AccessDenied, AccessRules, TimeWindow};
+pub use self::dump::{DEFAULT_DUMP_MAX_BYTES, DEFAULT_DUMP_QUEUE, DumpConfig};
 use self::file::{ListenerFile, ProxyFile, TimeoutsFile};
+pub use self::limits::{DataRate, LimitAction, ListenerLimits, RETRY_AFTER_PLACEHOLDER, Reply};
 pub use self::pool::PoolConfig;
 use self::pool_file::PoolFile;
 pub use self::tls::{CertFiles, ClientCa, ListenerTls, SELF_SIGNED_NAMES, SniCert, UpstreamTls};
@@ -55,6 +63,10 @@ pub struct ListenerConfig {
     pub name: String,
     /// Address to bind; port 0 picks a free port.
     pub bind: SocketAddr,
+    /// Bind with `SO_REUSEPORT` (`reuse_port = true`), so several proxy processes can listen
+    /// on the same address and the kernel spreads new connections between them (zero-downtime
+    /// restarts: start the new process, then drain the old one). Default `false`.
+    pub reuse_port: bool,
     /// The pool connections are sent to, or with [`routes`](Self::routes) the pool for names
     /// no route matches (`None` only with routes: such connections are closed).
     pub pool: Option<String>,
@@ -68,6 +80,12 @@ pub struct ListenerConfig {
     /// Receive a PROXY protocol header from trusted peers (and close every other peer).
     /// Default `None`: the TCP peer is the client.
     pub accept_proxy: Option<AcceptProxy>,
+    /// Per-client and per-listener limits (`[listener.limits]`). Default: none.
+    pub limits: ListenerLimits,
+    /// Source address and time-of-day rules (`[listener.access]`). Default: allow all.
+    pub access: AccessRules,
+    /// Payload dump (`[listener.dump]`). Default `None`.
+    pub dump: Option<DumpConfig>,
     /// What errors about this listener's TLS settings name (`listener[0].tls` or the flags).
     pub(crate) tls_key: String,
 }
@@ -146,10 +164,14 @@ impl ProxyConfig {
             listener: vec![ListenerFile {
                 name: Some("listen".into()),
                 bind: listen.to_owned(),
+                reuse_port: false,
                 pool: Some("default".into()),
                 routes: BTreeMap::new(),
                 tls: None,
                 accept_proxy: None,
+                limits: None,
+                access: None,
+                dump: None,
                 timeouts: TimeoutsFile::default(),
             }],
             pool: BTreeMap::from([("default".to_owned(), PoolFile::from_addresses(upstreams))]),
@@ -175,6 +197,8 @@ impl ProxyConfig {
     }
 }
 
+#[cfg(test)]
+mod limits_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

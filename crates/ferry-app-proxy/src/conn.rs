@@ -23,11 +23,13 @@ pub(crate) struct ConnCtx {
     pub(crate) listener: Arc<ListenerRt>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) cut: CancellationToken,
+    /// Wall clock for time windows and dump file names.
+    pub(crate) clock: Arc<dyn crate::clock::UtcClock>,
 }
 
 /// The client side after the (optional) handshake. TLS streams are boxed so that plain
 /// connections do not carry the rustls state's size in their task.
-enum ClientStream {
+pub(crate) enum ClientStream {
     Plain(TcpStream),
     Tls(Box<ServerTlsStream<TcpStream>>),
 }
@@ -70,12 +72,17 @@ pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCt
     } else {
         (peer, client.local_addr().unwrap_or(peer))
     };
+    // Limits and access rules keyed by that client, before the TLS handshake and the
+    // upstream connect.
+    let Some((client, admitted)) = crate::admission::admit(client, peer, ctx).await else {
+        return;
+    };
     // Two phases awaited one after the other, so the task holds the larger of the two states,
     // not both: a connection idles for hours in `relay` and should carry nothing of `setup`.
     let Some(ready) = setup(client, peer, destination, ctx).await else {
         return;
     };
-    relay(ready, peer, ctx, started).await;
+    relay(ready, peer, ctx, started, &admitted).await;
 }
 
 /// The client's address and the address it connected to: the TCP peer's and the listener's,
@@ -212,7 +219,13 @@ async fn setup(
 }
 
 /// Relays until the session ends or the drain cuts it, then counts and logs.
-async fn relay(ready: Ready<'_>, peer: SocketAddr, ctx: &ConnCtx, started: Instant) {
+async fn relay(
+    ready: Ready<'_>,
+    peer: SocketAddr,
+    ctx: &ConnCtx,
+    started: Instant,
+    admitted: &crate::admission::Admitted,
+) {
     let Ready {
         client,
         up,
@@ -234,15 +247,25 @@ async fn relay(ready: Ready<'_>, peer: SocketAddr, ctx: &ConnCtx, started: Insta
     // Plain to plain keeps the splice path; anything with TLS copies through user space. The
     // session future is boxed: held inline, the four variants would make every connection's
     // task as large as all of them together (the compiler does not overlap them), idle or not.
-    let relay: Pin<Box<dyn Future<Output = Outcome> + Send + '_>> = match (client, up) {
-        (ClientStream::Plain(c), UpstreamStream::Plain(u)) => {
+    // Data limits and dump watch the bytes (copy path); see `guard`.
+    let guard = crate::guard::Guard::new(ctx, admitted, peer);
+    let request_hit = guard.as_ref().map(crate::guard::Guard::request_hit);
+    let relay: Pin<Box<dyn Future<Output = Outcome> + Send + '_>> = match (guard, client, up) {
+        (Some(g), c, u) => Box::pin(g.run(bridge, c, u, session)),
+        (None, ClientStream::Plain(c), UpstreamStream::Plain(u)) => {
             Box::pin(bridge.run_tcp(c, u, session))
         }
-        (ClientStream::Plain(c), UpstreamStream::Tls(u, _)) => Box::pin(bridge.run(c, u, session)),
-        (ClientStream::Tls(c), UpstreamStream::Plain(u)) => Box::pin(bridge.run(c, u, session)),
-        (ClientStream::Tls(c), UpstreamStream::Tls(u, _)) => Box::pin(bridge.run(c, u, session)),
+        (None, ClientStream::Plain(c), UpstreamStream::Tls(u, _)) => {
+            Box::pin(bridge.run(c, u, session))
+        }
+        (None, ClientStream::Tls(c), UpstreamStream::Plain(u)) => {
+            Box::pin(bridge.run(c, u, session))
+        }
+        (None, ClientStream::Tls(c), UpstreamStream::Tls(u, _)) => {
+            Box::pin(bridge.run(c, u, session))
+        }
     };
-    let (bytes_up, bytes_down, end, spliced, kind) = match unless_cut(ctx, relay).await {
+    let (bytes_up, bytes_down, mut end, spliced, mut kind) = match unless_cut(ctx, relay).await {
         Some(outcome) => {
             bump(&ctx.stats.completed);
             let (up, down, end, spliced) = summarise(&outcome);
@@ -256,6 +279,10 @@ async fn relay(ready: Ready<'_>, peer: SocketAddr, ctx: &ConnCtx, started: Insta
             "cut_at_drain",
         ),
     };
+    if request_hit.is_some_and(|h| h.load(Ordering::Relaxed) > 0) {
+        kind = crate::admission::Limit::RequestRate.end();
+        end = kind.to_owned();
+    }
     crate::metrics::connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
     ctx.stats
         .client_to_upstream

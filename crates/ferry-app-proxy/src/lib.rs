@@ -29,6 +29,18 @@
 //! - **Reload** while running through a [`Reloader`] (the binary wires SIGHUP): the whole
 //!   config file, validated first and swapped for new connections while live ones keep theirs
 //!   ([`Reloader::reload_file`]); or the TLS certificates only ([`Reloader::reload_tls`]).
+//! - **Client limits** per listener ([`ListenerLimits`], `[listener.limits]`), checked in the
+//!   connection's task before the TLS handshake and before any upstream is contacted:
+//!   new-connection rate per client (GCRA), open connections per client and per listener; on
+//!   data, a per-client byte rate shared by all of a client's connections and a request-unit
+//!   rate (each read from the client is one unit). A hit is answered with a [`LimitAction`]:
+//!   close, reset, or a [`Reply`] (for example an HTTP 429 whose `{retry_after}` the limiter
+//!   fills in) and close. Nothing over a limit reaches an upstream.
+//! - **Access rules** ([`AccessRules`], `[listener.access]`): CIDR allow and deny lists (deny
+//!   wins) and time-of-day windows in UTC read from an injectable [`UtcClock`].
+//! - **Payload dump** ([`DumpConfig`], `[listener.dump]`): one file per direction per
+//!   connection, written by a task behind a bounded queue so the relay never waits, plus hex
+//!   logging at trace level.
 //! - A **[`Report`]** of counts when the run ends, and one access-log line per connection
 //!   (target `ferry::access`).
 //!
@@ -37,7 +49,32 @@
 //! It does not parse command lines, install signal handlers or configure logging output (the
 //! `ferry-proxy` binary in `ferry-cli` does), change listener addresses or
 //! `server.max_connections` on reload (those need a restart), accept PROXY headers from
-//! untrusted peers, or speak HTTP.
+//! untrusted peers, or speak HTTP. Limits are per process: they are not shared between proxy
+//! instances. A limit `reply` on a TLS listener is sent in plain text (the check runs before
+//! the handshake).
+//!
+//! # Limits in a config
+//!
+//! ```
+//! use ferry_app_proxy::{LimitAction, ProxyConfig};
+//!
+//! let config = ProxyConfig::from_toml(r#"
+//!     [[listener]]
+//!     bind = "127.0.0.1:0"
+//!     pool = "app"
+//!     [listener.limits]
+//!     connection_rate = "10/s"
+//!     per_client_connections = 20
+//!     reply = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: {retry_after}\r\n\r\n"
+//!     [listener.access]
+//!     deny = ["192.0.2.0/24"]
+//!     [pool.app]
+//!     upstreams = ["127.0.0.1:9000"]
+//! "#)?;
+//! let LimitAction::Reply(reply) = &config.listeners[0].limits.action else { unreachable!() };
+//! assert_eq!(&reply.render(3)[..], b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\n\r\n");
+//! # Ok::<(), ferry_app_proxy::ConfigError>(())
+//! ```
 //!
 //! # Examples
 //!
@@ -115,26 +152,34 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
+mod clock;
 pub mod config;
 mod conn;
+mod dump;
+mod guard;
 mod listener;
 mod metrics;
 mod pool;
 mod proxy;
 mod proxy_protocol;
+mod refuse;
 mod reload;
 mod report;
 mod route;
 mod runtime;
+mod throttle;
 mod upstream;
 
 use std::future::Future;
 
 use tokio::net::TcpListener;
 
+pub use self::clock::{FixedClock, SystemClock, UtcClock};
 pub use self::config::{
-    AcceptProxy, CertFiles, ClientCa, ListenerConfig, ListenerTls, NamePattern, PoolConfig,
-    ProxyConfig, Route, SniCert, UpstreamTls,
+    AcceptProxy, AccessRules, CertFiles, ClientCa, DataRate, DumpConfig, LimitAction,
+    ListenerConfig, ListenerLimits, ListenerTls, NamePattern, PoolConfig, ProxyConfig, Reply,
+    Route, SniCert, TimeWindow, UpstreamTls,
 };
 pub use self::proxy::Proxy;
 pub use self::reload::{ConfigReloadError, ConfigReloaded, ReloadError, ReloadOutcome, Reloader};
@@ -172,6 +217,11 @@ pub fn bind_all(config: &ProxyConfig) -> Result<Vec<TcpListener>, AppError> {
     config
         .listeners
         .iter()
-        .map(|l| ferry_app_core::listen::bind_tcp(l.bind))
+        .map(|l| {
+            ferry_app_core::listen::bind_tcp_with(
+                l.bind,
+                ferry_app_core::listen::BindOptions::reuse_port(l.reuse_port),
+            )
+        })
         .collect()
 }

@@ -91,17 +91,22 @@ pub(crate) struct ListenerRt {
     pub(crate) tls: Option<Arc<TlsListener>>,
     pub(crate) routing: Routing,
     pub(crate) accept_proxy: Option<crate::config::AcceptProxy>,
+    /// Limits, access rules and dump.
+    pub(crate) rules: Arc<crate::admission::ClientRules>,
 }
 
 impl ListenerRt {
-    /// Builds the listener and its TLS acceptor, or keeps `kept_tls` (the acceptor of the
-    /// previous config, on reload) when it was built from the same settings. A validated
-    /// config names only pools that exist; a missing one is still reported rather than trusted.
+    /// Builds the listener, its TLS acceptor and its client rules, or keeps those of `kept`
+    /// (the same listener in the previous config, on reload) when they were built from the
+    /// same settings: a reload that does not change a listener's limits keeps its limiter
+    /// state (rates, open connections per client). A validated config names only pools that
+    /// exist; a missing one is still reported rather than trusted.
     pub(crate) fn new(
         config: &ListenerConfig,
         upstreams: &Upstreams,
-        kept_tls: Option<&Arc<TlsListener>>,
+        kept: Option<&Self>,
     ) -> Result<Self, ListenerBuildError> {
+        let kept_tls = kept.and_then(|k| k.tls.as_ref());
         let pool = |name: &str| {
             upstreams
                 .get(name)
@@ -131,7 +136,15 @@ impl ListenerRt {
             )),
             (None, _) => None,
         };
+        let rules = match kept {
+            Some(k) if k.rules.same_as(config) => Arc::clone(&k.rules),
+            _ => Arc::new(
+                crate::admission::ClientRules::new(config, tokio::time::Instant::now().into_std())
+                    .map_err(ListenerBuildError::Dump)?,
+            ),
+        };
         Ok(Self {
+            rules,
             name: config.name.clone(),
             bridge: Bridge::new(config.bridge.clone()),
             tls,
@@ -148,4 +161,6 @@ pub(crate) enum ListenerBuildError {
     UnknownPool(String),
     /// Certificates could not be loaded.
     Tls(TlsConfigError),
+    /// The dump directory is not usable.
+    Dump(String),
 }

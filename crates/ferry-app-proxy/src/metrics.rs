@@ -8,6 +8,12 @@
 //! | `ferry_tls_handshakes_total` | counter | `listener`, `resumed` (`true`/`false`) |
 //! | `ferry_active_connections` | gauge | `listener` |
 //! | `ferry_config_reloads_total` | counter | `result` (`ok`, `error`) |
+//! | `ferry_limits_hit_total` | counter | `listener`, `limit` (`rate`, `concurrency`, `listener_cap`, `data_rate` (once per connection that had to wait), `request_rate`, `cidr`, `window`) |
+//! | `ferry_dump_dropped_total` | counter | `listener` (dump chunks dropped because the writer was behind) |
+//!
+//! Refused connections also count in `ferry_connections_total` with `end` = `limit_rate`,
+//! `limit_concurrency`, `limit_listener_cap`, `denied_cidr` or `denied_window`; a session
+//! ended by the request-unit rate has `end` = `limit_request_rate`.
 //!
 //! Errors by kind are the `end` label of `ferry_connections_total`: every connection ends with
 //! exactly one label, and every label but `closed` names a kind of error or refusal.

@@ -23,6 +23,7 @@ use ferry_app_core::listen::Acceptor;
 pub struct Proxy {
     config: ProxyConfig,
     shared: Arc<Shared>,
+    clock: Arc<dyn crate::clock::UtcClock>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -49,7 +50,16 @@ impl Proxy {
         Ok(Self {
             config,
             shared: Arc::new(Shared::new(generation)),
+            clock: Arc::new(crate::clock::SystemClock),
         })
+    }
+
+    /// Replaces the wall clock read for time-of-day windows and dump file names (default
+    /// [`SystemClock`](crate::SystemClock)); tests inject a [`FixedClock`](crate::FixedClock).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn crate::clock::UtcClock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The configuration the proxy was built with (a reload does not change it; listeners are
@@ -132,6 +142,7 @@ impl Proxy {
                     index,
                     stats: Arc::clone(&stats),
                     cut: cut.clone(),
+                    clock: Arc::clone(&self.clock),
                 },
                 Arc::clone(&limit),
                 tracker.clone(),
@@ -179,6 +190,7 @@ struct Slot {
     index: usize,
     stats: Arc<Stats>,
     cut: CancellationToken,
+    clock: Arc<dyn crate::clock::UtcClock>,
 }
 
 impl Slot {
@@ -189,6 +201,7 @@ impl Slot {
             listener,
             stats: Arc::clone(&self.stats),
             cut: self.cut.clone(),
+            clock: Arc::clone(&self.clock),
         })
     }
 }

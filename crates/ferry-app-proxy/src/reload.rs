@@ -235,6 +235,12 @@ impl Reloader {
                     reason: format!("changed from {} to {}", old.bind, new.bind),
                 });
             }
+            if new.reuse_port != old.reuse_port {
+                return Err(ConfigReloadError::NeedsRestart {
+                    key: format!("listener[{i}].reuse_port"),
+                    reason: format!("changed from {} to {}", old.reuse_port, new.reuse_port),
+                });
+            }
         }
         let mut ignored = Vec::new();
         if config.max_connections != prev.config.max_connections {

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What a proxy run did, returned after it stopped.
 ///
 /// Every accepted connection ends in exactly one of `completed`, `upstream_failures`,
-/// `cut_at_drain`, `tls_handshake_failures`, `unrouted`, `upstream_tls_failures` and
-/// `proxy_rejected`.
+/// `cut_at_drain`, `tls_handshake_failures`, `unrouted`, `upstream_tls_failures`,
+/// `proxy_rejected` and `refused`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
@@ -37,6 +37,9 @@ pub struct Report {
     /// Connections closed on an `accept_proxy` listener: from an untrusted peer, or with a
     /// missing, invalid or late PROXY header.
     pub proxy_rejected: u64,
+    /// Client connections refused at accept by a limit or an access rule (before any TLS
+    /// handshake or upstream connect).
+    pub refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +56,7 @@ pub(crate) struct Stats {
     pub(crate) unrouted: AtomicU64,
     pub(crate) upstream_tls_failures: AtomicU64,
     pub(crate) proxy_rejected: AtomicU64,
+    pub(crate) refused: AtomicU64,
 }
 
 /// Adds one to a counter.
@@ -76,6 +80,7 @@ impl Stats {
             unrouted: get(&self.unrouted),
             upstream_tls_failures: get(&self.upstream_tls_failures),
             proxy_rejected: get(&self.proxy_rejected),
+            refused: get(&self.refused),
         }
     }
 }

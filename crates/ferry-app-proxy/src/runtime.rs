@@ -63,11 +63,12 @@ impl Generation {
         }
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for (i, lc) in config.listeners.iter().enumerate() {
-            let kept_tls = prev
-                .and_then(|g| g.listeners.get(i))
-                .and_then(|l| l.tls.as_ref());
-            let built = ListenerRt::new(lc, &upstreams, kept_tls).map_err(|e| match e {
+            let kept = prev.and_then(|g| g.listeners.get(i)).map(|l| &**l);
+            let built = ListenerRt::new(lc, &upstreams, kept).map_err(|e| match e {
                 ListenerBuildError::Tls(e) => ConfigError::invalid(&lc.tls_key, error_chain(&e)),
+                ListenerBuildError::Dump(reason) => {
+                    ConfigError::invalid(format!("listener[{i}].dump.dir"), reason)
+                }
                 ListenerBuildError::UnknownPool(pool) => ConfigError::invalid(
                     format!("listener[{i}]"),
                     format!("no [pool.{pool}] is defined"),

@@ -10,6 +10,9 @@
 //! `ferry-bench compare-hop --hop PATH_TO_FERRY_HOP --proxy PATH_TO_FERRY_PROXY` measures
 //! `ferry-hop` chains of 1 and 3 hops against the direct path and a plain TCP forward in the
 //! same run (see `compare_hop`).
+//! `--proxy-config NAME=TEMPLATE=COMMAND` adds a proxy started with `--config FILE`, FILE being
+//! the TOML template with `{listen}`, `{upstream1}` and `{upstream2}` filled in, in front of
+//! two bench upstreams (see `crates/ferry-bench/configs/`).
 //!
 //! `ferry-bench compare-tls --proxy ferry=PATH_TO_FERRY_PROXY` does the same for TLS
 //! termination against a naive tokio-rustls terminator (`ferry-bench naive-tls`): full and
@@ -19,6 +22,7 @@
 
 mod compare_hop;
 mod compare_tls;
+mod config_proxy;
 mod load;
 mod naive;
 mod naive_tls;
@@ -124,6 +128,11 @@ enum Cmd {
         /// appended. Repeatable.
         #[arg(long = "proxy", value_name = "NAME=COMMAND")]
         proxies: Vec<String>,
+        /// A proxy to measure with a config file, as NAME=TEMPLATE=COMMAND: the command gets
+        /// `--config FILE` appended, FILE being TEMPLATE with `{listen}`, `{upstream1}` and
+        /// `{upstream2}` replaced (two bench upstreams). Repeatable.
+        #[arg(long = "proxy-config", value_name = "NAME=TEMPLATE=COMMAND")]
+        config_proxies: Vec<String>,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 1 << 30)]
         bytes: u64,
@@ -197,6 +206,7 @@ fn main() -> io::Result<()> {
             }
             Cmd::Compare {
                 proxies,
+                config_proxies,
                 bytes,
                 seconds,
                 idle,
@@ -204,6 +214,7 @@ fn main() -> io::Result<()> {
             } => {
                 compare(
                     proxies,
+                    config_proxies,
                     bytes,
                     Duration::from_secs_f64(seconds),
                     idle,
@@ -314,6 +325,7 @@ fn median(v: &[f64]) -> f64 {
 
 async fn compare(
     proxies: Vec<String>,
+    config_proxies: Vec<String>,
     bytes: u64,
     seconds: Duration,
     idle: usize,
@@ -338,6 +350,19 @@ async fn compare(
             return Err(io::Error::other(format!("--proxy {p:?} has no command")));
         }
         targets.push(start(name, &cmd, upstream).await?);
+    }
+    let mut config_files = Vec::new();
+    if !config_proxies.is_empty() {
+        let second = server::spawn_local().await?;
+        for spec in &config_proxies {
+            let mut started = config_proxy::start(spec, [upstream, second]).await?;
+            targets.push(Target {
+                name: started.target.name.clone(),
+                addr: started.target.addr,
+                child: started.target.child.take(),
+            });
+            config_files.push(started);
+        }
     }
     let mut figs = vec![Figures::default(); targets.len()];
     for round in 0..rounds {
@@ -374,6 +399,8 @@ async fn compare(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     print_table(&targets, &figs, bytes, seconds, idle, rounds);
+    drop(targets);
+    drop(config_files);
     Ok(())
 }
 
@@ -425,6 +452,24 @@ fn print_table(
             let cells: Vec<String> = figs[2..]
                 .iter()
                 .map(|f| match (get(f), get(naive)) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                    _ => "-".to_owned(),
+                })
+                .collect();
+            println!("| {label} | {} |", cells.join(" | "));
+        }
+    }
+    // With several proxies (e.g. one config with limits): each against the first proxy.
+    if let (Some(first), Some(rest)) = (figs.get(2), figs.get(3..))
+        && !rest.is_empty()
+    {
+        println!("\nratios against {} (x):\n", names[2]);
+        println!("| metric | {} |", names[3..].join(" | "));
+        println!("|---|{}", "---|".repeat(rest.len()));
+        for (label, get) in rows {
+            let cells: Vec<String> = rest
+                .iter()
+                .map(|f| match (get(f), get(first)) {
                     (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
                     _ => "-".to_owned(),
                 })

@@ -30,6 +30,9 @@ impl ProxyConfig {
                 opt(b.max_lifetime),
                 matches!(b.splice, SplicePolicy::Auto) && l.tls.is_none(),
             ));
+            if l.reuse_port {
+                out.push_str(&format!("listener {} reuse_port: on\n", l.name));
+            }
             match &l.tls {
                 Some(tls) => out.push_str(&format!("listener {} tls: {}\n", l.name, tls.explain())),
                 None => out.push_str(&format!("listener {} tls: off (plain TCP)\n", l.name)),
@@ -41,6 +44,7 @@ impl ProxyConfig {
                     a.explain()
                 ));
             }
+            out.push_str(&super::limits_explain::explain(l));
             if !l.routes.is_empty() {
                 let routes: Vec<String> = l
                     .routes

@@ -12,6 +12,7 @@ use ferry_bridge::{BridgeConfig, SplicePolicy};
 use serde::Deserialize;
 
 use super::accept_proxy::AcceptProxyFile;
+use super::limits_file::{AccessFile, DumpFile, LimitsFile};
 use super::pool_file::PoolFile;
 use super::tls_file::ListenerTlsFile;
 use super::{
@@ -58,11 +59,16 @@ pub(super) struct TimeoutsFile {
 pub(super) struct ListenerFile {
     pub(super) name: Option<String>,
     pub(super) bind: String,
+    #[serde(default)]
+    pub(super) reuse_port: bool,
     pub(super) pool: Option<String>,
     #[serde(default)]
     pub(super) routes: BTreeMap<String, String>,
     pub(super) tls: Option<ListenerTlsFile>,
     pub(super) accept_proxy: Option<AcceptProxyFile>,
+    pub(super) limits: Option<LimitsFile>,
+    pub(super) access: Option<AccessFile>,
+    pub(super) dump: Option<DumpFile>,
     #[serde(flatten)]
     pub(super) timeouts: TimeoutsFile,
 }
@@ -131,14 +137,32 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             .accept_proxy
             .map(|a| a.validate(&format!("{key}.accept_proxy")))
             .transpose()?;
+        let limits = l
+            .limits
+            .map(|t| t.validate(&format!("{key}.limits")))
+            .transpose()?
+            .unwrap_or_default();
+        let access = l
+            .access
+            .map(|t| t.validate(&format!("{key}.access")))
+            .transpose()?
+            .unwrap_or_default();
+        let dump = l
+            .dump
+            .map(|t| t.validate(&format!("{key}.dump")))
+            .transpose()?;
         listeners.push(ListenerConfig {
             name: l.name.unwrap_or_else(|| key.clone()),
             bind,
+            reuse_port: l.reuse_port,
             pool: l.pool,
             routes,
             tls,
             bridge,
             accept_proxy,
+            limits,
+            access,
+            dump,
             tls_key: format!("{key}.tls"),
         });
     }

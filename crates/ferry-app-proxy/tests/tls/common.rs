@@ -4,15 +4,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ferry_app_proxy::{self as proxy, Proxy, ProxyConfig, Reloader, Report};
+use ferry_app_proxy::ProxyConfig;
 use ferry_tls::{
     ClientTlsStream, ConnectorConfig, HandshakeError, HandshakeInfo, PemInput, SelfSigned,
     TlsAcceptor, TlsConnector,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 /// An upstream that writes its `tag` byte first, then echoes until EOF, then closes.
 pub(crate) async fn tagged_echo(tag: u8) -> SocketAddr {
@@ -67,45 +66,11 @@ pub(crate) async fn tls_tagged_echo(
     (addr, rx)
 }
 
-/// A proxy running in the test's runtime.
-pub(crate) struct Running {
-    pub(crate) addrs: Vec<SocketAddr>,
-    pub(crate) reloader: Reloader,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Report>,
-}
+pub(crate) use crate::running::Running;
 
-impl Running {
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addrs[0]
-    }
-
-    pub(crate) async fn stop(mut self) -> Report {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap()
-    }
-}
-
+/// Builds a proxy from `config` and runs it.
 pub(crate) async fn start(config: ProxyConfig) -> Running {
-    let proxy = Proxy::new(config).unwrap();
-    let reloader = proxy.reloader();
-    let listeners = proxy::bind_all(proxy.config()).unwrap();
-    let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        proxy
-            .run(listeners, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap()
-    });
-    Running {
-        addrs,
-        reloader,
-        stop: Some(tx),
-        task,
-    }
+    crate::running::start_config(config)
 }
 
 pub(crate) async fn start_toml(text: &str) -> Running {

@@ -10,5 +10,7 @@ mod openssl;
 mod reencrypt;
 mod reload;
 mod resumption;
+#[path = "../support/running.rs"]
+mod running;
 mod sni;
 mod termination;

@@ -5,11 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ferry_app_proxy::{self as proxy, Proxy, ProxyConfig, Reloader, Report};
+use ferry_app_proxy::ProxyConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 /// An upstream that writes its tag byte, then echoes until EOF. Killable: the listening
 /// socket is closed, so later connects are refused.
@@ -95,48 +94,10 @@ pub(crate) async fn recorder() -> (SocketAddr, mpsc::UnboundedReceiver<Vec<u8>>)
     (addr, rx)
 }
 
-pub(crate) struct Running {
-    pub(crate) addrs: Vec<SocketAddr>,
-    pub(crate) reloader: Reloader,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Report>,
-}
-
-impl Running {
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addrs[0]
-    }
-
-    pub(crate) async fn stop(mut self) -> Report {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap()
-    }
-}
-
-pub(crate) async fn start_config(config: ProxyConfig) -> Running {
-    let proxy = Proxy::new(config).unwrap();
-    let reloader = proxy.reloader();
-    let listeners = proxy::bind_all(proxy.config()).unwrap();
-    let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        proxy
-            .run(listeners, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap()
-    });
-    Running {
-        addrs,
-        reloader,
-        stop: Some(tx),
-        task,
-    }
-}
+pub(crate) use crate::running::{Running, start_config};
 
 pub(crate) async fn start(toml: &str) -> Running {
-    start_config(ProxyConfig::from_toml(toml).unwrap()).await
+    start_config(ProxyConfig::from_toml(toml).unwrap())
 }
 
 /// `[[listener]]` on port 0 to pool `p`, plus `extra` listener keys, then `[pool.p]` with

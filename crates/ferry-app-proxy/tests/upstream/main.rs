@@ -9,3 +9,5 @@ mod docs;
 mod health;
 mod proxy_protocol;
 mod reload;
+#[path = "../support/running.rs"]
+mod running;
