@@ -64,7 +64,7 @@ enum Command {
     /// Run local listeners (tcp, udp, socks5, http) that send traffic over the chains of a
     /// config file.
     Access {
-        /// TOML config file with [keys], [[chain]], [[listener]] and [[route]].
+        /// TOML config file with `[keys]`, `[[chain]]`, `[[listener]]` and `[[route]]`.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
