@@ -56,6 +56,7 @@ impl AgentApp {
         );
         tunnel.dial_timeout = config.connect_timeout;
         tunnel.backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
+        tunnel.quic = config.quic;
         let agent = ferry_tunnel::Agent::new(tunnel)
             .map_err(|e| ConfigError::invalid("ca", ferry_app_core::error::error_line(&e)))?;
         Ok(Self { agent })

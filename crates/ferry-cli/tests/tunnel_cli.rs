@@ -4,12 +4,15 @@
 //! and exits 0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
+
+#[path = "support/program.rs"]
+mod program;
+
+use program::Program;
 
 const GATEWAY: &str = env!("CARGO_BIN_EXE_ferry-gateway");
 const AGENT: &str = env!("CARGO_BIN_EXE_ferry-agent");
@@ -117,77 +120,6 @@ fn bad_flags_and_missing_credentials_fail_with_one_line() {
     args.extend(["--token-env", "X"]);
     assert_eq!(run(AGENT, &args).status.code(), Some(64));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A running program and its stderr, line by line.
-struct Program {
-    child: Child,
-    log: mpsc::Receiver<String>,
-}
-
-impl Program {
-    fn spawn(bin: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(bin)
-            .args(args)
-            .args(["--log", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, log }
-    }
-
-    /// Waits (bounded) for a log line containing `needle`.
-    fn wait_for(&self, needle: &str) -> String {
-        loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    /// The `addr=` value of the first line containing `needle`.
-    fn addr(&self, needle: &str) -> SocketAddr {
-        let line = self.wait_for(needle);
-        let at = line.find("addr=").unwrap() + 5;
-        let rest = &line[at..];
-        rest[..rest.find(' ').unwrap_or(rest.len())]
-            .parse()
-            .unwrap()
-    }
-
-    /// SIGTERM, then the exit code (bounded wait).
-    fn terminate(self) -> Option<i32> {
-        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let (tx, rx) = mpsc::channel();
-        let mut child = self.child;
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait().map(|s| s.code()));
-        });
-        match rx.recv_timeout(Duration::from_secs(15)) {
-            Ok(code) => code.unwrap(),
-            Err(_) => {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-                panic!("did not exit within 15 s of SIGTERM");
-            }
-        }
-    }
 }
 
 fn http_server() -> SocketAddr {

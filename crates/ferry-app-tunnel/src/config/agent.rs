@@ -10,7 +10,7 @@ use ferry_app_core::duration::de_duration;
 use serde::Deserialize;
 
 use super::flags::AgentFlags;
-use super::{allowlist, read, syntax, with_path};
+use super::{allowlist, quic_settings, read, syntax, with_path};
 
 /// Default timeout for dialing a destination: 5 s.
 pub const DEFAULT_AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +39,10 @@ pub(super) struct AgentFile {
     reconnect_min: Option<Duration>,
     #[serde(default, deserialize_with = "de_some")]
     reconnect_max: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    keep_alive: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    idle_timeout: Option<Duration>,
 }
 
 fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -104,6 +108,8 @@ impl AgentCredential {
 /// connect_timeout = "5s"            # dialing a destination
 /// reconnect_min = "1s"              # back-off after a lost gateway connection
 /// reconnect_max = "60s"
+/// keep_alive = "10s"                # QUIC keep-alive when nothing else is sent
+/// idle_timeout = "30s"              # gateway connection lost after this long without a packet
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -128,6 +134,11 @@ pub struct AgentConfig {
     pub reconnect_min: Duration,
     /// Longest reconnect delay (`reconnect_max`). Default [`DEFAULT_RECONNECT_MAX`].
     pub reconnect_max: Duration,
+    /// QUIC keep-alive interval (`keep_alive`) and idle timeout (`idle_timeout`): how soon a
+    /// gateway that vanished without closing (crash, network loss) is noticed and the agent
+    /// reconnects. Default [`ferry_tunnel::QuicSettings::default`] (10 s and 30 s); the
+    /// idle timeout in use is the lower of the agent's and the gateway's.
+    pub quic: ferry_tunnel::QuicSettings,
 }
 
 fn host_port(text: &str) -> Option<(String, u16)> {
@@ -186,6 +197,8 @@ impl AgentConfig {
             connect_timeout: None,
             reconnect_min: None,
             reconnect_max: None,
+            keep_alive: None,
+            idle_timeout: None,
         })
     }
 
@@ -252,6 +265,7 @@ impl AgentConfig {
                 "shorter than reconnect_min",
             ));
         }
+        let quic = quic_settings(("keep_alive", "idle_timeout"), f.keep_alive, f.idle_timeout)?;
         Ok(Self {
             gateway,
             server_name,
@@ -262,6 +276,7 @@ impl AgentConfig {
             connect_timeout,
             reconnect_min,
             reconnect_max,
+            quic,
         })
     }
 }

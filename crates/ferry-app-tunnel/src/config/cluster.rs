@@ -61,7 +61,8 @@ pub enum RegistrySpec {
 /// [cluster]
 /// registry = "memcached://10.0.0.9:11211"  # or "memory"; required
 /// peer_listen = "0.0.0.0:7443"        # inter-gateway listener (TLS); required
-/// advertise = "10.0.0.5:7443"         # address other gateways dial; required, not 0.0.0.0
+/// advertise = "10.0.0.5:7443"         # address other gateways dial; required, not 0.0.0.0;
+///                                     # port 0: the port peer_listen is bound to
 /// peer_ca = "/etc/ferry/peer-ca.pem"  # CA that signed the peers' certificates; required
 /// peer_server_name = "gw.internal"    # name peer certificates carry; default: the peer's IP
 /// peer_credential_file = "/etc/ferry/peer.secret"  # shared secret, 16-512 bytes; required
@@ -82,7 +83,8 @@ pub struct ClusterConfig {
     pub registry: RegistrySpec,
     /// Inter-gateway listener (`cluster.peer_listen`).
     pub peer_listen: SocketAddr,
-    /// Address written into the registry for other gateways (`cluster.advertise`).
+    /// Address written into the registry for other gateways (`cluster.advertise`). Port 0
+    /// stands for the port the peer listener is bound to (for `peer_listen` on port 0).
     pub advertise: SocketAddr,
     /// The peer listener's certificate (`[cluster.peer_tls]`). Default `None`: the `[tls]`
     /// certificate.
@@ -161,10 +163,10 @@ impl ClusterFile {
         };
         let peer_listen = addr("cluster.peer_listen", &self.peer_listen)?;
         let advertise = addr("cluster.advertise", &self.advertise)?;
-        if advertise.ip().is_unspecified() || advertise.port() == 0 {
+        if advertise.ip().is_unspecified() {
             return Err(ConfigError::invalid(
                 "cluster.advertise",
-                "must be an address other gateways can dial (not 0.0.0.0, [::] or port 0)",
+                "must be an address other gateways can dial (not 0.0.0.0 or [::])",
             ));
         }
         if let Some(name) = &self.peer_server_name

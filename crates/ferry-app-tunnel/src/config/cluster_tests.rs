@@ -85,6 +85,20 @@ fn memory_registry() {
 }
 
 #[test]
+fn advertise_port_0_is_kept_for_the_bound_port() {
+    // Resolved to the peer listener's bound port by `gateway::bind` (tested end to end in
+    // `ferry-cli/tests/cluster_cli.rs`).
+    let c = GatewayConfig::from_toml(&format!(
+        "{GW}{}",
+        CLUSTER.replace("10.0.0.5:7443", "10.0.0.5:0")
+    ))
+    .unwrap()
+    .cluster
+    .unwrap();
+    assert_eq!(c.advertise, "10.0.0.5:0".parse().unwrap());
+}
+
+#[test]
 fn errors_name_their_key() {
     let e = with("bogus = 1\n").unwrap_err();
     assert!(e.contains("bogus"), "{e}");
@@ -93,6 +107,8 @@ fn errors_name_their_key() {
     let e = replaced("memcached://10.0.0.9:11211", "memcached://host-name:11211");
     assert!(e.contains("cluster.registry"), "{e}");
     let e = replaced("10.0.0.5:7443", "0.0.0.0:7443");
+    assert!(e.contains("cluster.advertise"), "{e}");
+    let e = replaced("10.0.0.5:7443", "0.0.0.0:0");
     assert!(e.contains("cluster.advertise"), "{e}");
     let e = with("ttl = \"30s\"\nheartbeat = \"15s\"\n").unwrap_err();
     assert!(e.contains("cluster.heartbeat"), "{e}");

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::cluster::{ClusterConfig, ClusterFile};
 use super::flags::GatewayFlags;
-use super::{CertFile, CertSpec, allowlist, parse_rate, read, syntax, with_path};
+use super::{CertFile, CertSpec, allowlist, parse_rate, quic_settings, read, syntax, with_path};
 use crate::front::FrontConfig;
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +78,10 @@ pub(super) struct TimeoutsFile {
     half_close: Option<Option<Duration>>,
     #[serde(default, deserialize_with = "de_some")]
     drain: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    agent_keep_alive: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    agent_idle: Option<Duration>,
 }
 
 fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -177,6 +181,8 @@ impl GatewayAuth {
 /// idle = "5m"          # tunnel idle ("off" to disable)
 /// half_close = "30s"
 /// drain = "30s"
+/// agent_keep_alive = "10s"  # QUIC keep-alive to agents
+/// agent_idle = "30s"        # an agent silent this long is gone (its tunnels end)
 ///
 /// # [cluster]     # optional: several gateways (keys in `ClusterConfig`)
 /// ```
@@ -200,6 +206,10 @@ pub struct GatewayConfig {
     /// Several gateways sharing agent ownership (`[cluster]`, see [`ClusterConfig`]). Default
     /// none: a single gateway.
     pub cluster: Option<ClusterConfig>,
+    /// QUIC keep-alive interval and idle timeout towards agents (`timeouts.agent_keep_alive`,
+    /// `timeouts.agent_idle`). Default [`ferry_tunnel::QuicSettings::default`] (10 s, 30 s);
+    /// the idle timeout in use on a connection is the lower of the gateway's and the agent's.
+    pub agent_quic: ferry_tunnel::QuicSettings,
 }
 
 fn addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -337,6 +347,11 @@ impl GatewayConfig {
         if let Some(hc) = t.half_close {
             front.bridge = front.bridge.half_close_timeout(hc);
         }
+        let agent_quic = quic_settings(
+            ("timeouts.agent_keep_alive", "timeouts.agent_idle"),
+            t.agent_keep_alive,
+            t.agent_idle,
+        )?;
         Ok(Self {
             listen,
             agent_listen,
@@ -346,6 +361,7 @@ impl GatewayConfig {
             metrics,
             front,
             cluster,
+            agent_quic,
         })
     }
 }

@@ -101,6 +101,38 @@ fn allowlist(key: &str, entries: &[String], special: bool) -> Result<Allowlist, 
     })
 }
 
+/// The longest QUIC idle timeout accepted: 1 day.
+const MAX_QUIC_IDLE: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// QUIC keep-alive and idle timeout from optional file values (defaults from
+/// [`ferry_tunnel::QuicSettings::default`]): both above zero, the idle timeout above the
+/// keep-alive interval (or the connection would idle out between keep-alives) and at most a day.
+fn quic_settings(
+    keys: (&str, &str),
+    keep_alive: Option<std::time::Duration>,
+    idle: Option<std::time::Duration>,
+) -> Result<ferry_tunnel::QuicSettings, ConfigError> {
+    let mut quic = ferry_tunnel::QuicSettings::default();
+    quic.keep_alive_interval = keep_alive.unwrap_or(quic.keep_alive_interval);
+    quic.idle_timeout = idle.unwrap_or(quic.idle_timeout);
+    if quic.keep_alive_interval.is_zero() {
+        return Err(ConfigError::invalid(keys.0, "must be longer than 0"));
+    }
+    if quic.idle_timeout <= quic.keep_alive_interval {
+        return Err(ConfigError::invalid(
+            keys.1,
+            format!(
+                "must be longer than {} ({:?})",
+                keys.0, quic.keep_alive_interval
+            ),
+        ));
+    }
+    if quic.idle_timeout > MAX_QUIC_IDLE {
+        return Err(ConfigError::invalid(keys.1, "must be at most 1 day"));
+    }
+    Ok(quic)
+}
+
 fn syntax(e: &toml::de::Error) -> ConfigError {
     ConfigError::Syntax {
         path: None,

@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use super::*;
 
 const GW: &str = r#"
@@ -73,7 +75,7 @@ drain = "4s"
     assert_eq!(c.front.limits.max_tunnels_per_client.get(), 2);
     assert_eq!(c.front.limits.client_rate.unwrap().burst().get(), 7);
     assert!(c.front.limits.agent_rate.is_none());
-    assert_eq!(c.front.header_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(c.front.header_timeout, Duration::from_secs(2));
     assert_eq!(c.front.bridge.idle_timeout, None);
     assert!(
         c.front
@@ -214,6 +216,47 @@ fn agent_minimal_and_full() {
     );
     let c = AgentConfig::from_toml(&AGENT.replace("gw.example.com:4433", "[::1]:4433")).unwrap();
     assert_eq!(c.gateway, ("::1".to_owned(), 4433));
+}
+
+#[test]
+fn quic_keep_alive_and_idle_defaults_settings_and_errors() {
+    let defaults = ferry_tunnel::QuicSettings::default();
+    assert_eq!(AgentConfig::from_toml(AGENT).unwrap().quic, defaults);
+    assert_eq!(GatewayConfig::from_toml(GW).unwrap().agent_quic, defaults);
+
+    let c = AgentConfig::from_toml(&format!(
+        "{AGENT}keep_alive = \"500ms\"\nidle_timeout = \"2s\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.quic.keep_alive_interval, Duration::from_millis(500));
+    assert_eq!(c.quic.idle_timeout, Duration::from_secs(2));
+    let c = GatewayConfig::from_toml(&format!(
+        "{GW}[timeouts]\nagent_keep_alive = \"1s\"\nagent_idle = \"3s\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.agent_quic.keep_alive_interval, Duration::from_secs(1));
+    assert_eq!(c.agent_quic.idle_timeout, Duration::from_secs(3));
+
+    let agent_cases: &[(&str, &str)] = &[
+        ("keep_alive = \"0s\"", "`keep_alive`"),
+        // Below the default keep-alive (10 s): the connection would idle out between them.
+        ("idle_timeout = \"5s\"", "`idle_timeout`"),
+        (
+            "keep_alive = \"2s\"\nidle_timeout = \"2s\"",
+            "`idle_timeout`",
+        ),
+        ("idle_timeout = \"2d\"", "`idle_timeout`"),
+    ];
+    for (extra, needle) in agent_cases {
+        let e = AgentConfig::from_toml(&format!("{AGENT}{extra}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{needle:?} not in {e:?}");
+    }
+    let e = gw_err(&format!("{GW}[timeouts]\nagent_idle = \"10s\"\n"));
+    assert!(e.contains("`timeouts.agent_idle`"), "{e}");
+    let e = gw_err(&format!("{GW}[timeouts]\nagent_keep_alive = \"0s\"\n"));
+    assert!(e.contains("`timeouts.agent_keep_alive`"), "{e}");
 }
 
 #[test]

@@ -96,6 +96,7 @@ pub fn bind_with_clock(
     tunnel_config.open_timeout = config.front.open_timeout;
     tunnel_config.drain_timeout = config.front.drain_timeout;
     tunnel_config.max_tunnels_per_agent = config.front.limits.max_tunnels_per_agent;
+    tunnel_config.quic = config.agent_quic;
     let tunnel_clock = Arc::clone(&clock);
     let mut builder = ferry_tunnel::Gateway::builder(tunnel_config, AgentAuth::new(auth.clone()))
         .clock(move || tunnel_clock.now_unix());
@@ -126,8 +127,7 @@ pub fn bind_with_clock(
     let (opener, peer) = match cluster {
         None => (GatewayOpener::Local(local), None),
         Some(c) => {
-            let listener = bind_tcp(c.peer_listen)?;
-            let addr = local_addr(&listener, c.peer_listen)?;
+            let (listener, addr) = (c.peer_listener, c.peer_addr);
             let peer = PeerFront::new(
                 c.peer_config,
                 c.credential.clone(),
@@ -209,7 +209,8 @@ struct Cluster {
     credential: crate::cluster::GatewayCredential,
     forwarder: Forwarder,
     peer_tls: ferry_tls::TlsAcceptor,
-    peer_listen: SocketAddr,
+    peer_listener: TcpListener,
+    peer_addr: SocketAddr,
     peer_config: crate::cluster::PeerConfig,
     lookup_timeout: std::time::Duration,
 }
@@ -226,7 +227,15 @@ impl Cluster {
         let instance = InstanceId::random().map_err(|e| {
             ConfigError::invalid("cluster", format!("cannot create an instance id: {e}"))
         })?;
-        let me = Owner::new(instance, c.advertise);
+        // Bound here, before anything uses `me`: an advertised port 0 means the bound port.
+        let peer_listener = bind_tcp(c.peer_listen)?;
+        let peer_addr = local_addr(&peer_listener, c.peer_listen)?;
+        let advertise = if c.advertise.port() == 0 {
+            SocketAddr::new(c.advertise.ip(), peer_addr.port())
+        } else {
+            c.advertise
+        };
+        let me = Owner::new(instance, advertise);
         let forwarder = Forwarder::new(connector, credential.clone(), c.forward.clone(), instance);
         Ok(Self {
             registry: load::registry(c),
@@ -235,7 +244,8 @@ impl Cluster {
             credential,
             forwarder,
             peer_tls,
-            peer_listen: c.peer_listen,
+            peer_listener,
+            peer_addr,
             peer_config: c.peer_config(&config.front),
             lookup_timeout: c.lookup_timeout,
         })

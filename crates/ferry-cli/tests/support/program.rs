@@ -1,0 +1,107 @@
+//! A program under test run as a child process, its stderr read line by line (shared by the
+//! tunnel CLI tests through `#[path]`).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running program and its stderr, line by line. Killed on drop if still running.
+pub(crate) struct Program {
+    /// `None` once waited for by [`Program::terminate`].
+    child: Option<Child>,
+    log: mpsc::Receiver<String>,
+}
+
+impl Program {
+    /// Starts `bin args --log info`.
+    pub(crate) fn spawn(bin: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(bin)
+            .args(args)
+            .args(["--log", "info"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// Waits (bounded) for a log line containing `needle`; earlier lines are consumed.
+    pub(crate) fn wait_for(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .log
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// The `addr=` value of the next line containing `needle`.
+    pub(crate) fn addr(&self, needle: &str) -> SocketAddr {
+        let line = self.wait_for(needle);
+        let at = line.find("addr=").unwrap() + 5;
+        let rest = &line[at..];
+        rest[..rest.find(' ').unwrap_or(rest.len())]
+            .parse()
+            .unwrap()
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().unwrap()
+    }
+
+    /// SIGTERM, then the exit code (bounded wait).
+    pub(crate) fn terminate(mut self) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait().map(|s| s.code()));
+        });
+        match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(code) => code.unwrap(),
+            Err(_) => {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                panic!("did not exit within 15 s of SIGTERM");
+            }
+        }
+    }
+
+    /// SIGKILL (a crash: nothing is cleaned up), then reaps the process.
+    pub(crate) fn kill(mut self) {
+        self.child().kill().unwrap();
+        self.child().wait().unwrap();
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child
+            && matches!(child.try_wait(), Ok(None))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
