@@ -61,7 +61,7 @@ struct Ready<'a> {
 
 pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
     let started = Instant::now();
-    let _active = crate::metrics::ActiveGuard::new(&ctx.listener.name);
+    let active = crate::metrics::ActiveGuard::new(&ctx.listener.name);
     // With `accept_proxy`, the client is who the trusted peer's header says. Boxed, and only
     // there: plain listeners should not carry the header reader in their task.
     let (peer, destination) = if ctx.listener.accept_proxy.is_some() {
@@ -82,7 +82,7 @@ pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCt
     let Some(ready) = setup(client, peer, destination, ctx).await else {
         return;
     };
-    relay(ready, peer, ctx, started, &admitted).await;
+    relay(ready, peer, ctx, started, &admitted, active).await;
 }
 
 /// The client's address and the address it connected to: the TCP peer's and the listener's,
@@ -225,6 +225,7 @@ async fn relay(
     ctx: &ConnCtx,
     started: Instant,
     admitted: &crate::admission::Admitted,
+    active: crate::metrics::ActiveGuard,
 ) {
     let Ready {
         client,
@@ -283,6 +284,9 @@ async fn relay(
         kind = crate::admission::Limit::RequestRate.end();
         end = kind.to_owned();
     }
+    // Every metric is final before the access log line: a reader that saw the line (a test,
+    // a log shipper correlating) finds the connection counted and no longer active.
+    drop(active);
     crate::metrics::connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
     ctx.stats
         .client_to_upstream
