@@ -3,180 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ferry-hop");
+#[path = "support/hop.rs"]
+mod hop;
+#[path = "support/program.rs"]
+mod program;
 
-/// A file in the temp directory, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(ext: &str, text: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "ferry-hop-cli-{}-{}.{ext}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, text).unwrap();
-        Self(path)
-    }
-
-    fn path(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Keys 1..=n, key k being 32 bytes of k.
-fn keys(n: u8) -> TempFile {
-    let text: String = (1..=n)
-        .map(|k| format!("{k} {}\n", format!("{k:02x}").repeat(32)))
-        .collect();
-    TempFile::new("keys", &text)
-}
-
-/// A running `ferry-hop` and its stderr, line by line.
-struct Running {
-    child: Child,
-    log: mpsc::Receiver<String>,
-    /// The addresses of its `listening` lines, in order.
-    addrs: Vec<SocketAddr>,
-    startup: Vec<String>,
-}
-
-impl Running {
-    fn wait_for_log(&self, needle: &str) -> String {
-        loop {
-            let line = self
-                .log
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn field(line: &str, name: &str) -> String {
-    let at = line.find(&format!(" {name}=")).unwrap() + name.len() + 2;
-    line[at..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .trim_matches('"')
-        .to_owned()
-}
-
-/// Starts `ferry-hop ARGS` and waits for `listeners` lines saying `listening`.
-fn spawn(args: &[&str], listeners: usize) -> Running {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .args(["--log", "info"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, log) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut addrs = Vec::new();
-    let mut startup = Vec::new();
-    while addrs.len() < listeners {
-        let line = log
-            .recv_timeout(Duration::from_secs(30))
-            .expect("ferry-hop did not log its address");
-        startup.push(line.clone());
-        if line.contains("listening") {
-            addrs.push(field(&line, "addr").parse().unwrap());
-        }
-    }
-    Running {
-        child,
-        log,
-        addrs,
-        startup,
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A threaded echo destination.
-fn echo() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut r, &mut s);
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    addr
-}
-
-fn access_config(key_file: &TempFile, hops: &[SocketAddr], dest: SocketAddr) -> TempFile {
-    let hops: Vec<String> = hops
-        .iter()
-        .enumerate()
-        .map(|(i, a)| format!("{{ address = \"{a}\", key_id = {} }}", i + 1))
-        .collect();
-    TempFile::new(
-        "toml",
-        &format!(
-            "[keys]\nfile = {:?}\n\n[[chain]]\nname = \"main\"\nhops = [{}]\n\n\
-             [[listener]]\nname = \"fixed\"\nmode = \"tcp\"\nbind = \"127.0.0.1:0\"\ndestination = \"{dest}\"\n",
-            key_file.path(),
-            hops.join(", ")
-        ),
-    )
-}
+use hop::{TempFile, access_config, echo, field, keys, run, spawn, spawn_env, stderr_of};
 
 #[test]
 fn two_hops_and_an_access_listener_relay_and_trace_reports_each_hop() {
@@ -244,9 +79,9 @@ fn two_hops_and_an_access_listener_relay_and_trace_reports_each_hop() {
         "{text}"
     );
 
-    assert!(a.stop().success());
-    assert!(h1.stop().success());
-    assert!(h2.stop().success());
+    assert!(a.stop());
+    assert!(h1.stop());
+    assert!(h2.stop());
 }
 
 #[test]
@@ -275,7 +110,7 @@ fn without_an_allowlist_a_hop_denies_everything_and_says_so() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("denied by policy"), "{text}");
-    assert!(h.stop().success());
+    assert!(h.stop());
 }
 
 #[test]
@@ -283,8 +118,8 @@ fn keys_from_an_environment_variable() {
     let k = keys(1);
     let text = std::fs::read_to_string(&k.0).unwrap();
     let dest = echo();
-    let mut child = Command::new(BIN)
-        .args([
+    let h = spawn_env(
+        &[
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -292,18 +127,11 @@ fn keys_from_an_environment_variable() {
             "FERRY_TEST_HOP_KEYS",
             "--allow",
             "127.0.0.0/8",
-        ])
-        .env("FERRY_TEST_HOP_KEYS", text)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr: SocketAddr = loop {
-        let line = lines.next().unwrap().unwrap();
-        if line.contains("listening") {
-            break field(&line, "addr").parse().unwrap();
-        }
-    };
+        ],
+        &[("FERRY_TEST_HOP_KEYS", &text)],
+        1,
+    );
+    let addr = h.addr();
     let cfg = access_config(&k, &[addr], dest);
     let out = run(&[
         "trace",
@@ -317,8 +145,7 @@ fn keys_from_an_environment_variable() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    assert!(h.stop());
 }
 
 #[test]
@@ -464,5 +291,5 @@ fn metrics_count_hop_connections() {
         "{m}"
     );
     assert!(get(admin, "/healthz").starts_with("HTTP/1.1 200 OK\r\n"));
-    assert!(h.stop().success());
+    assert!(h.stop());
 }

@@ -19,9 +19,15 @@ pub(crate) struct Program {
 impl Program {
     /// Starts `bin args --log info`.
     pub(crate) fn spawn(bin: &str, args: &[&str]) -> Self {
+        Self::spawn_env(bin, args, &[])
+    }
+
+    /// [`Program::spawn`] with `env` added to its environment.
+    pub(crate) fn spawn_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin)
             .args(args)
             .args(["--log", "info"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -41,6 +47,13 @@ impl Program {
             child: Some(child),
             log,
         }
+    }
+
+    /// The next log line (bounded wait).
+    pub(crate) fn next_line(&self) -> String {
+        self.log
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no log line within 30 s")
     }
 
     /// Waits (bounded) for a log line containing `needle`; earlier lines are consumed.
