@@ -72,3 +72,33 @@ pub fn fail(program: &str, error: &dyn Error, code: u8) -> ExitCode {
     eprintln!("{program}: {}", error_line(error));
     ExitCode::from(code)
 }
+
+/// Parses the command line into `A`.
+///
+/// # Errors
+///
+/// When the program should exit instead of running: after printing clap's message, the exit
+/// code [`EXIT_USAGE`] for a usage error, or success for `--help` and `--version`.
+pub fn parse_args<A: clap::Parser>() -> Result<A, ExitCode> {
+    A::try_parse().map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            ExitCode::from(EXIT_USAGE)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// The binaries' tokio runtime: multi-threaded (one worker per core), with I/O and timers.
+///
+/// # Errors
+///
+/// When the runtime cannot be built: reported on stderr as `program: reason`, with the exit
+/// code [`EXIT_FAILURE`].
+pub fn runtime(program: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(program, &e, EXIT_FAILURE))
+}

@@ -78,16 +78,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match ferry_cli::parse_args::<Args>() {
         Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     ferry_cli::init_tracing(&args.log);
     let config = match &args.config {
@@ -108,12 +101,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(PROGRAM, &AppError::from(e), EXIT_USAGE),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match ferry_cli::runtime(PROGRAM) {
         Ok(r) => r,
-        Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let shutdown = match ferry_cli::shutdown_signal() {

@@ -108,16 +108,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match ferry_cli::parse_args::<Args>() {
         Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(code) => return code,
     };
     ferry_cli::init_tracing(&args.log);
     let mode = match prepare(args.command) {
@@ -127,12 +120,9 @@ fn main() -> ExitCode {
     if let Some(limit) = ferry_cli::raise_open_files_limit() {
         tracing::debug!(limit, "open-files limit");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match ferry_cli::runtime(PROGRAM) {
         Ok(r) => r,
-        Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
+        Err(code) => return code,
     };
     runtime.block_on(run(mode, args.metrics))
 }
