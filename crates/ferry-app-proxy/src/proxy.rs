@@ -153,25 +153,14 @@ impl Proxy {
 
         shutdown.await;
         let drain_timeout = self.shared.current.load().config.drain_timeout;
-        tracing::info!(
-            drain_timeout = ?drain_timeout,
-            live = tracker.len(),
-            "shutdown: stopped accepting, draining"
-        );
-        stop_accepting.cancel();
-        accept_loops.wait().await;
-        tracker.close();
-        if tokio::time::timeout(drain_timeout, tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                live = tracker.len(),
-                "drain timeout: cutting live connections"
-            );
-            cut.cancel();
-            tracker.wait().await;
-        }
+        ferry_app_core::drain::drain(
+            &stop_accepting,
+            &accept_loops,
+            &tracker,
+            drain_timeout,
+            &cut,
+        )
+        .await;
         *self.shared.lock() = None;
         for p in self.shared.current.load().pools() {
             p.stop();

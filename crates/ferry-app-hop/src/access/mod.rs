@@ -208,24 +208,7 @@ pub async fn access(
     }
     loops.close();
     shutdown.await;
-    tracing::info!(
-        live = tracker.len(),
-        "shutdown: stopped accepting, draining"
-    );
-    ctx.stop.cancel();
-    loops.wait().await;
-    tracker.close();
-    if tokio::time::timeout(drain_timeout, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            live = tracker.len(),
-            "drain timeout: cutting live connections"
-        );
-        ctx.cut.cancel();
-        tracker.wait().await;
-    }
+    ferry_app_core::drain::drain(&ctx.stop, &loops, &tracker, drain_timeout, &ctx.cut).await;
     let s = &ctx.stats;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let report = AccessReport {
