@@ -22,7 +22,10 @@ pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// Time a client gets to send its request head: 5 s.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// The installed recorder's handle, or `None` when a foreign recorder was there first. Set once:
+/// threads racing to install wait for the first one (a plain `get` then `set` would let a loser
+/// see the global recorder taken before the winner stored its handle).
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The admin endpoint could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -39,16 +42,14 @@ pub enum AdminError {
 ///
 /// [`AdminError::RecorderTaken`] when some other recorder was installed first.
 pub fn install_prometheus() -> Result<PrometheusHandle, AdminError> {
-    if let Some(h) = HANDLE.get() {
-        return Ok(h.clone());
-    }
-    let recorder = PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    match metrics::set_global_recorder(recorder) {
-        Ok(()) => Ok(HANDLE.get_or_init(|| handle).clone()),
-        // Lost a race with another thread of ours, or a foreign recorder is installed.
-        Err(_already_set) => HANDLE.get().cloned().ok_or(AdminError::RecorderTaken),
-    }
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|()| handle)
+        })
+        .clone()
+        .ok_or(AdminError::RecorderTaken)
 }
 
 /// Whether the program is serving (`/healthz` answers `200 ok`) or draining (`503 draining`).

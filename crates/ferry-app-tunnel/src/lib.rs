@@ -1,6 +1,18 @@
-//! The reverse tunnel's gateway front end and its configuration model.
+//! The reverse tunnel's programs: the gateway (QUIC endpoint for agents, HTTP CONNECT front
+//! for clients, optional cluster routing) and the agent, their parts and their configuration.
 //!
 //! **What it does:**
+//! - [`gateway`]: [`gateway::bind`] loads every file and binds every socket of a
+//!   [`config::GatewayConfig`] (port 0 works; [`gateway::BoundGateway`] tells the addresses),
+//!   [`gateway::BoundGateway::run`] serves until shutdown and drains; with `[cluster]` it
+//!   wires [`RoutedOpener`], [`PeerFront`] and a `ferry_registry::Keeper` driven by the
+//!   tunnel's `AgentEvents`;
+//! - [`agent`]: [`agent::AgentApp`] loads a [`config::AgentConfig`] (secret from a file or the
+//!   environment, CA file, gateway name resolved) and runs `ferry_tunnel::Agent`;
+//! - [`AgentAuth`]: agent credentials (`ferry-auth`, role `agent`, the JWT `agent_id` claim
+//!   equal to the presented id) behind `ferry-tunnel`'s verifier hook;
+//! - [`LocalOpener`]: the [`TunnelOpener`] over `ferry_tunnel::Gateway::open`, with every
+//!   transport error mapped to the status the client gets ([`open_failure`]);
 //! - [`ClientFront`]: the gateway's client side, an HTTP CONNECT proxy (plain or TLS) where the
 //!   `Proxy-Authorization: Basic` username is the agent id and the password a client token or
 //!   JWT (verified with `ferry-auth`); status codes, limits and order of checks in [`front`];
@@ -14,9 +26,9 @@
 //! - [`config`]: the gateway's and the agent's TOML configuration, validated, failing closed
 //!   (no credentials and no explicit `insecure_no_auth` is an error).
 //!
-//! **What it does not do:** speak QUIC or hold agent connections (that is `ferry-tunnel`), parse
-//! command lines, install signal handlers or a metrics exporter (`ferry-cli`), or read key and
-//! token files during validation (the config holds paths; loading is a separate step).
+//! **What it does not do:** speak QUIC itself (that is `ferry-tunnel`), parse command lines
+//! or install signal handlers (`ferry-cli`), or read key and token files during validation
+//! (the config holds paths; [`gateway::bind`] and [`agent::AgentApp::load`] read them).
 //!
 //! # Example
 //!
@@ -48,14 +60,20 @@
 //! # Ok::<(), ferry_app_core::ConfigError>(())
 //! ```
 
+pub mod agent;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod front;
+pub mod gateway;
+mod local;
 pub mod metrics;
 mod opener;
+mod verify;
 
 pub use clock::{FixedClock, SharedClock, SystemClock, UnixClock};
 pub use cluster::{PeerFront, RoutedOpener};
 pub use front::{ClientFront, FrontConfig, FrontLimits, FrontStats};
+pub use local::{LocalOpener, open_failure};
 pub use opener::{OpenFailure, TunnelOpener};
+pub use verify::AgentAuth;

@@ -7,11 +7,17 @@
 //! - `forward`: a plain TCP forward (`ferry-proxy --listen --upstream`, or the naive proxy
 //!   when no `--proxy` is given);
 //! - `hop1`: a `ferry-hop access` TCP listener (the chain client) over one `ferry-hop serve`;
-//! - `hop3`: the same over three hops.
+//! - `hop3`: the same over three hops;
+//! - `fwd2`, `fwd3`, `fwd4`: controls, 2, 3 and 4 plain forwards chained (forward -> forward
+//!   -> ... -> upstream). `fwd3 / forward` next to `hop3 / hop1` tells what chaining costs on
+//!   this machine whatever the relay; since a chained path also runs the access process,
+//!   `hop1` relays through 2 processes and `hop3` through 4, so `fwd4 / fwd2` is the control
+//!   with the same number of relaying processes.
 //!
 //! Figures: bulk throughput (1 and 4 streams), 64-byte request/response rate, connection rate,
 //! and CPU time per connection during the connection-rate run: of the forward process, of each
-//! hop process (averaged over the hops of a path) and of the access process. Medians of
+//! hop process or chained forward (averaged over the processes of a path) and of the access
+//! process. Medians of
 //! `--rounds` rounds.
 
 use std::io;
@@ -23,6 +29,14 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 
 use crate::{Target, free_port, load, median, procstat, server, start, wait_ready};
+
+/// Indices of the paths, in table order.
+const FORWARD: usize = 1;
+const HOP1: usize = 2;
+const HOP3: usize = 3;
+const FWD2: usize = 4;
+const FWD3: usize = 5;
+const FWD4: usize = 6;
 
 /// Options of `compare-hop`.
 pub(crate) struct Opts {
@@ -156,6 +170,33 @@ async fn chained(
     })
 }
 
+/// Starts `n` plain forwards chained in front of `upstream`; the first is the entry.
+async fn forwards(
+    name: &str,
+    n: usize,
+    cmd: &[String],
+    upstream: SocketAddr,
+) -> io::Result<PathUnderTest> {
+    let mut next = upstream;
+    let mut hops = Vec::new();
+    for i in 0..n {
+        let mut t = start(&format!("{name}-{i}"), cmd, next).await?;
+        next = t.addr;
+        if let Some(c) = t.child.take() {
+            hops.push(c);
+        }
+    }
+    Ok(PathUnderTest {
+        target: Target {
+            name: name.to_owned(),
+            addr: next,
+            child: None,
+        },
+        hops,
+        access: None,
+    })
+}
+
 fn cpu_of(pids: &[u32]) -> Option<Duration> {
     pids.iter().map(|&p| procstat::cpu_time(p)).sum()
 }
@@ -193,13 +234,16 @@ pub(crate) async fn compare_hop(o: Opts) -> io::Result<()> {
         },
         chained("hop1", 1, &o, &keys, upstream).await?,
         chained("hop3", 3, &o, &keys, upstream).await?,
+        forwards("fwd2", 2, &forward_cmd, upstream).await?,
+        forwards("fwd3", 3, &forward_cmd, upstream).await?,
+        forwards("fwd4", 4, &forward_cmd, upstream).await?,
     ];
     let mut figs: Vec<Figures> = paths.iter().map(|_| Figures::default()).collect();
     for round in 0..o.rounds {
         for (i, (p, f)) in paths.iter_mut().zip(figs.iter_mut()).enumerate() {
             eprintln!("round {}/{}: {}", round + 1, o.rounds, p.target.name);
             let addr = p.target.addr;
-            let hop_pids: Vec<u32> = if i == 1 {
+            let hop_pids: Vec<u32> = if i == FORWARD {
                 forward_pid.into_iter().collect()
             } else {
                 p.hops.iter().map(Child::id).collect()
@@ -280,30 +324,65 @@ fn print_table(paths: &[PathUnderTest], figs: &[Figures], o: &Opts) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
         _ => "-".to_owned(),
     };
-    let (bulk1, bulk4, cpu) = (rows[0].1, rows[1].1, rows[4].1);
+    let (bulk1, bulk4, cpu, per_gb) = (rows[0].1, rows[1].1, rows[4].1, rows[6].1);
+    let lines: [(&str, usize, usize, Get); 10] = [
+        (
+            "hop3 / hop1 bulk, 1 stream (target >= 0.8)",
+            HOP3,
+            HOP1,
+            bulk1,
+        ),
+        ("hop3 / hop1 bulk, 4 streams", HOP3, HOP1, bulk4),
+        (
+            "control: fwd3 / forward bulk, 1 stream",
+            FWD3,
+            FORWARD,
+            bulk1,
+        ),
+        (
+            "control: fwd3 / forward bulk, 4 streams",
+            FWD3,
+            FORWARD,
+            bulk4,
+        ),
+        (
+            "control, same relay count: fwd4 / fwd2 bulk, 1 stream",
+            FWD4,
+            FWD2,
+            bulk1,
+        ),
+        (
+            "control, same relay count: fwd4 / fwd2 bulk, 4 streams",
+            FWD4,
+            FWD2,
+            bulk4,
+        ),
+        (
+            "hop1 / fwd2 bulk, 1 stream (2 relays each)",
+            HOP1,
+            FWD2,
+            bulk1,
+        ),
+        (
+            "hop3 / fwd4 bulk, 1 stream (4 relays each)",
+            HOP3,
+            FWD4,
+            bulk1,
+        ),
+        (
+            "hop CPU per connection / forward's (target <= 2)",
+            HOP1,
+            FORWARD,
+            cpu,
+        ),
+        ("hop CPU per GB / forward's", HOP1, FORWARD, per_gb),
+    ];
     println!("\n| ratio | value |\n|---|---|");
-    println!(
-        "| hop3 / hop1 bulk, 1 stream (target >= 0.8) | {} |",
-        ratio(get(3, bulk1), get(2, bulk1))
-    );
-    println!(
-        "| hop3 / hop1 bulk, 4 streams | {} |",
-        ratio(get(3, bulk4), get(2, bulk4))
-    );
-    println!(
-        "| hop1 / direct bulk, 1 stream | {} |",
-        ratio(get(2, bulk1), get(0, bulk1))
-    );
-    println!(
-        "| hop CPU per connection / forward's (target <= 2) | {} |",
-        ratio(get(2, cpu), get(1, cpu))
-    );
-    println!(
-        "| hop CPU per GB / forward's | {} |",
-        ratio(get(2, rows[6].1), get(1, rows[6].1))
-    );
+    for (label, a, b, g) in lines {
+        println!("| {label} | {} |", ratio(get(a, g), get(b, g)));
+    }
     println!(
         "| hop3 per-hop CPU per connection / forward's | {} |",
-        ratio(get(3, cpu), get(1, cpu))
+        ratio(get(HOP3, cpu), get(FORWARD, cpu))
     );
 }

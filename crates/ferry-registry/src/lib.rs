@@ -12,7 +12,8 @@
 //! - [`MemoryRegistry`]: the same semantics in one process (a single gateway, tests), on
 //!   tokio's clock.
 //! - [`Keeper`]: a gateway's side: claim on connect, refresh every heartbeat, release on
-//!   disconnect.
+//!   disconnect (`ferry-app-tunnel` drives it from `ferry-tunnel`'s agent events; this crate
+//!   does not depend on `ferry-tunnel`, agent ids are plain strings here).
 //! - [`Owner`] records in a versioned byte layout ([`record`], `docs/wire/registry.md`) under
 //!   keys that always fit memcached's rules ([`agent_key`]).
 //!

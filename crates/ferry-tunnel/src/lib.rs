@@ -12,14 +12,12 @@
 //!   [`AgentVerifier`]), keeps one live connection per [`AgentId`] (a newer authenticated
 //!   connection replaces the older one), opens tunnels ([`Gateway::open`] returns a
 //!   [`TunnelStream`], `AsyncRead + AsyncWrite` with half-close), caps tunnels per agent and
-//!   the QUIC flow-control windows, drains on shutdown, and records agents in an optional
-//!   [`Registry`].
+//!   the QUIC flow-control windows, drains on shutdown, and tells an optional
+//!   [`AgentEvents`] observer when agents connect and disconnect (in order, once each).
 //! - [`Agent`]: connects to the gateway with ALPN `ferry-tunnel/1`, authenticates, serves
 //!   tunnels (allowlist and special-address check, resolve once, dial exactly the checked
 //!   address with a timeout, status, `ferry-bridge` relay), reconnects with exponential
 //!   back-off and full jitter ([`Backoff`]), drains on shutdown.
-//! - [`Registry`]: agent ownership across gateways (claim, refresh, compare-and-delete,
-//!   lookup, TTLs), with [`MemoryRegistry`].
 //! - Metrics through the `metrics` facade, names in [`metrics`] (all start
 //!   with `ferry_tunnel_`).
 //!
@@ -28,9 +26,13 @@
 //! It does not check credentials itself (the application's [`AgentVerifier`] does, for example
 //! with `ferry-auth`), does not speak HTTP CONNECT or any client-facing protocol, does not
 //! apply the gateway's own allowlist (check a destination before [`Gateway::open`]), does not
-//! load certificates or keys (bring rustls configs; use the ring provider), and does not talk
-//! to memcached (a backend implements [`Registry`]). It never reads the wall clock except for
-//! the verifier's `now_unix` (replace it with [`GatewayBuilder::clock`]).
+//! load certificates or keys (bring rustls configs; use the ring provider), and does not keep
+//! agent ownership across gateways (`ferry-registry` does; wire it to [`AgentEvents`]). It
+//! never reads the wall clock except for the verifier's `now_unix` (replace it with
+//! [`GatewayBuilder::clock`]).
+//!
+//! `quinn` is re-exported ([`quinn`]) so that applications can hold endpoints without
+//! depending on it themselves.
 //!
 //! # Defaults
 //!
@@ -48,7 +50,6 @@
 //! | tunnel idle / half-close linger (agent bridge) | 5 min / 30 s |
 //! | reconnect back-off | full jitter in `[0, min(30 s, 500 ms · 2^n)]` |
 //! | drain timeout | 30 s |
-//! | registry TTL / refresh | 30 s / 10 s |
 //!
 //! # Example
 //!
@@ -137,13 +138,13 @@
 mod agent;
 mod agent_id;
 mod backoff;
+mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
 pub mod metrics;
 mod quic;
 mod read;
-mod registry;
 mod stream;
 mod verifier;
 pub mod wire;
@@ -151,11 +152,10 @@ pub mod wire;
 pub use agent::{Agent, AgentConfig, AgentStatus};
 pub use agent_id::{AgentId, AgentIdError, MAX_AGENT_ID_LEN};
 pub use backoff::Backoff;
+pub use events::AgentEvents;
 pub use gateway::{Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError};
 pub use quic::{QuicConfigError, QuicSettings};
-pub use registry::{
-    MAX_OWNER_LEN, MemoryRegistry, Registry, RegistryError, RegistryFuture, check_owner,
-};
+pub use quinn;
 pub use stream::TunnelStream;
 pub use verifier::{AgentRejected, AgentVerifier};
 pub use wire::{

@@ -6,7 +6,6 @@
 //! | `ferry_tunnel_agent_auth_total` | counter | `result` = `ok`, `bad_credential`, `unavailable`, `malformed`, `timeout`, `handshake`, `alpn`, `refused` | agent authentication attempts (gateway) |
 //! | `ferry_tunnel_agents_replaced_total` | counter | | connections closed because the same agent id authenticated again (gateway) |
 //! | `ferry_tunnel_tunnels_opened_total` | counter | `result` = `ok`, a [`TunnelStatus`](crate::TunnelStatus) label, `not_connected`, `timeout`, `stream_cap`, `connection_lost`, `protocol` | [`Gateway::open`](crate::Gateway::open) calls |
-//! | `ferry_tunnel_registry_errors_total` | counter | | registry operations that failed (gateway) |
 //! | `ferry_tunnel_agent_connects_total` | counter | `result` = `ok`, `rejected`, `failed` | agent connection attempts (agent) |
 //! | `ferry_tunnel_agent_tunnels_total` | counter | `status` = a [`TunnelStatus`](crate::TunnelStatus) label | tunnel streams the agent answered (agent) |
 
@@ -14,6 +13,5 @@ pub(crate) const AGENTS_CONNECTED: &str = "ferry_tunnel_agents_connected";
 pub(crate) const AGENT_AUTH: &str = "ferry_tunnel_agent_auth_total";
 pub(crate) const AGENTS_REPLACED: &str = "ferry_tunnel_agents_replaced_total";
 pub(crate) const TUNNELS_OPENED: &str = "ferry_tunnel_tunnels_opened_total";
-pub(crate) const REGISTRY_ERRORS: &str = "ferry_tunnel_registry_errors_total";
 pub(crate) const AGENT_CONNECTS: &str = "ferry_tunnel_agent_connects_total";
 pub(crate) const AGENT_TUNNELS: &str = "ferry_tunnel_agent_tunnels_total";

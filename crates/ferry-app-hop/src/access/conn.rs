@@ -275,6 +275,7 @@ pub(crate) async fn handle(
         via = %up.via,
         bytes_up = outcome.a_to_b,
         bytes_down = outcome.b_to_a,
+        spliced = outcome.spliced,
         duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         end,
         "connection"

@@ -5,13 +5,15 @@
 //! destination is routed by the first [`RouteRule`](crate::RouteRule) whose patterns match
 //! (else [`AccessConfig::default_route`]): `direct`, `block`, or a list of chains. For chains,
 //! the first is picked by weight and the others are tried in order when a hop reports an
-//! error (TCP; a UDP flow uses its first pick).
+//! error (a TCP connection at connect time; a UDP flow when a reply carries a failing status
+//! or hop 1 refuses its datagrams, see `docs/hop.md`).
 
 mod chains;
 mod conn;
 pub mod front;
 mod route;
 mod udp;
+mod udp_chain;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,13 +1,12 @@
 //! Datagrams on access listeners: plain UDP listeners with a fixed destination, and SOCKS5
 //! UDP ASSOCIATE. One flow per (client, destination), capped, expiring when idle; each flow
-//! sends over a chain ([`UdpChain`], the route's first pick) or directly.
+//! sends over the route's chains (first pick first, failing over: `udp_chain`) or directly.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use ferry_chain::Address;
-use ferry_chain::client::{ClientConfig, UdpChain};
 use ferry_front::socks5::{ReplyCode, decode_udp, encode_udp_header};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpStream, UdpSocket};
@@ -25,7 +24,7 @@ const FLOW_QUEUE: usize = 64;
 
 /// Where a flow's replies go: the client's address, with `header` (a SOCKS5 UDP header, or
 /// nothing) in front of each reply.
-struct ReplyTo {
+pub(super) struct ReplyTo {
     socket: Arc<UdpSocket>,
     client: SocketAddr,
     header: Vec<u8>,
@@ -140,35 +139,7 @@ async fn flow(
         }
         RouteAction::Chains(_) => {
             let order = route.chain_order();
-            let Some(chain) = order.first().and_then(|&i| ctx.config.chains.get(i)) else {
-                return;
-            };
-            let Ok(udp) = UdpChain::bind(chain.chain.clone(), ClientConfig::default()).await else {
-                return;
-            };
-            loop {
-                let ev = tokio::time::timeout(idle, async {
-                    tokio::select! {
-                        m = rx.recv() => m.map(Ok),
-                        r = udp.recv(&mut buf) => Some(Err(r)),
-                    }
-                })
-                .await;
-                match ev {
-                    Err(_) | Ok(None) => return,
-                    Ok(Some(Ok(payload))) => {
-                        if udp.send_to(&dest, &payload).await.is_ok() {
-                            datagram(MODE, listener, "forwarded");
-                        }
-                    }
-                    Ok(Some(Err(Ok(n)))) => {
-                        send_back(&reply, buf.get(..n).unwrap_or_default(), listener).await
-                    }
-                    Ok(Some(Err(Err(e)))) => {
-                        tracing::debug!(chain = %chain.name, error = %e, "datagram refused by a hop");
-                    }
-                }
-            }
+            super::udp_chain::chain_flow(ctx, listener, &dest, &order, rx, &reply).await;
         }
         _ => {
             // Blocked: drop everything until idle.
@@ -179,7 +150,7 @@ async fn flow(
     }
 }
 
-async fn send_back(reply: &ReplyTo, payload: &[u8], listener: &str) {
+pub(super) async fn send_back(reply: &ReplyTo, payload: &[u8], listener: &str) {
     let mut out = Vec::with_capacity(reply.header.len() + payload.len());
     out.extend_from_slice(&reply.header);
     out.extend_from_slice(payload);

@@ -134,6 +134,36 @@ impl ServeConfig {
         Ok(Self::new(addr, keys, allow))
     }
 
+    /// Sets [`ServeConfig::tls`] from a PEM certificate chain (leaf first) and its private
+    /// key, as `--tls-cert` / `--tls-key` or `[tls] cert` / `key` do.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming `key` when a file cannot be read or the pair is unusable.
+    pub fn set_tls_files(
+        &mut self,
+        cert: &Path,
+        private_key: &Path,
+        key: &str,
+    ) -> Result<(), ConfigError> {
+        let source = CertSource::files(cert.to_owned(), private_key.to_owned());
+        let acceptor = TlsAcceptor::new(&AcceptorConfig::new(source))
+            .map_err(|e| ConfigError::invalid(key, error_line(&e)))?;
+        self.tls = Some(acceptor);
+        Ok(())
+    }
+
+    /// Sets [`ServeConfig::next_hop_tls`]: TLS to the next hop, verified against the PEM CA
+    /// files `cas` (never skipped), as `--next-hop-tls-ca` or `[next_hop_tls] ca` do.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming `key` when `cas` is empty or a file is unusable.
+    pub fn set_next_hop_tls_cas(&mut self, cas: &[PathBuf], key: &str) -> Result<(), ConfigError> {
+        self.next_hop_tls = Some(connector(cas, key)?);
+        Ok(())
+    }
+
     /// Reads a TOML file (see [`ServeConfig::from_toml`]).
     ///
     /// # Errors
@@ -290,12 +320,10 @@ impl ServeFile {
             c.udp_idle_timeout = nonzero(d, "udp_idle_timeout")?;
         }
         if let Some(t) = self.tls {
-            let acceptor = TlsAcceptor::new(&AcceptorConfig::new(CertSource::files(t.cert, t.key)))
-                .map_err(|e| ConfigError::invalid("tls", error_line(&e)))?;
-            c.tls = Some(acceptor);
+            c.set_tls_files(&t.cert, &t.key, "tls")?;
         }
         if let Some(t) = self.next_hop_tls {
-            c.next_hop_tls = Some(connector(&t.ca, "next_hop_tls.ca")?);
+            c.set_next_hop_tls_cas(&t.ca, "next_hop_tls.ca")?;
         }
         Ok(c)
     }

@@ -111,7 +111,7 @@ pub(crate) async fn dial_next(
     match tokio::time::timeout_at(deadline, connector.connect(&name, tcp)).await {
         Ok(Ok((stream, _info))) => Ok((Stream::Client(Box::new(stream)), addr)),
         Ok(Err(e)) => {
-            tracing::debug!(next = %next, error = %e, "tls to the next hop failed");
+            tracing::info!(next = %next, error = %e, "tls to the next hop failed");
             Err(Status::Unreachable)
         }
         Err(_elapsed) => Err(Status::Timeout),

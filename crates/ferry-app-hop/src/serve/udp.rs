@@ -203,11 +203,25 @@ async fn flow(
                         }
                     }
                 }
-                if let Some(d) = &down
-                    && d.send_to(&payload, addr).await.is_ok()
-                {
-                    bump(&ctx.stats.udp_forwarded);
-                    datagram(MODE, LISTENER, "forwarded");
+                // Connected to the next address, so its ICMP errors come back as failed
+                // receives (answered below) and replies from anyone else are not delivered.
+                let Some(d) = &down else { continue };
+                if d.peer_addr().ok() != Some(addr) && d.connect(addr).await.is_err() {
+                    reply_status(&up, &ctx, &opened.info, Status::Unreachable, client).await;
+                    continue;
+                }
+                match d.send(&payload).await {
+                    Ok(_) => {
+                        bump(&ctx.stats.udp_forwarded);
+                        datagram(MODE, LISTENER, "forwarded");
+                    }
+                    // An ICMP error of an earlier datagram, reported on this send.
+                    Err(e) => match icmp_status(&e) {
+                        Some(status) => {
+                            reply_status(&up, &ctx, &opened.info, status, client).await;
+                        }
+                        None => drop_one(&ctx),
+                    },
                 }
             }
             Ok(Event::Back(Ok((n, from)))) => {
@@ -223,10 +237,28 @@ async fn flow(
                     datagram(MODE, LISTENER, "replied");
                 }
             }
-            Ok(Event::Back(Err(_))) => {} // an ICMP error of an earlier send
+            Ok(Event::Back(Err(e))) => {
+                // An ICMP error of an earlier send: the next address refused the datagram
+                // (nothing listens there) or cannot be reached. Answered with the latest
+                // record's status so that the client can move to another chain.
+                if let (Some(status), Some(info)) = (icmp_status(&e), &latest) {
+                    reply_status(&up, &ctx, info, status, client).await;
+                }
+            }
         }
     }
     let _ = expired.send(client);
+}
+
+/// The status answering an ICMP error reported on a flow's connected socket, if it is one.
+fn icmp_status(e: &std::io::Error) -> Option<Status> {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => Some(Status::Refused),
+        std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable => {
+            Some(Status::Unreachable)
+        }
+        _ => None,
+    }
 }
 
 enum Event {

@@ -9,6 +9,7 @@ use ferry_app_core::ConfigError;
 use ferry_app_core::duration::de_duration;
 use serde::Deserialize;
 
+use super::flags::AgentFlags;
 use super::{allowlist, read, syntax, with_path};
 
 /// Default timeout for dialing a destination: 5 s.
@@ -20,7 +21,7 @@ pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AgentFile {
+pub(super) struct AgentFile {
     gateway: String,
     server_name: Option<String>,
     ca: PathBuf,
@@ -161,6 +162,34 @@ impl AgentConfig {
     /// source is set and `insecure_no_auth` is not `true` (fail closed).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let f: AgentFile = toml::from_str(text).map_err(|e| syntax(&e))?;
+        Self::validate(f)
+    }
+
+    /// Validates the command-line form (the same rules as the file; errors name the file
+    /// key the flag stands for).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the key, in particular when no credential source is
+    /// given and `insecure_no_auth` is not set.
+    pub fn from_flags(flags: &AgentFlags) -> Result<Self, ConfigError> {
+        Self::validate(AgentFile {
+            gateway: flags.gateway.clone(),
+            server_name: flags.server_name.clone(),
+            ca: flags.ca.clone(),
+            agent_id: flags.id.clone(),
+            token_file: flags.token_file.clone(),
+            token_env: flags.token_env.clone(),
+            insecure_no_auth: flags.insecure_no_auth,
+            allow: flags.allow.clone(),
+            allow_special_addresses: flags.allow_special_addresses,
+            connect_timeout: None,
+            reconnect_min: None,
+            reconnect_max: None,
+        })
+    }
+
+    pub(super) fn validate(f: AgentFile) -> Result<Self, ConfigError> {
         let gateway = host_port(&f.gateway).ok_or_else(|| {
             ConfigError::invalid("gateway", format!("{:?} is not HOST:PORT", f.gateway))
         })?;

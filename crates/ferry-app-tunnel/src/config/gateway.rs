@@ -12,12 +12,13 @@ use ferry_auth::{Authenticator, JwtConfig, JwtVerifier, TokenStore, VerifyingKey
 use serde::Deserialize;
 
 use super::cluster::{ClusterConfig, ClusterFile};
+use super::flags::GatewayFlags;
 use super::{CertFile, CertSpec, allowlist, parse_rate, read, syntax, with_path};
 use crate::front::FrontConfig;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GatewayFile {
+pub(super) struct GatewayFile {
     listen: String,
     agent_listen: String,
     allow: Vec<String>,
@@ -36,7 +37,7 @@ struct GatewayFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AuthFile {
+pub(super) struct AuthFile {
     tokens: Option<PathBuf>,
     #[serde(default)]
     jwt_keys: Vec<JwtKeyEntry>,
@@ -48,14 +49,14 @@ struct AuthFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct JwtKeyEntry {
+pub(super) struct JwtKeyEntry {
     path: PathBuf,
     kid: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LimitsFile {
+pub(super) struct LimitsFile {
     max_tunnels: Option<usize>,
     max_tunnels_per_client: Option<u32>,
     max_tunnels_per_agent: Option<u32>,
@@ -66,7 +67,7 @@ struct LimitsFile {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TimeoutsFile {
+pub(super) struct TimeoutsFile {
     #[serde(default, deserialize_with = "de_some")]
     header: Option<Duration>,
     #[serde(default, deserialize_with = "de_some")]
@@ -238,6 +239,50 @@ impl GatewayConfig {
     /// missing `[auth]` or one with neither `tokens` nor `jwt_keys`.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let file: GatewayFile = toml::from_str(text).map_err(|e| syntax(&e))?;
+        Self::validate(file)
+    }
+
+    /// Validates the command-line form (the same rules as the file; errors name the file
+    /// key the flag stands for).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the key.
+    pub fn from_flags(flags: &GatewayFlags) -> Result<Self, ConfigError> {
+        let has_auth = flags.tokens.is_some() || !flags.jwt_public_keys.is_empty();
+        Self::validate(GatewayFile {
+            listen: flags.listen.clone(),
+            agent_listen: flags.agent_listen.clone(),
+            allow: flags.allow.clone(),
+            allow_special_addresses: flags.allow_special_addresses,
+            metrics: flags.metrics.clone(),
+            tls: CertFile {
+                cert: flags.tls_cert.clone(),
+                key: flags.tls_key.clone(),
+                self_signed: flags.tls_self_signed,
+            },
+            client_tls: None,
+            auth: has_auth.then(|| AuthFile {
+                tokens: flags.tokens.clone(),
+                jwt_keys: flags
+                    .jwt_public_keys
+                    .iter()
+                    .map(|path| JwtKeyEntry {
+                        path: path.clone(),
+                        kid: None,
+                    })
+                    .collect(),
+                audience: flags.jwt_audience.clone(),
+                issuer: None,
+                leeway: None,
+            }),
+            limits: LimitsFile::default(),
+            timeouts: TimeoutsFile::default(),
+            cluster: None,
+        })
+    }
+
+    pub(super) fn validate(file: GatewayFile) -> Result<Self, ConfigError> {
         let listen = addr("listen", &file.listen)?;
         let agent_listen = addr("agent_listen", &file.agent_listen)?;
         let metrics = file

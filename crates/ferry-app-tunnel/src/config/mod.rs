@@ -11,6 +11,7 @@
 
 mod agent;
 mod cluster;
+mod flags;
 mod gateway;
 mod rate;
 #[cfg(test)]
@@ -27,6 +28,7 @@ pub use self::agent::{
     DEFAULT_RECONNECT_MIN,
 };
 pub use self::cluster::{ClusterConfig, DEFAULT_REGISTRY_TIMEOUT, RegistrySpec};
+pub use self::flags::{AgentFlags, GatewayFlags};
 pub use self::gateway::{GatewayAuth, GatewayConfig, JwtKeyFile};
 pub use self::rate::parse_rate;
 

@@ -57,6 +57,27 @@ enum Command {
         /// Also serve datagram chains over UDP on the same address.
         #[arg(long, conflicts_with = "config")]
         udp: bool,
+        /// TLS on the listener: PEM certificate chain, leaf first (with --tls-key). Clients
+        /// (the access side's `tls_ca`, or the previous hop's --next-hop-tls-ca) must speak TLS.
+        #[arg(
+            long,
+            value_name = "PEM",
+            requires = "tls_key",
+            conflicts_with = "config"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(
+            long,
+            value_name = "PEM",
+            requires = "tls_cert",
+            conflicts_with = "config"
+        )]
+        tls_key: Option<PathBuf>,
+        /// TLS to the next hop (not to the destination), verifying its certificate against
+        /// this PEM CA file (repeatable); verification is never skipped.
+        #[arg(long, value_name = "PEM", conflicts_with = "config")]
+        next_hop_tls_ca: Vec<PathBuf>,
         /// TOML config file (covers everything the flags do, and more).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
@@ -64,7 +85,7 @@ enum Command {
     /// Run local listeners (tcp, udp, socks5, http) that send traffic over the chains of a
     /// config file.
     Access {
-        /// TOML config file with [keys], [[chain]], [[listener]] and [[route]].
+        /// TOML config file with `[keys]`, `[[chain]]`, `[[listener]]` and `[[route]]`.
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
@@ -139,6 +160,9 @@ fn prepare(command: Command) -> Result<Mode, ConfigError> {
             key_env,
             allow,
             udp,
+            tls_cert,
+            tls_key,
+            next_hop_tls_ca,
             config: None,
         } => {
             let keys = match (key_file, key_env) {
@@ -154,6 +178,12 @@ fn prepare(command: Command) -> Result<Mode, ConfigError> {
             let listen = listen.unwrap_or_default();
             let mut config = ServeConfig::from_flags(&listen, &keys, allow.as_deref())?;
             config.udp = udp;
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                config.set_tls_files(&cert, &key, "--tls-cert")?;
+            }
+            if !next_hop_tls_ca.is_empty() {
+                config.set_next_hop_tls_cas(&next_hop_tls_ca, "--next-hop-tls-ca")?;
+            }
             Ok(Mode::Serve(Box::new(config)))
         }
         Command::Access { config } => {

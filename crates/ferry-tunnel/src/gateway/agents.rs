@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use quinn::Connection;
 use tokio::sync::Semaphore;
 
 use super::Inner;
 use crate::agent_id::AgentId;
-use crate::metrics::{AGENTS_CONNECTED, AGENTS_REPLACED, REGISTRY_ERRORS};
+use crate::metrics::{AGENTS_CONNECTED, AGENTS_REPLACED};
 use crate::wire::close_code;
 
 /// One connected agent.
@@ -41,6 +40,13 @@ pub(super) fn register(inner: &Arc<Inner>, id: AgentId, conn: Connection) {
         let mut agents = inner.agents();
         let old = agents.insert(id.clone(), entry);
         set_gauge(agents.len());
+        // Told while the table is locked, so events follow the table's order exactly.
+        if let Some(events) = &inner.events {
+            if old.is_some() {
+                events.disconnected(&id);
+            }
+            events.connected(&id);
+        }
         old
     };
     if let Some(old) = old {
@@ -61,55 +67,20 @@ pub(super) fn register(inner: &Arc<Inner>, id: AgentId, conn: Connection) {
         .spawn(watch(Arc::clone(inner), id, conn, generation));
 }
 
-/// Keeps the registry entry fresh while the connection lives, then removes the agent (if this
-/// connection is still the live one).
+/// Waits for the connection to end, then removes the agent (if this connection is still the
+/// live one) and tells the observer.
 async fn watch(inner: Arc<Inner>, id: AgentId, conn: Connection, generation: u64) {
-    if let Some((registry, owner)) = &inner.registry {
-        let ttl = inner.config.registry_ttl;
-        match registry.claim(&id, owner, ttl).await {
-            Ok(Some(previous)) if previous != *owner => {
-                tracing::info!(agent = %id, %previous, "agent moved here from another gateway");
-            }
-            Ok(_) => {}
-            Err(e) => registry_error(&id, &e),
-        }
-        let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = conn.closed() => break,
-                _ = tick.tick() => match registry.refresh(&id, owner, ttl).await {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(agent = %id, "agent owned by another gateway now; closing");
-                        conn.close(close_code::REPLACED.into(), b"owned by another gateway");
-                    }
-                    Err(e) => registry_error(&id, &e),
-                },
-            }
-        }
-    } else {
-        conn.closed().await;
-    }
-    let removed = {
+    conn.closed().await;
+    {
         let mut agents = inner.agents();
         let ours = agents.get(&id).is_some_and(|e| e.generation == generation);
         if ours {
             agents.remove(&id);
             set_gauge(agents.len());
+            if let Some(events) = &inner.events {
+                events.disconnected(&id);
+            }
         }
-        ours
-    };
-    tracing::info!(agent = %id, reason = %conn.close_reason().map(|r| r.to_string()).unwrap_or_default(), "agent disconnected");
-    if removed
-        && let Some((registry, owner)) = &inner.registry
-        && let Err(e) = registry.release(&id, owner).await
-    {
-        registry_error(&id, &e);
     }
-}
-
-fn registry_error(id: &AgentId, e: &crate::registry::RegistryError) {
-    tracing::warn!(agent = %id, error = %e, "agent registry operation failed");
-    metrics::counter!(REGISTRY_ERRORS).increment(1);
+    tracing::info!(agent = %id, reason = %conn.close_reason().map(|r| r.to_string()).unwrap_or_default(), "agent disconnected");
 }

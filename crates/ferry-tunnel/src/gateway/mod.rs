@@ -18,8 +18,8 @@ use tokio_util::task::TaskTracker;
 pub use open::OpenError;
 
 use crate::agent_id::AgentId;
+use crate::events::AgentEvents;
 use crate::quic::{self, QuicConfigError, QuicSettings};
-use crate::registry::{Registry, RegistryError, check_owner};
 use crate::verifier::AgentVerifier;
 use crate::wire::close_code;
 use agents::AgentEntry;
@@ -44,8 +44,6 @@ pub struct GatewayConfig {
     /// On shutdown, how long open tunnels may finish before agent connections are closed.
     /// Default: 30 s.
     pub drain_timeout: Duration,
-    /// TTL of registry entries; they are refreshed every third of it. Default: 30 s.
-    pub registry_ttl: Duration,
     /// QUIC transport settings. Default: [`QuicSettings::default`] (keep-alive 10 s, idle
     /// 30 s, stream window 2 MiB, connection window 16 MiB).
     pub quic: QuicSettings,
@@ -59,7 +57,6 @@ impl Default for GatewayConfig {
             max_tunnels_per_agent: NonZeroU32::new(1024).unwrap_or(NonZeroU32::MIN),
             max_pending_auth: 1024,
             drain_timeout: Duration::from_secs(30),
-            registry_ttl: Duration::from_secs(30),
             quic: QuicSettings::default(),
         }
     }
@@ -75,9 +72,6 @@ pub enum GatewayError {
     /// The UDP socket could not be bound.
     #[error("gateway bind")]
     Bind(#[source] std::io::Error),
-    /// The registry owner string is not valid.
-    #[error("gateway registry owner")]
-    Registry(#[from] RegistryError),
 }
 
 type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -133,7 +127,7 @@ pub(crate) struct Inner {
     tunnels: TaskTracker,
     /// Auth and per-agent tasks.
     tasks: TaskTracker,
-    registry: Option<(Arc<dyn Registry>, String)>,
+    events: Option<Arc<dyn AgentEvents>>,
 }
 
 impl Inner {
@@ -148,7 +142,7 @@ pub struct GatewayBuilder {
     config: GatewayConfig,
     verifier: Arc<dyn AgentVerifier>,
     clock: Option<Clock>,
-    registry: Option<(Arc<dyn Registry>, String)>,
+    events: Option<Arc<dyn AgentEvents>>,
 }
 
 impl GatewayBuilder {
@@ -159,24 +153,30 @@ impl GatewayBuilder {
         self
     }
 
-    /// Records the agents this gateway holds in `registry` under `owner` (for example this
-    /// gateway's address). Default: no registry.
-    pub fn registry(mut self, registry: Arc<dyn Registry>, owner: impl Into<String>) -> Self {
-        self.registry = Some((registry, owner.into()));
+    /// Tells `events` when agents connect and disconnect (see [`AgentEvents`] for the order
+    /// and the contract). Default: no observer.
+    pub fn events(mut self, events: impl AgentEvents) -> Self {
+        self.events = Some(Arc::new(events));
         self
     }
 
     /// The gateway.
-    ///
-    /// # Errors
-    ///
-    /// [`GatewayError::Registry`] when the owner string is invalid
-    /// ([`check_owner`](crate::check_owner)).
-    pub fn build(self) -> Result<Gateway, GatewayError> {
-        if let Some((_, owner)) = &self.registry {
-            check_owner(owner)?;
+    pub fn build(self) -> Gateway {
+        Gateway {
+            inner: Arc::new(Inner {
+                config: self.config,
+                verifier: self.verifier,
+                clock: self.clock.unwrap_or_else(|| Arc::new(system_clock)),
+                agents: Mutex::new(HashMap::new()),
+                next_generation: AtomicU64::new(1),
+                next_request: AtomicU64::new(1),
+                pending: AtomicUsize::new(0),
+                draining: AtomicBool::new(false),
+                tunnels: TaskTracker::new(),
+                tasks: TaskTracker::new(),
+                events: self.events,
+            }),
         }
-        Ok(self.into_gateway())
     }
 }
 
@@ -189,18 +189,18 @@ fn system_clock() -> u64 {
 
 impl Gateway {
     /// A gateway with `config` that checks agents with `verifier`, the system clock and no
-    /// registry.
+    /// observer.
     pub fn new(config: GatewayConfig, verifier: impl AgentVerifier) -> Self {
-        Self::builder(config, verifier).build_plain()
+        Self::builder(config, verifier).build()
     }
 
-    /// A builder for a gateway with a custom clock or a registry.
+    /// A builder for a gateway with a custom clock or an [`AgentEvents`] observer.
     pub fn builder(config: GatewayConfig, verifier: impl AgentVerifier) -> GatewayBuilder {
         GatewayBuilder {
             config,
             verifier: Arc::new(verifier),
             clock: None,
-            registry: None,
+            events: None,
         }
     }
 
@@ -309,30 +309,5 @@ impl Gateway {
     #[must_use]
     pub fn open_tunnels(&self) -> usize {
         self.inner.tunnels.len()
-    }
-}
-
-impl GatewayBuilder {
-    fn build_plain(mut self) -> Gateway {
-        self.registry = None;
-        self.into_gateway()
-    }
-
-    fn into_gateway(self) -> Gateway {
-        Gateway {
-            inner: Arc::new(Inner {
-                config: self.config,
-                verifier: self.verifier,
-                clock: self.clock.unwrap_or_else(|| Arc::new(system_clock)),
-                agents: Mutex::new(HashMap::new()),
-                next_generation: AtomicU64::new(1),
-                next_request: AtomicU64::new(1),
-                pending: AtomicUsize::new(0),
-                draining: AtomicBool::new(false),
-                tunnels: TaskTracker::new(),
-                tasks: TaskTracker::new(),
-                registry: self.registry,
-            }),
-        }
     }
 }

@@ -311,8 +311,7 @@ async fn verifier_gets_the_gateway_clock() {
         },
     )
     .clock(|| 1_700_000_000)
-    .build()
-    .unwrap();
+    .build();
     let gw = start_gateway_with(&pki, gateway, "127.0.0.1:0".parse().unwrap()).await;
     let mut agent = start_agent(agent_config(&pki, gw.addr, "a", "x", "127.0.0.1"));
     agent.wait_for(|s| s.connected).await;

@@ -8,7 +8,7 @@ use ferry_allow::Allowlist;
 use ferry_tls::SelfSigned;
 use ferry_tunnel::{
     Agent, AgentConfig, AgentId, AgentRejected, AgentStatus, Backoff, Credential, Gateway,
-    GatewayConfig, MemoryRegistry,
+    GatewayConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -96,18 +96,6 @@ pub(crate) async fn start_gateway(pki: &Pki, config: GatewayConfig) -> GatewayHa
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
-}
-
-pub(crate) async fn start_gateway_registry(
-    pki: &Pki,
-    registry: Arc<MemoryRegistry>,
-    owner: &str,
-) -> GatewayHandle {
-    let gateway = Gateway::builder(fast_gateway_config(), verify)
-        .registry(registry, owner)
-        .build()
-        .unwrap();
-    start_gateway_with(pki, gateway, "127.0.0.1:0".parse().unwrap()).await
 }
 
 /// Binds (retrying while the previous endpoint on `addr` lets go of the port) and runs.

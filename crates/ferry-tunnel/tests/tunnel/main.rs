@@ -4,8 +4,8 @@
 
 mod auth;
 mod common;
+mod events;
 mod hostile;
 mod reconnect;
-mod registry;
 mod statuses;
 mod tunnels;

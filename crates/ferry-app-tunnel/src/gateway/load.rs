@@ -1,0 +1,94 @@
+//! Start-up loading: certificates, CA files and the registry, with errors naming the file or
+//! key at fault.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ferry_app_core::ConfigError;
+use ferry_app_core::error::error_line;
+use ferry_registry::{MemcachedRegistry, MemoryRegistry, Registry};
+use ferry_tls::rustls::pki_types::CertificateDer;
+use ferry_tls::rustls::pki_types::pem::PemObject;
+use ferry_tls::{
+    AcceptorConfig, CertSource, ConnectorConfig, PemInput, TlsAcceptor, TlsConnector, TlsVersion,
+};
+
+use crate::config::{CertSpec, ClusterConfig, RegistrySpec};
+
+/// Names a self-signed certificate is generated for: `localhost`, `127.0.0.1`, `::1`.
+pub const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+fn source(spec: &CertSpec) -> CertSource {
+    match spec {
+        CertSpec::Files { cert, key } => CertSource::files(cert.clone(), key.clone()),
+        CertSpec::SelfSigned => CertSource::self_signed(SELF_SIGNED_NAMES),
+    }
+}
+
+/// A TLS acceptor for `spec`; `tls13_only` for QUIC.
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] naming `key` and, through the TLS error, the file.
+pub fn acceptor(key: &str, spec: &CertSpec, tls13_only: bool) -> Result<TlsAcceptor, ConfigError> {
+    let mut config = AcceptorConfig::new(source(spec));
+    if tls13_only {
+        config.min_version(TlsVersion::Tls13);
+    }
+    TlsAcceptor::new(&config).map_err(|e| ConfigError::invalid(key, error_line(&e)))
+}
+
+/// A TLS connector trusting the CA certificates in `ca`.
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] naming `key` and, through the TLS error, the file.
+pub fn connector(key: &str, ca: &Path) -> Result<TlsConnector, ConfigError> {
+    let mut config = ConnectorConfig::new();
+    config.add_ca(PemInput::file(ca.to_path_buf()));
+    TlsConnector::new(&config).map_err(|e| ConfigError::invalid(key, error_line(&e)))
+}
+
+/// Largest CA file read: 1 MiB.
+const MAX_CA_FILE: u64 = 1 << 20;
+
+/// The CA certificates in the PEM file `path`, as a root store.
+///
+/// # Errors
+///
+/// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] naming `key`
+/// and the file when it is too large, holds a malformed block or no certificate.
+pub fn roots(key: &str, path: &Path) -> Result<ferry_tls::rustls::RootCertStore, ConfigError> {
+    let invalid = |why: String| ConfigError::invalid(key, format!("{}: {why}", path.display()));
+    let read = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(read)?.len();
+    if len > MAX_CA_FILE {
+        return Err(invalid(format!("larger than {MAX_CA_FILE} bytes")));
+    }
+    let pem = std::fs::read(path).map_err(read)?;
+    let mut store = ferry_tls::rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| invalid(format!("bad PEM: {e}")))?;
+        store
+            .add(cert)
+            .map_err(|e| invalid(format!("unusable certificate: {e}")))?;
+    }
+    if store.is_empty() {
+        return Err(invalid("no CERTIFICATE block".to_owned()));
+    }
+    Ok(store)
+}
+
+/// The registry `[cluster]` names.
+#[must_use]
+pub fn registry(cluster: &ClusterConfig) -> Arc<dyn Registry> {
+    match cluster.registry {
+        RegistrySpec::Memcached(addr) => {
+            Arc::new(MemcachedRegistry::connect(addr, cluster.registry_timeout))
+        }
+        RegistrySpec::Memory => Arc::new(MemoryRegistry::new()),
+    }
+}

@@ -1,0 +1,326 @@
+//! The `ferry-gateway` program: the QUIC endpoint for agents (`ferry-tunnel`), the client
+//! front (HTTP CONNECT), and with `[cluster]` the peer listener, the registry keeper and
+//! routing to other gateways; plus the optional admin endpoint.
+//!
+//! [`bind`] loads every file and binds every socket (port 0 works; the bound addresses are
+//! readable), so nothing is half-started when a file is bad; [`BoundGateway::run`] serves
+//! until shutdown, then drains.
+
+mod keeper;
+pub mod load;
+mod opener;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use ferry_app_core::admin::{self, Health};
+use ferry_app_core::error::error_line;
+use ferry_app_core::listen::bind_tcp;
+use ferry_app_core::{AppError, ConfigError};
+use ferry_registry::{InstanceId, Keeper, Owner};
+use ferry_tunnel::quinn::Endpoint;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use self::opener::GatewayOpener;
+use crate::clock::{SharedClock, SystemClock};
+use crate::cluster::{Forwarder, PeerFront, RoutedOpener};
+use crate::config::{ClusterConfig, GatewayConfig};
+use crate::front::ClientFront;
+use crate::local::LocalOpener;
+use crate::verify::AgentAuth;
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A gateway with everything loaded and bound, not serving yet.
+pub struct BoundGateway {
+    tunnel: ferry_tunnel::Gateway,
+    endpoint: Endpoint,
+    agent_addr: SocketAddr,
+    front: ClientFront<GatewayOpener>,
+    client: TcpListener,
+    client_addr: SocketAddr,
+    peer: Option<(PeerFront<LocalOpener>, TcpListener, SocketAddr)>,
+    admin: Option<(Task, CancellationToken, SocketAddr)>,
+    health: Health,
+    keeper: Option<keeper::KeeperTasks>,
+}
+
+impl std::fmt::Debug for BoundGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundGateway")
+            .field("agent_addr", &self.agent_addr)
+            .field("client_addr", &self.client_addr)
+            .field("peer_addr", &self.peer_addr())
+            .field("metrics_addr", &self.metrics_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads the certificates, keys and token files of `config` and binds its sockets, with the
+/// system clock for credential expiry. Must be called inside a tokio runtime.
+///
+/// # Errors
+///
+/// [`AppError::Config`] naming the file or key that cannot be used; [`AppError::Bind`] for
+/// an address that cannot be bound.
+pub fn bind(config: &GatewayConfig) -> Result<BoundGateway, AppError> {
+    bind_with_clock(config, Arc::new(SystemClock))
+}
+
+/// [`bind`] with `clock` for credential expiry (tests).
+///
+/// # Errors
+///
+/// As for [`bind`].
+pub fn bind_with_clock(
+    config: &GatewayConfig,
+    clock: SharedClock,
+) -> Result<BoundGateway, AppError> {
+    let auth = config.auth.load()?;
+    let agent_tls = load::acceptor("tls", &config.agent_tls, true)?;
+    let client_tls = config
+        .client_tls
+        .as_ref()
+        .map(|spec| load::acceptor("client_tls", spec, false))
+        .transpose()?;
+    let cluster = config
+        .cluster
+        .as_ref()
+        .map(|c| Cluster::load(c, config))
+        .transpose()?;
+
+    let mut tunnel_config = ferry_tunnel::GatewayConfig::default();
+    tunnel_config.open_timeout = config.front.open_timeout;
+    tunnel_config.drain_timeout = config.front.drain_timeout;
+    tunnel_config.max_tunnels_per_agent = config.front.limits.max_tunnels_per_agent;
+    let tunnel_clock = Arc::clone(&clock);
+    let mut builder = ferry_tunnel::Gateway::builder(tunnel_config, AgentAuth::new(auth.clone()))
+        .clock(move || tunnel_clock.now_unix());
+    let mut keeper = None;
+    if let Some(c) = &cluster {
+        let (tasks, events) = keeper::start(Keeper::new(Arc::clone(&c.registry), c.me, c.lease));
+        builder = builder.events(events);
+        keeper = Some(tasks);
+    }
+    let tunnel = builder.build();
+    let endpoint = tunnel
+        .bind(config.agent_listen, (*agent_tls.rustls_config()).clone())
+        .map_err(|e| match e {
+            ferry_tunnel::GatewayError::Bind(source) => AppError::Bind {
+                addr: config.agent_listen,
+                source,
+            },
+            other => ConfigError::invalid("tls", error_line(&other)).into(),
+        })?;
+    let agent_addr = endpoint.local_addr().map_err(|source| AppError::Bind {
+        addr: config.agent_listen,
+        source,
+    })?;
+    let local = LocalOpener::new(tunnel.clone());
+
+    let client = bind_tcp(config.listen)?;
+    let client_addr = local_addr(&client, config.listen)?;
+    let (opener, peer) = match cluster {
+        None => (GatewayOpener::Local(local), None),
+        Some(c) => {
+            let listener = bind_tcp(c.peer_listen)?;
+            let addr = local_addr(&listener, c.peer_listen)?;
+            let peer = PeerFront::new(
+                c.peer_config,
+                c.credential.clone(),
+                local.clone(),
+                c.peer_tls,
+            );
+            let routed = RoutedOpener::new(local, c.registry, c.me, c.forwarder)
+                .lookup_timeout(c.lookup_timeout);
+            (
+                GatewayOpener::Routed(Box::new(routed)),
+                Some((peer, listener, addr)),
+            )
+        }
+    };
+    let front = ClientFront::new(config.front.clone(), auth, opener, client_tls, clock);
+    let health = Health::new();
+    let admin = config
+        .metrics
+        .map(|addr| start_admin(addr, &health))
+        .transpose()?;
+
+    tracing::info!(addr = %agent_addr, "gateway agent endpoint listening (QUIC)");
+    tracing::info!(addr = %client_addr, tls = config.client_tls.is_some(), "gateway client front listening (HTTP CONNECT)");
+    if let Some((_, _, addr)) = &peer {
+        tracing::info!(addr = %addr, "gateway peer listener listening");
+    }
+    if let Some((_, _, addr)) = &admin {
+        tracing::info!(addr = %addr, "gateway metrics listening: /metrics and /healthz");
+    }
+    Ok(BoundGateway {
+        tunnel,
+        endpoint,
+        agent_addr,
+        front,
+        client,
+        client_addr,
+        peer,
+        admin,
+        health,
+        keeper,
+    })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, AppError> {
+    listener.local_addr().map_err(|source| AppError::Bind {
+        addr: asked,
+        source,
+    })
+}
+
+fn start_admin(
+    addr: SocketAddr,
+    health: &Health,
+) -> Result<(Task, CancellationToken, SocketAddr), AppError> {
+    let listener = bind_tcp(addr)?;
+    let bound = local_addr(&listener, addr)?;
+    let handle = match admin::install_prometheus() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics disabled");
+            None
+        }
+    };
+    let stop = CancellationToken::new();
+    let task: Task = Box::pin(admin::serve(
+        listener,
+        handle,
+        health.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+    Ok((task, stop, bound))
+}
+
+/// What `[cluster]` needs, loaded.
+struct Cluster {
+    registry: Arc<dyn ferry_registry::Registry>,
+    me: Owner,
+    lease: ferry_registry::Lease,
+    credential: crate::cluster::GatewayCredential,
+    forwarder: Forwarder,
+    peer_tls: ferry_tls::TlsAcceptor,
+    peer_listen: SocketAddr,
+    peer_config: crate::cluster::PeerConfig,
+    lookup_timeout: std::time::Duration,
+}
+
+impl Cluster {
+    fn load(c: &ClusterConfig, config: &GatewayConfig) -> Result<Self, AppError> {
+        let credential = c.load_credential()?;
+        let peer_tls = load::acceptor(
+            "cluster.peer_tls",
+            c.peer_tls.as_ref().unwrap_or(&config.agent_tls),
+            false,
+        )?;
+        let connector = load::connector("cluster.peer_ca", &c.peer_ca)?;
+        let instance = InstanceId::random().map_err(|e| {
+            ConfigError::invalid("cluster", format!("cannot create an instance id: {e}"))
+        })?;
+        let me = Owner::new(instance, c.advertise);
+        let forwarder = Forwarder::new(connector, credential.clone(), c.forward.clone(), instance);
+        Ok(Self {
+            registry: load::registry(c),
+            me,
+            lease: c.lease,
+            credential,
+            forwarder,
+            peer_tls,
+            peer_listen: c.peer_listen,
+            peer_config: c.peer_config(&config.front),
+            lookup_timeout: c.lookup_timeout,
+        })
+    }
+}
+
+impl BoundGateway {
+    /// The QUIC address agents connect to.
+    #[must_use]
+    pub fn agent_addr(&self) -> SocketAddr {
+        self.agent_addr
+    }
+
+    /// The client front's address.
+    #[must_use]
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// The peer listener's address (`[cluster]` only).
+    #[must_use]
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer.as_ref().map(|(_, _, a)| *a)
+    }
+
+    /// The admin endpoint's address (`metrics` only).
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|(_, _, a)| *a)
+    }
+
+    /// The tunnel gateway (connected agents, open tunnels).
+    #[must_use]
+    pub fn tunnel(&self) -> &ferry_tunnel::Gateway {
+        &self.tunnel
+    }
+
+    /// The client front (its counters).
+    #[must_use]
+    pub fn front(&self) -> &ClientFront<GatewayOpener> {
+        &self.front
+    }
+
+    /// Serves until `shutdown` completes, then drains: `/healthz` turns 503, the listeners
+    /// close, live tunnels get the drain timeout (`timeouts.drain`), agents are disconnected,
+    /// registry records are released. Returns when everything has stopped.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+        let (admin_stop, admin_task) = match self.admin {
+            Some((task, stop, _)) => (Some(stop), Some(tokio::spawn(task))),
+            None => (None, None),
+        };
+        let tunnel = self.tunnel.clone();
+        let s = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            tunnel.run(self.endpoint, s.cancelled_owned()).await;
+        }));
+        let front = self.front.clone();
+        let s = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            front.serve(self.client, s.cancelled_owned()).await;
+        }));
+        if let Some((peer, listener, _)) = self.peer {
+            let s = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                peer.serve(listener, s.cancelled_owned()).await;
+            }));
+        }
+        shutdown.await;
+        tracing::info!("gateway draining");
+        self.health.set_draining();
+        stop.cancel();
+        for t in tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "gateway task failed");
+            }
+        }
+        if let Some(k) = self.keeper {
+            k.stop().await;
+        }
+        if let (Some(s), Some(t)) = (admin_stop, admin_task) {
+            s.cancel();
+            let _ = t.await;
+        }
+        tracing::info!("gateway stopped");
+    }
+}

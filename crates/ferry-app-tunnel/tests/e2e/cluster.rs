@@ -1,0 +1,62 @@
+//! `[cluster]` wiring: the tunnel's agent events drive the registry keeper, so a real agent
+//! connecting to a real gateway appears in memcached under that gateway, and disappears when
+//! it disconnects.
+
+use std::time::Duration;
+
+use ferry_memcache::testing::Memcached;
+use ferry_registry::{MemcachedRegistry, Registry};
+
+use crate::harness::{Files, start_agent, start_gateway};
+
+/// Waits (bounded) until the record of `agent` is present or absent as asked; returns it.
+async fn record(
+    registry: &MemcachedRegistry,
+    agent: &str,
+    present: bool,
+) -> Option<ferry_registry::Entry> {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let found = registry.lookup(agent).await.unwrap();
+            if found.is_some() == present {
+                return found;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("registry record not in the expected state in time")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_gateway_claims_and_releases_its_agents_in_memcached() {
+    let memcached = Memcached::start().await.unwrap();
+    let files = Files::new(1);
+    std::fs::write(files.dir.join("peer.secret"), "cluster-secret-0123456789").unwrap();
+    let cluster = format!(
+        r#"
+        [cluster]
+        registry = "memcached://{}"
+        peer_listen = "127.0.0.1:0"
+        advertise = "127.0.0.1:7443"
+        peer_ca = "{}"
+        peer_credential_file = "{}"
+        "#,
+        memcached.addr(),
+        files.path("gw.pem"),
+        files.path("peer.secret"),
+    );
+    let gw = start_gateway(&files.gateway_config("127.0.0.1:0", &cluster)).await;
+    let registry = MemcachedRegistry::connect(memcached.addr(), Duration::from_secs(1));
+    assert!(registry.lookup("edge-0").await.unwrap().is_none());
+
+    let mut agent = start_agent(&files.agent_config(gw.agents, "edge-0", "")).await;
+    agent.wait_for(|s| s.connected).await;
+    let entry = record(&registry, "edge-0", true).await.unwrap();
+    assert_eq!(entry.owner.addr, "127.0.0.1:7443".parse().unwrap());
+
+    agent.stop().await;
+    record(&registry, "edge-0", false).await;
+    gw.stop().await;
+    memcached.stop().await.unwrap();
+}

@@ -1,0 +1,12 @@
+//! The whole gateway and agent programs in one process (`gateway::bind` + `run`,
+//! `AgentApp`): real QUIC on 127.0.0.1 port 0, real rustls, real TCP, real curl.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod bulk;
+mod cluster;
+mod curl;
+mod harness;
+mod restart;
+mod statuses;
