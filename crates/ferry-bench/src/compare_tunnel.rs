@@ -14,9 +14,11 @@
 //! Figures: bulk throughput (1 and 4 streams), 64-byte request/response rate, connection rate,
 //! and the CPU time of the tunnel's two processes (from `/proc`): per GB relayed during the bulk
 //! runs and per connection during the connection-rate run, in total and split into the public
-//! side (gateway, rathole server) and the private side (agent, rathole client). Medians of
-//! `--rounds` rounds, the paths interleaved within each round. Every child process is killed
-//! when the command ends, on error and on SIGINT/SIGTERM too.
+//! side (gateway, rathole server) and the private side (agent, rathole client); and the UDP
+//! datagrams the host dropped for full socket receive buffers during the bulk runs (Ferry's
+//! tunnel is the only path on UDP: losses there make QUIC's congestion control back off).
+//! Medians of `--rounds` rounds, the paths interleaved within each round. Every child process
+//! is killed when the command ends, on error and on SIGINT/SIGTERM too.
 
 use std::io;
 use std::net::SocketAddr;
@@ -72,6 +74,9 @@ struct Figures {
     gb4: Split,
     /// CPU microseconds per connection in the connection-rate run.
     conn_us: Split,
+    /// UDP datagrams dropped for a full receive buffer during the two bulk runs, host-wide
+    /// (only Ferry's tunnel uses UDP; other processes on the host may add to it).
+    udp_drops: Vec<f64>,
 }
 
 /// One CPU figure over the rounds: the tunnel's total and each process's share.
@@ -338,12 +343,16 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
         for (p, f) in paths.iter().zip(figs.iter_mut()) {
             eprintln!("round {}/{}: {}", round + 1, o.rounds, p.name);
             let pids = p.pids();
+            let drops0 = procstat::udp_rcvbuf_errors();
             let c0 = cpu(&pids);
             f.bulk1.push(load::bulk(p.dest.clone(), 1, o.bytes).await?);
             let c1 = cpu(&pids);
             f.gb1.push(&c0, &c1, gb);
             f.bulk4.push(load::bulk(p.dest.clone(), 4, o.bytes).await?);
             f.gb4.push(&c1, &cpu(&pids), gb);
+            if let (Some(a), Some(b)) = (drops0, procstat::udp_rcvbuf_errors()) {
+                f.udp_drops.push(b.saturating_sub(a) as f64);
+            }
             let rr = load::request_response(p.dest.clone(), 64, o.seconds).await?;
             f.rr.push(rr.per_sec);
             f.rr_p50.push(rr.p50_us as f64);
@@ -376,7 +385,7 @@ fn some(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| median(v))
 }
 
-const ROWS: [(&str, Get); 15] = [
+const ROWS: [(&str, Get); 16] = [
     ("bulk 1 stream (MiB/s)", |f| {
         some(&f.bulk1).map(|v| v / 1_048_576.0)
     }),
@@ -407,6 +416,9 @@ const ROWS: [(&str, Get); 15] = [
     }),
     ("  private side: agent / client (s)", |f| {
         some(&f.gb4.private)
+    }),
+    ("UDP receive-buffer drops, bulk runs (host)", |f| {
+        some(&f.udp_drops)
     }),
 ];
 
