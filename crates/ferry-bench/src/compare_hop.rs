@@ -84,7 +84,7 @@ fn temp_file(name: &str, text: &str) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-async fn wait_listening(addr: SocketAddr) -> io::Result<()> {
+pub(crate) async fn wait_listening(addr: SocketAddr) -> io::Result<()> {
     for _ in 0..200 {
         if TcpStream::connect(addr).await.is_ok() {
             return Ok(());
@@ -94,7 +94,7 @@ async fn wait_listening(addr: SocketAddr) -> io::Result<()> {
     Err(io::Error::other(format!("{addr} did not start listening")))
 }
 
-fn spawn(bin: &Path, args: &[String]) -> io::Result<Child> {
+pub(crate) fn spawn(bin: &Path, args: &[String]) -> io::Result<Child> {
     Command::new(bin)
         .args(args)
         .stdin(Stdio::null())

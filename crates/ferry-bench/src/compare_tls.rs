@@ -62,7 +62,7 @@ impl CertKind {
 
 /// A self-signed end-entity certificate for `localhost` made with the `openssl` command (rcgen
 /// with the ring backend cannot generate RSA keys).
-fn make_cert(dir: &Path, kind: CertKind) -> io::Result<(PathBuf, PathBuf)> {
+pub(crate) fn make_cert(dir: &Path, kind: CertKind) -> io::Result<(PathBuf, PathBuf)> {
     let cert = dir.join(format!("{}.pem", kind.stem()));
     let key = dir.join(format!("{}.key", kind.stem()));
     let status = Command::new("openssl")

@@ -19,9 +19,14 @@
 //! resumed handshakes per second (TLS 1.3 and 1.2), the terminator's CPU per connection, TLS
 //! bulk throughput and memory per idle TLS connection, with an ECDSA P-256 and an RSA-2048
 //! certificate.
+//!
+//! `ferry-bench compare-tunnel --gateway PATH --agent PATH --rathole PATH` measures Ferry's
+//! reverse tunnel (clients speaking HTTP CONNECT to `ferry-gateway`, relayed through
+//! `ferry-agent`) against the direct path and rathole in the same run (see `compare_tunnel`).
 
 mod compare_hop;
 mod compare_tls;
+mod compare_tunnel;
 mod config_proxy;
 mod load;
 mod naive;
@@ -39,7 +44,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Ferry's end-to-end load tool")]
@@ -112,6 +117,31 @@ enum Cmd {
         /// Default: the naive proxy.
         #[arg(long, value_name = "PATH")]
         proxy: Option<PathBuf>,
+        /// Bytes per bulk run.
+        #[arg(long, default_value_t = 512 << 20)]
+        bytes: u64,
+        /// Seconds per rate run.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Rounds; each figure is the median.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// Measure the reverse tunnel (ferry-gateway + ferry-agent) against the direct path and
+    /// rathole.
+    CompareTunnel {
+        /// The ferry-gateway binary (with --agent).
+        #[arg(long, value_name = "PATH", requires = "agent")]
+        gateway: Option<PathBuf>,
+        /// The ferry-agent binary (with --gateway).
+        #[arg(long, value_name = "PATH", requires = "gateway")]
+        agent: Option<PathBuf>,
+        /// A rathole binary, run with the plain TCP transport.
+        #[arg(long, value_name = "PATH")]
+        rathole: Option<PathBuf>,
+        /// A rathole binary built with the `noise` feature, run with the Noise transport.
+        #[arg(long, value_name = "PATH")]
+        rathole_noise: Option<PathBuf>,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 512 << 20)]
         bytes: u64,
@@ -204,6 +234,26 @@ fn main() -> io::Result<()> {
                 })
                 .await
             }
+            Cmd::CompareTunnel {
+                gateway,
+                agent,
+                rathole,
+                rathole_noise,
+                bytes,
+                seconds,
+                rounds,
+            } => {
+                compare_tunnel::compare_tunnel(compare_tunnel::Opts {
+                    gateway,
+                    agent,
+                    rathole,
+                    rathole_noise,
+                    bytes,
+                    seconds: Duration::from_secs_f64(seconds),
+                    rounds,
+                })
+                .await
+            }
             Cmd::Compare {
                 proxies,
                 config_proxies,
@@ -277,18 +327,31 @@ async fn free_port() -> io::Result<SocketAddr> {
     l.local_addr()
 }
 
-async fn wait_ready(addr: SocketAddr) -> io::Result<()> {
-    for _ in 0..200 {
-        if let Ok(mut s) = TcpStream::connect(addr).await {
-            s.write_all(b"Ex").await?;
-            let mut b = [0u8; 1];
-            if s.read_exact(&mut b).await.is_ok() {
-                return Ok(());
-            }
+/// Polls until one byte is echoed through `dest` (10 s deadline, 2 s per attempt).
+async fn wait_ready(dest: impl Into<load::Dest>) -> io::Result<()> {
+    let dest = dest.into();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = match tokio::time::timeout(Duration::from_secs(2), echo_once(&dest)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_elapsed) => "no echo within 2 s".to_owned(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(io::Error::other(format!(
+                "{} did not become ready: {last}",
+                dest.addr()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(io::Error::other(format!("{addr} did not become ready")))
+}
+
+async fn echo_once(dest: &load::Dest) -> io::Result<()> {
+    let mut s = dest.dial().await?;
+    s.write_all(b"Ex").await?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).await.map(drop)
 }
 
 async fn start(name: &str, command: &[String], upstream: SocketAddr) -> io::Result<Target> {

@@ -1,0 +1,464 @@
+//! `ferry-bench compare-tunnel`: Ferry's reverse tunnel (`ferry-gateway` + `ferry-agent`)
+//! against the direct path and rathole, in the same run.
+//!
+//! Paths (all on loopback, the bench upstream in-process as the private service):
+//!
+//! - `direct`: the bench upstream itself;
+//! - `rathole`: a rathole server and client with the plain TCP transport (no encryption);
+//! - `rathole-noise`: the same with the Noise transport (`Noise_NK_25519_ChaChaPoly_BLAKE2s`),
+//!   when a rathole built with the `noise` feature is given;
+//! - `ferry`: `ferry-gateway` and `ferry-agent` (QUIC/TLS 1.3 between them, an ECDSA P-256
+//!   certificate, static tokens made with `ferry-gateway token new`); every client connection
+//!   starts with `CONNECT` and `Proxy-Authorization: Basic`, counted in its cost.
+//!
+//! Figures: bulk throughput (1 and 4 streams), 64-byte request/response rate, connection rate,
+//! and the CPU time of the tunnel's two processes (from `/proc`): per GB relayed during the bulk
+//! runs and per connection during the connection-rate run, in total and split into the public
+//! side (gateway, rathole server) and the private side (agent, rathole client); and the UDP
+//! datagrams the host dropped for full socket receive buffers during the bulk runs (Ferry's
+//! tunnel is the only path on UDP: losses there make QUIC's congestion control back off).
+//! Medians of `--rounds` rounds, the paths interleaved within each round. Every child process
+//! is killed when the command ends, on error and on SIGINT/SIGTERM too.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::compare_hop::{spawn, wait_listening};
+use crate::compare_tls::{CertKind, make_cert};
+use crate::load::Dest;
+use crate::{Target, free_port, load, median, procstat, server, wait_ready};
+
+/// Options of `compare-tunnel`.
+pub(crate) struct Opts {
+    pub(crate) gateway: Option<PathBuf>,
+    pub(crate) agent: Option<PathBuf>,
+    pub(crate) rathole: Option<PathBuf>,
+    pub(crate) rathole_noise: Option<PathBuf>,
+    pub(crate) bytes: u64,
+    pub(crate) seconds: Duration,
+    pub(crate) rounds: usize,
+}
+
+/// A path under test: where clients connect, and the tunnel's processes (public side first;
+/// killed on drop).
+struct TunnelPath {
+    name: String,
+    dest: Dest,
+    procs: Vec<Target>,
+}
+
+impl TunnelPath {
+    fn pids(&self) -> Vec<u32> {
+        self.procs
+            .iter()
+            .filter_map(|t| t.child.as_ref().map(Child::id))
+            .collect()
+    }
+}
+
+/// Per-round figures of one path; CPU vectors hold one entry per tunnel process.
+#[derive(Default)]
+struct Figures {
+    bulk1: Vec<f64>,
+    bulk4: Vec<f64>,
+    rr: Vec<f64>,
+    rr_p50: Vec<f64>,
+    rr_p99: Vec<f64>,
+    conn_rate: Vec<f64>,
+    /// CPU seconds per GB, 1-stream bulk: total, then per process.
+    gb1: Split,
+    /// CPU seconds per GB, 4-stream bulk.
+    gb4: Split,
+    /// CPU microseconds per connection in the connection-rate run.
+    conn_us: Split,
+    /// UDP datagrams dropped for a full receive buffer during the two bulk runs, host-wide
+    /// (only Ferry's tunnel uses UDP; other processes on the host may add to it).
+    udp_drops: Vec<f64>,
+}
+
+/// One CPU figure over the rounds: the tunnel's total and each process's share.
+#[derive(Default)]
+struct Split {
+    total: Vec<f64>,
+    public: Vec<f64>,
+    private: Vec<f64>,
+}
+
+impl Split {
+    /// Records the CPU used between `before` and `after` (per process), divided by `per`.
+    fn push(&mut self, before: &[Option<Duration>], after: &[Option<Duration>], per: f64) {
+        let used: Option<Vec<f64>> = before
+            .iter()
+            .zip(after)
+            .map(|(a, b)| Some((b.as_ref()?.saturating_sub(*a.as_ref()?)).as_secs_f64() / per))
+            .collect();
+        if let Some(used) = used
+            && let [public, private] = used[..]
+        {
+            self.total.push(public + private);
+            self.public.push(public);
+            self.private.push(private);
+        }
+    }
+}
+
+fn cpu(pids: &[u32]) -> Vec<Option<Duration>> {
+    pids.iter().map(|&p| procstat::cpu_time(p)).collect()
+}
+
+/// Runs `command` and returns its standard output, failing on a non-zero exit.
+fn output(bin: &Path, args: &[&str]) -> io::Result<String> {
+    let out = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "{} {} failed: {}",
+            bin.display(),
+            args.join(" "),
+            out.status
+        )));
+    }
+    String::from_utf8(out.stdout).map_err(io::Error::other)
+}
+
+fn process(name: &str, addr: SocketAddr, child: Child) -> Target {
+    Target {
+        name: name.to_owned(),
+        addr,
+        child: Some(child),
+    }
+}
+
+/// A rathole server and client relaying to `upstream`; with `noise`, over the Noise transport
+/// with a key pair from `rathole --genkey`.
+async fn rathole(
+    name: &str,
+    bin: &Path,
+    noise: bool,
+    dir: &Path,
+    upstream: SocketAddr,
+) -> io::Result<TunnelPath> {
+    let (server_tx, client_tx) = if noise {
+        let keys = output(bin, &["--genkey"])?;
+        let mut lines = keys.lines().map(str::trim).filter(|l| !l.is_empty());
+        let (Some("Private Key:"), Some(private), Some("Public Key:"), Some(public)) =
+            (lines.next(), lines.next(), lines.next(), lines.next())
+        else {
+            return Err(io::Error::other(format!(
+                "unexpected `rathole --genkey` output: {keys:?}"
+            )));
+        };
+        (
+            format!(
+                "[server.transport]\ntype = \"noise\"\n[server.transport.noise]\n\
+                 local_private_key = \"{private}\"\n"
+            ),
+            format!(
+                "[client.transport]\ntype = \"noise\"\n[client.transport.noise]\n\
+                 remote_public_key = \"{public}\"\n"
+            ),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    let (control, service) = (free_port().await?, free_port().await?);
+    let token = format!("bench-{}", std::process::id());
+    let server_cfg = dir.join(format!("{name}-server.toml"));
+    std::fs::write(
+        &server_cfg,
+        format!(
+            "[server]\nbind_addr = \"{control}\"\n{server_tx}\
+             [server.services.bench]\ntoken = \"{token}\"\nbind_addr = \"{service}\"\n"
+        ),
+    )?;
+    let client_cfg = dir.join(format!("{name}-client.toml"));
+    std::fs::write(
+        &client_cfg,
+        format!(
+            "[client]\nremote_addr = \"{control}\"\n{client_tx}\
+             [client.services.bench]\ntoken = \"{token}\"\nlocal_addr = \"{upstream}\"\n"
+        ),
+    )?;
+    let server = process(
+        "server",
+        control,
+        spawn(bin, &["-s".into(), server_cfg.display().to_string()])?,
+    );
+    wait_listening(control).await?;
+    let client = process(
+        "client",
+        service,
+        spawn(bin, &["-c".into(), client_cfg.display().to_string()])?,
+    );
+    let path = TunnelPath {
+        name: name.to_owned(),
+        dest: service.into(),
+        procs: vec![server, client],
+    };
+    wait_ready(path.dest.clone()).await?;
+    Ok(path)
+}
+
+/// `ferry-gateway` (limits off, the upstream allowed) and one `ferry-agent` for it.
+async fn ferry(
+    gateway: &Path,
+    agent: &Path,
+    dir: &Path,
+    upstream: SocketAddr,
+) -> io::Result<TunnelPath> {
+    let (cert, key) = make_cert(dir, CertKind::Ecdsa)?;
+    let tokens = dir.join("tokens");
+    let tokens_arg = tokens.display().to_string();
+    let new_token = |role| {
+        output(
+            gateway,
+            &[
+                "token",
+                "new",
+                "--role",
+                role,
+                "--agent",
+                "bench",
+                "--tokens",
+                &tokens_arg,
+            ],
+        )
+        .map(|t| t.trim().to_owned())
+    };
+    let agent_token = new_token("agent")?;
+    let client_token = new_token("client")?;
+    let agent_token_file = dir.join("agent.token");
+    std::fs::write(&agent_token_file, &agent_token)?;
+    let (listen, agent_listen) = (free_port().await?, free_port().await?);
+    // The per-source and per-agent limits would cap the rate runs; the bench measures the
+    // tunnel, not its limiters.
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"{listen}\"\nagent_listen = \"{agent_listen}\"\nallow = [\"{upstream}\"]\n\
+             allow_special_addresses = true\n\
+             [tls]\ncert = {cert:?}\nkey = {key:?}\n[auth]\ntokens = {tokens_arg:?}\n\
+             [limits]\nmax_tunnels = 1000000\nmax_tunnels_per_client = 1000000\n\
+             max_tunnels_per_agent = 1000000\nclient_rate = \"off\"\nagent_rate = \"off\"\n",
+            cert = cert.display().to_string(),
+            key = key.display().to_string(),
+        ),
+    )?;
+    let gw = process(
+        "gateway",
+        listen,
+        spawn(
+            gateway,
+            &[
+                "--config".into(),
+                config.display().to_string(),
+                "--log".into(),
+                "warn".into(),
+            ],
+        )?,
+    );
+    wait_listening(listen).await?;
+    let ag = process(
+        "agent",
+        agent_listen,
+        spawn(
+            agent,
+            &[
+                "--gateway".into(),
+                agent_listen.to_string(),
+                "--server-name".into(),
+                "localhost".into(),
+                "--ca".into(),
+                cert.display().to_string(),
+                "--id".into(),
+                "bench".into(),
+                "--token-file".into(),
+                agent_token_file.display().to_string(),
+                "--allow".into(),
+                upstream.to_string(),
+                "--allow-special-addresses".into(),
+                "--log".into(),
+                "warn".into(),
+            ],
+        )?,
+    );
+    let path = TunnelPath {
+        name: "ferry".into(),
+        dest: Dest::http_connect(listen, upstream, "bench", &client_token),
+        procs: vec![gw, ag],
+    };
+    // Ready once the agent is registered and a tunnel carries an echo.
+    wait_ready(path.dest.clone()).await?;
+    Ok(path)
+}
+
+/// Runs the comparison and prints the table; the temporary directory and every child process
+/// go away on success, error and interruption alike.
+pub(crate) async fn compare_tunnel(o: Opts) -> io::Result<()> {
+    let dir = std::env::temp_dir().join(format!("ferry-bench-tunnel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = tokio::select! {
+        r = compare_in(&o, &dir) => r,
+        r = interrupted() => Err(r.err().unwrap_or_else(|| io::Error::other("interrupted"))),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn interrupted() -> io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
+    let upstream = server::spawn_local().await?;
+    let mut paths = vec![TunnelPath {
+        name: "direct".into(),
+        dest: upstream.into(),
+        procs: Vec::new(),
+    }];
+    if let Some(bin) = &o.rathole {
+        paths.push(rathole("rathole", bin, false, dir, upstream).await?);
+    }
+    if let Some(bin) = &o.rathole_noise {
+        paths.push(rathole("rathole-noise", bin, true, dir, upstream).await?);
+    }
+    if let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) {
+        paths.push(ferry(gateway, agent, dir, upstream).await?);
+    }
+    let load0 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut figs: Vec<Figures> = paths.iter().map(|_| Figures::default()).collect();
+    let gb = o.bytes as f64 / 1e9;
+    for round in 0..o.rounds {
+        for (p, f) in paths.iter().zip(figs.iter_mut()) {
+            eprintln!("round {}/{}: {}", round + 1, o.rounds, p.name);
+            let pids = p.pids();
+            let drops0 = procstat::udp_rcvbuf_errors();
+            let c0 = cpu(&pids);
+            f.bulk1.push(load::bulk(p.dest.clone(), 1, o.bytes).await?);
+            let c1 = cpu(&pids);
+            f.gb1.push(&c0, &c1, gb);
+            f.bulk4.push(load::bulk(p.dest.clone(), 4, o.bytes).await?);
+            f.gb4.push(&c1, &cpu(&pids), gb);
+            if let (Some(a), Some(b)) = (drops0, procstat::udp_rcvbuf_errors()) {
+                f.udp_drops.push(b.saturating_sub(a) as f64);
+            }
+            let rr = load::request_response(p.dest.clone(), 64, o.seconds).await?;
+            f.rr.push(rr.per_sec);
+            f.rr_p50.push(rr.p50_us as f64);
+            f.rr_p99.push(rr.p99_us as f64);
+            let c0 = cpu(&pids);
+            let start = tokio::time::Instant::now();
+            let rate = load::connection_rate(p.dest.clone(), 16, o.seconds).await?;
+            let conns = rate * start.elapsed().as_secs_f64();
+            f.conn_rate.push(rate);
+            f.conn_us.push(&c0, &cpu(&pids), conns / 1e6);
+        }
+    }
+    let load1 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\nmedians of {} rounds; bulk {} MiB per run; rate runs {:.1} s; \
+         /proc/loadavg before: {}, after: {}\n",
+        o.rounds,
+        o.bytes >> 20,
+        o.seconds.as_secs_f64(),
+        load0.trim(),
+        load1.trim()
+    );
+    print_table(&paths, &figs);
+    Ok(())
+}
+
+type Get = fn(&Figures) -> Option<f64>;
+
+fn some(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| median(v))
+}
+
+const ROWS: [(&str, Get); 16] = [
+    ("bulk 1 stream (MiB/s)", |f| {
+        some(&f.bulk1).map(|v| v / 1_048_576.0)
+    }),
+    ("bulk 4 streams (MiB/s)", |f| {
+        some(&f.bulk4).map(|v| v / 1_048_576.0)
+    }),
+    ("64 B req/resp, 64 conns (req/s)", |f| some(&f.rr)),
+    ("req/resp p50 (us)", |f| some(&f.rr_p50)),
+    ("req/resp p99 (us)", |f| some(&f.rr_p99)),
+    ("connections/s (16 workers)", |f| some(&f.conn_rate)),
+    ("tunnel CPU per connection (us)", |f| some(&f.conn_us.total)),
+    ("  public side: gateway / server (us)", |f| {
+        some(&f.conn_us.public)
+    }),
+    ("  private side: agent / client (us)", |f| {
+        some(&f.conn_us.private)
+    }),
+    ("tunnel CPU per GB, 1 stream (s)", |f| some(&f.gb1.total)),
+    ("  public side: gateway / server (s)", |f| {
+        some(&f.gb1.public)
+    }),
+    ("  private side: agent / client (s)", |f| {
+        some(&f.gb1.private)
+    }),
+    ("tunnel CPU per GB, 4 streams (s)", |f| some(&f.gb4.total)),
+    ("  public side: gateway / server (s)", |f| {
+        some(&f.gb4.public)
+    }),
+    ("  private side: agent / client (s)", |f| {
+        some(&f.gb4.private)
+    }),
+    ("UDP receive-buffer drops, bulk runs (host)", |f| {
+        some(&f.udp_drops)
+    }),
+];
+
+fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
+    let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+    println!("| metric | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(names.len()));
+    for (label, get) in ROWS {
+        let cells: Vec<String> = figs
+            .iter()
+            .map(|f| get(f).map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")))
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    }
+    let Some(ferry) = names.iter().position(|&n| n == "ferry") else {
+        return;
+    };
+    let ratio = |a: usize, b: usize, row: usize| {
+        let get = ROWS[row].1;
+        match (figs.get(a).and_then(get), figs.get(b).and_then(get)) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+            _ => "-".to_owned(),
+        }
+    };
+    let others: Vec<usize> = (0..names.len()).filter(|&i| i != ferry).collect();
+    println!("\nferry / other (x):\n");
+    let header: Vec<&str> = others.iter().map(|&i| names[i]).collect();
+    println!("| metric | {} |", header.join(" | "));
+    println!("|---|{}", "---|".repeat(others.len()));
+    let targets = [
+        (5, " (target >= 1.5 vs rathole)"),
+        (9, " (target <= 1 vs rathole)"),
+        (12, ""),
+        (0, ""),
+        (1, ""),
+        (2, ""),
+        (6, ""),
+    ];
+    for (row, note) in targets {
+        let cells: Vec<String> = others.iter().map(|&i| ratio(ferry, i, row)).collect();
+        println!("| {}{note} | {} |", ROWS[row].0, cells.join(" | "));
+    }
+}
