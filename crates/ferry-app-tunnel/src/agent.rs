@@ -86,7 +86,7 @@ impl AgentApp {
             SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         };
-        let endpoint = ferry_tunnel::quinn::Endpoint::client(bind)
+        let endpoint = ferry_tunnel::bind_endpoint(bind, &self.agent.config().quic, None)
             .map_err(|source| AppError::Bind { addr: bind, source })?;
         tracing::info!(gateway = %self.gateway_addr(), agent = %self.agent.config().agent_id, "agent starting");
         self.agent.run(endpoint, shutdown).await;

@@ -239,7 +239,7 @@ impl Gateway {
         tls: rustls::ServerConfig,
     ) -> Result<quinn::Endpoint, GatewayError> {
         let config = self.server_config(tls)?;
-        quinn::Endpoint::server(config, addr).map_err(GatewayError::Bind)
+        quic::bind_endpoint(addr, &self.inner.config.quic, Some(config)).map_err(GatewayError::Bind)
     }
 
     /// Accepts agents on `endpoint` until `shutdown` completes or the endpoint is closed, then
