@@ -20,6 +20,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+pub(crate) use crate::servers::{echo_server, round_trip};
+
 pub(crate) const TOKEN: &str = "fy1_client-token-for-any-agent";
 pub(crate) const SECRET: &str = "cluster-secret-0123456789";
 
@@ -220,33 +222,4 @@ pub(crate) async fn ask(
         .await
         .expect("no reply within 5 s");
     (status, s)
-}
-
-/// An echo server.
-pub(crate) async fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.into_split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
-}
-
-/// Sends `data` through a tunnel, half-closes, and reads everything back.
-pub(crate) async fn round_trip(mut s: TcpStream, data: &[u8]) -> Vec<u8> {
-    let (mut r, mut w) = s.split();
-    let write = async {
-        w.write_all(data).await.unwrap();
-        w.shutdown().await.unwrap();
-    };
-    let mut back = Vec::new();
-    let read = r.read_to_end(&mut back);
-    let ((), n) = tokio::join!(write, read);
-    n.unwrap();
-    back
 }

@@ -6,3 +6,5 @@ mod failures;
 mod harness;
 mod peer;
 mod routing;
+#[path = "../support/servers.rs"]
+mod servers;

@@ -9,4 +9,6 @@ mod cluster;
 mod curl;
 mod harness;
 mod restart;
+#[path = "../support/servers.rs"]
+mod servers;
 mod statuses;

@@ -6,4 +6,6 @@ mod curl;
 mod garbage;
 mod harness;
 mod hostile;
+#[path = "../support/servers.rs"]
+mod servers;
 mod statuses;
