@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -25,6 +25,8 @@ use ferry_registry::{MemcachedRegistry, Registry};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
+#[path = "support/echo.rs"]
+mod echo;
 #[path = "support/program.rs"]
 mod program;
 
@@ -225,23 +227,6 @@ impl Gateway {
     }
 }
 
-/// Threaded echo server; shuts its write side after the client's EOF.
-fn echo_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut r, &mut s);
-                let _ = s.shutdown(Shutdown::Write);
-            });
-        }
-    });
-    addr
-}
-
 /// `CONNECT target` through `front` as the agent's client; the reply status, and the stream.
 fn connect(front: SocketAddr, target: SocketAddr, token: &str) -> (u16, TcpStream) {
     use base64::Engine as _;
@@ -320,7 +305,7 @@ fn two_gateways_one_agent_forwarding_outage_and_owner_crash() {
     );
     agent.wait_for("connected to the gateway");
     rt.block_on(wait_owner(&registry, a.peer));
-    let echo = echo_server();
+    let echo = echo::echo();
     let token = files.client_token.as_str();
 
     // 1. Through the owner, and through the other gateway (forwarded to the owner).

@@ -6,12 +6,15 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
+#[path = "support/echo.rs"]
+mod echo;
 #[path = "support/hop.rs"]
 mod hop;
 #[path = "support/program.rs"]
 mod program;
 
-use hop::{TempFile, access_config, echo, field, keys, run, spawn, spawn_env, stderr_of};
+use echo::echo;
+use hop::{TempFile, access_config, field, keys, run, spawn, spawn_env, stderr_of, trace};
 
 #[test]
 fn two_hops_and_an_access_listener_relay_and_trace_reports_each_hop() {
@@ -61,13 +64,7 @@ fn two_hops_and_an_access_listener_relay_and_trace_reports_each_hop() {
         "{line}"
     );
 
-    let out = run(&[
-        "trace",
-        "--config",
-        &cfg.path(),
-        "--destination",
-        &dest.to_string(),
-    ]);
+    let out = trace(&cfg, dest);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", stderr_of(&out));
     assert!(
@@ -100,13 +97,7 @@ fn without_an_allowlist_a_hop_denies_everything_and_says_so() {
         h.startup
     );
     let cfg = access_config(&k, &[h.addrs[0]], dest);
-    let out = run(&[
-        "trace",
-        "--config",
-        &cfg.path(),
-        "--destination",
-        &dest.to_string(),
-    ]);
+    let out = trace(&cfg, dest);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("denied by policy"), "{text}");
@@ -133,13 +124,7 @@ fn keys_from_an_environment_variable() {
     );
     let addr = h.addr();
     let cfg = access_config(&k, &[addr], dest);
-    let out = run(&[
-        "trace",
-        "--config",
-        &cfg.path(),
-        "--destination",
-        &dest.to_string(),
-    ]);
+    let out = trace(&cfg, dest);
     assert!(
         out.status.success(),
         "{}",
@@ -276,13 +261,7 @@ fn metrics_count_hop_connections() {
         .clone();
     let admin: SocketAddr = field(&line, "metrics_addr").parse().unwrap();
     let cfg = access_config(&k, &[h.addrs[0]], dest);
-    let out = run(&[
-        "trace",
-        "--config",
-        &cfg.path(),
-        "--destination",
-        &dest.to_string(),
-    ]);
+    let out = trace(&cfg, dest);
     assert!(out.status.success());
     h.wait_for_log("ferry::access");
     let m = get(admin, "/metrics");

@@ -11,12 +11,15 @@ use std::sync::atomic::Ordering;
 
 use ferry_tls::SelfSigned;
 
+#[path = "support/echo.rs"]
+mod echo;
 #[path = "support/hop.rs"]
 mod hop;
 #[path = "support/program.rs"]
 mod program;
 
-use hop::{TempFile, access_config, echo_counting as echo, hop, keys, run, spawn};
+use echo::echo_counting as echo;
+use hop::{TempFile, access_config, hop, keys, run, spawn, trace};
 
 /// A self-signed certificate for 127.0.0.1 as files: (cert, key).
 fn cert_files() -> (TempFile, TempFile) {
@@ -83,13 +86,7 @@ fn a_next_hop_the_ca_does_not_sign_is_named_and_nothing_is_forwarded() {
     let h1 = hop(&k, &["--next-hop-tls-ca", &other_ca.path()]);
     let cfg = access_config(&k, &[h1.addr(), h2.addr()], dest);
 
-    let out = run(&[
-        "trace",
-        "--config",
-        &cfg.path(),
-        "--destination",
-        &dest.to_string(),
-    ]);
+    let out = trace(&cfg, dest);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(

@@ -1,13 +1,12 @@
 //! `ferry-hop` as a process for the hop CLI tests (included through `#[path]`, next to
-//! `program.rs`): temporary files, chain keys, the program with its listening addresses, an
-//! echo destination and access configs.
+//! `program.rs`): temporary files, chain keys, the program with its listening addresses and
+//! access configs.
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::program::Program;
@@ -133,33 +132,19 @@ pub(crate) fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `ferry-hop trace --config CFG --destination DEST`, run to completion.
+pub(crate) fn trace(cfg: &TempFile, dest: SocketAddr) -> Output {
+    run(&[
+        "trace",
+        "--config",
+        &cfg.path(),
+        "--destination",
+        &dest.to_string(),
+    ])
+}
+
 pub(crate) fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A threaded echo destination (half-close honoured) counting its connections.
-pub(crate) fn echo_counting() -> (SocketAddr, Arc<AtomicUsize>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&count);
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            seen.fetch_add(1, Ordering::SeqCst);
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut r, &mut s);
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    (addr, count)
-}
-
-/// A threaded echo destination.
-pub(crate) fn echo() -> SocketAddr {
-    echo_counting().0
 }
 
 /// An access config: one chain `main` over `hops` (key k for hop k) and a fixed TCP listener

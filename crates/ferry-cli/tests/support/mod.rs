@@ -3,11 +3,13 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+mod program;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ferry-proxy");
 
@@ -65,16 +67,7 @@ pub(crate) fn spawn_proxy(prefix: &str, args: &str) -> Proxy {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, log) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let log = program::stderr_lines(&mut child);
     let mut startup = Vec::new();
     let line = loop {
         let line = log
