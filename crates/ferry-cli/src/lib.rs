@@ -102,3 +102,14 @@ pub fn runtime(program: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
         .build()
         .map_err(|e| fail(program, &e, EXIT_FAILURE))
 }
+
+/// Reports a program error as [`fail`] does, with the exit code its kind calls for:
+/// [`EXIT_USAGE`] for configuration errors (a file or key that cannot be used), otherwise
+/// [`EXIT_FAILURE`].
+pub fn fail_app(program: &str, error: &ferry_app_core::AppError) -> ExitCode {
+    let code = match error {
+        ferry_app_core::AppError::Config(_) => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    };
+    fail(program, error, code)
+}

@@ -112,19 +112,11 @@ fn main() -> ExitCode {
         };
         let agent = match AgentApp::load(&config, |name| std::env::var(name).ok()).await {
             Ok(a) => a,
-            Err(e) => return report(&e),
+            Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
         };
         match agent.run(shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => report(&e),
+            Err(e) => ferry_cli::fail_app(PROGRAM, &e),
         }
     })
-}
-
-fn report(e: &AppError) -> ExitCode {
-    let code = match e {
-        AppError::Config(_) => EXIT_USAGE,
-        _ => EXIT_FAILURE,
-    };
-    fail(PROGRAM, e, code)
 }

@@ -140,7 +140,7 @@ fn main() -> ExitCode {
         };
         let gateway = match ferry_app_tunnel::gateway::bind(&config) {
             Ok(g) => g,
-            Err(e) => return report(&e),
+            Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
         };
         gateway.run(shutdown).await;
         ExitCode::SUCCESS
@@ -161,12 +161,4 @@ fn flags(args: &Args) -> GatewayFlags {
         allow_special_addresses: args.allow_special_addresses,
         metrics: None,
     }
-}
-
-fn report(e: &AppError) -> ExitCode {
-    let code = match e {
-        AppError::Config(_) => EXIT_USAGE,
-        _ => EXIT_FAILURE,
-    };
-    fail(PROGRAM, e, code)
 }

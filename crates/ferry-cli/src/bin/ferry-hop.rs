@@ -230,7 +230,7 @@ async fn run(mode: Mode, metrics: Option<SocketAddr>) -> ExitCode {
     };
     let admin = match metrics.map(start_admin).transpose() {
         Ok(a) => a,
-        Err(e) => return report(&e),
+        Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
     };
     let health = admin.as_ref().map(|(h, _)| h.clone());
     let shutdown = async move {
@@ -255,7 +255,7 @@ async fn run(mode: Mode, metrics: Option<SocketAddr>) -> ExitCode {
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(&e),
+        Err(e) => ferry_cli::fail_app(PROGRAM, &e),
     }
 }
 
@@ -312,12 +312,4 @@ fn start_admin(addr: SocketAddr) -> Result<(Health, CancellationToken), AppError
         },
     ));
     Ok((health, stop))
-}
-
-fn report(e: &AppError) -> ExitCode {
-    let code = match e {
-        AppError::Config(_) => EXIT_USAGE,
-        _ => EXIT_FAILURE,
-    };
-    fail(PROGRAM, e, code)
 }

@@ -109,10 +109,13 @@ fn main() -> ExitCode {
             return Err(fail("ferry-proxy", &e, EXIT_FAILURE));
         }
         let admin = match args.metrics {
-            Some(addr) => Some(start_admin(addr).map_err(|e| report(&e))?),
+            Some(addr) => {
+                Some(start_admin(addr).map_err(|e| ferry_cli::fail_app("ferry-proxy", &e))?)
+            }
             None => None,
         };
-        let listeners = proxy::bind_all(proxy.config()).map_err(|e| report(&e))?;
+        let listeners =
+            proxy::bind_all(proxy.config()).map_err(|e| ferry_cli::fail_app("ferry-proxy", &e))?;
         let health = admin.as_ref().map(|(h, _)| h.clone());
         let shutdown = async move {
             shutdown.await;
@@ -120,7 +123,10 @@ fn main() -> ExitCode {
                 h.set_draining();
             }
         };
-        let result = proxy.run(listeners, shutdown).await.map_err(|e| report(&e));
+        let result = proxy
+            .run(listeners, shutdown)
+            .await
+            .map_err(|e| ferry_cli::fail_app("ferry-proxy", &e));
         if let Some((_, stop)) = admin {
             stop.cancel();
         }
@@ -208,12 +214,4 @@ fn reload_on_sighup(reloader: Reloader, file: Option<PathBuf>) -> std::io::Resul
     #[cfg(not(unix))]
     drop((reloader, file));
     Ok(())
-}
-
-fn report(e: &ferry_app_proxy::AppError) -> ExitCode {
-    let code = match e {
-        ferry_app_proxy::AppError::Config(_) => EXIT_USAGE,
-        _ => EXIT_FAILURE,
-    };
-    fail("ferry-proxy", e, code)
 }
