@@ -23,6 +23,17 @@ pub async fn drain(
     );
     stop_accepting.cancel();
     accept_loops.wait().await;
+    drain_connections(connections, timeout, cut).await;
+}
+
+/// The second half of [`drain`], for a caller whose accept loop has already ended: closes
+/// `connections` and waits up to `timeout` for them to finish; past it, logs, cancels `cut`
+/// (which the connections watch to end at once) and waits for them.
+pub async fn drain_connections(
+    connections: &TaskTracker,
+    timeout: Duration,
+    cut: &CancellationToken,
+) {
     connections.close();
     if tokio::time::timeout(timeout, connections.wait())
         .await

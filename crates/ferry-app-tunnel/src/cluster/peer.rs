@@ -159,14 +159,12 @@ impl<L: TunnelOpener> PeerFront<L> {
             }
         }
         drop(listener);
-        tracker.close();
-        if timeout(self.inner.config.drain_timeout, tracker.wait())
-            .await
-            .is_err()
-        {
-            self.inner.cut.cancel();
-            tracker.wait().await;
-        }
+        ferry_app_core::drain::drain_connections(
+            &tracker,
+            self.inner.config.drain_timeout,
+            &self.inner.cut,
+        )
+        .await;
     }
 }
 

@@ -247,13 +247,11 @@ impl<O: TunnelOpener> ClientFront<O> {
             }
         }
         drop(listener);
-        tracker.close();
-        if tokio::time::timeout(self.inner.config.drain_timeout, tracker.wait())
-            .await
-            .is_err()
-        {
-            self.inner.cut.cancel();
-            tracker.wait().await;
-        }
+        ferry_app_core::drain::drain_connections(
+            &tracker,
+            self.inner.config.drain_timeout,
+            &self.inner.cut,
+        )
+        .await;
     }
 }
