@@ -11,6 +11,10 @@
 //!   certificate, static tokens made with `ferry-gateway token new`); every client connection
 //!   starts with `CONNECT` and `Proxy-Authorization: Basic`, counted in its cost.
 //!
+//! - `quic-floor` (with `--quic-floor`): the least tunnel on quinn, this program's
+//!   `quic-relay-public` and `quic-relay-private` (see `quic_relay`), a floor for what any
+//!   QUIC tunnel costs here.
+//!
 //! Figures: bulk throughput (1 and 4 streams), 64-byte request/response rate, connection rate,
 //! and the CPU time of the tunnel's two processes (from `/proc`): per GB relayed during the bulk
 //! runs and per connection during the connection-rate run, in total and split into the public
@@ -37,6 +41,7 @@ pub(crate) struct Opts {
     pub(crate) agent: Option<PathBuf>,
     pub(crate) rathole: Option<PathBuf>,
     pub(crate) rathole_noise: Option<PathBuf>,
+    pub(crate) quic_floor: bool,
     pub(crate) bytes: u64,
     pub(crate) seconds: Duration,
     pub(crate) rounds: usize,
@@ -205,6 +210,57 @@ async fn rathole(
     Ok(path)
 }
 
+/// The bare-QUIC baseline (`quic_relay`): this program as the public and the private side.
+async fn quic_floor(dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> {
+    let dir = dir.join("quic-floor");
+    std::fs::create_dir_all(&dir)?;
+    let (cert, key) = make_cert(&dir, CertKind::Ecdsa)?;
+    let bin = std::env::current_exe()?;
+    let (listen, quic) = (free_port().await?, free_port().await?);
+    let public = process(
+        "public",
+        listen,
+        spawn(
+            &bin,
+            &[
+                "quic-relay-public".into(),
+                "--listen".into(),
+                listen.to_string(),
+                "--quic".into(),
+                quic.to_string(),
+                "--tls-cert".into(),
+                cert.display().to_string(),
+                "--tls-key".into(),
+                key.display().to_string(),
+            ],
+        )?,
+    );
+    wait_listening(listen).await?;
+    let private = process(
+        "private",
+        quic,
+        spawn(
+            &bin,
+            &[
+                "quic-relay-private".into(),
+                "--quic".into(),
+                quic.to_string(),
+                "--ca".into(),
+                cert.display().to_string(),
+                "--upstream".into(),
+                upstream.to_string(),
+            ],
+        )?,
+    );
+    let path = TunnelPath {
+        name: "quic-floor".into(),
+        dest: listen.into(),
+        procs: vec![public, private],
+    };
+    wait_ready(path.dest.clone()).await?;
+    Ok(path)
+}
+
 /// `ferry-gateway` (limits off, the upstream allowed) and one `ferry-agent` for it.
 async fn ferry(
     gateway: &Path,
@@ -333,6 +389,9 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
     if let Some(bin) = &o.rathole_noise {
         paths.push(rathole("rathole-noise", bin, true, dir, upstream).await?);
     }
+    if o.quic_floor {
+        paths.push(quic_floor(dir, upstream).await?);
+    }
     if let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) {
         paths.push(ferry(gateway, agent, dir, upstream).await?);
     }
@@ -433,9 +492,23 @@ fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
             .collect();
         println!("| {label} | {} |", cells.join(" | "));
     }
-    let Some(ferry) = names.iter().position(|&n| n == "ferry") else {
-        return;
-    };
+    if let Some(ferry) = names.iter().position(|&n| n == "ferry") {
+        let others: Vec<usize> = (0..names.len()).filter(|&i| i != ferry).collect();
+        print_ratios(&names, figs, ferry, &others);
+    }
+    // The floor against rathole: what any tunnel on quinn could reach here at best.
+    if let Some(floor) = names.iter().position(|&n| n == "quic-floor") {
+        let others: Vec<usize> = (0..names.len())
+            .filter(|&i| names[i].starts_with("rathole"))
+            .collect();
+        if !others.is_empty() {
+            print_ratios(&names, figs, floor, &others);
+        }
+    }
+}
+
+/// Prints `names[subject] / names[other]` for the headline rows, one column per other path.
+fn print_ratios(names: &[&str], figs: &[Figures], subject: usize, others: &[usize]) {
     let ratio = |a: usize, b: usize, row: usize| {
         let get = ROWS[row].1;
         match (figs.get(a).and_then(get), figs.get(b).and_then(get)) {
@@ -443,8 +516,7 @@ fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
             _ => "-".to_owned(),
         }
     };
-    let others: Vec<usize> = (0..names.len()).filter(|&i| i != ferry).collect();
-    println!("\nferry / other (x):\n");
+    println!("\n{} / other (x):\n", names[subject]);
     let header: Vec<&str> = others.iter().map(|&i| names[i]).collect();
     println!("| metric | {} |", header.join(" | "));
     println!("|---|{}", "---|".repeat(others.len()));
@@ -458,7 +530,7 @@ fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
         (6, ""),
     ];
     for (row, note) in targets {
-        let cells: Vec<String> = others.iter().map(|&i| ratio(ferry, i, row)).collect();
+        let cells: Vec<String> = others.iter().map(|&i| ratio(subject, i, row)).collect();
         println!("| {}{note} | {} |", ROWS[row].0, cells.join(" | "));
     }
 }

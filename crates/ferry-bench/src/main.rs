@@ -32,6 +32,7 @@ mod load;
 mod naive;
 mod naive_tls;
 mod procstat;
+mod quic_relay;
 mod server;
 mod tls_load;
 mod tls_table;
@@ -82,6 +83,31 @@ enum Cmd {
         tls_cert: PathBuf,
         #[arg(long)]
         tls_key: PathBuf,
+    },
+    /// Run the public side of the bare-QUIC baseline tunnel (see `compare-tunnel --quic-floor`).
+    QuicRelayPublic {
+        /// TCP address clients connect to.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// UDP address the private side connects to.
+        #[arg(long)]
+        quic: SocketAddr,
+        #[arg(long)]
+        tls_cert: PathBuf,
+        #[arg(long)]
+        tls_key: PathBuf,
+    },
+    /// Run the private side of the bare-QUIC baseline tunnel.
+    QuicRelayPrivate {
+        /// The public side's UDP address.
+        #[arg(long)]
+        quic: SocketAddr,
+        /// The certificate the public side presents (trusted as a root, name `localhost`).
+        #[arg(long)]
+        ca: PathBuf,
+        /// Where every stream is relayed.
+        #[arg(long)]
+        upstream: SocketAddr,
     },
     /// Measure TLS terminators against the naive tokio-rustls terminator.
     CompareTls {
@@ -142,6 +168,10 @@ enum Cmd {
         /// A rathole binary built with the `noise` feature, run with the Noise transport.
         #[arg(long, value_name = "PATH")]
         rathole_noise: Option<PathBuf>,
+        /// Also measure `quic-floor`: the least tunnel on quinn (this program's
+        /// `quic-relay-public` and `quic-relay-private`), a floor for any QUIC tunnel here.
+        #[arg(long)]
+        quic_floor: bool,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 512 << 20)]
         bytes: u64,
@@ -198,6 +228,15 @@ fn main() -> io::Result<()> {
                 tls_cert,
                 tls_key,
             } => naive_tls::run(listen, upstream, &tls_cert, &tls_key).await,
+            Cmd::QuicRelayPublic {
+                listen,
+                quic,
+                tls_cert,
+                tls_key,
+            } => quic_relay::public(listen, quic, &tls_cert, &tls_key).await,
+            Cmd::QuicRelayPrivate { quic, ca, upstream } => {
+                quic_relay::private(quic, &ca, upstream).await
+            }
             Cmd::CompareTls {
                 proxies,
                 bytes,
@@ -239,6 +278,7 @@ fn main() -> io::Result<()> {
                 agent,
                 rathole,
                 rathole_noise,
+                quic_floor,
                 bytes,
                 seconds,
                 rounds,
@@ -248,6 +288,7 @@ fn main() -> io::Result<()> {
                     agent,
                     rathole,
                     rathole_noise,
+                    quic_floor,
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     rounds,

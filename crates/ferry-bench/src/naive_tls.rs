@@ -17,6 +17,18 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The certificate chain and the private key in the PEM files `cert` and `key`.
+pub(crate) fn load_pem(
+    cert: &Path,
+    key: &Path,
+) -> io::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(io::Error::other)?;
+    Ok((certs, key))
+}
+
 /// Runs the naive terminator forever.
 pub(crate) async fn run(
     listen: SocketAddr,
@@ -24,10 +36,7 @@ pub(crate) async fn run(
     cert: &Path,
     key: &Path,
 ) -> io::Result<()> {
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(io::Error::other)?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(io::Error::other)?;
+    let (certs, key) = load_pem(cert, key)?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?

@@ -154,7 +154,9 @@ pub use agent_id::{AgentId, AgentIdError, MAX_AGENT_ID_LEN};
 pub use backoff::Backoff;
 pub use events::AgentEvents;
 pub use gateway::{Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError};
-pub use quic::{QuicConfigError, QuicSettings, bind_endpoint};
+pub use quic::{
+    QuicConfigError, QuicSettings, bind_endpoint, client_crypto, server_crypto, transport_config,
+};
 pub use quinn;
 pub use stream::TunnelStream;
 pub use verifier::{AgentRejected, AgentVerifier};

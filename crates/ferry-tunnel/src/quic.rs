@@ -71,8 +71,17 @@ pub enum QuicConfigError {
     KeepAlive,
 }
 
-/// `max_bidi`: streams the *peer* may open concurrently.
-pub(crate) fn transport(
+/// The quinn transport config both ends of a tunnel use: `s` applied, `max_bidi` streams the
+/// *peer* may open concurrently, no unidirectional streams and no datagrams.
+///
+/// Public so that programs measuring or extending the tunnel can build quinn endpoints with
+/// exactly the tunnel's settings (`ferry-bench` does, for its bare-QUIC baseline).
+///
+/// # Errors
+///
+/// [`QuicConfigError::KeepAlive`] when the idle timeout is not above the keep-alive interval,
+/// [`QuicConfigError::IdleTimeout`] when it is out of QUIC's range.
+pub fn transport_config(
     s: &QuicSettings,
     max_bidi: u32,
 ) -> Result<Arc<TransportConfig>, QuicConfigError> {
@@ -134,8 +143,13 @@ pub(crate) fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Turns a rustls server config into a QUIC one with ALPN `ferry-tunnel/1` (replacing any ALPN
-/// list in `tls`).
-pub(crate) fn server_crypto(
+/// list in `tls`), as the gateway uses.
+///
+/// # Errors
+///
+/// [`QuicConfigError::Tls`] when `tls` cannot serve QUIC (no TLS 1.3 AES-128-GCM suite, or
+/// early data enabled).
+pub fn server_crypto(
     mut tls: rustls::ServerConfig,
 ) -> Result<Arc<QuicServerConfig>, QuicConfigError> {
     tls.alpn_protocols = vec![ALPN.to_vec()];
@@ -145,8 +159,12 @@ pub(crate) fn server_crypto(
 }
 
 /// A rustls client config on the ring provider, TLS 1.3 only, trusting `roots`, with ALPN
-/// `ferry-tunnel/1`.
-pub(crate) fn client_crypto(
+/// `ferry-tunnel/1`, as the agent uses (certificate verification always on).
+///
+/// # Errors
+///
+/// [`QuicConfigError::Versions`] or [`QuicConfigError::Tls`] when rustls refuses the config.
+pub fn client_crypto(
     roots: Arc<rustls::RootCertStore>,
 ) -> Result<Arc<QuicClientConfig>, QuicConfigError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(ring_provider())

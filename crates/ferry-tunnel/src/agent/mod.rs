@@ -78,7 +78,10 @@ impl Agent {
     /// keep-alive interval) or the TLS config cannot be built.
     pub fn new(config: AgentConfig) -> Result<Self, QuicConfigError> {
         let mut client = quinn::ClientConfig::new(quic::client_crypto(Arc::clone(&config.roots))?);
-        client.transport_config(quic::transport(&config.quic, config.max_tunnels.get())?);
+        client.transport_config(quic::transport_config(
+            &config.quic,
+            config.max_tunnels.get(),
+        )?);
         let bridge = Bridge::new(config.bridge.clone());
         Ok(Self {
             shared: Arc::new(Shared { config, bridge }),

@@ -223,7 +223,7 @@ impl Gateway {
         tls: rustls::ServerConfig,
     ) -> Result<quinn::ServerConfig, QuicConfigError> {
         let mut server = quinn::ServerConfig::with_crypto(quic::server_crypto(tls)?);
-        server.transport_config(quic::transport(&self.inner.config.quic, 1)?);
+        server.transport_config(quic::transport_config(&self.inner.config.quic, 1)?);
         server.migration(true);
         Ok(server)
     }
