@@ -11,9 +11,9 @@
 //!   certificate, static tokens made with `ferry-gateway token new`); every client connection
 //!   starts with `CONNECT` and `Proxy-Authorization: Basic`, counted in its cost.
 //!
-//! - `quic-floor` (with `--quic-floor`): the least tunnel on quinn, this program's
-//!   `quic-relay-public` and `quic-relay-private` (see `quic_relay`), a floor for what any
-//!   QUIC tunnel costs here.
+//! - `quic-bare` (with `--quic-bare`): the barest tunnel on quinn, this program's
+//!   `quic-relay-public` and `quic-relay-private` (see `quic_relay`): what QUIC itself costs
+//!   here, without any of the tunnel's features.
 //!
 //! Figures: bulk throughput (1 and 4 streams), 64-byte request/response rate, connection rate,
 //! and the CPU time of the tunnel's two processes (from `/proc`): per GB relayed during the bulk
@@ -41,7 +41,7 @@ pub(crate) struct Opts {
     pub(crate) agent: Option<PathBuf>,
     pub(crate) rathole: Option<PathBuf>,
     pub(crate) rathole_noise: Option<PathBuf>,
-    pub(crate) quic_floor: bool,
+    pub(crate) quic_bare: bool,
     pub(crate) bytes: u64,
     pub(crate) seconds: Duration,
     pub(crate) rounds: usize,
@@ -211,8 +211,8 @@ async fn rathole(
 }
 
 /// The bare-QUIC baseline (`quic_relay`): this program as the public and the private side.
-async fn quic_floor(dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> {
-    let dir = dir.join("quic-floor");
+async fn quic_bare(dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> {
+    let dir = dir.join("quic-bare");
     std::fs::create_dir_all(&dir)?;
     let (cert, key) = make_cert(&dir, CertKind::Ecdsa)?;
     let bin = std::env::current_exe()?;
@@ -253,7 +253,7 @@ async fn quic_floor(dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> 
         )?,
     );
     let path = TunnelPath {
-        name: "quic-floor".into(),
+        name: "quic-bare".into(),
         dest: listen.into(),
         procs: vec![public, private],
     };
@@ -389,8 +389,8 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
     if let Some(bin) = &o.rathole_noise {
         paths.push(rathole("rathole-noise", bin, true, dir, upstream).await?);
     }
-    if o.quic_floor {
-        paths.push(quic_floor(dir, upstream).await?);
+    if o.quic_bare {
+        paths.push(quic_bare(dir, upstream).await?);
     }
     if let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) {
         paths.push(ferry(gateway, agent, dir, upstream).await?);
@@ -496,13 +496,13 @@ fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
         let others: Vec<usize> = (0..names.len()).filter(|&i| i != ferry).collect();
         print_ratios(&names, figs, ferry, &others);
     }
-    // The floor against rathole: what any tunnel on quinn could reach here at best.
-    if let Some(floor) = names.iter().position(|&n| n == "quic-floor") {
+    // The bare QUIC tunnel against rathole: what the transport alone reaches here.
+    if let Some(bare) = names.iter().position(|&n| n == "quic-bare") {
         let others: Vec<usize> = (0..names.len())
             .filter(|&i| names[i].starts_with("rathole"))
             .collect();
         if !others.is_empty() {
-            print_ratios(&names, figs, floor, &others);
+            print_ratios(&names, figs, bare, &others);
         }
     }
 }

@@ -84,7 +84,7 @@ enum Cmd {
         #[arg(long)]
         tls_key: PathBuf,
     },
-    /// Run the public side of the bare-QUIC baseline tunnel (see `compare-tunnel --quic-floor`).
+    /// Run the public side of the bare-QUIC baseline tunnel (see `compare-tunnel --quic-bare`).
     QuicRelayPublic {
         /// TCP address clients connect to.
         #[arg(long)]
@@ -168,10 +168,10 @@ enum Cmd {
         /// A rathole binary built with the `noise` feature, run with the Noise transport.
         #[arg(long, value_name = "PATH")]
         rathole_noise: Option<PathBuf>,
-        /// Also measure `quic-floor`: the least tunnel on quinn (this program's
-        /// `quic-relay-public` and `quic-relay-private`), a floor for any QUIC tunnel here.
+        /// Also measure `quic-bare`: the barest tunnel on quinn (this program's
+        /// `quic-relay-public` and `quic-relay-private`), what QUIC itself costs here.
         #[arg(long)]
-        quic_floor: bool,
+        quic_bare: bool,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 512 << 20)]
         bytes: u64,
@@ -278,7 +278,7 @@ fn main() -> io::Result<()> {
                 agent,
                 rathole,
                 rathole_noise,
-                quic_floor,
+                quic_bare,
                 bytes,
                 seconds,
                 rounds,
@@ -288,7 +288,7 @@ fn main() -> io::Result<()> {
                     agent,
                     rathole,
                     rathole_noise,
-                    quic_floor,
+                    quic_bare,
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     rounds,

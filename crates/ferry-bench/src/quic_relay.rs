@@ -10,8 +10,10 @@
 //! and does the same. No CONNECT request, no authentication, no tunnel header, no status, no
 //! allowlist, no limits, no metrics, no logs.
 //!
-//! Whatever this pair costs per connection and per GB is a floor for any tunnel on quinn on
-//! this machine; the difference to `ferry` is what Ferry's features and code add.
+//! What this pair costs per connection and per GB is what the QUIC transport itself costs on
+//! this machine, the part no tunnel on quinn can avoid by its own code; the difference to
+//! `ferry` is what Ferry's features add (its CONNECT exchange and tunnel status cost a round
+//! trip each per connection).
 
 use std::io;
 use std::net::SocketAddr;
