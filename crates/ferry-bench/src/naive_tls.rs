@@ -29,6 +29,17 @@ pub(crate) fn load_pem(
     Ok((certs, key))
 }
 
+/// A root store holding every certificate in the PEM file `path`.
+pub(crate) fn load_roots(path: &Path) -> io::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(io::Error::other)? {
+        roots
+            .add(cert.map_err(io::Error::other)?)
+            .map_err(io::Error::other)?;
+    }
+    Ok(roots)
+}
+
 /// Runs the naive terminator forever.
 pub(crate) async fn run(
     listen: SocketAddr,

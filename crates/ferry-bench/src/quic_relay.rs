@@ -21,11 +21,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferry_tunnel::{QuicSettings, bind_endpoint, client_crypto, server_crypto, transport_config};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::naive_tls::{load_pem, provider};
+use crate::naive_tls::{load_pem, load_roots, provider};
 
 /// Copy buffer per direction: `ferry-bridge`'s default.
 const BUFFER: usize = 16 * 1024;
@@ -54,12 +53,7 @@ pub(crate) async fn public(
 /// named `localhost`) and relays every stream it opens to `upstream`. Runs until the QUIC
 /// connection ends.
 pub(crate) async fn private(quic: SocketAddr, ca: &Path, upstream: SocketAddr) -> io::Result<()> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).map_err(io::Error::other)? {
-        roots
-            .add(cert.map_err(io::Error::other)?)
-            .map_err(io::Error::other)?;
-    }
+    let roots = load_roots(ca)?;
     let local: SocketAddr = if quic.is_ipv4() {
         ([127, 0, 0, 1], 0).into()
     } else {

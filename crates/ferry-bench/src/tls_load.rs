@@ -9,15 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rustls::client::Resumption;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, HandshakeKind, RootCertStore, SupportedProtocolVersion};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, HandshakeKind, SupportedProtocolVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
-use crate::naive_tls::provider;
+use crate::naive_tls::{load_roots, provider};
 
 /// The name every bench certificate is issued for.
 pub(crate) const SERVER_NAME: &str = "localhost";
@@ -58,12 +57,7 @@ impl Client {
     /// A client trusting the certificate in `cert_pem`; `resume` keeps sessions (shared by
     /// every clone of this client), otherwise every handshake is full.
     pub(crate) fn new(cert_pem: &Path, version: Version, resume: bool) -> io::Result<Self> {
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(cert_pem).map_err(io::Error::other)? {
-            roots
-                .add(cert.map_err(io::Error::other)?)
-                .map_err(io::Error::other)?;
-        }
+        let roots = load_roots(cert_pem)?;
         let mut config = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(version.rustls())
             .map_err(io::Error::other)?
