@@ -7,6 +7,7 @@
 //! one request per connection, a bounded request head read within a deadline, `Connection: close`.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -14,8 +15,13 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
+use crate::AppError;
 use crate::listen::Acceptor;
+
+/// Gauge set to 1 with the labels `program` and `version` while a program runs.
+pub const BUILD_INFO: &str = "ferry_build_info";
 
 /// Largest request head the admin server reads: 8 KiB.
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -80,6 +86,84 @@ impl Health {
     pub fn is_serving(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+}
+
+/// A running admin endpoint, from [`start`]: its bound address, the health it reports, and
+/// how to stop it.
+#[derive(Debug)]
+pub struct Admin {
+    addr: SocketAddr,
+    health: Health,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Admin {
+    /// The bound address (the real port when port 0 was asked for).
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The health `/healthz` reports; call [`Health::set_draining`] when the program drains.
+    #[must_use]
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Stops serving and waits for the answers in progress (at most [`REQUEST_TIMEOUT`]).
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the admin endpoint of `program` on `addr`, the same way in every program: installs
+/// the Prometheus recorder (a foreign recorder installed first disables `/metrics` with a
+/// warning), sets `ferry_build_info{program, version}` to 1, describes the metrics every
+/// program shares, binds `addr` and serves `/metrics` and `/healthz` on a task until
+/// [`Admin::stop`]. Logs the bound address. Must be called inside a tokio runtime.
+///
+/// # Errors
+///
+/// [`AppError::Bind`] when `addr` cannot be bound.
+pub fn start(addr: SocketAddr, program: &'static str) -> Result<Admin, AppError> {
+    let listener = crate::listen::bind_tcp(addr)?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| AppError::Bind { addr, source })?;
+    let handle = match install_prometheus() {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics disabled");
+            None
+        }
+    };
+    metrics::describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the labels name the program and its version."
+    );
+    metrics::describe_counter!(
+        crate::reload::CONFIG_RELOADS,
+        "Config reloads (SIGHUP), by result: ok (applied) or error (refused; the running config stays)."
+    );
+    metrics::gauge!(BUILD_INFO, "program" => program, "version" => env!("CARGO_PKG_VERSION"))
+        .set(1.0);
+    tracing::info!(metrics_addr = %bound, "metrics endpoint: /metrics and /healthz");
+    let health = Health::new();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(serve(
+        listener,
+        handle,
+        health.clone(),
+        stop.clone().cancelled_owned(),
+    ));
+    Ok(Admin {
+        addr: bound,
+        health,
+        stop,
+        task,
+    })
 }
 
 /// Serves `/metrics` and `/healthz` on `listener` until `shutdown` completes.

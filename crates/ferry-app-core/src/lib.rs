@@ -22,5 +22,6 @@ pub mod drain;
 pub mod duration;
 pub mod error;
 pub mod listen;
+pub mod reload;
 
 pub use error::{AppError, ConfigError};

@@ -24,8 +24,8 @@
 //! `ferry_upstream_connects_total{result}`, `ferry_upstream_ejections_total`,
 //! `ferry_upstream_health_checks_total{result}` and `ferry_upstream_no_healthy_total`.
 
-/// Counter of config reloads, labelled `result`.
-pub(crate) const CONFIG_RELOADS: &str = "ferry_config_reloads_total";
+/// Counter of config reloads, labelled `result`; shared by every program.
+pub(crate) const CONFIG_RELOADS: &str = ferry_app_core::reload::CONFIG_RELOADS;
 
 /// Counts one finished connection and its bytes.
 pub(crate) fn connection_ended(listener: &str, end: &'static str, up: u64, down: u64) {

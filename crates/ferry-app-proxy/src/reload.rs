@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ferry_app_core::ConfigError;
 use ferry_tls::TlsConfigError;
 
 use crate::ProxyConfig;
@@ -49,23 +48,9 @@ pub struct ReloadOutcome {
     pub failed: Vec<ReloadError>,
 }
 
-/// A config reload that was refused; the running config stays as it was.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigReloadError {
-    /// The new file cannot be read, is invalid, or names certificate files that cannot be used.
-    #[error("new config rejected; keeping the running one")]
-    Config(#[from] ConfigError),
-    /// The new file changes something only a restart can change: a listener's bind address,
-    /// or the number of listeners.
-    #[error("`{key}` {reason}; keeping the running config (restart to apply it)")]
-    NeedsRestart {
-        /// The config key (`listener[1].bind`, `listener`).
-        key: String,
-        /// What changed.
-        reason: String,
-    },
-}
+/// A config reload that was refused; the running config stays as it was. The same type as
+/// every program's reload error (`ferry_app_core::reload::ReloadError`).
+pub use ferry_app_core::reload::ReloadError as ConfigReloadError;
 
 /// What a successful config reload did.
 #[derive(Debug, Default)]

@@ -11,15 +11,85 @@ pub const EXIT_USAGE: u8 = 64;
 /// Exit code for failures at run time.
 pub const EXIT_FAILURE: u8 = 1;
 
-/// Installs a `tracing` subscriber writing to stderr. `RUST_LOG` overrides `default_level`.
+/// How log lines are written (`--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event (the default).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and
+    /// every field, the access-log fields included) and `spans`.
+    Json,
+}
+
+/// The logging flags every program takes (`#[command(flatten)]`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct LogArgs {
+    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
+    #[arg(long, value_name = "LEVEL", default_value = "info", global = true)]
+    pub log: String,
+    /// Log line format: text, or json (one object per line).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// Installs a `tracing` subscriber writing `args.log_format` lines to stderr. `RUST_LOG`
+/// overrides `args.log`.
+pub fn init_logging(args: &LogArgs) {
+    init_tracing_as(&args.log, args.log_format);
+}
+
+/// Installs a text `tracing` subscriber writing to stderr. `RUST_LOG` overrides `default_level`.
 pub fn init_tracing(default_level: &str) {
+    init_tracing_as(default_level, LogFormat::Text);
+}
+
+fn init_tracing_as(default_level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(false)
+            .with_ansi(false)
+            .try_init(),
+    };
+}
+
+/// Registers the SIGHUP handler now (so a SIGHUP never hits the default action, which ends the
+/// process) and calls `reload` on a blocking thread for every SIGHUP, one at a time (reloads
+/// read files). `reload` logs and counts its own outcome (see
+/// `ferry_app_core::reload::finish`). Must be called inside a tokio runtime.
+///
+/// # Errors
+///
+/// When the handler cannot be registered.
+pub fn reload_on_sighup<F>(reload: F) -> std::io::Result<()>
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())?;
+        let reload = std::sync::Arc::new(reload);
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP received: reloading");
+                let reload = std::sync::Arc::clone(&reload);
+                let _ = tokio::task::spawn_blocking(move || reload()).await;
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(reload);
+    Ok(())
 }
 
 /// Raises the soft open-files limit to the hard limit, so that thousands of proxied connections
@@ -101,6 +171,29 @@ pub fn runtime(program: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| fail(program, &e, EXIT_FAILURE))
+}
+
+/// Ends `PROGRAM check FILE` the same way in every program: on success prints `explained`
+/// (the config with every default filled in), then `reload_note` and `config ok`, and exits 0;
+/// on failure prints the error chain on one line (naming the key or file at fault) and exits
+/// [`EXIT_USAGE`].
+pub fn report_check(
+    program: &str,
+    result: Result<String, ferry_app_core::AppError>,
+    reload_note: &str,
+) -> ExitCode {
+    match result {
+        Ok(explained) => {
+            print!("{explained}");
+            if !explained.is_empty() && !explained.ends_with('\n') {
+                println!();
+            }
+            println!("{reload_note}");
+            println!("config ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(program, &e, EXIT_USAGE),
+    }
 }
 
 /// Reports a program error as [`fail`] does, with the exit code its kind calls for:

@@ -7,7 +7,7 @@ use clap::Parser;
 use ferry_app_core::AppError;
 use ferry_app_tunnel::agent::AgentApp;
 use ferry_app_tunnel::config::{AgentConfig, AgentFlags};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, fail};
+use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
 
 const PROGRAM: &str = "ferry-agent";
 
@@ -72,9 +72,8 @@ struct Args {
     /// TOML config file (covers everything the flags do, and more: timeouts, back-off).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
-    #[arg(long, default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 fn main() -> ExitCode {
@@ -82,7 +81,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(&args.log);
+    ferry_cli::init_logging(&args.log);
     let config = match &args.config {
         Some(file) => AgentConfig::from_file(file),
         None => AgentConfig::from_flags(&AgentFlags {

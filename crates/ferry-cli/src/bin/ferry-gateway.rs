@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use ferry_app_core::AppError;
 use ferry_app_tunnel::config::{GatewayConfig, GatewayFlags};
 use ferry_cli::credentials::{JwtCommand, TokenCommand, run_jwt, run_token};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, fail};
+use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
 
 const PROGRAM: &str = "ferry-gateway";
 
@@ -79,9 +79,8 @@ struct Args {
     /// TLS, cluster).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
-    #[arg(long, default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,7 +113,7 @@ fn main() -> ExitCode {
         }
         None => {}
     }
-    ferry_cli::init_tracing(&args.log);
+    ferry_cli::init_logging(&args.log);
     let config = match &args.config {
         Some(file) => GatewayConfig::from_file(file),
         None => GatewayConfig::from_flags(&flags(&args)),

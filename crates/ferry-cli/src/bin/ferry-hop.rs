@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use ferry_app_core::admin::Health;
 use ferry_app_hop::{AccessConfig, AppError, ConfigError, KeySource, ServeConfig, access, serve};
 use ferry_chain::client::ClientConfig;
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, fail};
+use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
 use tokio_util::sync::CancellationToken;
 
 const PROGRAM: &str = "ferry-hop";
@@ -25,9 +25,8 @@ struct Args {
     /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by default).
     #[arg(long, value_name = "ADDR", global = true)]
     metrics: Option<SocketAddr>,
-    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
-    #[arg(long, default_value = "info", global = true)]
-    log: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,7 +111,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(&args.log);
+    ferry_cli::init_logging(&args.log);
     let mode = match prepare(args.command) {
         Ok(m) => m,
         Err(e) => return fail(PROGRAM, &e, EXIT_USAGE),

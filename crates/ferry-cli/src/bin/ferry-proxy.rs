@@ -4,9 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ferry_app_core::admin::Health;
-use ferry_app_proxy::{self as proxy, CertFiles, Proxy, ProxyConfig, Reloader};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, fail};
+use ferry_app_proxy::{self as proxy, CertFiles, Proxy, ProxyConfig};
+use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
 
 /// TCP reverse proxy: forwards every connection on a listener to an upstream from a pool,
 /// optionally terminating TLS. SIGHUP reloads the config file (validated first; a bad file
@@ -45,12 +44,11 @@ struct Args {
     /// TOML config file (covers everything the flags do, and more).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
     /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by default).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
-    #[arg(long, default_value = "info")]
-    log: String,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,7 +66,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    ferry_cli::init_tracing(&args.log);
+    ferry_cli::init_logging(&args.log);
     let tls = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => Some(CertFiles::Files {
             cert: cert.clone(),
@@ -105,18 +103,30 @@ fn main() -> ExitCode {
             Ok(s) => s,
             Err(e) => return Err(fail("ferry-proxy", &e, EXIT_FAILURE)),
         };
-        if let Err(e) = reload_on_sighup(proxy.reloader(), args.config.clone()) {
+        let reloader = proxy.reloader();
+        let file = args.config.clone();
+        // With a config file, re-read, validate and apply it (a bad file keeps the running
+        // config; the reloader logs and counts both outcomes); with flags, reload the TLS
+        // certificates.
+        let reload = move || match &file {
+            Some(path) => {
+                let _ = reloader.reload_file(path);
+            }
+            None => {
+                let _ = reloader.reload_tls();
+            }
+        };
+        if let Err(e) = ferry_cli::reload_on_sighup(reload) {
             return Err(fail("ferry-proxy", &e, EXIT_FAILURE));
         }
-        let admin = match args.metrics {
-            Some(addr) => {
-                Some(start_admin(addr).map_err(|e| ferry_cli::fail_app("ferry-proxy", &e))?)
-            }
-            None => None,
-        };
+        let admin = args
+            .metrics
+            .map(|addr| ferry_app_core::admin::start(addr, "ferry-proxy"))
+            .transpose()
+            .map_err(|e| ferry_cli::fail_app("ferry-proxy", &e))?;
         let listeners =
             proxy::bind_all(proxy.config()).map_err(|e| ferry_cli::fail_app("ferry-proxy", &e))?;
-        let health = admin.as_ref().map(|(h, _)| h.clone());
+        let health = admin.as_ref().map(|a| a.health().clone());
         let shutdown = async move {
             shutdown.await;
             if let Some(h) = health {
@@ -127,8 +137,8 @@ fn main() -> ExitCode {
             .run(listeners, shutdown)
             .await
             .map_err(|e| ferry_cli::fail_app("ferry-proxy", &e));
-        if let Some((_, stop)) = admin {
-            stop.cancel();
+        if let Some(admin) = admin {
+            admin.stop().await;
         }
         result
     });
@@ -138,80 +148,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// Binds the admin endpoint and serves it until the returned token is cancelled.
-fn start_admin(
-    addr: std::net::SocketAddr,
-) -> Result<(Health, tokio_util::sync::CancellationToken), ferry_app_proxy::AppError> {
-    let listener = ferry_app_core::listen::bind_tcp(addr)?;
-    let handle = match ferry_app_core::admin::install_prometheus() {
-        Ok(h) => Some(h),
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics disabled");
-            None
-        }
-    };
-    if let Ok(local) = listener.local_addr() {
-        tracing::info!(metrics_addr = %local, "metrics endpoint: /metrics and /healthz");
-    }
-    let health = Health::new();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let token = stop.clone();
-    tokio::spawn(ferry_app_core::admin::serve(
-        listener,
-        handle,
-        health.clone(),
-        async move {
-            token.cancelled().await;
-        },
-    ));
-    Ok((health, stop))
-}
-
 /// `ferry-proxy check FILE`: validate, load the certificates, explain.
 fn check(file: &std::path::Path) -> ExitCode {
-    match ProxyConfig::from_file(file).and_then(Proxy::new) {
-        Ok(p) => {
-            print!("{}", p.config().explain());
-            println!(
-                "certificates loaded; SIGHUP reloads this file (listener addresses and server.max_connections need a restart)"
-            );
-            println!("config ok");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail("ferry-proxy", &e, EXIT_USAGE),
-    }
-}
-
-/// Registers the SIGHUP handler now (so a SIGHUP never hits the default action, which ends
-/// the process). On every SIGHUP: with a config file, re-read, validate and apply it (a bad
-/// file keeps the running config; both outcomes are logged); with flags, reload the TLS
-/// certificates.
-fn reload_on_sighup(reloader: Reloader, file: Option<PathBuf>) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = signal(SignalKind::hangup())?;
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                let reloader = reloader.clone();
-                let file = file.clone();
-                // Reading the config and PEM files is blocking I/O.
-                let _ = tokio::task::spawn_blocking(move || match &file {
-                    Some(path) => {
-                        tracing::info!(file = %path.display(), "SIGHUP received: reloading the config");
-                        // The reloader logs the outcome and counts it.
-                        let _ = reloader.reload_file(path);
-                    }
-                    None => {
-                        tracing::info!("SIGHUP received: reloading TLS certificates");
-                        reloader.reload_tls();
-                    }
-                })
-                .await;
-            }
-        });
-    }
-    #[cfg(not(unix))]
-    drop((reloader, file));
-    Ok(())
+    let result = ProxyConfig::from_file(file)
+        .and_then(Proxy::new)
+        .map(|p| p.config().explain())
+        .map_err(ferry_app_core::AppError::from);
+    ferry_cli::report_check(
+        "ferry-proxy",
+        result,
+        "certificates loaded; SIGHUP reloads this file (listener addresses and server.max_connections need a restart)",
+    )
 }
