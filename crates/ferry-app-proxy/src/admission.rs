@@ -21,7 +21,7 @@ use crate::conn::ConnCtx;
 use crate::report::bump;
 use crate::throttle::BucketMap;
 
-/// Which limit or rule stopped a connection (the `limit` label of `ferry_limits_hit_total`).
+/// Which limit or rule stopped a connection (the `limit` label of `ferry_proxy_limits_hit_total`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Limit {
     Rate,
@@ -47,7 +47,7 @@ impl Limit {
         }
     }
 
-    /// The access log's (and `ferry_connections_total`'s) `end` value.
+    /// The access log's (and `ferry_proxy_connections_total`'s) `end` value.
     pub(crate) fn end(self) -> &'static str {
         match self {
             Self::Rate => "limit_rate",
@@ -219,7 +219,7 @@ impl ClientRules {
 /// Counts a limit hit in the metrics.
 pub(crate) fn count_hit(listener: &str, limit: Limit) {
     metrics::counter!(
-        "ferry_limits_hit_total",
+        "ferry_proxy_limits_hit_total",
         "listener" => listener.to_owned(),
         "limit" => limit.label()
     )

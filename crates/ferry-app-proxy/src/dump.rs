@@ -58,7 +58,8 @@ pub(crate) fn start(
     unix_secs: u64,
 ) -> (DumpSink, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(config.queue.get());
-    let dropped = metrics::counter!("ferry_dump_dropped_total", "listener" => listener.to_owned());
+    let dropped =
+        metrics::counter!("ferry_proxy_dump_dropped_total", "listener" => listener.to_owned());
     let task = tokio::spawn(write_files(
         config.dir.clone(),
         stem(unix_secs, peer),

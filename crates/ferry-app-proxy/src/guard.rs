@@ -129,7 +129,7 @@ impl Parts<'_> {
         let (outcome, client) = match self.buckets {
             Some(b) => {
                 let hits = metrics::counter!(
-                    "ferry_limits_hit_total",
+                    "ferry_proxy_limits_hit_total",
                     "listener" => self.listener.name.clone(),
                     "limit" => Limit::DataRate.label()
                 );

@@ -1,21 +1,23 @@
 //! The proxy's Prometheus metrics, recorded through the [`metrics`] facade (the binary serves
-//! them with `--metrics ADDR`; see `ferry_app_core::admin`). Every name starts with `ferry_`.
+//! them with `--metrics ADDR`; see `ferry_app_core::admin`). Every name starts with `ferry_proxy_`, except the two every
+//! program shares (`ferry_config_reloads_total`, `ferry_build_info`). [`describe`] gives each its
+//! HELP text.
 //!
 //! | name | type | labels |
 //! |---|---|---|
-//! | `ferry_connections_total` | counter | `listener`, `end` (the bridge's end labels, `tls_handshake_failed`, `no_route`, `upstream_unreachable`, `upstream_tls_failed`, `cut_at_drain`, `proxy_untrusted`, `proxy_header_invalid`, `proxy_header_timeout`) |
-//! | `ferry_bytes_total` | counter | `listener`, `direction` (`client_to_upstream`, `upstream_to_client`) |
-//! | `ferry_tls_handshakes_total` | counter | `listener`, `resumed` (`true`/`false`) |
-//! | `ferry_active_connections` | gauge | `listener` |
+//! | `ferry_proxy_connections_total` | counter | `listener`, `end` (the bridge's end labels, `tls_handshake_failed`, `no_route`, `upstream_unreachable`, `upstream_tls_failed`, `cut_at_drain`, `proxy_untrusted`, `proxy_header_invalid`, `proxy_header_timeout`) |
+//! | `ferry_proxy_bytes_total` | counter | `listener`, `direction` (`client_to_upstream`, `upstream_to_client`) |
+//! | `ferry_proxy_tls_handshakes_total` | counter | `listener`, `resumed` (`true`/`false`) |
+//! | `ferry_proxy_active_connections` | gauge | `listener` |
 //! | `ferry_config_reloads_total` | counter | `result` (`ok`, `error`) |
-//! | `ferry_limits_hit_total` | counter | `listener`, `limit` (`rate`, `concurrency`, `listener_cap`, `data_rate` (once per connection that had to wait), `request_rate`, `cidr`, `window`) |
-//! | `ferry_dump_dropped_total` | counter | `listener` (dump chunks dropped because the writer was behind) |
+//! | `ferry_proxy_limits_hit_total` | counter | `listener`, `limit` (`rate`, `concurrency`, `listener_cap`, `data_rate` (once per connection that had to wait), `request_rate`, `cidr`, `window`) |
+//! | `ferry_proxy_dump_dropped_total` | counter | `listener` (dump chunks dropped because the writer was behind) |
 //!
-//! Refused connections also count in `ferry_connections_total` with `end` = `limit_rate`,
+//! Refused connections also count in `ferry_proxy_connections_total` with `end` = `limit_rate`,
 //! `limit_concurrency`, `limit_listener_cap`, `denied_cidr` or `denied_window`; a session
 //! ended by the request-unit rate has `end` = `limit_request_rate`.
 //!
-//! Errors by kind are the `end` label of `ferry_connections_total`: every connection ends with
+//! Errors by kind are the `end` label of `ferry_proxy_connections_total`: every connection ends with
 //! exactly one label, and every label but `closed` names a kind of error or refusal.
 //!
 //! Upstream health and connect results are recorded by `ferry-pool` (see `ferry_pool::metrics`)
@@ -27,16 +29,48 @@
 /// Counter of config reloads, labelled `result`; shared by every program.
 pub(crate) const CONFIG_RELOADS: &str = ferry_app_core::reload::CONFIG_RELOADS;
 
+/// Gives every proxy metric (and the upstream pools' `ferry_upstream_*`) its HELP text in the
+/// installed recorder. Call it after the recorder is installed (`ferry_app_core::admin::start`);
+/// without a recorder it does nothing. [`crate::Proxy::run`] calls it.
+pub(crate) fn describe() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        "ferry_proxy_connections_total",
+        "Connections that ended, by listener and by how they ended (end=closed for a normal close; every other end names an error or refusal)."
+    );
+    describe_counter!(
+        "ferry_proxy_bytes_total",
+        "Bytes relayed by ended connections, by listener and direction."
+    );
+    describe_counter!(
+        "ferry_proxy_tls_handshakes_total",
+        "Completed TLS handshakes, by listener and whether the session was resumed."
+    );
+    describe_gauge!(
+        "ferry_proxy_active_connections",
+        "Connections open now, by listener."
+    );
+    describe_counter!(
+        "ferry_proxy_limits_hit_total",
+        "Client limits that refused or slowed a connection, by listener and limit."
+    );
+    describe_counter!(
+        "ferry_proxy_dump_dropped_total",
+        "Payload dump chunks dropped because the dump writer was behind, by listener."
+    );
+    ferry_pool::metrics::describe();
+}
+
 /// Counts one finished connection and its bytes.
 pub(crate) fn connection_ended(listener: &str, end: &'static str, up: u64, down: u64) {
-    metrics::counter!("ferry_connections_total", "listener" => listener.to_owned(), "end" => end)
+    metrics::counter!("ferry_proxy_connections_total", "listener" => listener.to_owned(), "end" => end)
         .increment(1);
     if up > 0 {
-        metrics::counter!("ferry_bytes_total", "listener" => listener.to_owned(), "direction" => "client_to_upstream")
+        metrics::counter!("ferry_proxy_bytes_total", "listener" => listener.to_owned(), "direction" => "client_to_upstream")
             .increment(up);
     }
     if down > 0 {
-        metrics::counter!("ferry_bytes_total", "listener" => listener.to_owned(), "direction" => "upstream_to_client")
+        metrics::counter!("ferry_proxy_bytes_total", "listener" => listener.to_owned(), "direction" => "upstream_to_client")
             .increment(down);
     }
 }
@@ -44,19 +78,20 @@ pub(crate) fn connection_ended(listener: &str, end: &'static str, up: u64, down:
 /// Counts one completed TLS handshake.
 pub(crate) fn tls_handshake(listener: &str, resumed: bool) {
     metrics::counter!(
-        "ferry_tls_handshakes_total",
+        "ferry_proxy_tls_handshakes_total",
         "listener" => listener.to_owned(),
         "resumed" => if resumed { "true" } else { "false" }
     )
     .increment(1);
 }
 
-/// Tracks `ferry_active_connections` for one listener while alive.
+/// Tracks `ferry_proxy_active_connections` for one listener while alive.
 pub(crate) struct ActiveGuard(metrics::Gauge);
 
 impl ActiveGuard {
     pub(crate) fn new(listener: &str) -> Self {
-        let gauge = metrics::gauge!("ferry_active_connections", "listener" => listener.to_owned());
+        let gauge =
+            metrics::gauge!("ferry_proxy_active_connections", "listener" => listener.to_owned());
         gauge.increment(1.0);
         Self(gauge)
     }

@@ -103,6 +103,7 @@ impl Proxy {
                 configured: self.config.listeners.len(),
             });
         }
+        crate::metrics::describe();
         let pool_tasks = TaskTracker::new();
         {
             let mut runner = self.shared.lock();

@@ -1,4 +1,4 @@
-//! `ferry_limits_hit_total{listener,limit}` and the `end` label of refused connections, read
+//! `ferry_proxy_limits_hit_total{listener,limit}` and the `end` label of refused connections, read
 //! from the Prometheus exporter the binary installs (this test file is its own process, so the
 //! global recorder is its own).
 
@@ -149,7 +149,7 @@ upstreams = ["{u}"]
         assert_eq!(
             sample(
                 &text,
-                "ferry_limits_hit_total",
+                "ferry_proxy_limits_hit_total",
                 &[("listener", listener), ("limit", limit)]
             ),
             Some(1.0),
@@ -159,7 +159,7 @@ upstreams = ["{u}"]
             assert_eq!(
                 sample(
                     &text,
-                    "ferry_connections_total",
+                    "ferry_proxy_connections_total",
                     &[("listener", listener), ("end", end)]
                 ),
                 Some(1.0),

@@ -49,19 +49,39 @@ fn metrics_endpoint_counts_connections_and_bytes() {
     let m = get(admin, "/metrics");
     assert!(m.starts_with("HTTP/1.1 200 OK\r\n"), "{m}");
     assert!(
-        m.contains(r#"ferry_connections_total{listener="listen",end="closed"} 1"#),
+        m.contains(r#"ferry_proxy_connections_total{listener="listen",end="closed"} 1"#),
         "{m}"
     );
     assert!(
-        m.contains(r#"ferry_bytes_total{listener="listen",direction="client_to_upstream"} 5"#),
+        m.contains(
+            r#"ferry_proxy_bytes_total{listener="listen",direction="client_to_upstream"} 5"#
+        ),
         "{m}"
     );
     assert!(
-        m.contains(r#"ferry_bytes_total{listener="listen",direction="upstream_to_client"} 6"#),
+        m.contains(
+            r#"ferry_proxy_bytes_total{listener="listen",direction="upstream_to_client"} 6"#
+        ),
         "{m}"
     );
     assert!(
-        m.contains(r#"ferry_active_connections{listener="listen"} 0"#),
+        m.contains(r#"ferry_proxy_active_connections{listener="listen"} 0"#),
+        "{m}"
+    );
+    // Every family has its HELP text, and the build is named.
+    for family in [
+        "ferry_proxy_connections_total",
+        "ferry_proxy_bytes_total",
+        "ferry_proxy_active_connections",
+        "ferry_build_info",
+    ] {
+        assert!(m.contains(&format!("# HELP {family} ")), "{family}: {m}");
+    }
+    assert!(
+        m.contains(&format!(
+            r#"ferry_build_info{{program="ferry-proxy",version="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        )),
         "{m}"
     );
 

@@ -24,6 +24,42 @@ pub const NO_HEALTHY: &str = "ferry_upstream_no_healthy_total";
 /// Gauge (label `pool` only): endpoints in the pool (after DNS resolution).
 pub const ENDPOINTS: &str = "ferry_upstream_endpoints";
 
+/// Gives every `ferry_upstream_*` metric its HELP text in the installed recorder (a no-op
+/// without one). Programs call it once, after installing their recorder.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_gauge!(
+        UP,
+        "1 while the endpoint may be picked (healthy and not ejected), else 0."
+    );
+    describe_gauge!(
+        HEALTHY,
+        "1 while active health checks consider the endpoint up, else 0."
+    );
+    describe_gauge!(
+        EJECTED,
+        "1 while the endpoint is passively ejected, else 0."
+    );
+    describe_gauge!(
+        ACTIVE,
+        "Connections counted against the endpoint (connecting, or handed out and not dropped)."
+    );
+    describe_counter!(
+        CONNECTS,
+        "Connect attempts to the endpoint, by result (ok, error, timeout, budget)."
+    );
+    describe_counter!(EJECTIONS, "Passive ejections of the endpoint.");
+    describe_counter!(
+        HEALTH_CHECKS,
+        "Active health probes of the endpoint, by result (ok, fail)."
+    );
+    describe_counter!(
+        NO_HEALTHY,
+        "Connects that found no endpoint of the pool to try."
+    );
+    describe_gauge!(ENDPOINTS, "Endpoints in the pool after DNS resolution.");
+}
+
 pub(crate) fn labels(pool: &str, addr: SocketAddr) -> [(&'static str, String); 2] {
     [("pool", pool.to_owned()), ("upstream", addr.to_string())]
 }
