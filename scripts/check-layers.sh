@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for crate in ferry-allow ferry-limit ferry-front ferry-chain ferry-auth; do
+for crate in ferry-base ferry-allow ferry-limit ferry-front ferry-chain ferry-auth; do
     if [ -d "crates/$crate" ] && cargo tree --locked -p "$crate" -e normal --prefix none 2>/dev/null | grep -Eq '^tokio(-[a-z]+)? '; then
         echo "layering: $crate (L0) depends on tokio" >&2
         status=1

@@ -13,15 +13,10 @@ pub(crate) fn sha256(data: &[u8]) -> Digest {
     out
 }
 
-/// Compares two digests in time independent of where they differ: every byte is XORed and the
-/// differences ORed together before the one branch. (`ring::constant_time` is deprecated in ring
-/// 0.17, hence this; the inputs are fixed-size digests, so there is no length to leak.)
+/// Compares two digests in time independent of where they differ (`ferry_base::ct_eq`; the
+/// inputs are fixed-size digests, so there is no length to leak).
 pub(crate) fn digest_eq(a: &Digest, b: &Digest) -> bool {
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b.iter()) {
-        diff |= x ^ y;
-    }
-    std::hint::black_box(diff) == 0
+    ferry_base::ct_eq(a, b)
 }
 
 #[cfg(test)]

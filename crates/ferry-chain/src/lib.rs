@@ -80,11 +80,10 @@
 //!
 //! # Feature flags
 //!
-//! - `codec`: tokio-util `Decoder`/`Encoder` adapter `codec::HopCodec` (decodes a hop's
-//!   request record, encodes its responses).
 //! - `client`: `client::connect` (TCP through every hop) and `client::UdpChain` (tokio).
 //!
-//! Default: none (pure, no tokio).
+//! Default: none (pure, no tokio). (The `codec` feature and its unused `HopCodec` were removed
+//! in 0.1: the hop reads its record with `decode_request` directly.)
 
 #![doc(test(attr(deny(warnings))))]
 
@@ -92,8 +91,6 @@ mod address;
 mod chain;
 #[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "codec")]
-pub mod codec;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -59,9 +59,9 @@ mod address;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http_connect;
-mod parsed;
 pub mod proxy_protocol;
 pub mod socks5;
 
 pub use address::{Address, AddressError, Host, MAX_DOMAIN_LEN, MAX_LABEL_LEN, validate_domain};
-pub use parsed::Parsed;
+/// The parse result every Ferry parser returns (defined once, in `ferry-base`).
+pub use ferry_base::Parsed;

@@ -117,20 +117,9 @@ impl Response {
     }
 }
 
-/// The result of decoding the bytes received so far.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum Parsed<T> {
-    /// The bytes are a strict prefix of a response: read more and call again.
-    Incomplete,
-    /// A complete response, and how many bytes it took.
-    Complete {
-        /// The response.
-        value: T,
-        /// Bytes consumed; what follows belongs to the next response.
-        consumed: usize,
-    },
-}
+/// The result of decoding the bytes received so far (the parse result every Ferry parser
+/// returns, defined once in `ferry-base`).
+pub use ferry_base::Parsed;
 
 /// Writes `mg <key> v c t` (with `with_value`) or `mg <key> c t`.
 pub fn encode_get(out: &mut Vec<u8>, key: &Key, with_value: bool) {

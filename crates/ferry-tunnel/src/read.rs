@@ -1,7 +1,8 @@
 //! Reading one bounded message off a stream with a sans-IO decoder.
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use ferry_base::io::ReadError as BaseError;
+use tokio::io::AsyncRead;
 
 use crate::wire::{Parsed, WireError};
 
@@ -19,7 +20,8 @@ pub(crate) enum ReadError {
 }
 
 /// Reads until `decode` completes, buffering at most `max` bytes. Returns the message and the
-/// bytes read after it (payload that must not be lost).
+/// bytes read after it (payload that must not be lost). `ferry_base::io::read_message`, with
+/// this crate's error.
 pub(crate) async fn read_message<R, T>(
     r: &mut R,
     max: usize,
@@ -28,26 +30,14 @@ pub(crate) async fn read_message<R, T>(
 where
     R: AsyncRead + Unpin,
 {
-    let mut buf = Vec::with_capacity(max.min(512));
-    let mut chunk = [0u8; 1024];
-    loop {
-        if let Parsed::Complete { value, consumed } = decode(&buf)? {
-            let rest = buf
-                .get(consumed..)
-                .map(Bytes::copy_from_slice)
-                .unwrap_or_default();
-            return Ok((value, rest));
-        }
-        let room = max.saturating_sub(buf.len()).min(chunk.len());
-        if room == 0 {
-            return Err(ReadError::TooLarge(max));
-        }
-        let n = r.read(chunk.get_mut(..room).unwrap_or_default()).await?;
-        if n == 0 {
-            return Err(ReadError::Eof);
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-    }
+    ferry_base::io::read_message(r, max, decode)
+        .await
+        .map_err(|e| match e {
+            BaseError::Malformed(w) => ReadError::Wire(w),
+            BaseError::TooLarge { max } => ReadError::TooLarge(max),
+            BaseError::Io(e) => ReadError::Io(e),
+            _ => ReadError::Eof,
+        })
 }
 
 #[cfg(test)]

@@ -52,31 +52,9 @@ pub mod stream_code {
     pub const ABORTED: u32 = 1;
 }
 
-/// What a decoder made of the bytes received so far. "Need more bytes" is not an error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-pub enum Parsed<T> {
-    /// The input is a strict prefix of a valid message: read more and call again with the whole
-    /// input so far.
-    Incomplete,
-    /// A complete message.
-    Complete {
-        /// The message.
-        value: T,
-        /// Bytes of the input it took; the rest is payload.
-        consumed: usize,
-    },
-}
-
-impl<T> Parsed<T> {
-    /// The message and its length, if complete.
-    pub fn complete(self) -> Option<(T, usize)> {
-        match self {
-            Self::Incomplete => None,
-            Self::Complete { value, consumed } => Some((value, consumed)),
-        }
-    }
-}
+/// What a decoder made of the bytes received so far. "Need more bytes" is not an error. (The
+/// parse result every Ferry parser returns, defined once in `ferry-base`.)
+pub use ferry_base::Parsed;
 
 /// Bytes that are not a valid message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -46,3 +46,22 @@ impl<T> Parsed<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors() {
+        let p = Parsed::Complete {
+            value: 2,
+            consumed: 3,
+        };
+        assert!(p.is_complete());
+        assert_eq!(p.clone().map(|v| v * 10).complete(), Some((20, 3)));
+        assert_eq!(p.complete(), Some((2, 3)));
+        let none: Parsed<u8> = Parsed::Incomplete;
+        assert!(!none.is_complete());
+        assert_eq!(none.map(|v| v + 1), Parsed::Incomplete);
+    }
+}
