@@ -23,5 +23,6 @@ pub mod duration;
 pub mod error;
 pub mod listen;
 pub mod reload;
+pub mod serve;
 
 pub use error::{AppError, ConfigError};

@@ -4,7 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -13,7 +12,7 @@ use crate::reload::Reloader;
 use crate::report::{Report, Stats, bump};
 use crate::runtime::{Generation, Runner, Shared};
 use crate::{AppError, ConfigError, ProxyConfig};
-use ferry_app_core::listen::Acceptor;
+use ferry_app_core::serve::Server;
 
 /// A reverse proxy ready to run: the config plus everything built from it (TLS acceptors with
 /// their certificates loaded, upstream TLS connectors, bridges).
@@ -115,11 +114,7 @@ impl Proxy {
             *runner = Some(r);
         }
         let stats = Arc::new(Stats::default());
-        let limit = Arc::new(Semaphore::new(self.config.max_connections.get()));
-        let stop_accepting = CancellationToken::new();
-        let cut = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let accept_loops = TaskTracker::new();
+        let server = Server::new().max_connections(self.config.max_connections);
 
         for (index, (listener, lc)) in listeners
             .into_iter()
@@ -136,32 +131,25 @@ impl Proxy {
                     "listening"
                 );
             }
-            accept_loops.spawn(accept_loop(
-                listener,
-                Slot {
-                    shared: Arc::clone(&self.shared),
-                    index,
-                    stats: Arc::clone(&stats),
-                    cut: cut.clone(),
-                    clock: Arc::clone(&self.clock),
-                },
-                Arc::clone(&limit),
-                tracker.clone(),
-                stop_accepting.clone(),
-            ));
+            let slot = Slot {
+                shared: Arc::clone(&self.shared),
+                index,
+                stats: Arc::clone(&stats),
+                cut: server.cut().clone(),
+                clock: Arc::clone(&self.clock),
+            };
+            server.accept(listener, move |stream, peer| {
+                bump(&slot.stats.accepted);
+                // A reload keeps the listener count, so the slot always exists.
+                let ctx = slot.context()?;
+                // Everything after accept (TLS handshake included) runs in the connection's task.
+                Some(async move { handle(stream, peer, &ctx).await })
+            });
         }
-        accept_loops.close();
 
         shutdown.await;
         let drain_timeout = self.shared.current.load().config.drain_timeout;
-        ferry_app_core::drain::drain(
-            &stop_accepting,
-            &accept_loops,
-            &tracker,
-            drain_timeout,
-            &cut,
-        )
-        .await;
+        server.drain(drain_timeout).await;
         *self.shared.lock() = None;
         for p in self.shared.current.load().pools() {
             p.stop();
@@ -193,36 +181,5 @@ impl Slot {
             cut: self.cut.clone(),
             clock: Arc::clone(&self.clock),
         })
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    slot: Slot,
-    limit: Arc<Semaphore>,
-    tracker: TaskTracker,
-    stop: CancellationToken,
-) {
-    let mut acceptor = Acceptor::new();
-    loop {
-        let permit = tokio::select! {
-            () = stop.cancelled() => return,
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_closed) => return,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            () = stop.cancelled() => return,
-            c = acceptor.accept(&listener) => c,
-        };
-        bump(&slot.stats.accepted);
-        // A reload keeps the listener count, so the slot always exists.
-        let Some(ctx) = slot.context() else { continue };
-        // Everything after accept (TLS handshake included) runs in the connection's task.
-        tracker.spawn(async move {
-            handle(stream, peer, &ctx).await;
-            drop(permit);
-        });
     }
 }

@@ -1,0 +1,284 @@
+//! The one accept-and-drain loop every program serves its listeners with.
+//!
+//! A [`Server`] owns what a program's listeners share: the connections' task tracker, the
+//! token that stops the accept loops, the token that cuts live connections at the end of the
+//! drain, and an optional cap on open connections. [`Server::accept`] spawns one accept loop
+//! per listener (EMFILE back-off from [`Acceptor`]; every connection on its own task);
+//! [`Server::drain`] stops accepting, waits for live connections up to a timeout, then cuts the
+//! rest. [`serve`] does all of it for one listener and a shutdown future.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::listen::Acceptor;
+
+/// The accept loops and live connections of one program (see the [module docs](self)).
+/// Cheap to clone: clones share everything.
+#[derive(Clone, Debug, Default)]
+pub struct Server {
+    stop: CancellationToken,
+    cut: CancellationToken,
+    loops: TaskTracker,
+    conns: TaskTracker,
+    limit: Option<Arc<Semaphore>>,
+}
+
+impl Server {
+    /// A server with no cap on open connections.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Caps the connections open at once over all listeners: at the cap, the accept loops
+    /// wait (the kernel's backlog holds new clients) until a connection ends. Default: no cap.
+    #[must_use]
+    pub fn max_connections(mut self, max: NonZeroUsize) -> Self {
+        self.limit = Some(Arc::new(Semaphore::new(max.get())));
+        self
+    }
+
+    /// Cancelled when the drain's time is up: a connection selects on it to end at once.
+    #[must_use]
+    pub fn cut(&self) -> &CancellationToken {
+        &self.cut
+    }
+
+    /// Cancelled when the drain starts: loops spawned with [`Server::spawn_loop`] end on it.
+    #[must_use]
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.stop
+    }
+
+    /// Connections running now.
+    #[must_use]
+    pub fn live(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Spawns the accept loop of `listener`: every accepted connection goes to `handler`, and
+    /// the future it returns runs on a task of its own, counted until it ends (`None` closes
+    /// the connection at once). The loop ends, dropping `listener`, when the drain starts.
+    pub fn accept<F, Fut>(&self, listener: TcpListener, mut handler: F)
+    where
+        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let this = self.clone();
+        self.loops.spawn(async move {
+            let mut acceptor = Acceptor::new();
+            loop {
+                let permit = match &this.limit {
+                    None => None,
+                    Some(limit) => tokio::select! {
+                        () = this.stop.cancelled() => return,
+                        p = Arc::clone(limit).acquire_owned() => match p {
+                            Ok(p) => Some(p),
+                            Err(_closed) => return,
+                        },
+                    },
+                };
+                let (stream, peer) = tokio::select! {
+                    () = this.stop.cancelled() => return,
+                    c = acceptor.accept(&listener) => c,
+                };
+                if let Some(conn) = handler(stream, peer) {
+                    this.conns.spawn(Held {
+                        conn,
+                        _permit: permit,
+                    });
+                }
+            }
+        });
+    }
+
+    /// Spawns another loop of the program (a UDP socket's, say) that the drain waits for;
+    /// it must end when [`Server::stopping`] is cancelled.
+    pub fn spawn_loop(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.loops.spawn(task);
+    }
+
+    /// Spawns a connection that did not come from an accept loop (a datagram flow, a tunnel);
+    /// the drain waits for it like for the accepted ones.
+    pub fn spawn_connection(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.conns.spawn(task);
+    }
+
+    /// Drains: stops the accept loops (their listeners close), waits for the other loops, gives
+    /// live connections `timeout`, then cancels [`Server::cut`] and waits for them to end.
+    /// Logs the start of the drain and, if it comes to that, the cut.
+    pub async fn drain(&self, timeout: Duration) {
+        self.loops.close();
+        crate::drain::drain(&self.stop, &self.loops, &self.conns, timeout, &self.cut).await;
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's future with its permit, released when the future ends. A struct rather
+    /// than an `async` block: an async block would keep the captured future and the awaited one
+    /// in separate slots, doubling every idle connection's task.
+    struct Held<F> {
+        #[pin]
+        conn: F,
+        _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    }
+}
+
+impl<F: Future> Future for Held<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.project().conn.poll(cx)
+    }
+}
+
+/// Serves `listener` until `shutdown` completes, every connection through `handler` (see
+/// [`Server::accept`]), then drains with `drain_timeout` (see [`Server::drain`]). Returns when
+/// every connection has ended.
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    drain_timeout: Duration,
+    handler: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let server = Server::new();
+    server.accept(listener, handler);
+    shutdown.await;
+    server.drain(drain_timeout).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    async fn listener() -> (TcpListener, SocketAddr) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        (l, a)
+    }
+
+    /// Echoes until the peer closes or the cut comes.
+    fn echo(
+        cut: CancellationToken,
+    ) -> impl FnMut(TcpStream, SocketAddr) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>>
+    {
+        move |mut s, _| {
+            let cut = cut.clone();
+            Some(Box::pin(async move {
+                let mut buf = [0u8; 64];
+                loop {
+                    tokio::select! {
+                        () = cut.cancelled() => return,
+                        n = s.read(&mut buf) => match n {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => { let _ = s.write_all(&buf[..n]).await; }
+                        }
+                    }
+                }
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn drain_waits_for_live_connections_then_stops_accepting() {
+        let (l, addr) = listener().await;
+        let server = Server::new();
+        server.accept(l, echo(server.cut().clone()));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"x").await.unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(server.live(), 1);
+        let drain = tokio::spawn({
+            let server = server.clone();
+            async move { server.drain(Duration::from_secs(30)).await }
+        });
+        // The live connection still works during the drain, and ends it when it closes.
+        c.write_all(b"y").await.unwrap();
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"y");
+        drop(c);
+        drain.await.unwrap();
+        assert_eq!(server.live(), 0);
+        assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_cuts_connections_past_the_timeout() {
+        let (l, addr) = listener().await;
+        let server = Server::new();
+        server.accept(l, echo(server.cut().clone()));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"x").await.unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).await.unwrap();
+        server.drain(Duration::from_secs(5)).await;
+        assert!(server.cut().is_cancelled());
+        assert_eq!(
+            c.read(&mut b).await.unwrap(),
+            0,
+            "cut: the server side closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cap_holds_new_connections_until_one_ends() {
+        let (l, addr) = listener().await;
+        let server = Server::new().max_connections(NonZeroUsize::MIN);
+        server.accept(l, echo(server.cut().clone()));
+        let mut first = TcpStream::connect(addr).await.unwrap();
+        first.write_all(b"1").await.unwrap();
+        let mut b = [0u8; 1];
+        first.read_exact(&mut b).await.unwrap();
+        // The second is accepted by the kernel but not served while the first is open.
+        let mut second = TcpStream::connect(addr).await.unwrap();
+        second.write_all(b"2").await.unwrap();
+        let waited =
+            tokio::time::timeout(Duration::from_millis(200), second.read_exact(&mut b)).await;
+        assert!(waited.is_err(), "served above the cap");
+        drop(first);
+        second.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"2");
+        drop(second);
+        server.drain(Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test]
+    async fn serve_returns_after_shutdown_and_a_none_handler_closes() {
+        let (l, addr) = listener().await;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(serve(
+            l,
+            stop.clone().cancelled_owned(),
+            Duration::from_secs(1),
+            |_s, _p| None::<std::future::Ready<()>>,
+        ));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(
+            c.read(&mut b).await.unwrap(),
+            0,
+            "refused connections are closed"
+        );
+        stop.cancel();
+        task.await.unwrap();
+    }
+}
