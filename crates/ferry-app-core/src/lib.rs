@@ -18,6 +18,7 @@
 //! ```
 
 pub mod admin;
+pub mod clock;
 pub mod drain;
 pub mod duration;
 pub mod error;

@@ -1,38 +1,7 @@
 //! The wall clock the proxy reads for time-of-day windows and dump file names, injectable for
-//! tests.
+//! tests: `ferry_app_core::clock`'s, which every program shares (`UtcClock` is its `WallClock`).
 
-use std::fmt::Debug;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// A source of UTC wall-clock time.
-pub trait UtcClock: Debug + Send + Sync {
-    /// Seconds since the Unix epoch, UTC (0 for a clock before 1970).
-    fn unix_secs(&self) -> u64;
-}
-
-/// The system's real-time clock; the default.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl UtcClock for SystemClock {
-    #[allow(clippy::disallowed_methods)] // this is the one place the injected clock is read
-    fn unix_secs(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs()
-    }
-}
-
-/// A clock stopped at a fixed instant (tests, replays).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FixedClock(pub u64);
-
-impl UtcClock for FixedClock {
-    fn unix_secs(&self) -> u64 {
-        self.0
-    }
-}
+pub use ferry_app_core::clock::{FixedClock, SystemClock, WallClock as UtcClock};
 
 /// `unix_secs` as `YYYYMMDDTHHMMSSZ` (proleptic Gregorian calendar, UTC).
 pub(crate) fn compact_utc(unix_secs: u64) -> String {
