@@ -3,8 +3,8 @@
 //! - [`Parsed`]: what a sans-IO parser says about the bytes received so far ("need more" is not
 //!   an error; a complete message says how many bytes it took, the rest is the caller's);
 //! - [`ct_eq`]: a byte comparison whose time does not depend on where the inputs differ;
-//! - with the `io` feature, [`io::read_message`] (read until a parser completes, within a byte
-//!   bound, keeping the bytes after the message) and [`io::Prefixed`] (a stream that yields
+//! - with the `io` feature, `io::read_message` (read until a parser completes, within a byte
+//!   bound, keeping the bytes after the message) and `io::Prefixed` (a stream that yields
 //!   bytes already read before reading its inner stream).
 //!
 //! # What it does not do
