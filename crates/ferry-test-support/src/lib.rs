@@ -1,0 +1,32 @@
+//! Dev-only test support shared by Ferry's crates (never a normal dependency): the
+//! destinations tests proxy to, the clients that drive them, and deterministic payloads.
+//!
+//! Everything binds `127.0.0.1` port 0, runs until the test's runtime (or process) ends, and
+//! honours half-close: an echo shuts its write side after the client's EOF, so a test can tell
+//! a propagated half-close from a cut. Helpers panic on setup failures (they are test code).
+//!
+//! - [`tokio`-based](net): [`net::echo`], [`net::echo_counting`], [`net::tagged_echo`],
+//!   [`net::http_ok`], [`net::udp_echo`], [`net::dead_port`], [`net::round_trip`];
+//! - [thread-based](blocking), for tests of real processes without a runtime:
+//!   [`blocking::echo`], [`blocking::tagged_echo`], [`blocking::http_get`];
+//! - [`payload`]: deterministic pseudo-random bytes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+pub mod blocking;
+pub mod net;
+
+/// `len` deterministic pseudo-random bytes (xorshift from `seed`): the same for the same
+/// arguments, and unlike any neighbouring slice, so a misplaced or dropped chunk shows.
+#[must_use]
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}

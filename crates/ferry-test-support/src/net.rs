@@ -1,0 +1,170 @@
+//! Destinations and clients on tokio (call inside a runtime).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+/// Echoes one connection until the client's EOF, then shuts the write side.
+async fn echo_one(mut s: TcpStream) {
+    let (mut r, mut w) = s.split();
+    let _ = tokio::io::copy(&mut r, &mut w).await;
+    let _ = w.shutdown().await;
+}
+
+/// An echo server: every connection gets back what it sent, then a half-close after the
+/// client's.
+pub async fn echo() -> SocketAddr {
+    tagged(None).await.0
+}
+
+/// An echo server that writes `tag` first on every connection (so a test can tell which of
+/// several upstreams it reached), then echoes.
+pub async fn tagged_echo(tag: u8) -> SocketAddr {
+    tagged(Some(tag)).await.0
+}
+
+/// An echo destination that also counts the connections it accepted.
+#[derive(Clone, Debug)]
+pub struct Echo {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Echo {
+    /// Connections accepted so far.
+    #[must_use]
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// [`echo`], counting connections.
+pub async fn echo_counting() -> Echo {
+    let (addr, accepted) = tagged(None).await;
+    Echo { addr, accepted }
+}
+
+async fn tagged(tag: Option<u8>) -> (SocketAddr, Arc<AtomicUsize>) {
+    let (l, addr) = listener().await;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Some(t) = tag
+                    && s.write_all(&[t]).await.is_err()
+                {
+                    return;
+                }
+                echo_one(s).await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+/// A tiny HTTP server: answers every request head `200` with `body`, then closes.
+pub async fn http_ok(body: &'static str) -> SocketAddr {
+    let (l, addr) = listener().await;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A UDP server that answers every datagram with `prefix` followed by the datagram.
+pub async fn udp_echo(prefix: &'static [u8]) -> SocketAddr {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = s.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = s.recv_from(&mut buf).await {
+            let mut reply = prefix.to_vec();
+            reply.extend_from_slice(&buf[..n]);
+            let _ = s.send_to(&reply, from).await;
+        }
+    });
+    addr
+}
+
+/// An address with nothing listening on it (bound, then closed): connecting is refused.
+pub async fn dead_port() -> SocketAddr {
+    listener().await.1
+}
+
+/// Writes `data` and half-closes while reading to EOF, concurrently; returns what came back.
+pub async fn round_trip<S>(stream: S, data: &[u8]) -> Vec<u8>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut r, mut w) = tokio::io::split(stream);
+    let write = async {
+        w.write_all(data).await.unwrap();
+        w.shutdown().await.unwrap();
+    };
+    let mut back = Vec::with_capacity(data.len());
+    let read = r.read_to_end(&mut back);
+    let ((), n) = tokio::join!(write, read);
+    n.unwrap();
+    back
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn servers_answer_as_documented() {
+        let data = crate::payload(100_000, 7);
+        let e = echo_counting().await;
+        let back = round_trip(TcpStream::connect(e.addr).await.unwrap(), &data).await;
+        assert_eq!(back, data);
+        assert_eq!(e.accepted(), 1);
+        let t = tagged_echo(b'T').await;
+        let back = round_trip(TcpStream::connect(t).await.unwrap(), b"x").await;
+        assert_eq!(back, b"Tx");
+        let h = http_ok("hello").await;
+        let back = round_trip(
+            TcpStream::connect(h).await.unwrap(),
+            b"GET / HTTP/1.1\r\n\r\n",
+        )
+        .await;
+        assert!(back.ends_with(b"\r\n\r\nhello"), "{back:?}");
+        assert!(TcpStream::connect(dead_port().await).await.is_err());
+        let u = udp_echo(b"echo:").await;
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        c.send_to(b"hi", u).await.unwrap();
+        let mut buf = [0u8; 16];
+        let n = c.recv(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"echo:hi");
+        assert_ne!(crate::payload(64, 1), crate::payload(64, 2));
+    }
+}
