@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{ServeCtx, bump};
 use super::dial::checked_addrs;
+use super::hop::HopShared;
 use crate::metrics::datagram;
 
 const MODE: &str = "serve";
@@ -24,7 +25,11 @@ const FLOW_QUEUE: usize = 64;
 const BUF: usize = 65_536;
 
 /// Receives datagrams on `socket` until `stop`.
-pub(crate) async fn udp_loop(socket: Arc<UdpSocket>, ctx: Arc<ServeCtx>, stop: CancellationToken) {
+pub(crate) async fn udp_loop(
+    socket: Arc<UdpSocket>,
+    shared: Arc<HopShared>,
+    stop: CancellationToken,
+) {
     let mut flows: HashMap<SocketAddr, mpsc::Sender<(OpenedRequest, Vec<u8>)>> = HashMap::new();
     let (expired_tx, mut expired) = mpsc::unbounded_channel::<SocketAddr>();
     let mut buf = vec![0u8; BUF];
@@ -40,6 +45,8 @@ pub(crate) async fn udp_loop(socket: Arc<UdpSocket>, ctx: Arc<ServeCtx>, stop: C
                 Err(_) => continue, // ICMP errors of earlier sends, truncation: per datagram
             },
         };
+        // The generation in force now; a new flow keeps it to its end.
+        let ctx = shared.current.load_full();
         let got = buf.get(..n).unwrap_or_default();
         let opened = {
             let mut g = ctx
