@@ -82,24 +82,30 @@ impl AccessCtx {
         report
             .applied
             .extend(["chains and keys".to_owned(), "routes".to_owned()]);
-        if (new.handshake_timeout, new.connect_timeout, new.idle_timeout, new.drain_timeout)
-            != (old.handshake_timeout, old.connect_timeout, old.idle_timeout, old.drain_timeout)
-        {
+        if (
+            new.handshake_timeout,
+            new.connect_timeout,
+            new.idle_timeout,
+            new.drain_timeout,
+        ) != (
+            old.handshake_timeout,
+            old.connect_timeout,
+            old.idle_timeout,
+            old.drain_timeout,
+        ) {
             report.applied.push("timeouts".to_owned());
         }
         if (new.udp_max_flows, new.udp_idle_timeout) != (old.udp_max_flows, old.udp_idle_timeout) {
             report.applied.push("udp flows".to_owned());
         }
         if new.max_connections != old.max_connections {
-            report.kept(
-                "max_connections",
-                old.max_connections,
-                new.max_connections,
-            );
+            report.kept("max_connections", old.max_connections, new.max_connections);
             new.max_connections = old.max_connections;
         }
         if new.metrics != old.metrics {
-            let show = |a: Option<std::net::SocketAddr>| a.map_or_else(|| "off".to_owned(), |a| a.to_string());
+            let show = |a: Option<std::net::SocketAddr>| {
+                a.map_or_else(|| "off".to_owned(), |a| a.to_string())
+            };
             report.kept("metrics", show(old.metrics), show(new.metrics));
             new.metrics = old.metrics;
         }

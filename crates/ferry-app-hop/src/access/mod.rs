@@ -171,4 +171,3 @@ fn mode_name(mode: &AccessMode) -> &'static str {
         AccessMode::HttpConnect => "http",
     }
 }
-

@@ -16,9 +16,15 @@ struct Files {
 impl Files {
     fn new(name: &str) -> Self {
         let dir = std::env::temp_dir();
-        let keys = dir.join(format!("ferry-app-hop-access-{}-{name}.keys", std::process::id()));
+        let keys = dir.join(format!(
+            "ferry-app-hop-access-{}-{name}.keys",
+            std::process::id()
+        ));
         std::fs::write(&keys, format!("1 {}\n", "01".repeat(32))).unwrap();
-        let toml = dir.join(format!("ferry-app-hop-access-{}-{name}.toml", std::process::id()));
+        let toml = dir.join(format!(
+            "ferry-app-hop-access-{}-{name}.toml",
+            std::process::id()
+        ));
         Self { keys, toml }
     }
 
@@ -54,7 +60,10 @@ fn credentials_and_routes_apply_to_the_next_generation() {
         "[[route]]\ndestinations = [\"10.0.0.0/8\"]\nvia = \"block\"\n",
     );
     let done = r.reload_file(&f.toml).unwrap();
-    assert!(done.applied.iter().any(|a| a == "listener[0] credentials"), "{done:?}");
+    assert!(
+        done.applied.iter().any(|a| a == "listener[0] credentials"),
+        "{done:?}"
+    );
     let after = access.shared.current.load_full();
     let auth = after.listeners[0].auth.as_ref().unwrap();
     assert!(auth.matches("u", "new") && !auth.matches("u", "old"));
@@ -104,5 +113,11 @@ fn a_bad_file_changes_nothing() {
         access.reloader().reload_file(&f.toml),
         Err(ReloadError::Config(_))
     ));
-    assert!(access.config().listeners[0].auth.as_ref().unwrap().matches("u", "old"));
+    assert!(
+        access.config().listeners[0]
+            .auth
+            .as_ref()
+            .unwrap()
+            .matches("u", "old")
+    );
 }

@@ -12,10 +12,10 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+use super::app::AccessShared;
 use super::chains::resolve;
 use super::conn::{MODE, chain_address, unspecified};
 use super::front::Socks5Request;
-use super::app::AccessShared;
 use super::{AccessCtx, ListenerRt, bump};
 use crate::config::RouteAction;
 use crate::metrics::datagram;

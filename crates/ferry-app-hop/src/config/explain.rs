@@ -85,8 +85,10 @@ impl ServeConfig {
             self.max_handshakes,
             self.per_client_handshakes,
             self.per_client_connections,
-            self.per_client_rate
-                .map_or_else(|| "unlimited".to_owned(), |r| format!("{r}/s (burst {})", r.get().saturating_mul(2))),
+            self.per_client_rate.map_or_else(
+                || "unlimited".to_owned(),
+                |r| format!("{r}/s (burst {})", r.get().saturating_mul(2))
+            ),
         );
         let _ = writeln!(
             out,

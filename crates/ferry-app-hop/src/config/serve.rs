@@ -303,7 +303,11 @@ impl ServeFile {
         let mut c = ServeConfig::new(listen, keys, allow);
         c.files.keys = Some(source);
         c.udp = self.udp;
-        c.metrics = self.metrics.as_deref().map(super::metrics_addr).transpose()?;
+        c.metrics = self
+            .metrics
+            .as_deref()
+            .map(super::metrics_addr)
+            .transpose()?;
         if let Some(d) = self.handshake_timeout {
             c.handshake_timeout = nonzero(d, "handshake_timeout")?;
         }

@@ -2,8 +2,8 @@
 //! the relay.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ferry_bridge::{Bridge, Session};
 use ferry_chain::{Flags, ReplayGuard, Status};

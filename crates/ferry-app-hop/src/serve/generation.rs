@@ -93,8 +93,15 @@ impl ServeCtx {
         applied(
             "timeouts",
             !same_bridge
-                || (new.handshake_timeout, new.connect_timeout, new.drain_timeout)
-                    != (old.handshake_timeout, old.connect_timeout, old.drain_timeout),
+                || (
+                    new.handshake_timeout,
+                    new.connect_timeout,
+                    new.drain_timeout,
+                ) != (
+                    old.handshake_timeout,
+                    old.connect_timeout,
+                    old.drain_timeout,
+                ),
         );
         applied(
             "udp flows",

@@ -43,8 +43,10 @@ fn record(k: u8) -> Vec<u8> {
         key: key(k),
     }])
     .unwrap();
-    let mut options = SealOptions::default();
-    options.now_unix_ms = NOW;
+    let options = SealOptions {
+        now_unix_ms: NOW,
+        ..SealOptions::default()
+    };
     let dest: Address = "127.0.0.1:9".parse().unwrap();
     chain
         .seal(&dest, &options, &ring::rand::SystemRandom::new())
@@ -85,10 +87,7 @@ async fn a_removed_key_is_refused_and_an_added_one_accepted() {
     let (next, report) = first.next(config(&[2]));
     assert!(report.applied.iter().any(|a| a == "keys"), "{report:?}");
     let refused = open(&next, &record(1)).await;
-    assert!(
-        matches!(refused, Err(ReadFail::Refused(_))),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, Err(ReadFail::Refused(_))), "{refused:?}");
     assert!(open(&next, &record(2)).await.is_ok());
     // The running generation is untouched: a connection that started with it keeps key 1.
     assert!(open(&first, &record(1)).await.is_ok());
@@ -114,7 +113,12 @@ fn unchanged_limiters_keep_their_counts_and_changed_ones_start_anew() {
         same.rate.as_ref().unwrap(),
         next.rate.as_ref().unwrap()
     ));
-    assert!(report.applied.iter().any(|a| a.contains("per_client_connections")));
+    assert!(
+        report
+            .applied
+            .iter()
+            .any(|a| a.contains("per_client_connections"))
+    );
     assert!(report.applied.iter().any(|a| a == "per_client_rate"));
 }
 
