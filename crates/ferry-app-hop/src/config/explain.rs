@@ -63,7 +63,7 @@ impl ServeConfig {
         if self.allow.is_empty() {
             let _ = writeln!(out, "allow: none (every next address is denied)");
         } else {
-            let rules: Vec<String> = self.allow.rules().map(|r| r.to_string()).collect();
+            let rules: Vec<String> = self.allow.rules().map(|r| r.entry().to_owned()).collect();
             let _ = writeln!(
                 out,
                 "allow: {} (special addresses denied unless named)",
@@ -212,7 +212,11 @@ impl AccessConfig {
             );
         }
         for (i, r) in self.routes.iter().enumerate() {
-            let pats: Vec<String> = r.destinations.rules().map(|r| r.to_string()).collect();
+            let pats: Vec<String> = r
+                .destinations
+                .rules()
+                .map(|r| r.entry().to_owned())
+                .collect();
             let _ = writeln!(
                 out,
                 "route[{i}]: {} -> {}",

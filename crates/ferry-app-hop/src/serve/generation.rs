@@ -156,7 +156,7 @@ impl ServeCtx {
 }
 
 fn allow_text(c: &ServeConfig) -> Vec<String> {
-    c.allow.rules().map(|r| r.to_string()).collect()
+    c.allow.rules().map(|r| r.entry().to_owned()).collect()
 }
 
 fn addr(a: Option<std::net::SocketAddr>) -> String {
