@@ -18,6 +18,7 @@ mod hop;
 mod program;
 
 use echo::echo;
+use ferry_tls::SelfSigned;
 use hop::{Running, TempFile, keys, spawn, stderr_of, trace};
 
 const HALF: usize = 4 * 1024 * 1024;
@@ -342,5 +343,41 @@ fn a_changed_listen_is_refused_and_the_old_listener_serves_on() {
         r#"ferry_config_reloads_total{result="error"} 1"#
     );
     assert_eq!(reloads(&h, "ok"), "");
+    assert!(h.stop());
+}
+
+#[test]
+fn serve_with_tls_flags_picks_up_a_renewed_certificate_on_sighup() {
+    let k = keys(1);
+    let dest = echo();
+    let old = SelfSigned::generate(["127.0.0.1"]).unwrap();
+    let new = SelfSigned::generate(["127.0.0.1"]).unwrap();
+    let (cert, key) = (
+        TempFile::new("pem", old.cert_pem()),
+        TempFile::new("key", old.key_pem()),
+    );
+    let h = hop::hop(&k, &["--tls-cert", &cert.path(), "--tls-key", &key.path()]);
+    // The client trusts only the renewed certificate.
+    let ca = TempFile::new("pem", new.cert_pem());
+    let acc = TempFile::new(
+        "toml",
+        &access_toml(&k, h.addr(), 1, &tcp_listener(dest))
+            .replace("hops = [", &format!("tls_ca = [{:?}]\nhops = [", ca.path())),
+    );
+    let ac = spawn(&["access", "--config", &acc.path()], 1);
+    assert_eq!(
+        ping_new(ac.addr()),
+        None,
+        "the old certificate is not trusted"
+    );
+    std::fs::write(&cert.0, new.cert_pem()).unwrap();
+    std::fs::write(&key.0, new.key_pem()).unwrap();
+    let line = h.reload();
+    assert!(
+        line.contains("config reloaded") && line.contains("tls certificate"),
+        "{line}"
+    );
+    assert_eq!(ping_new(ac.addr()).as_deref(), Some(&b"ping"[..]));
+    assert!(ac.stop());
     assert!(h.stop());
 }
