@@ -34,9 +34,38 @@
 //! It does not parse command lines, install signal handlers or configure logging (the
 //! `ferry-hop` binary in `ferry-cli` does). Without TLS between hops the records are sealed but
 //! the relayed payload is only as private as the protocol inside it; datagram chains are never
-//! wrapped in TLS. No SOCKS BIND, no UDP over HTTP CONNECT, no reload of keys or certificates
-//! while running. The hop does not keep per-user accounts: whoever holds a key may use the hop
-//! within its allowlist.
+//! wrapped in TLS. No SOCKS BIND, no UDP over HTTP CONNECT. The hop does not keep per-user
+//! accounts: whoever holds a key may use the hop within its allowlist.
+//!
+//! # Reloading and checking
+//!
+//! [`serve::Hop`] and [`access::Access`] run like [`serve()`] and [`access()`] (which stay as
+//! thin wrappers) and hand out a `Reloader` (`reload_file`, `reload_config`; the binary calls
+//! it on SIGHUP). A reload validates the whole new config first (files, keys, certificates,
+//! patterns) and changes nothing when anything is wrong; a good one applies to new
+//! connections while live ones keep the settings they started with and are never cut. Every
+//! reload is logged and counted in `ferry_config_reloads_total{result}`.
+//!
+//! - **serve** reloads keys (a key removed from the file is refused from then on, a key added
+//!   is accepted), the allowlist, timeouts, per-client limits, `max_connections` and
+//!   `max_handshakes`, the listener's TLS certificate and the next-hop CAs. The replay guard is
+//!   kept across reloads (so `replay_window` and `replay_capacity` need a restart, as does
+//!   `metrics`). A changed `listen` or `udp` refuses the reload (restart to apply it).
+//! - **access** reloads chains (hops, key ids, weights, TLS to hop 1), keys, routes, the
+//!   listeners' credentials and a TCP listener's destination, timeouts. The number of
+//!   listeners, their addresses and modes refuse the reload; `max_connections` and `metrics`
+//!   keep their running values.
+//!
+//! [`ServeConfig::explain`] and [`AccessConfig::explain`] print a validated config with every
+//! default filled in (`ferry-hop check serve|access FILE`); they never print key material.
+//! [`ServeSource`] loads a hop's settings from a file or from the flags ([`ServeFlags`]), at
+//! start-up and on every reload. [`describe_metrics`] gives the `ferry_hop_*` metrics their
+//! help text.
+//!
+//! Public API added with reloads: `serve::{Hop, Reloader}`, `access::{Access, Reloader}`,
+//! `ServeSource`, `ServeFlags`, `ServeConfig::metrics`, `AccessConfig::metrics` (the
+//! `metrics = "ADDR"` key), `AccessConfig::require_listeners`, the `explain` methods and
+//! `describe_metrics`.
 //!
 //! # Example
 //!
@@ -66,8 +95,9 @@ pub mod trace;
 pub use self::access::{AccessReport, access};
 pub use self::config::{
     AccessConfig, AccessListener, AccessMode, ChainConfig, KeySource, RouteAction, RouteRule,
-    ServeConfig, UserPass,
+    ServeConfig, ServeFlags, ServeSource, UserPass,
 };
+pub use self::metrics::describe_metrics;
 pub use self::serve::{ServeReport, serve};
 pub use self::trace::{HopTrace, trace};
 pub use ferry_app_core::{AppError, ConfigError};

@@ -64,3 +64,29 @@ impl Drop for ActiveGuard {
         self.0.decrement(1.0);
     }
 }
+
+/// Gives every `ferry_hop_*` metric its `# HELP` text. Call once after the metrics recorder is
+/// installed (after `ferry_app_core::admin::start`); without a recorder it does nothing.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "ferry_hop_connections_total",
+        "Connections finished, by mode, listener and how they ended (relay end or rejection reason)."
+    );
+    metrics::describe_counter!(
+        "ferry_hop_bytes_total",
+        metrics::Unit::Bytes,
+        "Bytes relayed, by mode, listener and direction (upstream: client towards destination)."
+    );
+    metrics::describe_gauge!(
+        "ferry_hop_active_connections",
+        "Connections open now (handshaking or relaying), by mode and listener."
+    );
+    metrics::describe_counter!(
+        "ferry_hop_udp_datagrams_total",
+        "Datagrams handled, by mode, listener and result (forwarded, replied, dropped)."
+    );
+    metrics::describe_counter!(
+        "ferry_hop_failovers_total",
+        "Chains that failed and were skipped for the next one, by chain."
+    );
+}

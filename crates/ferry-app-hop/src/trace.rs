@@ -124,3 +124,57 @@ pub async fn trace(
         _ => Ok(out),
     }
 }
+
+/// A probe ready to run (`ferry-hop trace`): a chain of an access config, the destination and
+/// the answer deadline.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TracePlan {
+    /// The chain to probe.
+    pub chain: Chain,
+    /// The destination the last hop connects to.
+    pub destination: Address,
+    /// The client settings (the deadline is `handshake_timeout`).
+    pub client: ClientConfig,
+}
+
+impl TracePlan {
+    /// Reads the access config at `config`, picks the chain named `chain` (default: the
+    /// first), and parses `destination` (HOST:PORT) and `timeout` (e.g. `10s`).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`](crate::ConfigError) naming the file, `--chain`, `chain`,
+    /// `--destination` or `--timeout`.
+    pub fn from_file(
+        config: &std::path::Path,
+        chain: Option<&str>,
+        destination: &str,
+        timeout: &str,
+    ) -> Result<Self, crate::ConfigError> {
+        use crate::ConfigError;
+        let config = crate::AccessConfig::from_file(config)?;
+        let picked = match chain {
+            Some(name) => config.chain(name).ok_or_else(|| {
+                ConfigError::invalid("--chain", format!("no [[chain]] named {name:?}"))
+            })?,
+            None => config
+                .chains
+                .first()
+                .ok_or_else(|| ConfigError::invalid("chain", "the config defines no [[chain]]"))?,
+        };
+        let destination = destination
+            .parse()
+            .map_err(|e| ConfigError::invalid("--destination", format!("{destination:?}: {e}")))?;
+        let timeout = ferry_app_core::duration::parse_duration(timeout)
+            .map_err(|e| ConfigError::invalid("--timeout", e))?;
+        Ok(Self {
+            chain: picked.chain.clone(),
+            destination,
+            client: ClientConfig {
+                handshake_timeout: timeout,
+                ..ClientConfig::default()
+            },
+        })
+    }
+}

@@ -1,6 +1,6 @@
 //! `access` mode: local listeners that send traffic over predefined chains.
 //!
-//! Each [`AccessListener`] speaks plain TCP or UDP (one fixed destination), SOCKS5 (CONNECT
+//! Each [`AccessListener`](crate::AccessListener) speaks plain TCP or UDP (one fixed destination), SOCKS5 (CONNECT
 //! and UDP ASSOCIATE, optional username/password) or HTTP CONNECT (optional Basic auth). The
 //! destination is routed by the first [`RouteRule`](crate::RouteRule) whose patterns match
 //! (else [`AccessConfig::default_route`]): `direct`, `block`, or a list of chains. For chains,
@@ -8,10 +8,15 @@
 //! error (a TCP connection at connect time; a UDP flow when a reply carries a failing status
 //! or hop 1 refuses its datagrams, see `docs/hop.md`).
 
+mod app;
 mod chains;
 mod conn;
 pub mod front;
+mod generation;
+mod reload;
 mod route;
+#[cfg(test)]
+mod tests;
 mod udp;
 mod udp_chain;
 
@@ -20,15 +25,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferry_app_core::AppError;
-use ferry_app_core::listen::Acceptor;
-use ferry_bridge::{Bridge, BridgeConfig};
+use ferry_bridge::Bridge;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
+pub use self::app::Access;
+pub use self::reload::Reloader;
 use self::route::Router;
-use crate::config::{AccessConfig, AccessListener, AccessMode, UserPass};
+use crate::config::{AccessConfig, AccessMode, UserPass};
 
 /// A bound access listener: TCP for `tcp`, `socks5` and `http`, UDP for `udp`.
 #[derive(Debug)]
@@ -93,12 +97,15 @@ pub(crate) fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// State shared by every connection of an access run.
+/// One generation of an access run's settings, as every connection accepted while it is in
+/// force sees it. The counters and the two tokens are shared by every generation.
 pub(crate) struct AccessCtx {
     pub(crate) config: AccessConfig,
     pub(crate) router: Router,
     pub(crate) bridge: Bridge,
-    pub(crate) stats: Stats,
+    /// The listeners' settings, in config order.
+    pub(crate) listeners: Vec<Arc<ListenerRt>>,
+    pub(crate) stats: Arc<Stats>,
     /// Stop accepting (and end UDP loops and associations).
     pub(crate) stop: CancellationToken,
     /// Cut live connections (drain timeout).
@@ -137,11 +144,12 @@ pub fn bind(config: &AccessConfig) -> Result<Vec<AccessSocket>, AppError> {
 
 /// Runs the access listeners on `sockets` (one per [`AccessConfig::listeners`] entry, same
 /// order, as from [`bind`]) until `shutdown` completes, then drains: accepting stops at once,
-/// UDP flows end, and live TCP connections get [`AccessConfig::drain_timeout`].
+/// UDP flows end, and live TCP connections get [`AccessConfig::drain_timeout`]. The same as
+/// `Access::new(config).run(...)`, without a way to reload; see [`Access`] for that.
 ///
 /// # Errors
 ///
-/// [`AppError::ListenerCount`] when the number of sockets does not match the config.
+/// As [`Access::run`].
 ///
 /// # Cancel safety
 ///
@@ -152,77 +160,7 @@ pub async fn access(
     sockets: Vec<AccessSocket>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<AccessReport, AppError> {
-    if sockets.len() != config.listeners.len() {
-        return Err(AppError::ListenerCount {
-            given: sockets.len(),
-            configured: config.listeners.len(),
-        });
-    }
-    let listeners: Vec<AccessListener> = config.listeners.clone();
-    let drain_timeout = config.drain_timeout;
-    let limit = Arc::new(Semaphore::new(config.max_connections.get()));
-    let ctx = Arc::new(AccessCtx {
-        router: Router::new(&config),
-        bridge: Bridge::new(BridgeConfig::default().idle_timeout(config.idle_timeout)),
-        stats: Stats::default(),
-        stop: CancellationToken::new(),
-        cut: CancellationToken::new(),
-        config,
-    });
-    let tracker = TaskTracker::new();
-    let loops = TaskTracker::new();
-    for (socket, lc) in sockets.into_iter().zip(listeners) {
-        if let Ok(addr) = socket.local_addr() {
-            tracing::info!(mode = "access", listener = %lc.name, kind = mode_name(&lc.mode), %addr, "listening");
-        }
-        let rt = Arc::new(ListenerRt {
-            name: lc.name,
-            mode: lc.mode.clone(),
-            auth: lc.auth,
-        });
-        match (socket, &lc.mode) {
-            (AccessSocket::Udp(s), AccessMode::Udp { destination }) => {
-                loops.spawn(udp::udp_listener(
-                    s,
-                    destination.clone(),
-                    Arc::clone(&ctx),
-                    rt,
-                ));
-            }
-            (AccessSocket::Tcp(l), _) => {
-                loops.spawn(accept_loop(
-                    l,
-                    Arc::clone(&ctx),
-                    rt,
-                    Arc::clone(&limit),
-                    tracker.clone(),
-                ));
-            }
-            (AccessSocket::Udp(_), _) => {
-                return Err(AppError::Config(ferry_app_core::ConfigError::invalid(
-                    format!("listener {}", rt.name),
-                    "a UDP socket was passed for a TCP listener",
-                )));
-            }
-        }
-    }
-    loops.close();
-    shutdown.await;
-    ferry_app_core::drain::drain(&ctx.stop, &loops, &tracker, drain_timeout, &ctx.cut).await;
-    let s = &ctx.stats;
-    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let report = AccessReport {
-        accepted: get(&s.accepted),
-        relayed: get(&s.relayed),
-        blocked: get(&s.blocked),
-        failed: get(&s.failed),
-        bytes_up: get(&s.bytes_up),
-        bytes_down: get(&s.bytes_down),
-        udp_datagrams: get(&s.udp_datagrams),
-        failovers: get(&s.failovers),
-    };
-    tracing::info!(?report, "stopped");
-    Ok(report)
+    Access::new(config).run(sockets, shutdown).await
 }
 
 fn mode_name(mode: &AccessMode) -> &'static str {
@@ -231,35 +169,5 @@ fn mode_name(mode: &AccessMode) -> &'static str {
         AccessMode::Udp { .. } => "udp",
         AccessMode::Socks5 => "socks5",
         AccessMode::HttpConnect => "http",
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    ctx: Arc<AccessCtx>,
-    l: Arc<ListenerRt>,
-    limit: Arc<Semaphore>,
-    tracker: TaskTracker,
-) {
-    let mut acceptor = Acceptor::new();
-    loop {
-        let permit = tokio::select! {
-            () = ctx.stop.cancelled() => return,
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_closed) => return,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            () = ctx.stop.cancelled() => return,
-            c = acceptor.accept(&listener) => c,
-        };
-        bump(&ctx.stats.accepted);
-        let ctx = Arc::clone(&ctx);
-        let l = Arc::clone(&l);
-        tracker.spawn(async move {
-            conn::handle(stream, peer, ctx, l).await;
-            drop(permit);
-        });
     }
 }

@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+use super::app::AccessShared;
 use super::chains::resolve;
 use super::conn::{MODE, chain_address, unspecified};
 use super::front::Socks5Request;
@@ -163,15 +164,16 @@ pub(super) async fn send_back(reply: &ReplyTo, payload: &[u8], listener: &str) {
 pub(crate) async fn udp_listener(
     socket: UdpSocket,
     destination: Address,
-    ctx: Arc<AccessCtx>,
-    l: Arc<ListenerRt>,
+    shared: Arc<AccessShared>,
+    index: usize,
 ) {
+    let stop = shared.current.load().stop.clone();
     let socket = Arc::new(socket);
     let mut flows = Flows::new();
     let mut buf = vec![0u8; BUF];
     loop {
         let (n, from) = tokio::select! {
-            () = ctx.stop.cancelled() => return,
+            () = stop.cancelled() => return,
             Some(gone) = flows.expired.recv() => {
                 flows.map.remove(&gone);
                 continue;
@@ -180,6 +182,11 @@ pub(crate) async fn udp_listener(
                 Ok(r) => r,
                 Err(_) => continue,
             },
+        };
+        // The generation in force now; a new flow keeps it to its end.
+        let ctx = shared.current.load_full();
+        let Some(l) = ctx.listeners.get(index).cloned() else {
+            continue;
         };
         bump(&ctx.stats.udp_datagrams);
         let payload = buf.get(..n).unwrap_or_default().to_vec();

@@ -43,6 +43,11 @@ pub struct AccessConfig {
     pub udp_max_flows: NonZeroUsize,
     /// A UDP flow with no datagram either way for this long is removed. Default 60 s.
     pub udp_idle_timeout: Duration,
+    /// Address of the admin endpoint (`/metrics`, `/healthz`); the `--metrics` flag overrides
+    /// it. Default none (off).
+    pub metrics: Option<SocketAddr>,
+    /// Where the keys were read from (for `check`); never key material.
+    pub(crate) key_source: Option<super::KeySource>,
 }
 
 /// One named chain and its weight.
@@ -57,6 +62,8 @@ pub struct ChainConfig {
     pub chain: Chain,
     /// TLS to hop 1 (`tls_ca`), verified against the hop's address. Default none.
     pub tls: Option<ferry_tls::TlsConnector>,
+    /// The CA files of [`ChainConfig::tls`] (for `check`).
+    pub(crate) tls_ca: Vec<std::path::PathBuf>,
 }
 
 /// One local listener.
@@ -185,6 +192,7 @@ impl AccessConfig {
     /// max_connections = 10000
     /// udp_max_flows = 1024
     /// udp_idle_timeout = "60s"
+    /// metrics = "127.0.0.1:9101"   # admin endpoint (default off; --metrics overrides)
     ///
     /// [keys]
     /// file = "client.keys"         # or env = "FERRY_CHAIN_KEYS"
@@ -216,6 +224,21 @@ impl AccessConfig {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let file: AccessFile = parse(text, None)?;
         file.validate()
+    }
+
+    /// Checks what `ferry-hop access` needs beyond a valid file: at least one listener.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming `listener` when the file defines none.
+    pub fn require_listeners(&self) -> Result<(), ConfigError> {
+        if self.listeners.is_empty() {
+            return Err(ConfigError::invalid(
+                "listener",
+                "at least one [[listener]] is required",
+            ));
+        }
+        Ok(())
     }
 
     /// The chain named `name`.

@@ -39,6 +39,7 @@ pub(super) struct AccessFile {
     udp_max_flows: Option<usize>,
     #[serde(default, deserialize_with = "de_some_duration")]
     udp_idle_timeout: Option<Duration>,
+    metrics: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,10 +85,8 @@ enum Via {
 
 impl AccessFile {
     pub(super) fn validate(self) -> Result<AccessConfig, ConfigError> {
-        let keys = match self.keys {
-            Some(k) => Some(k.source("keys")?.load("keys")?),
-            None => None,
-        };
+        let key_source = self.keys.map(|k| k.source("keys")).transpose()?;
+        let keys = key_source.as_ref().map(|k| k.load("keys")).transpose()?;
         let chains = chains(self.chain, keys.as_ref())?;
         let names: BTreeMap<&str, usize> = chains
             .iter()
@@ -132,6 +131,12 @@ impl AccessFile {
             max_connections: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
             udp_max_flows: NonZeroUsize::new(1_024).unwrap_or(NonZeroUsize::MIN),
             udp_idle_timeout: Duration::from_secs(60),
+            metrics: self
+                .metrics
+                .as_deref()
+                .map(super::metrics_addr)
+                .transpose()?,
+            key_source,
         };
         if let Some(d) = self.handshake_timeout {
             c.handshake_timeout = nonzero(d, "handshake_timeout")?;
@@ -213,6 +218,7 @@ fn chains(files: Vec<ChainFile>, keys: Option<&Keyring>) -> Result<Vec<ChainConf
             weight,
             chain,
             tls,
+            tls_ca: c.tls_ca.unwrap_or_default(),
         });
     }
     Ok(out)

@@ -7,7 +7,9 @@
 
 mod access;
 mod access_file;
+mod explain;
 mod serve;
+mod serve_source;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,6 +22,7 @@ pub use self::access::{
     AccessConfig, AccessListener, AccessMode, ChainConfig, RouteAction, RouteRule, UserPass,
 };
 pub use self::serve::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, ServeConfig};
+pub use self::serve_source::{ServeFlags, ServeSource};
 
 /// Where a program reads its keys from. Never the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +105,13 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: path.map(Path::to_owned),
         message: e.to_string().trim_end().replace('\n', " "),
+    })
+}
+
+/// The `metrics` key: the admin endpoint's address.
+pub(crate) fn metrics_addr(text: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    text.parse().map_err(|_bad| {
+        ConfigError::invalid("metrics", format!("{text:?} is not IP:PORT or [IPV6]:PORT"))
     })
 }
 

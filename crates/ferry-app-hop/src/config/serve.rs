@@ -71,6 +71,19 @@ pub struct ServeConfig {
     pub next_hop_tls: Option<TlsConnector>,
     /// Unix time in milliseconds, for the records' timestamps. Default: the system clock.
     pub clock: fn() -> u64,
+    /// Address of the admin endpoint (`/metrics`, `/healthz`); the `--metrics` flag overrides
+    /// it. Default none (off).
+    pub metrics: Option<SocketAddr>,
+    /// Where the keys and certificates were read from (for `check` and reloads).
+    pub(crate) files: ServeFiles,
+}
+
+/// The files a [`ServeConfig`] was loaded from; never key material.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ServeFiles {
+    pub(crate) keys: Option<KeySource>,
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) next_hop_ca: Vec<PathBuf>,
 }
 
 /// Default [`ServeConfig::handshake_timeout`].
@@ -105,6 +118,8 @@ impl ServeConfig {
             tls: None,
             next_hop_tls: None,
             clock: ferry_chain::client::system_unix_ms,
+            metrics: None,
+            files: ServeFiles::default(),
         }
     }
 
@@ -125,13 +140,15 @@ impl ServeConfig {
                 format!("{listen:?} is not IP:PORT or [IPV6]:PORT"),
             )
         })?;
-        let keys = keys.load("--key-file")?;
+        let ring = keys.load("--key-file")?;
         let allow = match allow {
             Some(list) => Allowlist::parse(list)
                 .map_err(|e| ConfigError::invalid("--allow", e.to_string()))?,
             None => Allowlist::default(),
         };
-        Ok(Self::new(addr, keys, allow))
+        let mut c = Self::new(addr, ring, allow);
+        c.files.keys = Some(keys.clone());
+        Ok(c)
     }
 
     /// Sets [`ServeConfig::tls`] from a PEM certificate chain (leaf first) and its private
@@ -150,6 +167,7 @@ impl ServeConfig {
         let acceptor = TlsAcceptor::new(&AcceptorConfig::new(source))
             .map_err(|e| ConfigError::invalid(key, error_line(&e)))?;
         self.tls = Some(acceptor);
+        self.files.tls = Some((cert.to_owned(), private_key.to_owned()));
         Ok(())
     }
 
@@ -161,6 +179,7 @@ impl ServeConfig {
     /// [`ConfigError::Invalid`] naming `key` when `cas` is empty or a file is unusable.
     pub fn set_next_hop_tls_cas(&mut self, cas: &[PathBuf], key: &str) -> Result<(), ConfigError> {
         self.next_hop_tls = Some(connector(cas, key)?);
+        self.files.next_hop_ca = cas.to_vec();
         Ok(())
     }
 
@@ -192,6 +211,7 @@ impl ServeConfig {
     /// replay_capacity = 524288
     /// udp_max_flows = 4096
     /// udp_idle_timeout = "60s"
+    /// metrics = "127.0.0.1:9100"   # admin endpoint (default off; --metrics overrides)
     /// [tls]                        # TLS on the listener (optional)
     /// cert = "hop.pem"
     /// key = "hop.key"
@@ -243,6 +263,7 @@ struct ServeFile {
     udp_max_flows: Option<usize>,
     #[serde(default, deserialize_with = "de_some_duration")]
     udp_idle_timeout: Option<Duration>,
+    metrics: Option<String>,
     tls: Option<TlsFile>,
     next_hop_tls: Option<NextHopTlsFile>,
 }
@@ -276,10 +297,17 @@ impl ServeFile {
                 format!("{:?} is not IP:PORT or [IPV6]:PORT", self.listen),
             )
         })?;
-        let keys = self.keys.source("keys")?.load("keys")?;
+        let source = self.keys.source("keys")?;
+        let keys = source.load("keys")?;
         let allow = allowlist(&self.allow, "allow")?;
         let mut c = ServeConfig::new(listen, keys, allow);
+        c.files.keys = Some(source);
         c.udp = self.udp;
+        c.metrics = self
+            .metrics
+            .as_deref()
+            .map(super::metrics_addr)
+            .transpose()?;
         if let Some(d) = self.handshake_timeout {
             c.handshake_timeout = nonzero(d, "handshake_timeout")?;
         }

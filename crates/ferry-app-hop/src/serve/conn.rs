@@ -2,8 +2,8 @@
 //! the relay.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ferry_bridge::{Bridge, Session};
 use ferry_chain::{Flags, ReplayGuard, Status};
@@ -18,18 +18,20 @@ use crate::ServeConfig;
 use crate::metrics::{ActiveGuard, connection_ended};
 use crate::stream::{Stream, relay};
 
-/// State shared by every connection of a hop.
+/// One generation of a hop's settings, as every connection accepted while it is in force sees
+/// it (see `generation.rs`). The replay guard, the counters and the drain token are shared by
+/// every generation.
 pub(crate) struct ServeCtx {
     pub(crate) config: ServeConfig,
-    pub(crate) guard: Mutex<ReplayGuard>,
+    pub(crate) guard: Arc<Mutex<ReplayGuard>>,
     pub(crate) keyer: ClientKeyer,
-    pub(crate) rate: Option<RateLimiter>,
+    pub(crate) rate: Option<Arc<RateLimiter>>,
     pub(crate) conns: ConcurrencyLimiter,
     pub(crate) handshakes: ConcurrencyLimiter,
     pub(crate) bridge: Bridge,
     pub(crate) rng: SystemRandom,
     pub(crate) cut: CancellationToken,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Arc<Stats>,
 }
 
 /// Counters of a serve run.

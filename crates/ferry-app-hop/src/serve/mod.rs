@@ -2,25 +2,21 @@
 
 mod conn;
 pub(crate) mod dial;
+mod generation;
 pub(crate) mod handshake;
+mod hop;
+mod reload;
+#[cfg(test)]
+mod tests;
 mod udp;
 
 use std::future::Future;
-use std::num::NonZeroU32;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use ferry_app_core::AppError;
-use ferry_app_core::listen::Acceptor;
-use ferry_bridge::{Bridge, BridgeConfig};
-use ferry_chain::ReplayGuard;
-use ferry_limit::{ClientKeyer, ConcurrencyLimiter, LimiterConfig, Quota, RateLimiter, V6Prefix};
-use ring::rand::SystemRandom;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use self::conn::{ServeCtx, Stats, bump, handle};
+pub use self::hop::Hop;
+pub use self::reload::Reloader;
 use crate::ServeConfig;
 
 /// What a hop did, returned after it stopped.
@@ -70,13 +66,14 @@ pub fn bind(config: &ServeConfig) -> Result<(TcpListener, Option<UdpSocket>), Ap
     Ok((tcp, udp))
 }
 
-/// Runs a hop on `listener` (and `udp`, when given) until `shutdown` completes, then drains:
-/// accepting stops at once and live connections get [`ServeConfig::drain_timeout`].
+/// Runs a hop with `config` on `listener` (and `udp`, when given) until `shutdown` completes,
+/// then drains: accepting stops at once and live connections get
+/// [`ServeConfig::drain_timeout`]. The same as `Hop::new(config).run(...)`, without a way to
+/// reload; see [`Hop`] for that.
 ///
 /// # Errors
 ///
-/// None today; the `Result` leaves room for start-up failures. Errors of single connections
-/// never end the run; they are logged (target `ferry::access`) and counted.
+/// As [`Hop::run`].
 ///
 /// # Cancel safety
 ///
@@ -88,93 +85,5 @@ pub async fn serve(
     udp: Option<UdpSocket>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<ServeReport, AppError> {
-    if config.allow.is_empty() {
-        tracing::warn!(
-            "no allowlist: this hop denies every next address (give --allow or `allow`)"
-        );
-    }
-    let rate = config.per_client_rate.and_then(|r| {
-        let burst = r.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
-        Quota::per_second(r)
-            .and_then(|q| q.with_burst(burst))
-            .ok()
-            .map(|q| {
-                RateLimiter::new(
-                    q,
-                    &LimiterConfig::default(),
-                    tokio::time::Instant::now().into_std(),
-                )
-            })
-    });
-    let drain_timeout = config.drain_timeout;
-    let ctx = Arc::new(ServeCtx {
-        guard: Mutex::new(ReplayGuard::new(config.replay)),
-        keyer: ClientKeyer::new(V6Prefix::DEFAULT),
-        rate,
-        conns: ConcurrencyLimiter::new(config.max_connections, config.per_client_connections),
-        handshakes: ConcurrencyLimiter::new(config.max_handshakes, config.per_client_handshakes),
-        bridge: Bridge::new(BridgeConfig::default().idle_timeout(config.idle_timeout)),
-        rng: SystemRandom::new(),
-        cut: CancellationToken::new(),
-        stats: Stats::default(),
-        config,
-    });
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(
-            mode = "serve",
-            %addr,
-            udp = udp.is_some(),
-            tls = ctx.config.tls.is_some(),
-            next_hop_tls = ctx.config.next_hop_tls.is_some(),
-            allow_rules = ctx.config.allow.len(),
-            "listening"
-        );
-    }
-    let stop = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let loops = TaskTracker::new();
-    loops.spawn(accept_loop(
-        listener,
-        Arc::clone(&ctx),
-        tracker.clone(),
-        stop.clone(),
-    ));
-    if let Some(udp) = udp {
-        loops.spawn(udp::udp_loop(Arc::new(udp), Arc::clone(&ctx), stop.clone()));
-    }
-    loops.close();
-    shutdown.await;
-    ferry_app_core::drain::drain(&stop, &loops, &tracker, drain_timeout, &ctx.cut).await;
-    let s = &ctx.stats;
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let report = ServeReport {
-        accepted: get(&s.accepted),
-        relayed: get(&s.relayed),
-        rejected: get(&s.rejected),
-        failed: get(&s.failed),
-        bytes_up: get(&s.bytes_up),
-        bytes_down: get(&s.bytes_down),
-        udp_forwarded: get(&s.udp_forwarded),
-        udp_dropped: get(&s.udp_dropped),
-    };
-    tracing::info!(?report, "stopped");
-    Ok(report)
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    ctx: Arc<ServeCtx>,
-    tracker: TaskTracker,
-    stop: CancellationToken,
-) {
-    let mut acceptor = Acceptor::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = stop.cancelled() => return,
-            c = acceptor.accept(&listener) => c,
-        };
-        bump(&ctx.stats.accepted);
-        let ctx = Arc::clone(&ctx);
-        tracker.spawn(async move { handle(stream, peer, &ctx).await });
-    }
+    Hop::new(config).run(listener, udp, shutdown).await
 }

@@ -7,13 +7,14 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use ferry_chain::udp::{UdpError, open_datagram, wrap_reply};
-use ferry_chain::{Address, Flags, OpenedRequest, RecordInfo, Status, random_nonce};
+use ferry_chain::{Address, Flags, Keyring, OpenedRequest, RecordInfo, Status, random_nonce};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{ServeCtx, bump};
 use super::dial::checked_addrs;
+use super::hop::HopShared;
 use crate::metrics::datagram;
 
 const MODE: &str = "serve";
@@ -24,8 +25,12 @@ const FLOW_QUEUE: usize = 64;
 const BUF: usize = 65_536;
 
 /// Receives datagrams on `socket` until `stop`.
-pub(crate) async fn udp_loop(socket: Arc<UdpSocket>, ctx: Arc<ServeCtx>, stop: CancellationToken) {
-    let mut flows: HashMap<SocketAddr, mpsc::Sender<(OpenedRequest, Vec<u8>)>> = HashMap::new();
+pub(crate) async fn udp_loop(
+    socket: Arc<UdpSocket>,
+    shared: Arc<HopShared>,
+    stop: CancellationToken,
+) {
+    let mut flows: HashMap<SocketAddr, mpsc::Sender<Item>> = HashMap::new();
     let (expired_tx, mut expired) = mpsc::unbounded_channel::<SocketAddr>();
     let mut buf = vec![0u8; BUF];
     loop {
@@ -40,6 +45,8 @@ pub(crate) async fn udp_loop(socket: Arc<UdpSocket>, ctx: Arc<ServeCtx>, stop: C
                 Err(_) => continue, // ICMP errors of earlier sends, truncation: per datagram
             },
         };
+        // The generation in force now; a new flow keeps it to its end.
+        let ctx = shared.current.load_full();
         let got = buf.get(..n).unwrap_or_default();
         let opened = {
             let mut g = ctx
@@ -52,7 +59,9 @@ pub(crate) async fn udp_loop(socket: Arc<UdpSocket>, ctx: Arc<ServeCtx>, stop: C
             Ok(o) => o,
             Err(UdpError::Request(e)) => {
                 match e.reply() {
-                    Some((info, status)) => reply_status(&socket, &ctx, &info, status, from).await,
+                    Some((info, status)) => {
+                        reply_status(&socket, &ctx, &ctx.config.keys, &info, status, from).await;
+                    }
                     None => drop_one(&ctx), // no reply to what does not authenticate
                 }
                 continue;
@@ -64,14 +73,30 @@ pub(crate) async fn udp_loop(socket: Arc<UdpSocket>, ctx: Arc<ServeCtx>, stop: C
         };
         let flags = opened.request.flags;
         if !flags.contains(Flags::UDP) {
-            reply_status(&socket, &ctx, &opened.info, Status::ProtocolError, from).await;
+            reply_status(
+                &socket,
+                &ctx,
+                &ctx.config.keys,
+                &opened.info,
+                Status::ProtocolError,
+                from,
+            )
+            .await;
             continue;
         }
         if !flags.contains(Flags::FINAL) && opened.request.hop_limit < 2 {
-            reply_status(&socket, &ctx, &opened.info, Status::HopLimitExceeded, from).await;
+            reply_status(
+                &socket,
+                &ctx,
+                &ctx.config.keys,
+                &opened.info,
+                Status::HopLimitExceeded,
+                from,
+            )
+            .await;
             continue;
         }
-        let mut item = (opened, rest.to_vec());
+        let mut item = (opened, rest.to_vec(), Arc::clone(&ctx.config.keys));
         if let Some(tx) = flows.get(&from) {
             match tx.try_send(item) {
                 Ok(()) => continue,
@@ -112,18 +137,27 @@ fn drop_one(ctx: &ServeCtx) {
 async fn reply_status(
     socket: &UdpSocket,
     ctx: &ServeCtx,
+    keys: &Keyring,
     info: &RecordInfo,
     status: Status,
     to: SocketAddr,
 ) {
-    if let Some(out) = wrap(ctx, info, status, &[]) {
+    if let Some(out) = wrap(ctx, keys, info, status, &[]) {
         let _ = socket.send_to(&out, to).await;
         datagram(MODE, LISTENER, "replied");
     }
 }
 
-fn wrap(ctx: &ServeCtx, info: &RecordInfo, status: Status, payload: &[u8]) -> Option<Vec<u8>> {
-    let key = ctx.config.keys.get(info.key_id)?;
+/// Wraps a reply with the key of `keys` the record was opened with (a flow's datagrams may
+/// have been opened with the keys of a later reload than the flow's own).
+fn wrap(
+    ctx: &ServeCtx,
+    keys: &Keyring,
+    info: &RecordInfo,
+    status: Status,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let key = keys.get(info.key_id)?;
     let nonce = random_nonce(&ctx.rng).ok()?;
     let mut out = Vec::with_capacity(ferry_chain::RESPONSE_RECORD_LEN + payload.len());
     wrap_reply(key, info, status, nonce, payload, &mut out).ok()?;
@@ -134,29 +168,29 @@ fn wrap(ctx: &ServeCtx, info: &RecordInfo, status: Status, payload: &[u8]) -> Op
 async fn flow(
     client: SocketAddr,
     up: Arc<UdpSocket>,
-    mut rx: mpsc::Receiver<(OpenedRequest, Vec<u8>)>,
+    mut rx: mpsc::Receiver<Item>,
     ctx: Arc<ServeCtx>,
     expired: mpsc::UnboundedSender<SocketAddr>,
     stop: CancellationToken,
 ) {
     let mut down: Option<UdpSocket> = None;
     let mut target: Option<(Address, SocketAddr)> = None;
-    let mut latest: Option<RecordInfo> = None;
+    let mut latest: Option<(RecordInfo, Arc<Keyring>)> = None;
     let mut buf = vec![0u8; BUF];
     let idle = ctx.config.udp_idle_timeout;
     loop {
         let event = tokio::time::timeout(idle, async {
             tokio::select! {
                 () = stop.cancelled() => Event::Stop,
-                m = rx.recv() => m.map_or(Event::Stop, |(o, p)| Event::Out(o, p)),
+                m = rx.recv() => m.map_or(Event::Stop, |(o, p, k)| Event::Out(o, p, k)),
                 r = recv(down.as_ref(), &mut buf) => Event::Back(r),
             }
         })
         .await;
         match event {
             Err(_) | Ok(Event::Stop) => break,
-            Ok(Event::Out(opened, payload)) => {
-                latest = Some(opened.info);
+            Ok(Event::Out(opened, payload, keys)) => {
+                latest = Some((opened.info, Arc::clone(&keys)));
                 let next = &opened.request.next;
                 let addr = match &target {
                     Some((a, sa)) if a == next => *sa,
@@ -173,11 +207,19 @@ async fn flow(
                                 sa
                             }
                             Ok(None) => {
-                                reply_status(&up, &ctx, &opened.info, Status::Denied, client).await;
+                                reply_status(
+                                    &up,
+                                    &ctx,
+                                    &keys,
+                                    &opened.info,
+                                    Status::Denied,
+                                    client,
+                                )
+                                .await;
                                 continue;
                             }
                             Err(status) => {
-                                reply_status(&up, &ctx, &opened.info, status, client).await;
+                                reply_status(&up, &ctx, &keys, &opened.info, status, client).await;
                                 continue;
                             }
                         }
@@ -197,8 +239,15 @@ async fn flow(
                     match UdpSocket::bind(local).await {
                         Ok(s) => down = Some(s),
                         Err(_) => {
-                            reply_status(&up, &ctx, &opened.info, Status::Unreachable, client)
-                                .await;
+                            reply_status(
+                                &up,
+                                &ctx,
+                                &keys,
+                                &opened.info,
+                                Status::Unreachable,
+                                client,
+                            )
+                            .await;
                             continue;
                         }
                     }
@@ -207,7 +256,7 @@ async fn flow(
                 // receives (answered below) and replies from anyone else are not delivered.
                 let Some(d) = &down else { continue };
                 if d.peer_addr().ok() != Some(addr) && d.connect(addr).await.is_err() {
-                    reply_status(&up, &ctx, &opened.info, Status::Unreachable, client).await;
+                    reply_status(&up, &ctx, &keys, &opened.info, Status::Unreachable, client).await;
                     continue;
                 }
                 match d.send(&payload).await {
@@ -218,7 +267,7 @@ async fn flow(
                     // An ICMP error of an earlier datagram, reported on this send.
                     Err(e) => match icmp_status(&e) {
                         Some(status) => {
-                            reply_status(&up, &ctx, &opened.info, status, client).await;
+                            reply_status(&up, &ctx, &keys, &opened.info, status, client).await;
                         }
                         None => drop_one(&ctx),
                     },
@@ -227,12 +276,17 @@ async fn flow(
             Ok(Event::Back(Ok((n, from)))) => {
                 // Only replies from the address this flow sends to; anything else is dropped.
                 let expected = target.as_ref().map(|(_, sa)| *sa);
-                let (Some(info), true) = (latest, expected == Some(from)) else {
+                let (Some((info, keys)), true) = (&latest, expected == Some(from)) else {
                     drop_one(&ctx);
                     continue;
                 };
-                if let Some(out) = wrap(&ctx, &info, Status::Ok, buf.get(..n).unwrap_or_default())
-                    && up.send_to(&out, client).await.is_ok()
+                if let Some(out) = wrap(
+                    &ctx,
+                    keys,
+                    info,
+                    Status::Ok,
+                    buf.get(..n).unwrap_or_default(),
+                ) && up.send_to(&out, client).await.is_ok()
                 {
                     datagram(MODE, LISTENER, "replied");
                 }
@@ -241,8 +295,8 @@ async fn flow(
                 // An ICMP error of an earlier send: the next address refused the datagram
                 // (nothing listens there) or cannot be reached. Answered with the latest
                 // record's status so that the client can move to another chain.
-                if let (Some(status), Some(info)) = (icmp_status(&e), &latest) {
-                    reply_status(&up, &ctx, info, status, client).await;
+                if let (Some(status), Some((info, keys))) = (icmp_status(&e), &latest) {
+                    reply_status(&up, &ctx, keys, info, status, client).await;
                 }
             }
         }
@@ -261,9 +315,12 @@ fn icmp_status(e: &std::io::Error) -> Option<Status> {
     }
 }
 
+/// A datagram for a flow: its opened record, its payload, and the keys it was opened with.
+type Item = (OpenedRequest, Vec<u8>, Arc<Keyring>);
+
 enum Event {
     Stop,
-    Out(OpenedRequest, Vec<u8>),
+    Out(OpenedRequest, Vec<u8>, Arc<Keyring>),
     Back(std::io::Result<(usize, SocketAddr)>),
 }
 

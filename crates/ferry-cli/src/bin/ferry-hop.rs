@@ -1,28 +1,31 @@
 //! `ferry-hop`: one hop of a forward proxy chain (`serve`), local fronts over chains
-//! (`access`), and a chain probe (`trace`). See `ferry-hop --help`.
+//! (`access`), a chain probe (`trace`) and config checks (`check`). See `ferry-hop --help`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ferry_app_core::admin::Health;
-use ferry_app_hop::{AccessConfig, AppError, ConfigError, KeySource, ServeConfig, access, serve};
-use ferry_chain::client::ClientConfig;
+use ferry_app_core::AppError;
+use ferry_app_hop::access::{self, Access};
+use ferry_app_hop::serve::{self, Hop};
+use ferry_app_hop::trace::TracePlan;
+use ferry_app_hop::{AccessConfig, KeySource, ServeFlags, ServeSource};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
-use tokio_util::sync::CancellationToken;
 
 const PROGRAM: &str = "ferry-hop";
 
 /// Forward proxy chains: every hop opens only its own sealed record of the chain header and
 /// learns only its next address. Keys come from a file or an environment variable, never from
-/// the command line.
+/// the command line. SIGHUP reloads `serve` and `access` (validated first; a bad file keeps
+/// the running config; live connections keep theirs).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     #[command(subcommand)]
     command: Command,
-    /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by default).
+    /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by default;
+    /// overrides `metrics` in the config file).
     #[arg(long, value_name = "ADDR", global = true)]
     metrics: Option<SocketAddr>,
     #[command(flatten)]
@@ -104,6 +107,27 @@ enum Command {
         #[arg(long, value_name = "DURATION", default_value = "10s")]
         timeout: String,
     },
+    /// Validate a config file (loading its keys, certificates and CA files, compiling its
+    /// patterns) and print it with every default filled in; never prints key material. Exits
+    /// 0, or 64 naming the key or file at fault.
+    Check {
+        #[command(subcommand)]
+        what: Check,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Check {
+    /// A `ferry-hop serve --config` file.
+    Serve {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// A `ferry-hop access --config` file.
+    Access {
+        /// The config file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,7 +136,50 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     ferry_cli::init_logging(&args.log);
-    let mode = match prepare(args.command) {
+    let mode = match args.command {
+        Command::Check { what } => return check(&what),
+        Command::Serve {
+            listen,
+            key_file,
+            key_env,
+            allow,
+            udp,
+            tls_cert,
+            tls_key,
+            next_hop_tls_ca,
+            config,
+        } => {
+            let source = match config {
+                Some(file) => ServeSource::File(file),
+                None => {
+                    let mut flags = ServeFlags::new();
+                    flags.listen = listen.unwrap_or_default();
+                    flags.keys = match (key_file, key_env) {
+                        (Some(f), _) => Some(KeySource::File(f)),
+                        (None, Some(v)) => Some(KeySource::Env(v)),
+                        (None, None) => None,
+                    };
+                    flags.allow = allow;
+                    flags.udp = udp;
+                    flags.tls = tls_cert.zip(tls_key);
+                    flags.next_hop_tls_ca = next_hop_tls_ca;
+                    ServeSource::Flags(flags)
+                }
+            };
+            source.load().map(|c| Mode::Serve(Box::new(c), source))
+        }
+        Command::Access { config } => AccessConfig::from_file(&config)
+            .and_then(|c| c.require_listeners().map(|()| c))
+            .map(|c| Mode::Access(Box::new(c), config)),
+        Command::Trace {
+            config,
+            chain,
+            destination,
+            timeout,
+        } => TracePlan::from_file(&config, chain.as_deref(), &destination, &timeout)
+            .map(|p| Mode::Trace(Box::new(p))),
+    };
+    let mode = match mode {
         Ok(m) => m,
         Err(e) => return fail(PROGRAM, &e, EXIT_USAGE),
     };
@@ -123,151 +190,90 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    runtime.block_on(run(mode, args.metrics))
+    let result = runtime.block_on(async {
+        match mode {
+            Mode::Trace(plan) => trace(&plan).await,
+            Mode::Serve(config, source) => {
+                let metrics = args.metrics.or(config.metrics);
+                let hop = Hop::new(*config);
+                let reloader = hop.reloader();
+                // Re-read the config file, or the files the flags name (keys, certificate,
+                // CAs); a bad one keeps the running config (the reloader logs and counts).
+                let reload = move || {
+                    let _ = reloader.reload(&source);
+                };
+                run(metrics, reload, |shutdown| async move {
+                    let (listener, udp) = serve::bind(&hop.config())?;
+                    hop.run(listener, udp, shutdown).await.map(drop)
+                })
+                .await
+            }
+            Mode::Access(config, file) => {
+                let metrics = args.metrics.or(config.metrics);
+                let access = Access::new(*config);
+                let reloader = access.reloader();
+                let reload = move || {
+                    let _ = reloader.reload_file(&file);
+                };
+                run(metrics, reload, |shutdown| async move {
+                    let sockets = access::bind(&access.config())?;
+                    access.run(sockets, shutdown).await.map(drop)
+                })
+                .await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
 }
 
 /// A mode with its validated config.
 enum Mode {
-    Serve(Box<ServeConfig>),
-    Access(Box<AccessConfig>),
-    Trace {
-        chain: ferry_chain::Chain,
-        destination: ferry_chain::Address,
-        timeout: std::time::Duration,
-    },
+    Serve(Box<ferry_app_hop::ServeConfig>, ServeSource),
+    Access(Box<AccessConfig>, PathBuf),
+    Trace(Box<TracePlan>),
 }
 
-/// Reads and validates everything before a socket is bound.
-fn prepare(command: Command) -> Result<Mode, ConfigError> {
-    match command {
-        Command::Serve {
-            config: Some(file), ..
-        } => Ok(Mode::Serve(Box::new(ServeConfig::from_file(&file)?))),
-        Command::Serve {
-            listen,
-            key_file,
-            key_env,
-            allow,
-            udp,
-            tls_cert,
-            tls_key,
-            next_hop_tls_ca,
-            config: None,
-        } => {
-            let keys = match (key_file, key_env) {
-                (Some(f), _) => KeySource::File(f),
-                (None, Some(v)) => KeySource::Env(v),
-                (None, None) => {
-                    return Err(ConfigError::invalid(
-                        "--key-file",
-                        "required (or --key-env VAR); keys are never taken on the command line",
-                    ));
-                }
-            };
-            let listen = listen.unwrap_or_default();
-            let mut config = ServeConfig::from_flags(&listen, &keys, allow.as_deref())?;
-            config.udp = udp;
-            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
-                config.set_tls_files(&cert, &key, "--tls-cert")?;
-            }
-            if !next_hop_tls_ca.is_empty() {
-                config.set_next_hop_tls_cas(&next_hop_tls_ca, "--next-hop-tls-ca")?;
-            }
-            Ok(Mode::Serve(Box::new(config)))
-        }
-        Command::Access { config } => {
-            let config = AccessConfig::from_file(&config)?;
-            if config.listeners.is_empty() {
-                return Err(ConfigError::invalid(
-                    "listener",
-                    "at least one [[listener]] is required",
-                ));
-            }
-            Ok(Mode::Access(Box::new(config)))
-        }
-        Command::Trace {
-            config,
-            chain,
-            destination,
-            timeout,
-        } => {
-            let config = AccessConfig::from_file(&config)?;
-            let picked = match &chain {
-                Some(name) => config.chain(name).ok_or_else(|| {
-                    ConfigError::invalid("--chain", format!("no [[chain]] named {name:?}"))
-                })?,
-                None => config.chains.first().ok_or_else(|| {
-                    ConfigError::invalid("chain", "the config defines no [[chain]]")
-                })?,
-            };
-            let destination = destination.parse().map_err(|e| {
-                ConfigError::invalid("--destination", format!("{destination:?}: {e}"))
-            })?;
-            let timeout = ferry_app_core::duration::parse_duration(&timeout)
-                .map_err(|e| ConfigError::invalid("--timeout", e))?;
-            Ok(Mode::Trace {
-                chain: picked.chain.clone(),
-                destination,
-                timeout,
-            })
-        }
+/// The shared frame of `serve` and `access`: signal handlers (SIGHUP runs `reload`) before
+/// anything is bound, the admin endpoint on `metrics`, then `serve` until SIGTERM or SIGINT.
+async fn run<F, Fut>(
+    metrics: Option<SocketAddr>,
+    reload: impl Fn() + Send + Sync + 'static,
+    serve: F,
+) -> Result<(), ExitCode>
+where
+    F: FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = Result<(), AppError>>,
+{
+    let shutdown = ferry_cli::shutdown_signal().map_err(|e| fail(PROGRAM, &e, EXIT_FAILURE))?;
+    ferry_cli::reload_on_sighup(reload).map_err(|e| fail(PROGRAM, &e, EXIT_FAILURE))?;
+    let admin = metrics
+        .map(|addr| ferry_app_core::admin::start(addr, PROGRAM))
+        .transpose()
+        .map_err(|e| ferry_cli::fail_app(PROGRAM, &e))?;
+    if admin.is_some() {
+        ferry_app_hop::describe_metrics();
     }
-}
-
-async fn run(mode: Mode, metrics: Option<SocketAddr>) -> ExitCode {
-    if let Mode::Trace {
-        chain,
-        destination,
-        timeout,
-    } = &mode
-    {
-        return trace(chain, destination, *timeout).await;
-    }
-    let shutdown = match ferry_cli::shutdown_signal() {
-        Ok(s) => s,
-        Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
-    };
-    let admin = match metrics.map(start_admin).transpose() {
-        Ok(a) => a,
-        Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
-    };
-    let health = admin.as_ref().map(|(h, _)| h.clone());
-    let shutdown = async move {
+    let health = admin.as_ref().map(|a| a.health().clone());
+    let shutdown = Box::pin(async move {
         shutdown.await;
         if let Some(h) = health {
             h.set_draining();
         }
-    };
-    let result = match mode {
-        Mode::Serve(config) => match serve::bind(&config) {
-            Ok((listener, udp)) => serve(*config, listener, udp, shutdown).await.map(drop),
-            Err(e) => Err(e),
-        },
-        Mode::Access(config) => match access::bind(&config) {
-            Ok(sockets) => access(*config, sockets, shutdown).await.map(drop),
-            Err(e) => Err(e),
-        },
-        Mode::Trace { .. } => Ok(()),
-    };
-    if let Some((_, stop)) = admin {
-        stop.cancel();
+    });
+    let result = serve(shutdown)
+        .await
+        .map_err(|e| ferry_cli::fail_app(PROGRAM, &e));
+    if let Some(admin) = admin {
+        admin.stop().await;
     }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => ferry_cli::fail_app(PROGRAM, &e),
-    }
+    result
 }
 
-async fn trace(
-    chain: &ferry_chain::Chain,
-    destination: &ferry_chain::Address,
-    timeout: std::time::Duration,
-) -> ExitCode {
-    let config = ClientConfig {
-        handshake_timeout: timeout,
-        ..ClientConfig::default()
-    };
-    match ferry_app_hop::trace(chain, destination, &config).await {
+async fn trace(plan: &TracePlan) -> Result<(), ExitCode> {
+    match ferry_app_hop::trace(&plan.chain, &plan.destination, &plan.client).await {
         Ok(hops) => {
             for h in &hops {
                 println!("{h}");
@@ -276,39 +282,33 @@ async fn trace(
                 .iter()
                 .all(|h| h.status.is_some_and(ferry_chain::Status::is_ok))
             {
-                println!("destination {destination} reached");
-                ExitCode::SUCCESS
+                println!("destination {} reached", plan.destination);
+                Ok(())
             } else {
-                ExitCode::from(EXIT_FAILURE)
+                Err(ExitCode::from(EXIT_FAILURE))
             }
         }
-        Err(e) => fail(PROGRAM, &e, EXIT_FAILURE),
+        Err(e) => Err(fail(PROGRAM, &e, EXIT_FAILURE)),
     }
 }
 
-/// Binds the admin endpoint and serves it until the returned token is cancelled.
-fn start_admin(addr: SocketAddr) -> Result<(Health, CancellationToken), AppError> {
-    let listener = ferry_app_core::listen::bind_tcp(addr)?;
-    let handle = match ferry_app_core::admin::install_prometheus() {
-        Ok(h) => Some(h),
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics disabled");
-            None
-        }
+/// `ferry-hop check serve|access FILE`: validate, load every file, explain.
+fn check(what: &Check) -> ExitCode {
+    let (result, note) = match what {
+        Check::Serve { file } => (
+            ServeSource::File(file.clone()).load().map(|c| c.explain()),
+            "keys and certificates loaded; SIGHUP reloads this file (listen and udp need a restart)",
+        ),
+        Check::Access { file } => (
+            check_access(file),
+            "keys and CA files loaded; SIGHUP reloads this file (listener count, addresses and modes need a restart)",
+        ),
     };
-    if let Ok(local) = listener.local_addr() {
-        tracing::info!(metrics_addr = %local, "metrics endpoint: /metrics and /healthz");
-    }
-    let health = Health::new();
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    tokio::spawn(ferry_app_core::admin::serve(
-        listener,
-        handle,
-        health.clone(),
-        async move {
-            token.cancelled().await;
-        },
-    ));
-    Ok((health, stop))
+    ferry_cli::report_check(PROGRAM, result.map_err(AppError::from), note)
+}
+
+fn check_access(file: &Path) -> Result<String, ferry_app_hop::ConfigError> {
+    let config = AccessConfig::from_file(file)?;
+    config.require_listeners()?;
+    Ok(config.explain())
 }

@@ -66,6 +66,32 @@ impl Running {
         self.program.wait_for(needle)
     }
 
+    /// Sends SIGHUP (`kill -HUP PID`) and waits for the reload's outcome line: `config
+    /// reloaded` or `config reload failed`, which it returns.
+    pub(crate) fn reload(&self) -> String {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.program.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        loop {
+            let line = self.program.next_line();
+            if line.contains("config reloaded") || line.contains("config reload failed") {
+                return line;
+            }
+        }
+    }
+
+    /// The admin endpoint's address (started with `--metrics 127.0.0.1:0`).
+    pub(crate) fn metrics_addr(&self) -> SocketAddr {
+        let line = self
+            .startup
+            .iter()
+            .find(|l| l.contains("metrics_addr="))
+            .expect("metrics address logged");
+        field(line, "metrics_addr").parse().unwrap()
+    }
+
     /// SIGTERM; true when it then exits 0.
     pub(crate) fn stop(self) -> bool {
         self.program.terminate() == Some(0)

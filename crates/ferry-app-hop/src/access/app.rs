@@ -1,0 +1,189 @@
+//! [`Access`]: access listeners whose settings a [`Reloader`] can swap while they run.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use ferry_app_core::AppError;
+use ferry_app_core::listen::Acceptor;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use super::reload::Reloader;
+use super::{AccessCtx, AccessReport, AccessSocket, bump, mode_name};
+use crate::config::{AccessConfig, AccessMode};
+
+/// The generation in force, and the lock that serialises reloads.
+pub(crate) struct AccessShared {
+    pub(crate) current: ArcSwap<AccessCtx>,
+    pub(crate) reloading: Mutex<()>,
+}
+
+/// Access listeners ready to run: [`Access::reloader`] gives a handle that swaps in new
+/// chains, routes, credentials and keys for new connections while [`Access::run`] serves
+/// (live connections and SOCKS5 UDP associations keep theirs).
+pub struct Access {
+    pub(crate) shared: Arc<AccessShared>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("listeners", &self.shared.current.load().listeners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Access {
+    /// Access listeners with `config` (validated already by [`AccessConfig::from_file`]).
+    #[must_use]
+    pub fn new(config: AccessConfig) -> Self {
+        Self {
+            shared: Arc::new(AccessShared {
+                current: ArcSwap::from_pointee(AccessCtx::first(config)),
+                reloading: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The settings in force (they change with every applied reload).
+    #[must_use]
+    pub fn config(&self) -> AccessConfig {
+        self.shared.current.load().config.clone()
+    }
+
+    /// A handle that reloads the settings; cheap to clone, usable from any thread.
+    #[must_use]
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Runs the listeners on `sockets` (one per [`AccessConfig::listeners`] entry, same order,
+    /// as from [`bind`](super::bind)) until `shutdown` completes, then drains: accepting stops
+    /// at once, UDP flows end, and live TCP connections get the
+    /// [`AccessConfig::drain_timeout`] in force.
+    ///
+    /// # Errors
+    ///
+    /// [`AppError::ListenerCount`] when the number of sockets does not match the config,
+    /// [`AppError::Config`] when a UDP socket is given for a TCP listener.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops accepting but leaves spawned connections running; complete
+    /// `shutdown` instead for a graceful drain.
+    pub async fn run(
+        self,
+        sockets: Vec<AccessSocket>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<AccessReport, AppError> {
+        let first = self.shared.current.load_full();
+        if sockets.len() != first.listeners.len() {
+            return Err(AppError::ListenerCount {
+                given: sockets.len(),
+                configured: first.listeners.len(),
+            });
+        }
+        // Listener count, addresses and modes never change while running (a reload that
+        // changes them is refused), so the first generation's are the ones in force.
+        let limit = Arc::new(Semaphore::new(first.config.max_connections.get()));
+        let tracker = TaskTracker::new();
+        let loops = TaskTracker::new();
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let Some(rt) = first.listeners.get(index) else {
+                break;
+            };
+            if let Ok(addr) = socket.local_addr() {
+                tracing::info!(mode = "access", listener = %rt.name, kind = mode_name(&rt.mode), %addr, "listening");
+            }
+            match (socket, &rt.mode) {
+                (AccessSocket::Udp(s), AccessMode::Udp { destination }) => {
+                    loops.spawn(super::udp::udp_listener(
+                        s,
+                        destination.clone(),
+                        Arc::clone(&self.shared),
+                        index,
+                    ));
+                }
+                (AccessSocket::Tcp(l), _) => {
+                    loops.spawn(accept_loop(
+                        l,
+                        Arc::clone(&self.shared),
+                        index,
+                        Arc::clone(&limit),
+                        tracker.clone(),
+                    ));
+                }
+                (AccessSocket::Udp(_), _) => {
+                    return Err(AppError::Config(ferry_app_core::ConfigError::invalid(
+                        format!("listener {}", rt.name),
+                        "a UDP socket was passed for a TCP listener",
+                    )));
+                }
+            }
+        }
+        loops.close();
+        shutdown.await;
+        let last = self.shared.current.load_full();
+        ferry_app_core::drain::drain(
+            &last.stop,
+            &loops,
+            &tracker,
+            last.config.drain_timeout,
+            &last.cut,
+        )
+        .await;
+        let s = &last.stats;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let report = AccessReport {
+            accepted: get(&s.accepted),
+            relayed: get(&s.relayed),
+            blocked: get(&s.blocked),
+            failed: get(&s.failed),
+            bytes_up: get(&s.bytes_up),
+            bytes_down: get(&s.bytes_down),
+            udp_datagrams: get(&s.udp_datagrams),
+            failovers: get(&s.failovers),
+        };
+        tracing::info!(?report, "stopped");
+        Ok(report)
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<AccessShared>,
+    index: usize,
+    limit: Arc<Semaphore>,
+    tracker: TaskTracker,
+) {
+    let stop = shared.current.load().stop.clone();
+    let mut acceptor = Acceptor::new();
+    loop {
+        let permit = tokio::select! {
+            () = stop.cancelled() => return,
+            p = Arc::clone(&limit).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_closed) => return,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = stop.cancelled() => return,
+            c = acceptor.accept(&listener) => c,
+        };
+        // The generation in force now; this connection keeps it to its end.
+        let ctx = shared.current.load_full();
+        let Some(l) = ctx.listeners.get(index).cloned() else {
+            continue;
+        };
+        bump(&ctx.stats.accepted);
+        tracker.spawn(async move {
+            super::conn::handle(stream, peer, ctx, l).await;
+            drop(permit);
+        });
+    }
+}
