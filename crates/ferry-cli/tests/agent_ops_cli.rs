@@ -373,3 +373,68 @@ fn metrics_show_the_connection_tunnels_and_dial_results_and_healthz_turns_503_on
     assert_eq!(gw.program.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+#[test]
+fn with_flags_only_sighup_rereads_the_token_and_ca_files() {
+    let s = setup("flags");
+    let gw = gateway(&s.cert, &s.key, &s.tokens, "127.0.0.1:0");
+    let a = http_server("a");
+    let agents = gw.agents.to_string();
+    let dest = a.to_string();
+    let agent = program::Program::spawn(
+        AGENT,
+        &[
+            "--gateway",
+            &agents,
+            "--server-name",
+            "localhost",
+            "--ca",
+            &s.cert,
+            "--id",
+            "edge-1",
+            "--token-file",
+            s.agent_token.to_str().unwrap(),
+            "--allow",
+            &dest,
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    );
+    let admin = agent.addr("metrics endpoint");
+    agent.wait_for("connected to the gateway");
+
+    // Files as they are: reloaded.
+    sighup(agent.pid());
+    agent.wait_for("config reloaded");
+    // The token file gone: refused, named; the CA file unusable: refused, named.
+    let token = std::fs::read_to_string(&s.agent_token).unwrap();
+    std::fs::remove_file(&s.agent_token).unwrap();
+    sighup(agent.pid());
+    let line = agent.wait_for("config reload failed");
+    assert!(line.contains("agent.token"), "{line}");
+    std::fs::write(&s.agent_token, token).unwrap();
+    let pem = std::fs::read_to_string(&s.cert).unwrap();
+    std::fs::write(&s.cert, "not a certificate\n").unwrap();
+    sighup(agent.pid());
+    let line = agent.wait_for("config reload failed");
+    assert!(line.contains("`ca`") && line.contains("gw.pem"), "{line}");
+    std::fs::write(&s.cert, pem).unwrap();
+
+    // Still serving, never reconnected.
+    assert_eq!(
+        curl(gw.client, &s.client_token, a),
+        ("200".into(), "a".into())
+    );
+    let m = metrics(admin);
+    for want in [
+        r#"ferry_config_reloads_total{result="ok"} 1"#,
+        r#"ferry_config_reloads_total{result="error"} 2"#,
+        r#"ferry_agent_connects_total{kind="initial",result="ok"} 1"#,
+    ] {
+        assert!(m.contains(want), "{want} missing:\n{m}");
+    }
+    assert!(!m.contains(r#"kind="reconnect""#), "{m}");
+    assert_eq!(agent.terminate(), Some(0));
+    assert_eq!(gw.program.terminate(), Some(0));
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
