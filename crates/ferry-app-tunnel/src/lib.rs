@@ -9,6 +9,10 @@
 //!   tunnel's `AgentEvents`;
 //! - [`agent`]: [`agent::AgentApp`] loads a [`config::AgentConfig`] (secret from a file or the
 //!   environment, CA file, gateway name resolved) and runs `ferry_tunnel::Agent`;
+//!   [`agent::AgentReloader`] reloads it while it runs (validated first, the live connection
+//!   kept), [`agent::check()`] loads a config without connecting and explains it
+//!   ([`config::AgentConfig::explain`]), [`agent::describe_metrics`] describes its
+//!   `ferry_agent_*` metrics;
 //! - [`AgentAuth`]: agent credentials (`ferry-auth`, role `agent`, the JWT `agent_id` claim
 //!   equal to the presented id) behind `ferry-tunnel`'s verifier hook;
 //! - [`LocalOpener`]: the [`TunnelOpener`] over `ferry_tunnel::Gateway::open`, with every
@@ -25,6 +29,10 @@
 //!   local opens only);
 //! - [`config`]: the gateway's and the agent's TOML configuration, validated, failing closed
 //!   (no credentials and no explicit `insecure_no_auth` is an error).
+//!
+//! **API changes:** [`config::AgentConfig`] gained `metrics` (the agent's admin endpoint);
+//! [`agent::AgentApp::reloader`], [`agent::AgentReloader`], [`agent::check()`],
+//! [`agent::describe_metrics`] and [`config::AgentConfig::explain`] are new.
 //!
 //! **What it does not do:** speak QUIC itself (that is `ferry-tunnel`), parse command lines
 //! or install signal handlers (`ferry-cli`), or read key and token files during validation

@@ -17,9 +17,23 @@
 //! - [`Agent`]: connects to the gateway with ALPN `ferry-tunnel/1`, authenticates, serves
 //!   tunnels (allowlist and special-address check, resolve once, dial exactly the checked
 //!   address with a timeout, status, `ferry-bridge` relay), reconnects with exponential
-//!   back-off and full jitter ([`Backoff`]), drains on shutdown.
-//! - Metrics through the `metrics` facade, names in [`metrics`] (all start
-//!   with `ferry_tunnel_`).
+//!   back-off and full jitter ([`Backoff`]), drains on shutdown. [`Agent::update`] replaces
+//!   its settings while it runs (allowlist, CA roots, credential, timeouts, back-off, QUIC
+//!   settings, even the gateway): they apply from the next tunnel, connection attempt or
+//!   delay, and the live connection and its tunnels are not touched.
+//! - Metrics through the `metrics` facade, names in [`metrics`] (the gateway half's start
+//!   with `ferry_tunnel_`, the agent half's with `ferry_agent_`;
+//!   [`metrics::describe_agent_metrics`] describes the latter).
+//!
+//! # API changes
+//!
+//! - [`Agent::config`] returns an `Arc<AgentConfig>` (the settings in force, which
+//!   [`Agent::update`] can replace) instead of a reference; [`AgentStatus::updates`] counts the
+//!   updates.
+//! - The agent's metrics were renamed from `ferry_tunnel_agent_connects_total{result}` and
+//!   `ferry_tunnel_agent_tunnels_total{status}` to `ferry_agent_connects_total{kind, result}`
+//!   and `ferry_agent_tunnels_total{status}`, and the agent records more (`ferry_agent_*`, see
+//!   [`metrics`]).
 //!
 //! # What it does not do
 //!

@@ -1,17 +1,68 @@
-//! Metric names (through the `metrics` facade; every name starts with `ferry_tunnel_`).
+//! Metric names (through the `metrics` facade). The gateway half's names start with
+//! `ferry_tunnel_`, the agent half's with `ferry_agent_` (they are what the `ferry-agent`
+//! program's `/metrics` shows; [`describe_agent_metrics`] gives them their HELP text).
+//!
+//! Gateway:
 //!
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
-//! | `ferry_tunnel_agents_connected` | gauge | | authenticated agents with a live connection (gateway) |
-//! | `ferry_tunnel_agent_auth_total` | counter | `result` = `ok`, `bad_credential`, `unavailable`, `malformed`, `timeout`, `handshake`, `alpn`, `refused` | agent authentication attempts (gateway) |
-//! | `ferry_tunnel_agents_replaced_total` | counter | | connections closed because the same agent id authenticated again (gateway) |
+//! | `ferry_tunnel_agents_connected` | gauge | | authenticated agents with a live connection |
+//! | `ferry_tunnel_agent_auth_total` | counter | `result` = `ok`, `bad_credential`, `unavailable`, `malformed`, `timeout`, `handshake`, `alpn`, `refused` | agent authentication attempts |
+//! | `ferry_tunnel_agents_replaced_total` | counter | | connections closed because the same agent id authenticated again |
 //! | `ferry_tunnel_tunnels_opened_total` | counter | `result` = `ok`, a [`TunnelStatus`](crate::TunnelStatus) label, `not_connected`, `timeout`, `stream_cap`, `connection_lost`, `protocol` | [`Gateway::open`](crate::Gateway::open) calls |
-//! | `ferry_tunnel_agent_connects_total` | counter | `result` = `ok`, `rejected`, `failed` | agent connection attempts (agent) |
-//! | `ferry_tunnel_agent_tunnels_total` | counter | `status` = a [`TunnelStatus`](crate::TunnelStatus) label | tunnel streams the agent answered (agent) |
+//!
+//! Agent (these were `ferry_tunnel_agent_connects_total` and `ferry_tunnel_agent_tunnels_total`
+//! before the agent program had a metrics endpoint):
+//!
+//! | name | kind | labels | meaning |
+//! |---|---|---|---|
+//! | `ferry_agent_connected` | gauge | | 1 while an authenticated connection to the gateway is up, else 0 |
+//! | `ferry_agent_connects_total` | counter | `kind` = `initial` (no connection yet since start), `reconnect`; `result` = `ok`, `rejected`, `failed` | connection attempts |
+//! | `ferry_agent_disconnects_total` | counter | `reason` = `lost`, `replaced` | authenticated connections that ended other than by shutdown |
+//! | `ferry_agent_tunnels_total` | counter | `status` = a [`TunnelStatus`](crate::TunnelStatus) label (`ok`, `denied`, `refused`, `unreachable`, `timeout`, `dns_failure`, `failure`, `unavailable`, `malformed`, `unsupported_version`) | tunnel streams answered: the dial result |
+//! | `ferry_agent_active_tunnels` | gauge | | tunnels relaying now |
+//! | `ferry_agent_bytes_total` | counter | `direction` = `gateway_to_destination`, `destination_to_gateway` | bytes relayed, counted when a tunnel ends |
 
 pub(crate) const AGENTS_CONNECTED: &str = "ferry_tunnel_agents_connected";
 pub(crate) const AGENT_AUTH: &str = "ferry_tunnel_agent_auth_total";
 pub(crate) const AGENTS_REPLACED: &str = "ferry_tunnel_agents_replaced_total";
 pub(crate) const TUNNELS_OPENED: &str = "ferry_tunnel_tunnels_opened_total";
-pub(crate) const AGENT_CONNECTS: &str = "ferry_tunnel_agent_connects_total";
-pub(crate) const AGENT_TUNNELS: &str = "ferry_tunnel_agent_tunnels_total";
+
+/// Gauge: 1 while the agent's authenticated connection is up.
+pub const AGENT_CONNECTED: &str = "ferry_agent_connected";
+/// Counter: the agent's connection attempts, by `kind` and `result`.
+pub const AGENT_CONNECTS: &str = "ferry_agent_connects_total";
+/// Counter: the agent's connections that were lost or replaced, by `reason`.
+pub const AGENT_DISCONNECTS: &str = "ferry_agent_disconnects_total";
+/// Counter: tunnel streams the agent answered, by `status`.
+pub const AGENT_TUNNELS: &str = "ferry_agent_tunnels_total";
+/// Gauge: tunnels the agent relays now.
+pub const AGENT_ACTIVE_TUNNELS: &str = "ferry_agent_active_tunnels";
+/// Counter: bytes the agent relayed, by `direction`.
+pub const AGENT_BYTES: &str = "ferry_agent_bytes_total";
+
+/// Gives every agent-side metric its HELP text (call it once the recorder is installed, for
+/// example after starting the admin endpoint).
+pub fn describe_agent_metrics() {
+    metrics::describe_gauge!(
+        AGENT_CONNECTED,
+        "1 while the authenticated connection to the gateway is up, else 0."
+    );
+    metrics::describe_counter!(
+        AGENT_CONNECTS,
+        "Connection attempts to the gateway, by kind (initial, reconnect) and result (ok, rejected, failed)."
+    );
+    metrics::describe_counter!(
+        AGENT_DISCONNECTS,
+        "Authenticated connections to the gateway that ended other than by shutdown, by reason (lost, replaced)."
+    );
+    metrics::describe_counter!(
+        AGENT_TUNNELS,
+        "Tunnel streams answered, by status: ok, or why the destination was not dialled or not reached (denied, refused, unreachable, timeout, dns_failure, ...)."
+    );
+    metrics::describe_gauge!(AGENT_ACTIVE_TUNNELS, "Tunnels relaying bytes now.");
+    metrics::describe_counter!(
+        AGENT_BYTES,
+        "Bytes relayed through tunnels, by direction, counted when a tunnel ends."
+    );
+}

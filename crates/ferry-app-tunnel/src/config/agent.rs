@@ -1,5 +1,6 @@
 //! The agent's configuration.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub(super) struct AgentFile {
     keep_alive: Option<Duration>,
     #[serde(default, deserialize_with = "de_some")]
     idle_timeout: Option<Duration>,
+    metrics: Option<String>,
 }
 
 fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -110,6 +112,7 @@ impl AgentCredential {
 /// reconnect_max = "60s"
 /// keep_alive = "10s"                # QUIC keep-alive when nothing else is sent
 /// idle_timeout = "30s"              # gateway connection lost after this long without a packet
+/// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -139,6 +142,9 @@ pub struct AgentConfig {
     /// reconnects. Default [`ferry_tunnel::QuicSettings::default`] (10 s and 30 s); the
     /// idle timeout in use is the lower of the agent's and the gateway's.
     pub quic: ferry_tunnel::QuicSettings,
+    /// Admin endpoint, `/metrics` and `/healthz` (`metrics`, `IP:PORT`; `ferry-agent
+    /// --metrics` overrides it). Default none.
+    pub metrics: Option<SocketAddr>,
 }
 
 fn host_port(text: &str) -> Option<(String, u16)> {
@@ -199,6 +205,7 @@ impl AgentConfig {
             reconnect_max: None,
             keep_alive: None,
             idle_timeout: None,
+            metrics: None,
         })
     }
 
@@ -266,6 +273,14 @@ impl AgentConfig {
             ));
         }
         let quic = quic_settings(("keep_alive", "idle_timeout"), f.keep_alive, f.idle_timeout)?;
+        let metrics = f
+            .metrics
+            .map(|m| {
+                m.parse::<SocketAddr>().map_err(|_bad| {
+                    ConfigError::invalid("metrics", format!("{m:?} is not IP:PORT or [IPv6]:PORT"))
+                })
+            })
+            .transpose()?;
         Ok(Self {
             gateway,
             server_name,
@@ -277,6 +292,7 @@ impl AgentConfig {
             reconnect_min,
             reconnect_max,
             quic,
+            metrics,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! `insecure_no_auth = true`.
 
 mod agent;
+mod agent_explain;
 mod cluster;
 mod flags;
 mod gateway;

@@ -1,11 +1,13 @@
 //! `ferry-agent`: the reverse tunnel's agent. See `ferry-agent --help`.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ferry_app_core::AppError;
-use ferry_app_tunnel::agent::AgentApp;
+use ferry_app_tunnel::agent::{self, AgentApp, AgentReloader};
 use ferry_app_tunnel::config::{AgentConfig, AgentFlags};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
 
@@ -14,10 +16,18 @@ const PROGRAM: &str = "ferry-agent";
 /// Reverse-tunnel agent: holds one authenticated QUIC connection to the gateway (reconnecting
 /// with back-off and jitter) and connects to the destinations the gateway asks for when
 /// --allow permits them. Fails closed: without --token-file or --token-env it refuses to
-/// start unless --insecure-no-auth is given. SIGTERM or SIGINT drains and exits 0.
+/// start unless --insecure-no-auth is given. SIGTERM or SIGINT drains and exits 0. SIGHUP
+/// reloads the config file (validated first; a bad file keeps the running config), or with
+/// flags only re-reads the CA and token files; the live connection is kept.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The gateway's QUIC address, HOST:PORT.
     #[arg(
         long,
@@ -72,8 +82,23 @@ struct Args {
     /// TOML config file (covers everything the flags do, and more: timeouts, back-off).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by
+    /// default; overrides `metrics` in the config file).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     #[command(flatten)]
     log: LogArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a config file (reading the token file or variable and the CA file; the
+    /// gateway's name is looked up but need not resolve) and print it with every default
+    /// filled in.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +107,9 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     ferry_cli::init_logging(&args.log);
+    if let Some(Command::Check { file }) = &args.command {
+        return check(file);
+    }
     let config = match &args.config {
         Some(file) => AgentConfig::from_file(file),
         None => AgentConfig::from_flags(&AgentFlags {
@@ -96,26 +124,93 @@ fn main() -> ExitCode {
             allow_special_addresses: args.allow_special_addresses,
         }),
     };
-    let config = match config {
+    let mut config = match config {
         Ok(c) => c,
         Err(e) => return fail(PROGRAM, &AppError::from(e), EXIT_USAGE),
     };
+    if args.metrics.is_some() {
+        config.metrics = args.metrics;
+    }
     let runtime = match ferry_cli::runtime(PROGRAM) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    runtime.block_on(async {
-        let shutdown = match ferry_cli::shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
-        };
-        let agent = match AgentApp::load(&config, |name| std::env::var(name).ok()).await {
-            Ok(a) => a,
-            Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
-        };
-        match agent.run(shutdown).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => ferry_cli::fail_app(PROGRAM, &e),
+    runtime.block_on(serve(config, args.config, args.metrics))
+}
+
+async fn serve(
+    config: AgentConfig,
+    file: Option<PathBuf>,
+    metrics_flag: Option<SocketAddr>,
+) -> ExitCode {
+    let shutdown = match ferry_cli::shutdown_signal() {
+        Ok(s) => s,
+        Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
+    };
+    // SIGHUP is handled from now on; before the agent is loaded it is only logged.
+    let reloader: Arc<OnceLock<AgentReloader>> = Arc::default();
+    let on_hup = Arc::clone(&reloader);
+    let reload = move || match (on_hup.get(), &file) {
+        (Some(r), Some(path)) => {
+            let _ = r.reload_file(path);
         }
-    })
+        (Some(r), None) => {
+            let _ = r.reload_files();
+        }
+        (None, _) => tracing::warn!("SIGHUP ignored: the agent is still starting"),
+    };
+    if let Err(e) = ferry_cli::reload_on_sighup(reload) {
+        return fail(PROGRAM, &e, EXIT_FAILURE);
+    }
+    let admin = match config
+        .metrics
+        .map(|addr| ferry_app_core::admin::start(addr, PROGRAM))
+    {
+        Some(Ok(admin)) => {
+            agent::describe_metrics();
+            Some(admin)
+        }
+        Some(Err(e)) => return ferry_cli::fail_app(PROGRAM, &e),
+        None => None,
+    };
+    let app = match AgentApp::load(&config, |name| std::env::var(name).ok()).await {
+        Ok(a) => a,
+        Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
+    };
+    let _ = reloader.set(
+        app.reloader(|name| std::env::var(name).ok())
+            .with_metrics_flag(metrics_flag),
+    );
+    let health = admin.as_ref().map(|a| a.health().clone());
+    let shutdown = async move {
+        shutdown.await;
+        if let Some(h) = health {
+            h.set_draining();
+        }
+    };
+    let code = match app.run(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => ferry_cli::fail_app(PROGRAM, &e),
+    };
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
+    code
+}
+
+/// `ferry-agent check FILE`: validate, load the files, explain.
+fn check(file: &Path) -> ExitCode {
+    let runtime = match ferry_cli::runtime(PROGRAM) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(async {
+        let config = AgentConfig::from_file(file)?;
+        agent::check(&config, |name| std::env::var(name).ok()).await
+    });
+    ferry_cli::report_check(
+        PROGRAM,
+        result,
+        "SIGHUP reloads this file: allow, allow_special_addresses and connect_timeout apply to the next tunnel; ca, the token, keep_alive and idle_timeout to the next connection; reconnect_min/max to the next delay; the live connection is kept. gateway, server_name and agent_id need a restart (such a reload is refused); a new metrics address is kept until a restart",
+    )
 }

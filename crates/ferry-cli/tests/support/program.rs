@@ -90,6 +90,11 @@ impl Program {
         self.child.as_ref().unwrap().id()
     }
 
+    /// Waits (bounded, 30 s) for the process to exit by itself; its exit code.
+    pub(crate) fn wait_exit(mut self) -> Option<i32> {
+        wait_child(self.child.take().unwrap())
+    }
+
     fn child(&mut self) -> &mut Child {
         self.child.as_mut().unwrap()
     }
@@ -126,6 +131,22 @@ impl Drop for Program {
         {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Waits (bounded, 30 s) for `child` to exit; its exit code. Killed if it does not.
+pub(crate) fn wait_child(mut child: Child) -> Option<i32> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait().map(|s| s.code()));
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(code) => code.unwrap(),
+        Err(_) => {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            panic!("did not exit within 30 s");
         }
     }
 }

@@ -129,4 +129,6 @@ pub struct AgentStatus {
     pub next_retry: Option<Duration>,
     /// Whether [`Agent::run`](super::Agent::run) has returned.
     pub stopped: bool,
+    /// Settings replaced with [`Agent::update`](super::Agent::update).
+    pub updates: u64,
 }

@@ -3,6 +3,7 @@
 mod config;
 mod dial;
 mod serve;
+mod settings;
 
 pub use config::{AgentConfig, AgentStatus};
 
@@ -11,19 +12,20 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ferry_bridge::Bridge;
+use arc_swap::ArcSwap;
 use quinn::{Connection, ConnectionError};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::system_random;
-use crate::metrics::AGENT_CONNECTS;
-use crate::quic::{self, QuicConfigError};
+use crate::metrics::{AGENT_CONNECTED, AGENT_CONNECTS, AGENT_DISCONNECTS};
+use crate::quic::QuicConfigError;
 use crate::read::read_message;
 use crate::wire::{
     AuthReply, AuthRequest, REPLY_LEN, RejectReason, close_code, decode_auth_reply, encode_auth,
 };
+use settings::Generation;
 
 type Random = Box<dyn FnMut() -> u64 + Send>;
 
@@ -36,9 +38,11 @@ type Random = Box<dyn FnMut() -> u64 + Send>;
 /// within [`AgentConfig::dial_timeout`], answers with a status, and on success relays bytes
 /// with `ferry-bridge` (half-close propagated both ways). When the connection is lost or the
 /// gateway rejects it, it waits per [`AgentConfig::backoff`] and reconnects.
+///
+/// The settings can be replaced while it runs ([`Agent::update`]): the live connection and its
+/// tunnels keep the settings they started with.
 pub struct Agent {
     shared: Arc<Shared>,
-    client: quinn::ClientConfig,
     status: watch::Sender<AgentStatus>,
     random: Mutex<Random>,
 }
@@ -46,15 +50,22 @@ pub struct Agent {
 impl fmt::Debug for Agent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Agent")
-            .field("config", &self.shared.config)
+            .field("config", &self.shared.current.load().config)
             .field("status", &*self.status.borrow())
             .finish_non_exhaustive()
     }
 }
 
 pub(crate) struct Shared {
-    config: AgentConfig,
-    bridge: Bridge,
+    /// The settings in force; swapped whole by [`Agent::update`].
+    current: ArcSwap<Generation>,
+}
+
+impl Shared {
+    /// The settings in force now (an `Arc`: keep it for the whole operation).
+    pub(crate) fn load(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
 }
 
 enum ConnectFailure {
@@ -77,15 +88,9 @@ impl Agent {
     /// [`QuicConfigError`] when the QUIC settings are invalid (idle timeout not above the
     /// keep-alive interval) or the TLS config cannot be built.
     pub fn new(config: AgentConfig) -> Result<Self, QuicConfigError> {
-        let mut client = quinn::ClientConfig::new(quic::client_crypto(Arc::clone(&config.roots))?);
-        client.transport_config(quic::transport_config(
-            &config.quic,
-            config.max_tunnels.get(),
-        )?);
-        let bridge = Bridge::new(config.bridge.clone());
+        let current = ArcSwap::from_pointee(Generation::build(config)?);
         Ok(Self {
-            shared: Arc::new(Shared { config, bridge }),
-            client,
+            shared: Arc::new(Shared { current }),
             status: watch::Sender::new(AgentStatus::default()),
             random: Mutex::new(Box::new(system_random)),
         })
@@ -99,10 +104,37 @@ impl Agent {
         self
     }
 
-    /// The settings.
+    /// The settings in force: those given to [`Agent::new`], or to the last successful
+    /// [`Agent::update`].
     #[must_use]
-    pub fn config(&self) -> &AgentConfig {
-        &self.shared.config
+    pub fn config(&self) -> Arc<AgentConfig> {
+        Arc::clone(&self.shared.load().config)
+    }
+
+    /// Replaces every setting with `config`, for what starts from now on; the live connection
+    /// and its open tunnels are not touched (no reconnect, no tunnel cut).
+    ///
+    /// When each setting takes effect:
+    ///
+    /// | settings | from |
+    /// |---|---|
+    /// | `allowlist`, `dial_timeout`, `header_timeout`, `bridge` | the next tunnel stream |
+    /// | `gateway`, `server_name`, `roots`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels` | the next connection attempt |
+    /// | `backoff` | the next delay (the attempt count goes on) |
+    /// | `drain_timeout` | the next drain |
+    ///
+    /// `quic.socket_buffer` belongs to the endpoint given to [`Agent::run`] and is not used
+    /// here. A pending back-off delay is not cut short. Counted in
+    /// [`AgentStatus::updates`].
+    ///
+    /// # Errors
+    ///
+    /// [`QuicConfigError`] as for [`Agent::new`]; the settings in force are then unchanged.
+    pub fn update(&self, config: AgentConfig) -> Result<(), QuicConfigError> {
+        let next = Generation::build(config)?;
+        self.shared.current.store(Arc::new(next));
+        self.status.send_modify(|s| s.updates += 1);
+        Ok(())
     }
 
     /// A receiver of the agent's [`AgentStatus`].
@@ -117,6 +149,7 @@ impl Agent {
     /// `unavailable`, open ones get [`AgentConfig::drain_timeout`], then the connection is
     /// closed with code 0.
     pub async fn run(&self, endpoint: quinn::Endpoint, shutdown: impl Future<Output = ()>) {
+        metrics::gauge!(AGENT_CONNECTED).set(0.0);
         let stop = CancellationToken::new();
         let work = self.run_until(&endpoint, &stop);
         tokio::pin!(work);
@@ -128,6 +161,7 @@ impl Agent {
             }
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+        metrics::gauge!(AGENT_CONNECTED).set(0.0);
         self.status.send_modify(|s| {
             s.connected = false;
             s.next_retry = None;
@@ -140,40 +174,58 @@ impl Agent {
     }
 
     async fn run_until(&self, endpoint: &quinn::Endpoint, stop: &CancellationToken) {
-        let backoff = self.shared.config.backoff;
         let mut attempt: u32 = 0;
+        let mut ever_connected = false;
         while !stop.is_cancelled() {
             self.status.send_modify(|s| {
                 s.attempts += 1;
                 s.next_retry = None;
             });
+            // Every attempt uses the settings in force when it starts.
+            let generation = self.shared.load();
+            let kind = if ever_connected {
+                "reconnect"
+            } else {
+                "initial"
+            };
             let result = tokio::select! {
-                r = self.connect(endpoint) => r,
+                r = self.connect(endpoint, &generation) => r,
                 () = stop.cancelled() => break,
             };
+            let agent_id = &generation.config.agent_id;
             let delay = match result {
                 Ok(conn) => {
                     attempt = 0;
-                    metrics::counter!(AGENT_CONNECTS, "result" => "ok").increment(1);
-                    tracing::info!(agent = %self.shared.config.agent_id, "connected to the gateway");
+                    ever_connected = true;
+                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "ok")
+                        .increment(1);
+                    metrics::gauge!(AGENT_CONNECTED).set(1.0);
+                    tracing::info!(agent = %agent_id, "connected to the gateway");
                     self.status.send_modify(|s| {
                         s.connected = true;
                         s.connects += 1;
                         s.last_error = None;
                     });
+                    drop(generation);
                     let end = serve::serve(&self.shared, &conn, stop).await;
+                    metrics::gauge!(AGENT_CONNECTED).set(0.0);
                     self.status.send_modify(|s| s.connected = false);
+                    // The back-off in force now, not when the connection started.
+                    let backoff = self.shared.load().config.backoff;
                     match end {
                         End::Shutdown => break,
                         End::Replaced => {
+                            metrics::counter!(AGENT_DISCONNECTS, "reason" => "replaced")
+                                .increment(1);
                             tracing::warn!(
-                                agent = %self.shared.config.agent_id,
+                                agent = %self.shared.load().config.agent_id,
                                 "another connection with this agent id replaced this one"
                             );
                             self.status.send_modify(|s| s.replaced += 1);
                             backoff.delay_after_rejection(attempt, self.random())
                         }
                         End::Lost(e) => {
+                            metrics::counter!(AGENT_DISCONNECTS, "reason" => "lost").increment(1);
                             tracing::warn!(error = %e, "gateway connection lost");
                             self.status
                                 .send_modify(|s| s.last_error = Some(e.to_string()));
@@ -182,19 +234,29 @@ impl Agent {
                     }
                 }
                 Err(ConnectFailure::Rejected(reason)) => {
-                    metrics::counter!(AGENT_CONNECTS, "result" => "rejected").increment(1);
-                    tracing::error!(agent = %self.shared.config.agent_id, ?reason, "gateway rejected the agent");
+                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "rejected")
+                        .increment(1);
+                    tracing::error!(agent = %agent_id, ?reason, "gateway rejected the agent");
                     self.status.send_modify(|s| {
                         s.rejections += 1;
                         s.last_rejection = Some(reason);
                     });
-                    backoff.delay_after_rejection(attempt, self.random())
+                    self.shared
+                        .load()
+                        .config
+                        .backoff
+                        .delay_after_rejection(attempt, self.random())
                 }
                 Err(ConnectFailure::Failed(e)) => {
-                    metrics::counter!(AGENT_CONNECTS, "result" => "failed").increment(1);
+                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "failed")
+                        .increment(1);
                     tracing::warn!(error = %e, "cannot connect to the gateway");
                     self.status.send_modify(|s| s.last_error = Some(e));
-                    backoff.delay(attempt, self.random())
+                    self.shared
+                        .load()
+                        .config
+                        .backoff
+                        .delay(attempt, self.random())
                 }
             };
             attempt = attempt.saturating_add(1);
@@ -206,18 +268,26 @@ impl Agent {
         }
     }
 
-    async fn connect(&self, endpoint: &quinn::Endpoint) -> Result<Connection, ConnectFailure> {
-        let config = &self.shared.config;
+    async fn connect(
+        &self,
+        endpoint: &quinn::Endpoint,
+        generation: &Generation,
+    ) -> Result<Connection, ConnectFailure> {
+        let config = &generation.config;
         let deadline = Instant::now() + config.auth_timeout;
         let connecting = endpoint
-            .connect_with(self.client.clone(), config.gateway, &config.server_name)
+            .connect_with(
+                generation.client.clone(),
+                config.gateway,
+                &config.server_name,
+            )
             .map_err(|e| ConnectFailure::Failed(e.to_string()))?;
         let conn = match timeout_at(deadline, connecting).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(ConnectFailure::Failed(e.to_string())),
             Err(_elapsed) => return Err(ConnectFailure::Failed("handshake timed out".into())),
         };
-        match timeout_at(deadline, self.authenticate(&conn)).await {
+        match timeout_at(deadline, Self::authenticate(&conn, config)).await {
             Ok(Ok(())) => Ok(conn),
             Ok(Err(failure)) => {
                 conn.close(close_code::SHUTDOWN.into(), b"");
@@ -230,8 +300,7 @@ impl Agent {
         }
     }
 
-    async fn authenticate(&self, conn: &Connection) -> Result<(), ConnectFailure> {
-        let config = &self.shared.config;
+    async fn authenticate(conn: &Connection, config: &AgentConfig) -> Result<(), ConnectFailure> {
         let failed = |e: &dyn fmt::Display| ConnectFailure::Failed(e.to_string());
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| failed(&e))?;
         let mut buf = Vec::with_capacity(128);

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::{End, Shared, classify, dial::dial};
-use crate::metrics::AGENT_TUNNELS;
+use crate::metrics::{AGENT_ACTIVE_TUNNELS, AGENT_BYTES, AGENT_TUNNELS};
 use crate::read::{ReadError, read_message};
 use crate::stream::TunnelStream;
 use crate::wire::{
@@ -39,7 +39,7 @@ pub(super) async fn serve(
         }
     }
     tunnels.close();
-    let deadline = Instant::now() + shared.config.drain_timeout;
+    let deadline = Instant::now() + shared.load().config.drain_timeout;
     loop {
         tokio::select! {
             () = tunnels.wait() => break,
@@ -77,7 +77,9 @@ async fn handle(
     token: TaskTrackerToken,
     draining: bool,
 ) {
-    let config = &shared.config;
+    // The settings in force when the stream arrived, kept for the whole tunnel.
+    let generation = shared.load();
+    let config = &generation.config;
     let mut stream = TunnelStream::new(send, recv, Bytes::new(), 0, None, Some(token));
     if draining {
         reply(&mut stream, TunnelStatus::Unavailable).await;
@@ -120,7 +122,20 @@ async fn handle(
     };
     reply(&mut stream, TunnelStatus::Ok).await;
     tracing::debug!(request = id, client = %header.client, %dest, "tunnel open");
-    let outcome = shared.bridge.run(stream, upstream, Session::new()).await;
+    let active = ActiveTunnel::new();
+    let outcome = generation
+        .bridge
+        .run(stream, upstream, Session::new())
+        .await;
+    drop(active);
+    if outcome.a_to_b > 0 {
+        metrics::counter!(AGENT_BYTES, "direction" => "gateway_to_destination")
+            .increment(outcome.a_to_b);
+    }
+    if outcome.b_to_a > 0 {
+        metrics::counter!(AGENT_BYTES, "direction" => "destination_to_gateway")
+            .increment(outcome.b_to_a);
+    }
     tracing::debug!(
         request = id,
         up = outcome.a_to_b,
@@ -128,4 +143,21 @@ async fn handle(
         end = outcome.end.label(),
         "tunnel closed"
     );
+}
+
+/// Holds `ferry_agent_active_tunnels` up while a tunnel relays.
+struct ActiveTunnel(metrics::Gauge);
+
+impl ActiveTunnel {
+    fn new() -> Self {
+        let g = metrics::gauge!(AGENT_ACTIVE_TUNNELS);
+        g.increment(1.0);
+        Self(g)
+    }
+}
+
+impl Drop for ActiveTunnel {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }

@@ -9,3 +9,4 @@ mod hostile;
 mod reconnect;
 mod statuses;
 mod tunnels;
+mod update;

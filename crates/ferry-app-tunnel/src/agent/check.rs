@@ -1,0 +1,91 @@
+//! `ferry-agent check FILE`: everything the agent would load, loaded, and the config
+//! explained.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ferry_app_core::{AppError, ConfigError};
+
+use super::load::tunnel_config;
+use crate::config::{AgentConfig, AgentCredential};
+
+/// How long `check` waits for the gateway's name to resolve: 3 s.
+pub const CHECK_RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Loads everything `config` names, as the agent would at start (the token file or variable,
+/// the CA file, the agent id, the QUIC settings), without connecting, and returns
+/// [`AgentConfig::explain`] followed by what was loaded. The secret is never shown.
+///
+/// The gateway's name is looked up (within [`CHECK_RESOLVE_TIMEOUT`]) but a name that does
+/// not resolve is not an error here (that would make the check depend on the DNS of the host
+/// it runs on): the output says whether it resolved. Must be called inside a tokio runtime.
+///
+/// # Errors
+///
+/// [`AppError::Config`] naming the key or file at fault.
+pub async fn check(
+    config: &AgentConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, AppError> {
+    let (host, port) = (&config.gateway.0, config.gateway.1);
+    let (gateway, resolved) = match host.parse::<IpAddr>() {
+        Ok(ip) => (
+            SocketAddr::new(ip, port),
+            "an IP address, nothing to resolve".to_owned(),
+        ),
+        Err(_name) => match tokio::time::timeout(
+            CHECK_RESOLVE_TIMEOUT,
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(mut addrs)) => match addrs.next() {
+                Some(addr) => (addr, format!("resolves now to {addr}")),
+                None => (
+                    unresolved(port),
+                    "resolves to no address now; the agent resolves it when it starts".to_owned(),
+                ),
+            },
+            Ok(Err(e)) => (
+                unresolved(port),
+                format!("does not resolve now ({e}); the agent resolves it when it starts"),
+            ),
+            Err(_elapsed) => (
+                unresolved(port),
+                format!(
+                    "did not resolve within {}s; the agent resolves it when it starts",
+                    CHECK_RESOLVE_TIMEOUT.as_secs()
+                ),
+            ),
+        },
+    };
+    let tunnel = tunnel_config(config, gateway, &env)?;
+    let certificates = tunnel.roots.len();
+    ferry_tunnel::Agent::new(tunnel)
+        .map_err(|e| ConfigError::invalid("ca", ferry_app_core::error::error_line(&e)))?;
+    let mut out = config.explain();
+    out.push_str(&format!(
+        "loaded: gateway {}: {resolved}\n",
+        config.gateway_text()
+    ));
+    out.push_str(&match &config.credential {
+        AgentCredential::File(path) => format!(
+            "loaded: token_file {}: read (the secret is not shown)\n",
+            path.display()
+        ),
+        AgentCredential::Env(name) => {
+            format!("loaded: token_env {name}: set (the secret is not shown)\n")
+        }
+        AgentCredential::None => "loaded: no credential (insecure_no_auth)\n".to_owned(),
+    });
+    out.push_str(&format!(
+        "loaded: ca {}: {certificates} certificate{}\n",
+        config.ca.display(),
+        if certificates == 1 { "" } else { "s" }
+    ));
+    Ok(out)
+}
+
+fn unresolved(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))
+}

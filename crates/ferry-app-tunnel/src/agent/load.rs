@@ -1,0 +1,62 @@
+//! Loading what an agent config names: the secret, the CA file, the gateway's address; and
+//! building the tunnel's settings from them. Shared by start, reload and `check`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ferry_app_core::ConfigError;
+use ferry_tunnel::{AgentId, Backoff, Credential};
+
+use crate::config::{AgentConfig, AgentCredential};
+use crate::gateway::load;
+
+/// The tunnel's settings for `config`, connecting to `gateway`: reads the secret (from the
+/// file, or through `env`) and the CA file.
+///
+/// # Errors
+///
+/// [`ConfigError`] naming the key or file: unreadable or empty secret, a secret the tunnel
+/// cannot carry, an unusable CA file, an agent id the tunnel cannot carry.
+pub(crate) fn tunnel_config(
+    config: &AgentConfig,
+    gateway: SocketAddr,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ferry_tunnel::AgentConfig, ConfigError> {
+    let secret = config.credential.load(env)?;
+    let key = match config.credential {
+        AgentCredential::Env(_) => "token_env",
+        _ => "token_file",
+    };
+    let credential = Credential::new(secret.as_deref().unwrap_or(""))
+        .map_err(|e| ConfigError::invalid(key, e.to_string()))?;
+    let roots = load::roots("ca", &config.ca)?;
+    let agent_id = AgentId::new(&config.agent_id)
+        .map_err(|e| ConfigError::invalid("agent_id", e.to_string()))?;
+    let mut tunnel = ferry_tunnel::AgentConfig::new(
+        gateway,
+        config.server_name.clone(),
+        Arc::new(roots),
+        agent_id,
+        credential,
+        Arc::clone(&config.allow),
+    );
+    tunnel.dial_timeout = config.connect_timeout;
+    tunnel.backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
+    tunnel.quic = config.quic;
+    Ok(tunnel)
+}
+
+/// The first address `host:port` resolves to.
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] naming `gateway` when the name does not resolve.
+pub(crate) async fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    let unresolved = |why: String| ConfigError::invalid("gateway", format!("{host}:{port}: {why}"));
+    let mut addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| unresolved(e.to_string()))?;
+    addrs
+        .next()
+        .ok_or_else(|| unresolved("no address".to_owned()))
+}

@@ -1,0 +1,243 @@
+//! A gateway and an agent as processes for the agent's operations tests (included through
+//! `#[path]`): scratch directories, certificates, tokens, HTTP destinations, curl through the
+//! gateway, metrics scrapes.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::program::Program;
+
+pub(crate) const GATEWAY: &str = env!("CARGO_BIN_EXE_ferry-gateway");
+pub(crate) const AGENT: &str = env!("CARGO_BIN_EXE_ferry-agent");
+
+/// A fresh directory for one test.
+pub(crate) fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferry-agent-ops-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub(crate) fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Certificate and key for 127.0.0.1 / localhost, written to `dir`: (cert, key) paths.
+pub(crate) fn certificate(dir: &Path) -> (String, String) {
+    let cert = ferry_tls::SelfSigned::generate(["localhost", "127.0.0.1"]).unwrap();
+    let (c, k) = (dir.join("gw.pem"), dir.join("gw.key"));
+    std::fs::write(&c, cert.cert_pem()).unwrap();
+    std::fs::write(&k, cert.key_pem()).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+/// `ferry-gateway token new`: prints the token, appends its hash to `tokens`.
+pub(crate) fn new_token(role: &str, agent: &str, tokens: &Path) -> String {
+    let out = run(
+        GATEWAY,
+        &[
+            "token",
+            "new",
+            "--role",
+            role,
+            "--agent",
+            agent,
+            "--tokens",
+            tokens.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A running gateway: its process, agent (QUIC) and client (HTTP CONNECT) addresses.
+pub(crate) struct Gateway {
+    pub(crate) program: Program,
+    pub(crate) agents: SocketAddr,
+    pub(crate) client: SocketAddr,
+}
+
+/// Starts a gateway allowing 127.0.0.1 (every port), agents on `agent_listen`.
+pub(crate) fn gateway(cert: &str, key: &str, tokens: &Path, agent_listen: &str) -> Gateway {
+    let program = Program::spawn(
+        GATEWAY,
+        &[
+            "--agent-listen",
+            agent_listen,
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--allow",
+            "127.0.0.1",
+        ],
+    );
+    let agents = program.addr("gateway agent endpoint listening");
+    let client = program.addr("gateway client front listening");
+    Gateway {
+        program,
+        agents,
+        client,
+    }
+}
+
+/// An agent config file's text.
+pub(crate) fn agent_toml(
+    gateway: SocketAddr,
+    ca: &str,
+    token_file: &Path,
+    allow: &[String],
+) -> String {
+    let allow: Vec<String> = allow.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "gateway = \"{gateway}\"\nserver_name = \"localhost\"\nca = {ca:?}\nagent_id = \"edge-1\"\n\
+         token_file = {:?}\nallow = [{}]\nreconnect_min = \"100ms\"\nreconnect_max = \"300ms\"\n\
+         metrics = \"127.0.0.1:0\"\n",
+        token_file.display().to_string(),
+        allow.join(", ")
+    )
+}
+
+/// Starts `ferry-agent --config FILE` (plus `extra`), waits until it is connected; returns it
+/// and its metrics address.
+pub(crate) fn agent(config: &Path, extra: &[&str]) -> (Program, SocketAddr) {
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let program = Program::spawn(AGENT, &args);
+    let metrics = program.addr("metrics endpoint");
+    program.wait_for("connected to the gateway");
+    (program, metrics)
+}
+
+/// `kill -HUP pid`.
+pub(crate) fn sighup(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A GET on the admin endpoint: (status code, body).
+pub(crate) fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: ferry\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// The `/metrics` text.
+pub(crate) fn metrics(addr: SocketAddr) -> String {
+    let (code, body) = admin_get(addr, "/metrics");
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+/// Calls `f` every 20 ms until it returns `Some` (at most 20 s, then fails naming `what`).
+#[allow(clippy::disallowed_methods)] // a bounded poll of a condition: the tests' allowed wait
+pub(crate) fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not reached within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `/metrics` until it contains `want` (bounded); returns the text.
+pub(crate) fn metrics_until(addr: SocketAddr, want: &str) -> String {
+    poll(want, || Some(metrics(addr)).filter(|m| m.contains(want)))
+}
+
+/// A threaded HTTP server answering every request with 200 and `body`.
+pub(crate) fn http_server(body: &'static str) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// `curl -p -x http://edge-1:TOKEN@client http://dest/`: the CONNECT reply's status code
+/// (`000` when there was none) and the body.
+pub(crate) fn curl(client: SocketAddr, token: &str, dest: SocketAddr) -> (String, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-p",
+            "-w",
+            "\n%{http_connect}",
+            "-x",
+        ])
+        .arg(format!("http://edge-1:{token}@{client}"))
+        .arg(format!("http://{dest}/"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl must be installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.to_owned(), body.to_owned())
+}
+
+/// Deterministic bytes.
+pub(crate) fn payload(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}

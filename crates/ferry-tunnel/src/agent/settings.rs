@@ -1,0 +1,37 @@
+//! The agent's settings in force: one generation at a time, swapped whole by
+//! [`Agent::update`](super::Agent::update).
+
+use std::sync::Arc;
+
+use ferry_bridge::Bridge;
+
+use super::AgentConfig;
+use crate::quic::{self, QuicConfigError};
+
+/// One generation of settings and what is built from them. Readers take an `Arc` of the
+/// generation at the moment they start (a connection attempt, a tunnel, a back-off delay) and
+/// keep it: a later update never changes a connection or a tunnel already under way.
+pub(crate) struct Generation {
+    pub(crate) config: Arc<AgentConfig>,
+    /// The quinn client config (roots, ALPN, transport settings) for the next connect.
+    pub(crate) client: quinn::ClientConfig,
+    /// The bridge for new tunnels.
+    pub(crate) bridge: Bridge,
+}
+
+impl Generation {
+    /// Builds everything `config` needs; fails without side effects.
+    pub(crate) fn build(config: AgentConfig) -> Result<Self, QuicConfigError> {
+        let mut client = quinn::ClientConfig::new(quic::client_crypto(Arc::clone(&config.roots))?);
+        client.transport_config(quic::transport_config(
+            &config.quic,
+            config.max_tunnels.get(),
+        )?);
+        let bridge = Bridge::new(config.bridge.clone());
+        Ok(Self {
+            config: Arc::new(config),
+            client,
+            bridge,
+        })
+    }
+}
