@@ -38,6 +38,18 @@ impl Server {
         Self::default()
     }
 
+    /// A server whose accept loops stop on `stop` and whose connections are cut on `cut`: for
+    /// a program whose connections already hold these tokens (they live in its reloadable
+    /// state). [`Server::drain`] cancels both in turn, as with [`Server::new`].
+    #[must_use]
+    pub fn with_tokens(stop: CancellationToken, cut: CancellationToken) -> Self {
+        Self {
+            stop,
+            cut,
+            ..Self::default()
+        }
+    }
+
     /// Caps the connections open at once over all listeners: at the cap, the accept loops
     /// wait (the kernel's backlog holds new clients) until a connection ends. Default: no cap.
     #[must_use]

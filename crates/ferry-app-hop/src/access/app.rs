@@ -6,10 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use ferry_app_core::AppError;
-use ferry_app_core::listen::Acceptor;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio_util::task::TaskTracker;
+use ferry_app_core::serve::Server;
 
 use super::reload::Reloader;
 use super::{AccessCtx, AccessReport, AccessSocket, bump, mode_name};
@@ -90,9 +87,8 @@ impl Access {
         }
         // Listener count, addresses and modes never change while running (a reload that
         // changes them is refused), so the first generation's are the ones in force.
-        let limit = Arc::new(Semaphore::new(first.config.max_connections.get()));
-        let tracker = TaskTracker::new();
-        let loops = TaskTracker::new();
+        let server = Server::with_tokens(first.stop.clone(), first.cut.clone())
+            .max_connections(first.config.max_connections);
         for (index, socket) in sockets.into_iter().enumerate() {
             let Some(rt) = first.listeners.get(index) else {
                 break;
@@ -102,7 +98,7 @@ impl Access {
             }
             match (socket, &rt.mode) {
                 (AccessSocket::Udp(s), AccessMode::Udp { destination }) => {
-                    loops.spawn(super::udp::udp_listener(
+                    server.spawn_loop(super::udp::udp_listener(
                         s,
                         destination.clone(),
                         Arc::clone(&self.shared),
@@ -110,13 +106,14 @@ impl Access {
                     ));
                 }
                 (AccessSocket::Tcp(l), _) => {
-                    loops.spawn(accept_loop(
-                        l,
-                        Arc::clone(&self.shared),
-                        index,
-                        Arc::clone(&limit),
-                        tracker.clone(),
-                    ));
+                    let shared = Arc::clone(&self.shared);
+                    server.accept(l, move |stream, peer| {
+                        // The generation in force now; this connection keeps it to its end.
+                        let ctx = shared.current.load_full();
+                        let l = ctx.listeners.get(index).cloned()?;
+                        bump(&ctx.stats.accepted);
+                        Some(super::conn::handle(stream, peer, ctx, l))
+                    });
                 }
                 (AccessSocket::Udp(_), _) => {
                     return Err(AppError::Config(ferry_app_core::ConfigError::invalid(
@@ -126,17 +123,9 @@ impl Access {
                 }
             }
         }
-        loops.close();
         shutdown.await;
         let last = self.shared.current.load_full();
-        ferry_app_core::drain::drain(
-            &last.stop,
-            &loops,
-            &tracker,
-            last.config.drain_timeout,
-            &last.cut,
-        )
-        .await;
+        server.drain(last.config.drain_timeout).await;
         let s = &last.stats;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let report = AccessReport {
@@ -151,39 +140,5 @@ impl Access {
         };
         tracing::info!(?report, "stopped");
         Ok(report)
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<AccessShared>,
-    index: usize,
-    limit: Arc<Semaphore>,
-    tracker: TaskTracker,
-) {
-    let stop = shared.current.load().stop.clone();
-    let mut acceptor = Acceptor::new();
-    loop {
-        let permit = tokio::select! {
-            () = stop.cancelled() => return,
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_closed) => return,
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            () = stop.cancelled() => return,
-            c = acceptor.accept(&listener) => c,
-        };
-        // The generation in force now; this connection keeps it to its end.
-        let ctx = shared.current.load_full();
-        let Some(l) = ctx.listeners.get(index).cloned() else {
-            continue;
-        };
-        bump(&ctx.stats.accepted);
-        tracker.spawn(async move {
-            super::conn::handle(stream, peer, ctx, l).await;
-            drop(permit);
-        });
     }
 }

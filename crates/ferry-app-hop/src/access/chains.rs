@@ -57,7 +57,7 @@ pub(crate) async fn connect_chains(
         let attempt = match &c.tls {
             None => connect(&c.chain, destination, &config).await.map(|s| {
                 let (tcp, early) = s.into_parts();
-                (Stream::Plain(tcp), early)
+                (Stream::Plain(tcp), early.to_vec())
             }),
             Some(tls) => connect_tls(c, tls, destination, &config).await,
         };

@@ -123,19 +123,10 @@ impl UserPass {
     /// Whether `username`/`password` match, comparing in time independent of where they differ.
     #[must_use]
     pub fn matches(&self, username: &str, password: &str) -> bool {
-        let u = ct_eq(self.username.as_bytes(), username.as_bytes());
-        let p = ct_eq(self.password.as_bytes(), password.as_bytes());
+        let u = ferry_base::ct_eq(self.username.as_bytes(), username.as_bytes());
+        let p = ferry_base::ct_eq(self.password.as_bytes(), password.as_bytes());
         u & p
     }
-}
-
-/// Equality whose time does not depend on where the inputs differ (only on their lengths).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| acc | std::hint::black_box(x ^ y));
-    a.len() == b.len() && diff == 0
 }
 
 impl fmt::Debug for UserPass {

@@ -6,10 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use ferry_app_core::AppError;
-use ferry_app_core::listen::Acceptor;
+use ferry_app_core::serve::Server;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::ServeReport;
 use super::conn::{ServeCtx, bump, handle};
@@ -99,33 +98,24 @@ impl Hop {
                 "listening"
             );
         }
-        let stop = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let loops = TaskTracker::new();
-        loops.spawn(accept_loop(
-            listener,
-            Arc::clone(&self.shared),
-            tracker.clone(),
-            stop.clone(),
-        ));
+        let server = Server::with_tokens(CancellationToken::new(), first.cut.clone());
+        let shared = Arc::clone(&self.shared);
+        server.accept(listener, move |stream, peer| {
+            // The generation in force now; this connection keeps it to its end.
+            let ctx = shared.current.load_full();
+            bump(&ctx.stats.accepted);
+            Some(async move { handle(stream, peer, &ctx).await })
+        });
         if let Some(udp) = udp {
-            loops.spawn(super::udp::udp_loop(
+            server.spawn_loop(super::udp::udp_loop(
                 Arc::new(udp),
                 Arc::clone(&self.shared),
-                stop.clone(),
+                server.stopping().clone(),
             ));
         }
-        loops.close();
         shutdown.await;
         let last = self.shared.current.load_full();
-        ferry_app_core::drain::drain(
-            &stop,
-            &loops,
-            &tracker,
-            last.config.drain_timeout,
-            &last.cut,
-        )
-        .await;
+        server.drain(last.config.drain_timeout).await;
         let s = &last.stats;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let report = ServeReport {
@@ -140,24 +130,5 @@ impl Hop {
         };
         tracing::info!(?report, "stopped");
         Ok(report)
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<HopShared>,
-    tracker: TaskTracker,
-    stop: CancellationToken,
-) {
-    let mut acceptor = Acceptor::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = stop.cancelled() => return,
-            c = acceptor.accept(&listener) => c,
-        };
-        // The generation in force now; this connection keeps it to its end.
-        let ctx = shared.current.load_full();
-        bump(&ctx.stats.accepted);
-        tracker.spawn(async move { handle(stream, peer, &ctx).await });
     }
 }

@@ -204,7 +204,7 @@ pub async fn connect(
         let mut tcp = dial(&first.address).await.map_err(ClientError::Connect)?;
         let _ = tcp.set_nodelay(true);
         let early = exchange(&mut tcp, chain, &sealed, &mut answered).await?;
-        Ok(ChainStream::new(tcp, early))
+        Ok(ChainStream::new(early, tcp))
     };
     match tokio::time::timeout(config.handshake_timeout, handshake).await {
         Ok(result) => result,
