@@ -105,6 +105,12 @@ impl<S> Prefixed<S> {
         &self.prefix
     }
 
+    /// Replaces the prefix bytes not read yet with `prefix` (bytes read past a header that
+    /// was read from the inner stream directly).
+    pub fn set_prefix(&mut self, prefix: impl Into<Bytes>) {
+        self.prefix = prefix.into();
+    }
+
     /// The inner stream.
     #[must_use]
     pub fn get_ref(&self) -> &S {
@@ -277,6 +283,10 @@ mod tests {
         let mut got = Vec::new();
         b.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"back");
+        p.set_prefix(Bytes::from_static(b"again"));
+        let mut again = [0u8; 5];
+        p.read_exact(&mut again).await.unwrap();
+        assert_eq!(&again, b"again");
         let (_, left) = p.into_parts();
         assert!(left.is_empty());
     }

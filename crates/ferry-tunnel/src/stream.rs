@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
+use ferry_base::io::Prefixed;
 use quinn::{RecvStream, SendStream, VarInt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
@@ -29,8 +30,8 @@ use crate::wire::stream_code;
 #[derive(Debug)]
 pub struct TunnelStream {
     pub(crate) send: SendStream,
-    pub(crate) recv: RecvStream,
-    pub(crate) prefix: Bytes,
+    /// The receive side, after the bytes read past the tunnel header or status.
+    pub(crate) recv: Prefixed<RecvStream>,
     finished: bool,
     pub(crate) request_id: u64,
     _permit: Option<OwnedSemaphorePermit>,
@@ -52,8 +53,7 @@ impl TunnelStream {
     ) -> Self {
         Self {
             send,
-            recv,
-            prefix,
+            recv: Prefixed::new(prefix, recv),
             finished: false,
             request_id,
             _permit: permit,
@@ -71,7 +71,10 @@ impl TunnelStream {
     /// Aborts both directions at once: resets the send side and stops the receive side.
     pub fn abort(&mut self) {
         let _ = self.send.reset(VarInt::from_u32(stream_code::ABORTED));
-        let _ = self.recv.stop(VarInt::from_u32(stream_code::ABORTED));
+        let _ = self
+            .recv
+            .get_mut()
+            .stop(VarInt::from_u32(stream_code::ABORTED));
         self.finished = true;
     }
 }
@@ -100,14 +103,7 @@ impl AsyncRead for TunnelStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.prefix.has_remaining() {
-            let n = this.prefix.len().min(buf.remaining());
-            buf.put_slice(this.prefix.get(..n).unwrap_or_default());
-            this.prefix.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        AsyncRead::poll_read(Pin::new(&mut this.recv), cx, buf)
+        AsyncRead::poll_read(Pin::new(&mut self.get_mut().recv), cx, buf)
     }
 }
 

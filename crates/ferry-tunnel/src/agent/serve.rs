@@ -92,7 +92,7 @@ async fn handle(
     .await;
     let header = match read {
         Ok(Ok((header, rest))) => {
-            stream.prefix = rest;
+            stream.recv.set_prefix(rest);
             stream.request_id = header.request_id;
             header
         }
