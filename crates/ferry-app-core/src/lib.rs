@@ -25,5 +25,6 @@ pub mod error;
 pub mod listen;
 pub mod reload;
 pub mod serve;
+pub mod stream;
 
 pub use error::{AppError, ConfigError};

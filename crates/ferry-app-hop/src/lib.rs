@@ -89,7 +89,7 @@ pub mod access;
 pub mod config;
 mod metrics;
 pub mod serve;
-mod stream;
+
 pub mod trace;
 
 pub use self::access::{AccessReport, access};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ferry_bridge::{Counters, End, Outcome, Session};
-use ferry_tls::{HandshakeInfo, ServerTlsStream};
+use ferry_tls::HandshakeInfo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use crate::listener::ListenerRt;
 use crate::reload::error_chain;
 use crate::report::{Stats, bump};
-use crate::upstream::{Upstream, UpstreamConn, UpstreamError, UpstreamStream};
+use crate::upstream::{Upstream, UpstreamConn, UpstreamError};
+use ferry_app_core::stream::Stream;
 
 /// What a connection task needs.
 pub(crate) struct ConnCtx {
@@ -25,13 +26,6 @@ pub(crate) struct ConnCtx {
     pub(crate) cut: CancellationToken,
     /// Wall clock for time windows and dump file names.
     pub(crate) clock: Arc<dyn crate::clock::UtcClock>,
-}
-
-/// The client side after the (optional) handshake. TLS streams are boxed so that plain
-/// connections do not carry the rustls state's size in their task.
-pub(crate) enum ClientStream {
-    Plain(TcpStream),
-    Tls(Box<ServerTlsStream<TcpStream>>),
 }
 
 /// Runs `fut` unless the drain cuts first (then counts the connection as cut).
@@ -52,7 +46,8 @@ fn or_dash(a: Option<&str>) -> &str {
 
 /// A connection ready to relay: both streams, and what the access log says about it.
 struct Ready<'a> {
-    client: ClientStream,
+    /// The client side after the (optional) handshake: plain or `Stream::Server`.
+    client: Stream,
     up: UpstreamConn,
     upstream: &'a Upstream,
     /// The client handshake (TLS listeners), boxed: plain connections carry a null pointer.
@@ -143,7 +138,7 @@ async fn setup(
     // for it; the acceptor bounds it with its deadline and in-flight cap. Boxed: the
     // handshake future is large and plain listeners should not pay for it.
     let (client, info) = match &l.tls {
-        None => (ClientStream::Plain(client), None),
+        None => (Stream::Plain(client), None),
         Some(tls) => match unless_cut(ctx, Box::pin(tls.acceptor.accept(client))).await? {
             Ok((stream, info)) => {
                 bump(&ctx.stats.tls_handshakes);
@@ -151,7 +146,7 @@ async fn setup(
                 if info.resumed {
                     bump(&ctx.stats.tls_resumed);
                 }
-                (ClientStream::Tls(Box::new(stream)), Some(Box::new(info)))
+                (Stream::Server(Box::new(stream)), Some(Box::new(info)))
             }
             Err(error) => {
                 bump(&ctx.stats.tls_handshake_failures);
@@ -235,36 +230,21 @@ async fn relay(
     } = ready;
     let UpstreamConn {
         stream: up,
+        tls_version: upstream_tls,
         addr: upstream_addr,
         guard: _counted_until_the_end,
     } = up;
-    let upstream_tls = match &up {
-        UpstreamStream::Tls(_, version) => Some(*version),
-        UpstreamStream::Plain(_) => None,
-    };
     let counters = Arc::new(Counters::new());
     let session = Session::default().counters(Arc::clone(&counters));
     let bridge = &ctx.listener.bridge;
-    // Plain to plain keeps the splice path; anything with TLS copies through user space. The
-    // session future is boxed: held inline, the four variants would make every connection's
-    // task as large as all of them together (the compiler does not overlap them), idle or not.
-    // Data limits and dump watch the bytes (copy path); see `guard`.
+    // Plain to plain keeps the splice path; anything with TLS copies through user space (the
+    // shared relay boxes its future, so an idle connection's task stays small). Data limits
+    // and dump watch the bytes (copy path); see `guard`.
     let guard = crate::guard::Guard::new(ctx, admitted, peer);
     let request_hit = guard.as_ref().map(crate::guard::Guard::request_hit);
-    let relay: Pin<Box<dyn Future<Output = Outcome> + Send + '_>> = match (guard, client, up) {
-        (Some(g), c, u) => Box::pin(g.run(bridge, c, u, session)),
-        (None, ClientStream::Plain(c), UpstreamStream::Plain(u)) => {
-            Box::pin(bridge.run_tcp(c, u, session))
-        }
-        (None, ClientStream::Plain(c), UpstreamStream::Tls(u, _)) => {
-            Box::pin(bridge.run(c, u, session))
-        }
-        (None, ClientStream::Tls(c), UpstreamStream::Plain(u)) => {
-            Box::pin(bridge.run(c, u, session))
-        }
-        (None, ClientStream::Tls(c), UpstreamStream::Tls(u, _)) => {
-            Box::pin(bridge.run(c, u, session))
-        }
+    let relay: Pin<Box<dyn Future<Output = Outcome> + Send + '_>> = match guard {
+        Some(g) => Box::pin(g.run(bridge, client, up, session)),
+        None => ferry_app_core::stream::relay(bridge, client, up, session),
     };
     let (bytes_up, bytes_down, mut end, spliced, mut kind) = match unless_cut(ctx, relay).await {
         Some(outcome) => {

@@ -15,12 +15,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::admission::{Admitted, Limit, count_hit};
-use crate::conn::{ClientStream, ConnCtx};
+use crate::conn::ConnCtx;
 use crate::dump::DumpSink;
 use crate::listener::ListenerRt;
 use crate::refuse::{RawSocket, refuse};
 use crate::throttle::{ClientBuckets, Throttled};
-use crate::upstream::UpstreamStream;
+use ferry_app_core::stream::Stream;
 
 /// Set by the hook when the request-unit rate ended the session: retry-after seconds + 1
 /// (0: not hit).
@@ -82,8 +82,8 @@ impl Guard {
     pub(crate) async fn run(
         self,
         bridge: &Bridge,
-        client: ClientStream,
-        up: UpstreamStream,
+        client: Stream,
+        up: Stream,
         session: Session,
     ) -> Outcome {
         let Self {
@@ -103,10 +103,7 @@ impl Guard {
             buckets,
             hit: &hit,
         };
-        let outcome = match client {
-            ClientStream::Plain(c) => parts.relay(c, up, session).await,
-            ClientStream::Tls(c) => parts.relay(c, up, session).await,
-        };
+        let outcome = parts.relay(client, up, session).await;
         if let Some(w) = writer {
             let _ = w.await;
         }
@@ -122,7 +119,7 @@ struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    async fn relay<C>(self, client: C, up: UpstreamStream, session: Session) -> Outcome
+    async fn relay<C>(self, client: C, up: Stream, session: Session) -> Outcome
     where
         C: AsyncRead + AsyncWrite + RawSocket + Unpin + Send,
     {
@@ -153,19 +150,11 @@ impl Parts<'_> {
     }
 }
 
-async fn relay_to<C>(
-    bridge: &Bridge,
-    client: &mut C,
-    up: UpstreamStream,
-    session: Session,
-) -> Outcome
+async fn relay_to<C>(bridge: &Bridge, client: &mut C, up: Stream, session: Session) -> Outcome
 where
     C: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    match up {
-        UpstreamStream::Plain(u) => bridge.run(client, u, session).await,
-        UpstreamStream::Tls(u, _) => bridge.run(client, u, session).await,
-    }
+    bridge.run(client, up, session).await
 }
 
 /// The bridge hook of a watched connection: request units (client to upstream reads), hex

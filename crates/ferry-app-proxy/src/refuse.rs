@@ -31,6 +31,12 @@ impl RawSocket for ferry_tls::ServerTlsStream<TcpStream> {
     }
 }
 
+impl RawSocket for ferry_app_core::stream::Stream {
+    fn socket(&self) -> &TcpStream {
+        self.tcp()
+    }
+}
+
 impl<T: RawSocket> RawSocket for Box<T> {
     fn socket(&self) -> &TcpStream {
         (**self).socket()

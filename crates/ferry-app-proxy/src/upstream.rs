@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use ferry_app_core::stream::Stream;
 use ferry_pool::{ActiveGuard, ConnectError, Target};
-use ferry_tls::{ClientTlsStream, HandshakeError, TlsConfigError, TlsConnector, TlsVersion};
+use ferry_tls::{HandshakeError, TlsConfigError, TlsConnector, TlsVersion};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::config::{PoolConfig, UpstreamTls};
 use crate::pool::PoolHandle;
@@ -41,16 +41,13 @@ pub(crate) enum UpstreamError {
     },
 }
 
-/// A connected upstream: plain TCP, or TLS over it with the negotiated version (boxed: the
-/// rustls state is large and only re-encrypting pools pay for it).
-pub(crate) enum UpstreamStream {
-    Plain(TcpStream),
-    Tls(Box<ClientTlsStream<TcpStream>>, TlsVersion),
-}
-
 /// A connection to an upstream, with the pool's count of it (released when dropped).
 pub(crate) struct UpstreamConn {
-    pub(crate) stream: UpstreamStream,
+    /// Plain TCP, or TLS over it (boxed: the rustls state is large and only re-encrypting
+    /// pools pay for it).
+    pub(crate) stream: Stream,
+    /// The negotiated TLS version of a re-encrypting pool's connection.
+    pub(crate) tls_version: Option<TlsVersion>,
     pub(crate) addr: SocketAddr,
     pub(crate) guard: ActiveGuard,
 }
@@ -158,7 +155,8 @@ impl Upstream {
         }
         let Some(tls) = &self.tls else {
             return Ok(UpstreamConn {
-                stream: UpstreamStream::Plain(tcp),
+                stream: Stream::Plain(tcp),
+                tls_version: None,
                 addr,
                 guard,
             });
@@ -183,7 +181,8 @@ impl Upstream {
             .await
             .map_err(|source| UpstreamError::Tls { addr, source })?;
         Ok(UpstreamConn {
-            stream: UpstreamStream::Tls(Box::new(stream), info.version),
+            stream: Stream::Client(Box::new(stream)),
+            tls_version: Some(info.version),
             addr,
             guard,
         })

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 use crate::config::ChainConfig;
 use crate::metrics::failover;
-use crate::stream::Stream;
+use ferry_app_core::stream::Stream;
 
 /// A connection made over a chain: hop 1's socket, bytes already read past the statuses,
 /// and the chain's name.

@@ -17,7 +17,7 @@ use super::{AccessCtx, ListenerRt, bump};
 use crate::config::{AccessMode, RouteAction};
 use crate::metrics::{ActiveGuard, connection_ended};
 use crate::serve::dial::status_of;
-use crate::stream::{Stream, relay};
+use ferry_app_core::stream::{Stream, relay};
 
 pub(crate) const MODE: &str = "access";
 
@@ -94,11 +94,7 @@ pub(crate) struct Upstream {
 impl Upstream {
     /// The local address of the TCP connection under it.
     fn local_addr(&self) -> Option<SocketAddr> {
-        match &self.stream {
-            Stream::Plain(t) => t.local_addr().ok(),
-            Stream::Client(t) => t.get_ref().0.local_addr().ok(),
-            Stream::Server(t) => t.get_ref().0.local_addr().ok(),
-        }
+        self.stream.tcp().local_addr().ok()
     }
 }
 

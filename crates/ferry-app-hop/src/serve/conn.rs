@@ -16,7 +16,7 @@ use super::dial::{dial_next, status_label};
 use super::handshake::{ReadFail, answer, read_request};
 use crate::ServeConfig;
 use crate::metrics::{ActiveGuard, connection_ended};
-use crate::stream::{Stream, relay};
+use ferry_app_core::stream::{Stream, relay};
 
 /// One generation of a hop's settings, as every connection accepted while it is in force sees
 /// it (see `generation.rs`). The replay guard, the counters and the drain token are shared by

@@ -9,7 +9,7 @@ use ferry_allow::Allowlist;
 use ferry_chain::{Address, Host, Status};
 use tokio::net::TcpStream;
 
-use crate::stream::Stream;
+use ferry_app_core::stream::Stream;
 
 /// Resolves `next` (a domain with the system resolver) and returns the addresses the
 /// allowlist allows, in resolver order.
