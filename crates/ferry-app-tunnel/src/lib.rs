@@ -73,7 +73,9 @@ mod verify;
 
 pub use clock::{FixedClock, SharedClock, SystemClock, UnixClock};
 pub use cluster::{PeerFront, RoutedOpener};
-pub use front::{ClientFront, FrontConfig, FrontLimits, FrontStats};
+pub use front::{
+    ClientFront, FrontConfig, FrontLimits, FrontReloaded, FrontStats, RevokedClientTunnels,
+};
 pub use local::{LocalOpener, open_failure};
 pub use opener::{OpenFailure, TunnelOpener};
 pub use verify::AgentAuth;

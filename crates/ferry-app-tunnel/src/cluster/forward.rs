@@ -27,7 +27,7 @@ pub const DEFAULT_FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_FORWARD_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a gateway forwards to an owner.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ForwardConfig {
     /// Bound on TCP connect plus TLS handshake to the owner. Default

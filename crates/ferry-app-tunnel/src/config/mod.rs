@@ -13,6 +13,7 @@ mod agent;
 mod cluster;
 mod flags;
 mod gateway;
+mod gateway_explain;
 mod rate;
 #[cfg(test)]
 mod tests;

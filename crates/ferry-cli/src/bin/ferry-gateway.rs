@@ -16,7 +16,9 @@ const PROGRAM: &str = "ferry-gateway";
 /// Reverse-tunnel gateway: agents inside private networks connect to --agent-listen (QUIC)
 /// and authenticate; clients send `CONNECT host:port` to --listen with
 /// `Proxy-Authorization: Basic` (username = agent id, password = client token or JWT) and are
-/// tunnelled through that agent. SIGTERM or SIGINT drains and exits 0.
+/// tunnelled through that agent. SIGTERM or SIGINT drains and exits 0. SIGHUP reloads the
+/// config file (validated first; a bad file keeps the running config), or with flags only the
+/// files they name (token file, JWT public keys, certificates).
 #[derive(Parser, Debug)]
 #[command(version, args_conflicts_with_subcommands = true)]
 struct Args {
@@ -85,6 +87,12 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Validate a config file (reading its token file, keys and certificates) and print it
+    /// with every default filled in.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
     /// Create static tokens.
     Token {
         #[command(subcommand)]
@@ -111,6 +119,7 @@ fn main() -> ExitCode {
             let result = run_jwt(command, &mut std::io::stdout());
             return result.map_or_else(|e| fail(PROGRAM, &e, EXIT_FAILURE), |()| ExitCode::SUCCESS);
         }
+        Some(Command::Check { file }) => return check(file),
         None => {}
     }
     ferry_cli::init_logging(&args.log);
@@ -141,9 +150,34 @@ fn main() -> ExitCode {
             Ok(g) => g,
             Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
         };
+        // A config file is read again; with flags, the files they name. Both are validated
+        // first, and logged and counted by the reloader.
+        let reloader = gateway.reloader().metrics_override(args.metrics);
+        let (file, flags) = (args.config.clone(), flags(&args));
+        let reload = move || {
+            let _ = match &file {
+                Some(path) => reloader.reload_file(path),
+                None => reloader.reload_flags(&flags),
+            };
+        };
+        if let Err(e) = ferry_cli::reload_on_sighup(reload) {
+            return fail(PROGRAM, &e, EXIT_FAILURE);
+        }
         gateway.run(shutdown).await;
         ExitCode::SUCCESS
     })
+}
+
+/// `ferry-gateway check FILE`: validate, load every file, explain.
+fn check(file: &std::path::Path) -> ExitCode {
+    let result = GatewayConfig::from_file(file)
+        .and_then(|c| ferry_app_tunnel::gateway::check(&c))
+        .map_err(AppError::from);
+    ferry_cli::report_check(
+        PROGRAM,
+        result,
+        "token file, keys and certificates loaded; SIGHUP reloads this file (listen, agent_listen, metrics, the registry, turning [client_tls] or [cluster] on or off, other [cluster] settings, agent QUIC timers and limits.max_tunnels_per_agent need a restart)",
+    )
 }
 
 fn flags(args: &Args) -> GatewayFlags {
