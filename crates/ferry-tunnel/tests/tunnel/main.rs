@@ -7,5 +7,6 @@ mod common;
 mod events;
 mod hostile;
 mod reconnect;
+mod revoke;
 mod statuses;
 mod tunnels;
