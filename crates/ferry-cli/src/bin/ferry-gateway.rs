@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ferry_app_core::AppError;
 use ferry_app_tunnel::config::{GatewayConfig, GatewayFlags};
+use ferry_app_tunnel::gateway::Reloader;
 use ferry_cli::credentials::{JwtCommand, TokenCommand, run_jwt, run_token};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
 
@@ -146,15 +147,17 @@ fn main() -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
         };
-        let gateway = match ferry_app_tunnel::gateway::bind(&config) {
-            Ok(g) => g,
-            Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
-        };
-        // A config file is read again; with flags, the files they name. Both are validated
-        // first, and logged and counted by the reloader.
-        let reloader = gateway.reloader().metrics_override(args.metrics);
+        // SIGHUP is registered before anything is bound (it would otherwise end the process);
+        // the reloader exists once the gateway is bound. A config file is read again; with
+        // flags, the files they name. Both are validated first, logged and counted.
+        let slot = std::sync::Arc::new(std::sync::OnceLock::<Reloader>::new());
+        let reloader = std::sync::Arc::clone(&slot);
         let (file, flags) = (args.config.clone(), flags(&args));
         let reload = move || {
+            let Some(reloader) = reloader.get() else {
+                tracing::warn!("SIGHUP before the gateway started: ignored");
+                return;
+            };
             let _ = match &file {
                 Some(path) => reloader.reload_file(path),
                 None => reloader.reload_flags(&flags),
@@ -163,6 +166,11 @@ fn main() -> ExitCode {
         if let Err(e) = ferry_cli::reload_on_sighup(reload) {
             return fail(PROGRAM, &e, EXIT_FAILURE);
         }
+        let gateway = match ferry_app_tunnel::gateway::bind(&config) {
+            Ok(g) => g,
+            Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
+        };
+        let _ = slot.set(gateway.reloader().metrics_override(args.metrics));
         gateway.run(shutdown).await;
         ExitCode::SUCCESS
     })

@@ -85,6 +85,11 @@ impl Program {
             .unwrap()
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
     fn child(&mut self) -> &mut Child {
         self.child.as_mut().unwrap()
     }
