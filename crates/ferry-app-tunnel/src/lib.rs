@@ -6,17 +6,27 @@
 //!   [`config::GatewayConfig`] (port 0 works; [`gateway::BoundGateway`] tells the addresses),
 //!   [`gateway::BoundGateway::run`] serves until shutdown and drains; with `[cluster]` it
 //!   wires [`RoutedOpener`], [`PeerFront`] and a `ferry_registry::Keeper` driven by the
-//!   tunnel's `AgentEvents`;
+//!   tunnel's `AgentEvents`; [`gateway::BoundGateway::reloader`] gives the
+//!   [`gateway::Reloader`] (SIGHUP: the new config validated first, then swapped in for new
+//!   connections; listen addresses and `[cluster]` changes refused as needing a restart; revoked
+//!   agents disconnected through `ferry_tunnel::Gateway::revalidate`, revoked clients' live
+//!   tunnels cut with [`RevokedClientTunnels::Cut`]); [`gateway::check`] loads every file a
+//!   config names without binding and returns [`config::GatewayConfig::explain`]; the admin
+//!   endpoint is `ferry_app_core::admin::start`, with HELP texts from
+//!   [`metrics::describe_metrics`];
 //! - [`agent`]: [`agent::AgentApp`] loads a [`config::AgentConfig`] (secret from a file or the
 //!   environment, CA file, gateway name resolved) and runs `ferry_tunnel::Agent`;
 //! - [`AgentAuth`]: agent credentials (`ferry-auth`, role `agent`, the JWT `agent_id` claim
-//!   equal to the presented id) behind `ferry-tunnel`'s verifier hook;
+//!   equal to the presented id) behind `ferry-tunnel`'s verifier hook; clones share the
+//!   authenticator, which [`AgentAuth::replace`] swaps at a reload;
 //! - [`LocalOpener`]: the [`TunnelOpener`] over `ferry_tunnel::Gateway::open`, with every
 //!   transport error mapped to the status the client gets ([`open_failure`]);
 //! - [`ClientFront`]: the gateway's client side, an HTTP CONNECT proxy (plain or TLS) where the
 //!   `Proxy-Authorization: Basic` username is the agent id and the password a client token or
 //!   JWT (verified with `ferry-auth`); status codes, limits and order of checks in [`front`];
 //!   metrics in [`metrics`]; an access-log line per connection (target `ferry::access`);
+//!   [`ClientFront::reload`] swaps its settings, credentials and TLS acceptor for new
+//!   connections (limiter state kept when the limits are unchanged);
 //! - [`TunnelOpener`]: the seam to the tunnel transport; the gateway implements it over its
 //!   agent connections;
 //! - [`cluster`]: several gateways: [`RoutedOpener`] serves agents connected here locally and

@@ -5,9 +5,12 @@
 //! |---|---|---|
 //! | `ferry_gateway_replies_total` | counter | `code` (`200`, `400`, `403`, `405`, `407`, `408`, `429`, `502`, `503`, `504`) |
 //! | `ferry_gateway_auth_failures_total` | counter | `reason` (`missing`, `malformed`, `refused`, `blocked`) |
-//! | `ferry_gateway_tunnels_total` | counter | `end` (the bridge's end labels, or `cut_at_drain`) |
+//! | `ferry_gateway_tunnels_total` | counter | `end` (the bridge's end labels, `cut_at_drain`, or `cut_revoked`) |
 //! | `ferry_gateway_active_tunnels` | gauge | none |
 //! | `ferry_gateway_bytes_total` | counter | `direction` (`client_to_agent`, `agent_to_client`) |
+//!
+//! [`describe_metrics`] registers their HELP text (the gateway calls it once its admin endpoint
+//! has started).
 //!
 //! Agent-side figures (agents connected, streams per agent) belong to the tunnel transport.
 
