@@ -323,6 +323,11 @@ impl<O: TunnelOpener> ClientFront<O> {
         }
     }
 
+    /// The opener.
+    pub(crate) fn opener(&self) -> &O {
+        &self.inner.opener
+    }
+
     /// The TLS acceptor new connections use.
     pub(crate) fn tls(&self) -> Option<TlsAcceptor> {
         self.inner.current.load().tls.clone()

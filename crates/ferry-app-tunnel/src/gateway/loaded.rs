@@ -7,7 +7,7 @@ use ferry_auth::Authenticator;
 use ferry_tls::TlsAcceptor;
 
 use super::load;
-use crate::config::{CertSpec, GatewayConfig};
+use crate::config::{CertSpec, ClusterConfig, GatewayConfig};
 
 /// The credentials and certificates of a config, loaded.
 pub(super) struct Loaded {
@@ -32,19 +32,20 @@ impl Loaded {
 }
 
 /// Reads what `[cluster]` names (the peer credential, the peer certificate, the peer CA)
-/// without binding or connecting.
-pub(super) fn check_cluster(config: &GatewayConfig) -> Result<(), ConfigError> {
+/// without binding or connecting; returns the peer listener's acceptor.
+pub(super) fn check_cluster(config: &GatewayConfig) -> Result<Option<TlsAcceptor>, ConfigError> {
     let Some(c) = &config.cluster else {
-        return Ok(());
+        return Ok(None);
     };
     c.load_credential()?;
-    load::acceptor(
-        "cluster.peer_tls",
-        c.peer_tls.as_ref().unwrap_or(&config.agent_tls),
-        false,
-    )?;
+    let tls = load::acceptor("cluster.peer_tls", peer_cert(config, c), false)?;
     load::connector("cluster.peer_ca", &c.peer_ca)?;
-    Ok(())
+    Ok(Some(tls))
+}
+
+/// The peer listener's certificate: `[cluster.peer_tls]`, else `[tls]`.
+pub(super) fn peer_cert<'a>(config: &'a GatewayConfig, c: &'a ClusterConfig) -> &'a CertSpec {
+    c.peer_tls.as_ref().unwrap_or(&config.agent_tls)
 }
 
 /// Whether a certificate has to be loaded again at a reload: files are re-read (they may have

@@ -163,6 +163,7 @@ pub fn bind_with_clock(
         front.clone(),
         tunnel.clone(),
         endpoint.clone(),
+        peer.as_ref().map(|(p, _, _)| p.clone()),
         stopping.clone(),
     );
 

@@ -12,10 +12,12 @@ use ferry_app_core::reload::{ReloadError, Reloaded, finish};
 use ferry_tunnel::quinn::Endpoint;
 use tokio_util::sync::CancellationToken;
 
-use super::loaded::{Loaded, check_cluster, reload_needed};
+use super::loaded::{Loaded, check_cluster, peer_cert, reload_needed};
 use super::{GatewayOpener, restart_keys};
+use crate::cluster::PeerFront;
 use crate::config::{GatewayConfig, GatewayFlags};
 use crate::front::{ClientFront, RevokedClientTunnels};
+use crate::local::LocalOpener;
 use crate::verify::AgentAuth;
 
 /// The program name reloads are logged and counted under.
@@ -39,7 +41,9 @@ const PROGRAM: &str = "ferry-gateway";
 ///   front's timeouts;
 /// - the agent endpoint's certificate (`[tls]`, for new QUIC handshakes) and the client front's
 ///   (`[client_tls]`); certificate files are read again even when their paths are unchanged, a
-///   self-signed certificate that stays self-signed is kept.
+///   self-signed certificate that stays self-signed is kept;
+/// - with `[cluster]`: the peer listener's allowlist, timeouts and certificate, and
+///   `lookup_timeout`, `forward_connect_timeout`, `peer_server_name`.
 ///
 /// Live tunnels and agent connections are never dropped by a reload, except revoked ones.
 /// Cheap to clone; reloads are serialised.
@@ -54,6 +58,7 @@ struct Shared {
     front: ClientFront<GatewayOpener>,
     tunnel: ferry_tunnel::Gateway,
     endpoint: Endpoint,
+    peer: Option<PeerFront<LocalOpener>>,
     stopping: CancellationToken,
     metrics_override: Mutex<Option<SocketAddr>>,
 }
@@ -71,6 +76,7 @@ impl Reloader {
         front: ClientFront<GatewayOpener>,
         tunnel: ferry_tunnel::Gateway,
         endpoint: Endpoint,
+        peer: Option<PeerFront<LocalOpener>>,
         stopping: CancellationToken,
     ) -> Self {
         Self {
@@ -80,6 +86,7 @@ impl Reloader {
                 front,
                 tunnel,
                 endpoint,
+                peer,
                 stopping,
                 metrics_override: Mutex::new(None),
             }),
@@ -134,7 +141,8 @@ impl Reloader {
     /// [`ReloadError::Config`] naming the file or key that cannot be used;
     /// [`ReloadError::NeedsRestart`] when `config` changes a listen address (`listen`,
     /// `agent_listen`, `metrics`, `cluster.peer_listen`), the registry, turns `[client_tls]`
-    /// or `[cluster]` on or off, changes another `[cluster]` setting, the agent QUIC timers
+    /// or `[cluster]` on or off, changes a `[cluster]` setting other than `lookup_timeout`,
+    /// `forward_connect_timeout`, `peer_server_name` and `[cluster.peer_tls]`, the agent QUIC timers
     /// (`timeouts.agent_keep_alive`, `timeouts.agent_idle`) or `limits.max_tunnels_per_agent`.
     /// The running config stays as it was in both cases.
     pub fn reload(&self, config: GatewayConfig) -> Result<Reloaded, ReloadError> {
@@ -154,7 +162,7 @@ impl Reloader {
         restart_keys::check(&running, &new)?;
         // Everything is read and checked before anything changes.
         let loaded = Loaded::load(&new)?;
-        check_cluster(&new)?;
+        let peer_tls = check_cluster(&new)?;
         let agent_server = if reload_needed(&running.agent_tls, &new.agent_tls) {
             let tls = (*loaded.agent_tls.rustls_config()).clone();
             Some(
@@ -182,6 +190,23 @@ impl Reloader {
             || matches!(new.client_tls, Some(crate::config::CertSpec::Files { .. }))
         {
             report.applied.push("client certificate".to_owned());
+        }
+        if let (Some(peer), Some(old), Some(c), Some(tls)) =
+            (&s.peer, &running.cluster, &new.cluster, peer_tls)
+        {
+            let tls = if reload_needed(peer_cert(&running, old), peer_cert(&new, c)) {
+                tls
+            } else {
+                peer.tls()
+            };
+            peer.reload(c.peer_config(&new.front), tls);
+            if let GatewayOpener::Routed(routed) = s.front.opener() {
+                routed.set_timeouts(c.lookup_timeout, c.forward.clone());
+            }
+            report.applied.push(
+                "peer listener (allowlist, timeouts, certificate), cluster lookup and forwarding timeouts"
+                    .to_owned(),
+            );
         }
         s.agent_auth.replace(loaded.auth.clone());
         let front = s.front.reload(new.front.clone(), loaded.auth, client_tls);
