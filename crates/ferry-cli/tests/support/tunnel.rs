@@ -96,7 +96,12 @@ pub(crate) struct Gateway {
 
 impl Gateway {
     pub(crate) fn start(config: &Path) -> Self {
-        let program = Program::spawn(GATEWAY, &["--config", config.to_str().unwrap()]);
+        Self::start_args(&["--config", config.to_str().unwrap()])
+    }
+
+    /// Starts `ferry-gateway args` (which must serve metrics).
+    pub(crate) fn start_args(args: &[&str]) -> Self {
+        let program = Program::spawn(GATEWAY, args);
         let metrics_line = program.wait_for("metrics_addr=");
         let at = metrics_line.find("metrics_addr=").unwrap() + "metrics_addr=".len();
         let rest = &metrics_line[at..];
@@ -128,6 +133,22 @@ impl Gateway {
             if line.contains("config reloaded") || line.contains("config reload failed") {
                 return line;
             }
+        }
+    }
+
+    /// Polls `series` until it equals `value` (bounded: 10 s).
+    pub(crate) fn wait_metric(&self, series: &str, value: f64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.metric(series);
+            if (now - value).abs() < f64::EPSILON {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{series} is {now}, not {value}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
