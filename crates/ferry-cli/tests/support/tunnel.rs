@@ -123,32 +123,24 @@ impl Gateway {
     /// SIGHUP, then the log line that tells the outcome (`config reloaded` or `config reload
     /// failed`).
     pub(crate) fn reload(&self) -> String {
+        self.reload_lines().pop().unwrap()
+    }
+
+    /// SIGHUP, then every log line up to and including the one that tells the outcome.
+    pub(crate) fn reload_lines(&self) -> Vec<String> {
         let out = Command::new("kill")
             .args(["-HUP", &self.pid.to_string()])
             .output()
             .unwrap();
         assert!(out.status.success());
+        let mut lines = Vec::new();
         loop {
             let line = self.program.next_line();
-            if line.contains("config reloaded") || line.contains("config reload failed") {
-                return line;
+            let done = line.contains("config reloaded") || line.contains("config reload failed");
+            lines.push(line);
+            if done {
+                return lines;
             }
-        }
-    }
-
-    /// Polls `series` until it equals `value` (bounded: 10 s).
-    pub(crate) fn wait_metric(&self, series: &str, value: f64) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let now = self.metric(series);
-            if (now - value).abs() < f64::EPSILON {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{series} is {now}, not {value}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
