@@ -322,3 +322,71 @@ fn with_flags_only_sighup_rereads_the_token_file() {
     assert_eq!(agent.terminate(), Some(0));
     assert_eq!(gw.program.terminate(), Some(0));
 }
+
+/// `curl -x https://...` through the TLS client front, trusting `ca`: the CONNECT status, 0
+/// when the TLS handshake with the front failed.
+fn curl_tls(
+    proxy: std::net::SocketAddr,
+    token: &str,
+    ca: &Path,
+    target: std::net::SocketAddr,
+) -> u16 {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-p",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_connect}",
+        ])
+        .arg("--proxy-cacert")
+        .arg(ca)
+        .arg("-x")
+        .arg(format!("https://edge-1:{token}@{proxy}"))
+        .arg(format!("http://{target}/"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("curl must be installed");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn client_certificate_renewed_in_place_is_served_after_sighup() {
+    let s = Setup::new("client-tls", 1);
+    let client = &s.clients[0];
+    let http = http_server();
+    let (front_cert, front_key) = tunnel::certificate(&s.dir, "front");
+    let old_ca = s.dir.join("front-old.pem");
+    std::fs::copy(&front_cert, &old_ca).unwrap();
+    s.write_config(
+        "\"127.0.0.1\"",
+        &format!(
+            "[client_tls]\ncert = {:?}\nkey = {:?}\n{AUTH}",
+            front_cert.display().to_string(),
+            front_key.display().to_string()
+        ),
+    );
+    let (gw, agent) = s.start();
+    assert_eq!(curl_tls(gw.client, client, &old_ca, http), 200);
+
+    // Renewed under the same paths.
+    let renewed = ferry_tls::SelfSigned::generate(["localhost", "127.0.0.1"]).unwrap();
+    std::fs::write(&front_cert, renewed.cert_pem()).unwrap();
+    std::fs::write(&front_key, renewed.key_pem()).unwrap();
+    let line = gw.reload();
+    assert!(line.contains("client certificate"), "{line}");
+    assert_eq!(curl_tls(gw.client, client, &front_cert, http), 200);
+    assert_eq!(
+        curl_tls(gw.client, client, &old_ca, http),
+        0,
+        "old certificate still served"
+    );
+    assert_eq!(agent.terminate(), Some(0));
+    assert_eq!(gw.program.terminate(), Some(0));
+}

@@ -186,8 +186,8 @@ impl Reloader {
             s.endpoint.set_server_config(Some(server));
             report.applied.push("agent certificate".to_owned());
         }
-        if new.client_tls.is_some() && running.client_tls != new.client_tls
-            || matches!(new.client_tls, Some(crate::config::CertSpec::Files { .. }))
+        if let (Some(old), Some(spec)) = (&running.client_tls, &new.client_tls)
+            && reload_needed(old, spec)
         {
             report.applied.push("client certificate".to_owned());
         }
