@@ -171,3 +171,111 @@ async fn limiter_state_is_kept_when_the_limits_are_unchanged() {
     agent.stop().await;
     gw.stop().await;
 }
+
+#[allow(clippy::disallowed_methods)] // JWT expiry needs wall-clock time
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An agent config for `id` presenting `secret` (written to a file of its own).
+fn agent_presenting(
+    files: &Files,
+    gateway: std::net::SocketAddr,
+    id: &str,
+    secret: &str,
+) -> AgentConfig {
+    let name = format!("presented-{id}");
+    std::fs::write(files.dir.join(&name), secret).unwrap();
+    AgentConfig::from_toml(&format!(
+        r#"
+        gateway = "{gateway}"
+        server_name = "localhost"
+        ca = "{}"
+        agent_id = "{id}"
+        token_file = "{}"
+        allow = ["127.0.0.1"]
+        reconnect_min = "100ms"
+        reconnect_max = "400ms"
+        "#,
+        files.path("gw.pem"),
+        files.path(&name),
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_jwt_key_disconnects_the_agents_and_clients_it_signed_for() {
+    use ferry_auth::{Algorithm, JwtSpec, Role, SigningKey, generate_key_pair, sign_jwt};
+    use ferry_tunnel::RejectReason;
+
+    let files = Files::new(2);
+    let rng = ring::rand::SystemRandom::new();
+    let mut keys = Vec::new();
+    for name in ["old", "new"] {
+        let pair = generate_key_pair(Algorithm::EdDsa, &rng).unwrap();
+        std::fs::write(files.dir.join(format!("{name}.pub")), &pair.public_spki_pem).unwrap();
+        keys.push(SigningKey::from_pem(&pair.private_pkcs8_pem, None, &rng).unwrap());
+    }
+    let jwt = |key: &SigningKey, role, agent: &str| {
+        sign_jwt(key, &JwtSpec::new(role, agent, 600), unix_now(), &rng).unwrap()
+    };
+    let both = format!(
+        "jwt_keys = [{{ path = \"{}\" }}, {{ path = \"{}\" }}]",
+        files.path("old.pub"),
+        files.path("new.pub")
+    );
+    let gw = start_gateway(&files.gateway_config("127.0.0.1:0", &both)).await;
+    // edge-0 holds a JWT signed with the old key, edge-1 its static token.
+    let mut signed = start_agent(&agent_presenting(
+        &files,
+        gw.agents,
+        "edge-0",
+        &jwt(&keys[0], Role::Agent, "edge-0"),
+    ))
+    .await;
+    let mut plain = start_agent(&files.agent_config(gw.agents, "edge-1", "")).await;
+    signed.wait_for(|s| s.connected).await;
+    plain.wait_for(|s| s.connected).await;
+    let echo = echo_server().await.to_string();
+    let old_client = connect_request(
+        &echo,
+        "edge-1",
+        Some(&jwt(&keys[0], Role::Client, "edge-1")),
+    );
+    let new_client = connect_request(
+        &echo,
+        "edge-1",
+        Some(&jwt(&keys[1], Role::Client, "edge-1")),
+    );
+    assert_eq!(ask(gw.client, &old_client, b"").await.0, 200);
+
+    // The old key is rotated out.
+    let only_new = format!("jwt_keys = [{{ path = \"{}\" }}]", files.path("new.pub"));
+    let done = gw
+        .reloader
+        .reload(files.gateway_config("127.0.0.1:0", &only_new))
+        .unwrap();
+    assert!(
+        done.applied
+            .iter()
+            .any(|a| a == "agents disconnected (credential revoked): edge-0"),
+        "{done:?}"
+    );
+    let s = signed.wait_for(|s| s.rejections >= 1).await;
+    assert_eq!(s.last_rejection, Some(RejectReason::BadCredential));
+    assert!(
+        !gw.tunnel
+            .is_connected(&ferry_tunnel::AgentId::new("edge-0").unwrap())
+    );
+    // The agent with a static token stayed on its first connection.
+    assert_eq!(plain.status.borrow().connects, 1);
+    assert!(plain.status.borrow().connected);
+    assert_eq!(ask(gw.client, &old_client, b"").await.0, 407);
+    assert_eq!(ask(gw.client, &new_client, b"").await.0, 200);
+    signed.stop().await;
+    plain.stop().await;
+    gw.stop().await;
+}
