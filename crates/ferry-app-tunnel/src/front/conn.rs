@@ -267,6 +267,11 @@ async fn serve<O, S>(
         }
     };
     access.agent = Some(identity.agent_id.clone());
+    // Remembered with its credential, from now on, only when revoked clients' tunnels are cut
+    // at reloads (a reload while the tunnel opens is seen below).
+    let live = presented
+        .take()
+        .map(|c| inner.live.add(&c.username, &c.password));
 
     let (host, port) = match target.host() {
         Host::Ip(ip) => (ip.to_string(), target.port()),
@@ -317,10 +322,11 @@ async fn serve<O, S>(
         }
     };
 
-    // Remembered with its credential only when revoked clients' tunnels are cut at reloads.
-    let live = presented
-        .take()
-        .map(|c| inner.live.add(&c.username, &c.password));
+    if live.as_ref().is_some_and(|l| l.revoked().is_cancelled()) {
+        // Revoked by a reload while the tunnel was opening.
+        respond_code(inner, g, &mut client, 407).await;
+        return access.log(Some(407), "auth_revoked", 0, 0, None);
+    }
     let revoked = async {
         match &live {
             Some(l) => l.revoked().cancelled().await,
