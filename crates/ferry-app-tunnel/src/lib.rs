@@ -38,7 +38,8 @@
 //!
 //! **What it does not do:** speak QUIC itself (that is `ferry-tunnel`), parse command lines
 //! or install signal handlers (`ferry-cli`), or read key and token files during validation
-//! (the config holds paths; [`gateway::bind`] and [`agent::AgentApp::load`] read them).
+//! (the config holds paths; [`gateway::bind`], [`gateway::check`], [`gateway::Reloader`] and
+//! [`agent::AgentApp::load`] read them).
 //!
 //! # Example
 //!
