@@ -6,7 +6,14 @@
 //!   [`config::GatewayConfig`] (port 0 works; [`gateway::BoundGateway`] tells the addresses),
 //!   [`gateway::BoundGateway::run`] serves until shutdown and drains; with `[cluster]` it
 //!   wires [`RoutedOpener`], [`PeerFront`] and a `ferry_registry::Keeper` driven by the
-//!   tunnel's `AgentEvents`;
+//!   tunnel's `AgentEvents`; [`gateway::BoundGateway::reloader`] gives the
+//!   [`gateway::Reloader`] (SIGHUP: the new config validated first, then swapped in for new
+//!   connections; listen addresses and `[cluster]` changes refused as needing a restart; revoked
+//!   agents disconnected through `ferry_tunnel::Gateway::revalidate`, revoked clients' live
+//!   tunnels cut with [`RevokedClientTunnels::Cut`]); [`gateway::check`] loads every file a
+//!   config names without binding and returns [`config::GatewayConfig::explain`]; the admin
+//!   endpoint is `ferry_app_core::admin::start`, with HELP texts from
+//!   [`metrics::describe_metrics`];
 //! - [`agent`]: [`agent::AgentApp`] loads a [`config::AgentConfig`] (secret from a file or the
 //!   environment, CA file, gateway name resolved) and runs `ferry_tunnel::Agent`;
 //!   [`agent::AgentReloader`] reloads it while it runs (validated first, the live connection
@@ -14,13 +21,16 @@
 //!   ([`config::AgentConfig::explain`]), [`agent::describe_metrics`] describes its
 //!   `ferry_agent_*` metrics;
 //! - [`AgentAuth`]: agent credentials (`ferry-auth`, role `agent`, the JWT `agent_id` claim
-//!   equal to the presented id) behind `ferry-tunnel`'s verifier hook;
+//!   equal to the presented id) behind `ferry-tunnel`'s verifier hook; clones share the
+//!   authenticator, which [`AgentAuth::replace`] swaps at a reload;
 //! - [`LocalOpener`]: the [`TunnelOpener`] over `ferry_tunnel::Gateway::open`, with every
 //!   transport error mapped to the status the client gets ([`open_failure`]);
 //! - [`ClientFront`]: the gateway's client side, an HTTP CONNECT proxy (plain or TLS) where the
 //!   `Proxy-Authorization: Basic` username is the agent id and the password a client token or
 //!   JWT (verified with `ferry-auth`); status codes, limits and order of checks in [`front`];
 //!   metrics in [`metrics`]; an access-log line per connection (target `ferry::access`);
+//!   [`ClientFront::reload`] swaps its settings, credentials and TLS acceptor for new
+//!   connections (limiter state kept when the limits are unchanged);
 //! - [`TunnelOpener`]: the seam to the tunnel transport; the gateway implements it over its
 //!   agent connections;
 //! - [`cluster`]: several gateways: [`RoutedOpener`] serves agents connected here locally and
@@ -36,7 +46,8 @@
 //!
 //! **What it does not do:** speak QUIC itself (that is `ferry-tunnel`), parse command lines
 //! or install signal handlers (`ferry-cli`), or read key and token files during validation
-//! (the config holds paths; [`gateway::bind`] and [`agent::AgentApp::load`] read them).
+//! (the config holds paths; [`gateway::bind`], [`gateway::check`], [`gateway::Reloader`] and
+//! [`agent::AgentApp::load`] read them).
 //!
 //! # Example
 //!
@@ -81,7 +92,9 @@ mod verify;
 
 pub use clock::{FixedClock, SharedClock, SystemClock, UnixClock};
 pub use cluster::{PeerFront, RoutedOpener};
-pub use front::{ClientFront, FrontConfig, FrontLimits, FrontStats};
+pub use front::{
+    ClientFront, FrontConfig, FrontLimits, FrontReloaded, FrontStats, RevokedClientTunnels,
+};
 pub use local::{LocalOpener, open_failure};
 pub use opener::{OpenFailure, TunnelOpener};
 pub use verify::AgentAuth;

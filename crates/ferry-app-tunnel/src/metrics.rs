@@ -5,9 +5,12 @@
 //! |---|---|---|
 //! | `ferry_gateway_replies_total` | counter | `code` (`200`, `400`, `403`, `405`, `407`, `408`, `429`, `502`, `503`, `504`) |
 //! | `ferry_gateway_auth_failures_total` | counter | `reason` (`missing`, `malformed`, `refused`, `blocked`) |
-//! | `ferry_gateway_tunnels_total` | counter | `end` (the bridge's end labels, or `cut_at_drain`) |
+//! | `ferry_gateway_tunnels_total` | counter | `end` (the bridge's end labels, `cut_at_drain`, or `cut_revoked`) |
 //! | `ferry_gateway_active_tunnels` | gauge | none |
 //! | `ferry_gateway_bytes_total` | counter | `direction` (`client_to_agent`, `agent_to_client`) |
+//!
+//! [`describe_metrics`] registers their HELP text (the gateway calls it once its admin endpoint
+//! has started).
 //!
 //! Agent-side figures (agents connected, streams per agent) belong to the tunnel transport.
 
@@ -46,4 +49,39 @@ impl Drop for ActiveTunnel {
     fn drop(&mut self) {
         self.0.decrement(1.0);
     }
+}
+
+/// Registers the HELP text of the `ferry_gateway_*` metrics with the installed recorder (call
+/// it once the recorder is installed, e.g. after `ferry_app_core::admin::start`; without a
+/// recorder it does nothing).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "ferry_gateway_replies_total",
+        "Replies the client front sent, by HTTP status code."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_auth_failures_total",
+        "Failed client authentications, by reason (missing, malformed, refused, blocked)."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_tunnels_total",
+        "Client tunnels that ended, by how they ended (the relay's end, cut_at_drain, cut_revoked)."
+    );
+    metrics::describe_gauge!("ferry_gateway_active_tunnels", "Client tunnels open now.");
+    metrics::describe_counter!(
+        "ferry_gateway_bytes_total",
+        "Bytes relayed by finished client tunnels, by direction (client_to_agent, agent_to_client)."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_registry_failures_total",
+        "Registry operations that failed, by operation (lookup, forget_stale; [cluster] only)."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_peer_replies_total",
+        "Replies the peer listener sent to other gateways, by code ([cluster] only)."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_peer_auth_failures_total",
+        "Peer connections refused for a bad gateway credential ([cluster] only)."
+    );
 }

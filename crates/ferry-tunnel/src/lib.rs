@@ -14,6 +14,10 @@
 //!   [`TunnelStream`], `AsyncRead + AsyncWrite` with half-close), caps tunnels per agent and
 //!   the QUIC flow-control windows, drains on shutdown, and tells an optional
 //!   [`AgentEvents`] observer when agents connect and disconnect (in order, once each).
+//!   [`Gateway::revalidate`] checks every connected agent's credential again (after the data
+//!   behind the verifier changed, e.g. a reloaded token file) and disconnects the revoked ones
+//!   ([`Revalidated`]); the agent endpoint's certificate is swapped for new connections with
+//!   [`Gateway::server_config`] and `quinn::Endpoint::set_server_config`.
 //! - [`Agent`]: connects to the gateway with ALPN `ferry-tunnel/1`, authenticates, serves
 //!   tunnels (allowlist and special-address check, resolve once, dial exactly the checked
 //!   address with a timeout, status, `ferry-bridge` relay), reconnects with exponential
@@ -22,8 +26,9 @@
 //!   settings, even the gateway): they apply from the next tunnel, connection attempt or
 //!   delay, and the live connection and its tunnels are not touched.
 //! - Metrics through the `metrics` facade, names in [`metrics`] (the gateway half's start
-//!   with `ferry_tunnel_`, the agent half's with `ferry_agent_`;
-//!   [`metrics::describe_agent_metrics`] describes the latter).
+//!   with `ferry_tunnel_`, the agent half's with `ferry_agent_`);
+//!   [`metrics::describe_gateway_metrics`] and [`metrics::describe_agent_metrics`] register
+//!   their HELP text.
 //!
 //! # API changes
 //!
@@ -167,7 +172,7 @@ pub use agent::{Agent, AgentConfig, AgentStatus};
 pub use agent_id::{AgentId, AgentIdError, MAX_AGENT_ID_LEN};
 pub use backoff::Backoff;
 pub use events::AgentEvents;
-pub use gateway::{Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError};
+pub use gateway::{Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError, Revalidated};
 pub use quic::{
     QuicConfigError, QuicSettings, bind_endpoint, client_crypto, server_crypto, transport_config,
 };

@@ -19,7 +19,9 @@ pub enum AgentRejected {
 /// with hashed static tokens or JWTs).
 ///
 /// Called once per connection, after the auth message was read and before any per-agent state
-/// exists. It is synchronous: it must not block on I/O (a verifier that needs a remote store
+/// exists; again for every connected agent at each [`Gateway::revalidate`](crate::Gateway::revalidate),
+/// and once more when an agent registers while a revalidation has started since it was
+/// checked. It is synchronous: it must not block on I/O (a verifier that needs a remote store
 /// should cache). Closures `Fn(&AgentId, &str, u64) -> Result<(), AgentRejected>` implement it.
 pub trait AgentVerifier: Send + Sync + 'static {
     /// Checks that `credential` is valid for `agent_id` at `now_unix` (seconds since the Unix

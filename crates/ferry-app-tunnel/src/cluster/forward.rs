@@ -4,9 +4,11 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::{Buf as _, Bytes};
 use ferry_front::http_connect::{
     BasicCredentials, HttpLimits, parse_response, write_connect_request,
@@ -27,7 +29,7 @@ pub const DEFAULT_FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_FORWARD_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a gateway forwards to an owner.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ForwardConfig {
     /// Bound on TCP connect plus TLS handshake to the owner. Default
@@ -76,7 +78,8 @@ pub(crate) enum ForwardError {
 pub struct Forwarder {
     connector: TlsConnector,
     credential: GatewayCredential,
-    config: ForwardConfig,
+    /// Shared by clones; [`Forwarder::set_config`] swaps it for the next forward.
+    config: Arc<ArcSwap<ForwardConfig>>,
     via: InstanceId,
 }
 
@@ -93,9 +96,15 @@ impl Forwarder {
         Self {
             connector,
             credential,
-            config,
+            config: Arc::new(ArcSwap::from_pointee(config)),
             via,
         }
+    }
+
+    /// Replaces the settings (timeouts, server name, head cap) for the next forward, in this
+    /// forwarder and every clone; forwards in progress keep theirs.
+    pub fn set_config(&self, config: ForwardConfig) {
+        self.config.store(Arc::new(config));
     }
 
     pub(crate) async fn forward(
@@ -125,7 +134,7 @@ impl Forwarder {
         )
         .map_err(|e| ForwardError::Protocol(e.to_string()))?;
 
-        let cfg = &self.config;
+        let cfg = self.config.load_full();
         let tcp = match timeout(cfg.connect_timeout, TcpStream::connect(owner)).await {
             Ok(Ok(tcp)) => tcp,
             Ok(Err(e)) => return Err(ForwardError::Unreachable(e.to_string())),

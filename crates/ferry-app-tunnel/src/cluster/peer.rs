@@ -6,6 +6,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use ferry_allow::Allowlist;
 use ferry_app_core::listen::Acceptor;
@@ -64,12 +65,17 @@ impl Default for PeerConfig {
     }
 }
 
-struct Inner<L> {
+/// What a connection runs with; [`PeerFront::reload`] swaps it for new connections.
+struct Settings {
     config: PeerConfig,
-    credential: GatewayCredential,
-    local: L,
     tls: TlsAcceptor,
     bridge: Bridge,
+}
+
+struct Inner<L> {
+    settings: ArcSwap<Settings>,
+    credential: GatewayCredential,
+    local: L,
     permits: Semaphore,
     cut: CancellationToken,
 }
@@ -120,24 +126,44 @@ impl<L: TunnelOpener> PeerFront<L> {
         let permits = Semaphore::new(config.max_tunnels.get());
         Self {
             inner: Arc::new(Inner {
-                config,
+                settings: ArcSwap::from_pointee(Settings {
+                    config,
+                    tls,
+                    bridge,
+                }),
                 credential,
                 local,
-                tls,
-                bridge,
                 permits,
                 cut: CancellationToken::new(),
             }),
         }
     }
 
+    /// The TLS acceptor new connections use.
+    pub(crate) fn tls(&self) -> TlsAcceptor {
+        self.inner.settings.load().tls.clone()
+    }
+
+    /// Swaps in `config` (allowlist, timeouts, relay settings) and `tls` for new connections;
+    /// live ones keep what they started with. [`PeerConfig::max_tunnels`] keeps the value the
+    /// front was created with, and so does the gateway credential.
+    pub fn reload(&self, config: PeerConfig, tls: TlsAcceptor) {
+        let bridge = Bridge::new(config.bridge.clone());
+        self.inner.settings.store(Arc::new(Settings {
+            config,
+            tls,
+            bridge,
+        }));
+    }
+
     /// Serves one accepted TCP connection to its end.
     pub async fn handle_tcp(&self, tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
         let inner = &self.inner;
-        let deadline = Instant::now() + inner.config.header_timeout;
-        match timeout_at(deadline, Box::pin(inner.tls.accept(tcp))).await {
-            Ok(Ok((stream, _info))) => Box::pin(serve(inner, stream, peer, deadline)).await,
+        let g = inner.settings.load_full();
+        let deadline = Instant::now() + g.config.header_timeout;
+        match timeout_at(deadline, Box::pin(g.tls.accept(tcp))).await {
+            Ok(Ok((stream, _info))) => Box::pin(serve(inner, &g, stream, peer, deadline)).await,
             Ok(Err(e)) => log(peer, None, None, "tls_handshake_failed", &e.to_string()),
             Err(_elapsed) => log(peer, None, None, "header_timeout", "-"),
         }
@@ -161,7 +187,7 @@ impl<L: TunnelOpener> PeerFront<L> {
         drop(listener);
         ferry_app_core::drain::drain_connections(
             &tracker,
-            self.inner.config.drain_timeout,
+            self.inner.settings.load().config.drain_timeout,
             &self.inner.cut,
         )
         .await;
@@ -220,12 +246,17 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-async fn serve<L, S>(inner: &Inner<L>, mut conn: S, peer: SocketAddr, deadline: Instant)
-where
+async fn serve<L, S>(
+    inner: &Inner<L>,
+    g: &Settings,
+    mut conn: S,
+    peer: SocketAddr,
+    deadline: Instant,
+) where
     L: TunnelOpener,
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let cfg = &inner.config;
+    let cfg = &g.config;
     let wait = cfg.header_timeout;
     let limits = HttpLimits::default().with_max_head(cfg.max_head);
     let head = tokio::select! {
@@ -335,7 +366,7 @@ where
     };
     reply(&mut conn, 200, &[], wait).await;
     let session = Session::new().prefix_a_to_b(Bytes::from(early));
-    let relay = inner.bridge.run(conn, tunnel, session);
+    let relay = g.bridge.run(conn, tunnel, session);
     let end = tokio::select! {
         () = inner.cut.cancelled() => "cut_at_drain",
         outcome = relay => outcome.end.label(),

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use ferry_registry::{Entry, Forget, Owner, Registry};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::timeout;
 
-use super::forward::{ForwardError, Forwarded, Forwarder};
+use super::forward::{ForwardConfig, ForwardError, Forwarded, Forwarder};
 use crate::opener::{OpenFailure, TunnelOpener};
 
 /// Default bound on a registry lookup (and on the stale-record cleanup): 1 s.
@@ -45,7 +46,7 @@ pub struct RoutedOpener<L> {
     registry: Arc<dyn Registry>,
     me: Owner,
     forwarder: Forwarder,
-    lookup_timeout: Duration,
+    lookup_timeout: ArcSwap<Duration>,
 }
 
 impl<L> std::fmt::Debug for RoutedOpener<L> {
@@ -67,15 +68,22 @@ impl<L: TunnelOpener> RoutedOpener<L> {
             registry,
             me,
             forwarder,
-            lookup_timeout: DEFAULT_LOOKUP_TIMEOUT,
+            lookup_timeout: ArcSwap::from_pointee(DEFAULT_LOOKUP_TIMEOUT),
         }
     }
 
     /// Sets the lookup timeout (default [`DEFAULT_LOOKUP_TIMEOUT`]).
     #[must_use]
-    pub fn lookup_timeout(mut self, lookup_timeout: Duration) -> Self {
-        self.lookup_timeout = lookup_timeout;
+    pub fn lookup_timeout(self, lookup_timeout: Duration) -> Self {
+        self.lookup_timeout.store(Arc::new(lookup_timeout));
         self
+    }
+
+    /// Replaces the lookup timeout and the forwarding settings for the next open (a reload);
+    /// opens in progress keep theirs.
+    pub fn set_timeouts(&self, lookup_timeout: Duration, forward: ForwardConfig) {
+        self.lookup_timeout.store(Arc::new(lookup_timeout));
+        self.forwarder.set_config(forward);
     }
 
     /// The local opener.
@@ -85,7 +93,7 @@ impl<L: TunnelOpener> RoutedOpener<L> {
     }
 
     async fn lookup(&self, agent: &str) -> Option<Entry> {
-        match timeout(self.lookup_timeout, self.registry.lookup(agent)).await {
+        match timeout(**self.lookup_timeout.load(), self.registry.lookup(agent)).await {
             Ok(Ok(found)) => found,
             Ok(Err(e)) => {
                 tracing::warn!(agent, error = %ferry_app_core::error::error_line(&e), "registry lookup failed");
@@ -101,7 +109,11 @@ impl<L: TunnelOpener> RoutedOpener<L> {
     }
 
     async fn forget(&self, agent: &str, seen: &Entry, why: &str) {
-        let forgot = timeout(self.lookup_timeout, self.registry.forget_stale(agent, seen)).await;
+        let forgot = timeout(
+            **self.lookup_timeout.load(),
+            self.registry.forget_stale(agent, seen),
+        )
+        .await;
         match forgot {
             Ok(Ok(Forget::Forgotten)) => {
                 tracing::info!(agent, owner = %seen.owner, why, "forgot stale agent record");

@@ -76,7 +76,7 @@ pub enum RegistrySpec {
 /// # cert = "peer.pem"
 /// # key = "peer.key"
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClusterConfig {
     /// The registry (`cluster.registry`).

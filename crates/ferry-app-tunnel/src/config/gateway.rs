@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::cluster::{ClusterConfig, ClusterFile};
 use super::flags::GatewayFlags;
 use super::{CertFile, CertSpec, allowlist, parse_rate, quic_settings, read, syntax, with_path};
-use crate::front::FrontConfig;
+use crate::front::{FrontConfig, RevokedClientTunnels};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +45,7 @@ pub(super) struct AuthFile {
     issuer: Option<String>,
     #[serde(default, deserialize_with = "de_some")]
     leeway: Option<Duration>,
+    revoked_client_tunnels: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +167,7 @@ impl GatewayAuth {
 /// audience = "ferry"      # required `aud` in JWTs; default none
 /// issuer = "ops"          # required `iss`; default none
 /// leeway = "60s"          # default 60 s
+/// revoked_client_tunnels = "keep"  # or "cut": live tunnels of a client revoked by a reload
 ///
 /// [limits]
 /// max_tunnels = 16384
@@ -285,6 +287,7 @@ impl GatewayConfig {
                 audience: flags.jwt_audience.clone(),
                 issuer: None,
                 leeway: None,
+                revoked_client_tunnels: None,
             }),
             limits: LimitsFile::default(),
             timeouts: TimeoutsFile::default(),
@@ -305,12 +308,20 @@ impl GatewayConfig {
             .client_tls
             .map(|t| t.validate("client_tls"))
             .transpose()?;
+        let revoked = file
+            .auth
+            .as_ref()
+            .and_then(|a| a.revoked_client_tunnels.as_deref())
+            .map(revoked_client_tunnels)
+            .transpose()?
+            .unwrap_or_default();
         let auth = validate_auth(file.auth)?;
         let cluster = file.cluster.map(ClusterFile::validate).transpose()?;
         let allow = allowlist("allow", &file.allow, file.allow_special_addresses)?;
 
         let mut front = FrontConfig {
             allow: Arc::new(allow),
+            revoked_client_tunnels: revoked,
             ..FrontConfig::default()
         };
         let l = file.limits;
@@ -363,6 +374,17 @@ impl GatewayConfig {
             cluster,
             agent_quic,
         })
+    }
+}
+
+fn revoked_client_tunnels(text: &str) -> Result<RevokedClientTunnels, ConfigError> {
+    match text {
+        "keep" => Ok(RevokedClientTunnels::Keep),
+        "cut" => Ok(RevokedClientTunnels::Cut),
+        other => Err(ConfigError::invalid(
+            "auth.revoked_client_tunnels",
+            format!("{other:?}: expected \"keep\" or \"cut\""),
+        )),
     }
 }
 

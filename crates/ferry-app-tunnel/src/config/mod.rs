@@ -14,6 +14,7 @@ mod agent_explain;
 mod cluster;
 mod flags;
 mod gateway;
+mod gateway_explain;
 mod rate;
 #[cfg(test)]
 mod tests;

@@ -382,3 +382,38 @@ fn documented_examples_parse() {
     let c = AgentConfig::from_toml(&agent).unwrap();
     assert_eq!(c.agent_id, "edge-1");
 }
+
+#[test]
+fn gateway_revoked_client_tunnels_keep_by_default_cut_when_asked_else_refused() {
+    use crate::front::RevokedClientTunnels;
+    let c = GatewayConfig::from_toml(GW).unwrap();
+    assert_eq!(c.front.revoked_client_tunnels, RevokedClientTunnels::Keep);
+    let cut = format!("{GW}revoked_client_tunnels = \"cut\"\n");
+    let c = GatewayConfig::from_toml(&cut).unwrap();
+    assert_eq!(c.front.revoked_client_tunnels, RevokedClientTunnels::Cut);
+    assert!(c.explain().contains("revoked_client_tunnels=cut"));
+    let err = gw_err(&format!("{GW}revoked_client_tunnels = \"drop\"\n"));
+    assert!(
+        err.contains("auth.revoked_client_tunnels") && err.contains("\"drop\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn gateway_explain_names_files_and_fills_defaults() {
+    let c = GatewayConfig::from_toml(GW).unwrap();
+    let text = c.explain();
+    for expected in [
+        "listen: 127.0.0.1:8080",
+        "agent_listen: 127.0.0.1:4433",
+        "metrics: off",
+        "allow: *.internal:443",
+        "tls (agents): self-signed",
+        "auth: tokens=tokens.txt jwt_keys=[] audience=not checked",
+        "client_rate=burst 100, then 1 every 20ms",
+        "agent_idle=30s",
+        "cluster: off",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+}

@@ -14,9 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::Inner;
 use super::head::{HeadError, read_head};
 use super::limits::Refusal;
+use super::{Generation, Inner, RevokedClientTunnels};
 use crate::opener::TunnelOpener;
 
 /// What the access-log line says about a connection.
@@ -62,18 +62,20 @@ pub(super) async fn handle_tcp<O: TunnelOpener>(
     peer: SocketAddr,
 ) {
     let started = Instant::now();
+    let g = inner.current.load_full();
     let access = Access {
         peer,
         started,
         agent: None,
         target: None,
     };
-    let source = inner.limiters.source(peer.ip());
-    if let Some(secs) = inner.limiters.blocked_for(source, started.into_std()) {
+    let source = g.limiters.source(peer.ip());
+    if let Some(secs) = g.limiters.blocked_for(source, started.into_std()) {
         inner.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
         crate::metrics::auth_failure("blocked");
         respond(
             inner,
+            &g,
             &mut tcp,
             Reply::TooManyRequests {
                 retry_after_secs: secs,
@@ -83,12 +85,12 @@ pub(super) async fn handle_tcp<O: TunnelOpener>(
         access.log(Some(429), "auth_blocked", 0, 0, None);
         return;
     }
-    let deadline = started + inner.config.header_timeout;
-    match &inner.tls {
-        None => serve(inner, tcp, source, deadline, access).await,
+    let deadline = started + g.config.header_timeout;
+    match &g.tls {
+        None => serve(inner, &g, tcp, source, deadline, access).await,
         Some(acceptor) => match timeout_at(deadline, Box::pin(acceptor.accept(tcp))).await {
             Ok(Ok((stream, _info))) => {
-                Box::pin(serve(inner, stream, source, deadline, access)).await
+                Box::pin(serve(inner, &g, stream, source, deadline, access)).await
             }
             Ok(Err(e)) => access.log(None, "tls_handshake_failed", 0, 0, Some(&chain(&e))),
             Err(_elapsed) => access.log(None, "header_timeout", 0, 0, None),
@@ -97,7 +99,7 @@ pub(super) async fn handle_tcp<O: TunnelOpener>(
 }
 
 /// Writes a reply (bounded in time) and closes the write side.
-async fn respond<O, S>(inner: &Inner<O>, client: &mut S, reply: Reply<'_>)
+async fn respond<O, S>(inner: &Inner<O>, g: &Generation, client: &mut S, reply: Reply<'_>)
 where
     S: AsyncWrite + Unpin,
 {
@@ -115,29 +117,40 @@ where
         }
         Ok::<(), std::io::Error>(())
     };
-    let _ = timeout(inner.config.header_timeout, write).await;
+    let _ = timeout(g.config.header_timeout, write).await;
 }
 
-async fn respond_code<O, S: AsyncWrite + Unpin>(inner: &Inner<O>, client: &mut S, code: u16) {
+async fn respond_code<O, S: AsyncWrite + Unpin>(
+    inner: &Inner<O>,
+    g: &Generation,
+    client: &mut S,
+    code: u16,
+) {
     let reply = match code {
         403 => Reply::Forbidden,
         405 => Reply::MethodNotAllowed,
         407 => Reply::ProxyAuthRequired {
-            realm: &inner.config.realm,
+            realm: &g.config.realm,
         },
         502 => Reply::BadGateway,
         503 => Reply::ServiceUnavailable,
         504 => Reply::GatewayTimeout,
         _ => Reply::BadRequest,
     };
-    respond(inner, client, reply).await;
+    respond(inner, g, client, reply).await;
 }
 
-async fn refuse<O, S: AsyncWrite + Unpin>(inner: &Inner<O>, client: &mut S, r: Refusal) -> u16 {
+async fn refuse<O, S: AsyncWrite + Unpin>(
+    inner: &Inner<O>,
+    g: &Generation,
+    client: &mut S,
+    r: Refusal,
+) -> u16 {
     match r {
         Refusal::TooMany(secs) => {
             respond(
                 inner,
+                g,
                 client,
                 Reply::TooManyRequests {
                     retry_after_secs: secs,
@@ -147,7 +160,7 @@ async fn refuse<O, S: AsyncWrite + Unpin>(inner: &Inner<O>, client: &mut S, r: R
             429
         }
         Refusal::Busy => {
-            respond(inner, client, Reply::ServiceUnavailable).await;
+            respond(inner, g, client, Reply::ServiceUnavailable).await;
             503
         }
     }
@@ -155,6 +168,7 @@ async fn refuse<O, S: AsyncWrite + Unpin>(inner: &Inner<O>, client: &mut S, r: R
 
 async fn serve<O, S>(
     inner: &Arc<Inner<O>>,
+    g: &Generation,
     mut client: S,
     source: ClientKey,
     deadline: Instant,
@@ -163,7 +177,7 @@ async fn serve<O, S>(
     O: TunnelOpener,
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let cfg = &inner.config;
+    let cfg = &g.config;
     let limits = HttpLimits::default().with_max_head(cfg.max_head);
     let head = tokio::select! {
         () = inner.cut.cancelled() => return access.log(None, "cut_at_drain", 0, 0, None),
@@ -190,7 +204,7 @@ async fn serve<O, S>(
         }
         Ok(Err(HeadError::Http(e))) => {
             let code = e.status();
-            respond_code(inner, &mut client, code).await;
+            respond_code(inner, g, &mut client, code).await;
             return access.log(Some(code), "bad_request", 0, 0, Some(&e.to_string()));
         }
         Ok(Ok(parsed)) => parsed,
@@ -199,8 +213,8 @@ async fn serve<O, S>(
     access.target = Some(target.to_string());
     let now = Instant::now().into_std();
 
-    if let Err(r) = inner.limiters.check_client_rate(source, now) {
-        let code = refuse(inner, &mut client, r).await;
+    if let Err(r) = g.limiters.check_client_rate(source, now) {
+        let code = refuse(inner, g, &mut client, r).await;
         return access.log(Some(code), "client_rate_limited", 0, 0, None);
     }
 
@@ -210,10 +224,12 @@ async fn serve<O, S>(
         Ok(None) => Err(("missing", None)),
         Err(e) => Err(("malformed", Some(e.to_string()))),
     };
+    let remember = cfg.revoked_client_tunnels == RevokedClientTunnels::Cut;
+    let mut presented = None;
     let identity = match creds {
         Ok(c) => {
             access.agent = Some(shown(&c.username));
-            inner
+            let verified = g
                 .auth
                 .verify(
                     Role::Client,
@@ -221,7 +237,11 @@ async fn serve<O, S>(
                     &c.password,
                     inner.clock.now_unix(),
                 )
-                .map_err(|e| ("refused", Some(chain(&e))))
+                .map_err(|e| ("refused", Some(chain(&e))));
+            if remember && verified.is_ok() {
+                presented = Some(c);
+            }
+            verified
         }
         Err(e) => Err(e),
     };
@@ -230,8 +250,8 @@ async fn serve<O, S>(
         Err((reason, error)) => {
             inner.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
             crate::metrics::auth_failure(reason);
-            let blocked = inner.limiters.auth_failed(source, now);
-            respond_code(inner, &mut client, 407).await;
+            let blocked = g.limiters.auth_failed(source, now);
+            respond_code(inner, g, &mut client, 407).await;
             let end = if blocked {
                 "auth_failed_now_blocked"
             } else {
@@ -247,6 +267,11 @@ async fn serve<O, S>(
         }
     };
     access.agent = Some(identity.agent_id.clone());
+    // Remembered with its credential, from now on, only when revoked clients' tunnels are cut
+    // at reloads (a reload while the tunnel opens is seen below).
+    let live = presented
+        .take()
+        .map(|c| inner.live.add(&c.username, &c.password));
 
     let (host, port) = match target.host() {
         Host::Ip(ip) => (ip.to_string(), target.port()),
@@ -259,14 +284,14 @@ async fn serve<O, S>(
         _ => false,
     };
     if !allowed {
-        respond_code(inner, &mut client, 403).await;
+        respond_code(inner, g, &mut client, 403).await;
         return access.log(Some(403), "denied_by_gateway", 0, 0, None);
     }
 
-    let _permits = match inner.limiters.admit(source, &identity.agent_id, now) {
+    let _permits = match g.limiters.admit(source, &identity.agent_id, now) {
         Ok(p) => p,
         Err(r) => {
-            let code = refuse(inner, &mut client, r).await;
+            let code = refuse(inner, g, &mut client, r).await;
             return access.log(Some(code), "limited", 0, 0, None);
         }
     };
@@ -282,7 +307,7 @@ async fn serve<O, S>(
         Ok(Ok(stream)) => stream,
         Ok(Err(failure)) => {
             let code = failure.status();
-            respond_code(inner, &mut client, code).await;
+            respond_code(inner, g, &mut client, code).await;
             return access.log(
                 Some(code),
                 failure.label(),
@@ -292,20 +317,32 @@ async fn serve<O, S>(
             );
         }
         Err(_elapsed) => {
-            respond_code(inner, &mut client, 504).await;
+            respond_code(inner, g, &mut client, 504).await;
             return access.log(Some(504), "open_timeout", 0, 0, None);
         }
     };
 
-    respond(inner, &mut client, Reply::Established).await;
+    if live.as_ref().is_some_and(|l| l.revoked().is_cancelled()) {
+        // Revoked by a reload while the tunnel was opening.
+        respond_code(inner, g, &mut client, 407).await;
+        return access.log(Some(407), "auth_revoked", 0, 0, None);
+    }
+    let revoked = async {
+        match &live {
+            Some(l) => l.revoked().cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    respond(inner, g, &mut client, Reply::Established).await;
     let _active = crate::metrics::ActiveTunnel::new();
     let counters = Arc::new(Counters::new());
     let session = Session::new()
         .counters(Arc::clone(&counters))
         .prefix_a_to_b(Bytes::from(early));
-    let relay = inner.bridge.run(client, tunnel, session);
+    let relay = g.bridge.run(client, tunnel, session);
     let (up, down, end) = tokio::select! {
         () = inner.cut.cancelled() => (counters.a_to_b(), counters.b_to_a(), "cut_at_drain"),
+        () = revoked => (counters.a_to_b(), counters.b_to_a(), "cut_revoked"),
         outcome = relay => (outcome.a_to_b, outcome.b_to_a, outcome.end.label()),
     };
     inner.stats.tunnels_done.fetch_add(1, Ordering::Relaxed);

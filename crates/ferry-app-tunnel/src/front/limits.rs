@@ -33,7 +33,7 @@ fn quota((burst, interval): (u32, Duration)) -> Option<Quota> {
 }
 
 /// The front's limits. Sources are client IP addresses, IPv6 keyed by prefix (default /64).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FrontLimits {
     /// Concurrent tunnels in total; over it: `503`. Default [`DEFAULT_MAX_TUNNELS`].

@@ -28,6 +28,7 @@
 mod conn;
 pub(crate) mod head;
 pub mod limits;
+mod live;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use ferry_allow::Allowlist;
 use ferry_app_core::listen::Acceptor;
 use ferry_auth::Authenticator;
@@ -84,6 +86,37 @@ pub struct FrontConfig {
     /// Time live tunnels get after shutdown before they are cut. Default
     /// [`DEFAULT_DRAIN_TIMEOUT`].
     pub drain_timeout: Duration,
+    /// What happens to the live tunnels of a client whose credential is revoked by a reload
+    /// ([`ClientFront::reload`]). Default [`RevokedClientTunnels::Keep`].
+    pub revoked_client_tunnels: RevokedClientTunnels,
+}
+
+/// What a reload does to the live tunnels of a client whose credential no longer verifies
+/// (`auth.revoked_client_tunnels`). New CONNECTs with a revoked credential are refused (`407`)
+/// either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevokedClientTunnels {
+    /// Live tunnels run on to their natural end (the default): a reload never cuts a transfer,
+    /// and revocation takes effect from the next CONNECT.
+    #[default]
+    Keep,
+    /// The front remembers (in memory only, overwritten when the tunnel ends) the credential
+    /// that opened each live tunnel; at every reload the tunnels whose credential no longer
+    /// verifies are cut (access-log end `cut_revoked`). Tunnels opened while the setting was
+    /// `keep` are not remembered and run on.
+    Cut,
+}
+
+impl RevokedClientTunnels {
+    /// The config value: `keep` or `cut`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Cut => "cut",
+        }
+    }
 }
 
 impl Default for FrontConfig {
@@ -97,6 +130,7 @@ impl Default for FrontConfig {
             limits: FrontLimits::default(),
             bridge: BridgeConfig::default().idle_timeout(Some(DEFAULT_TUNNEL_IDLE_TIMEOUT)),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            revoked_client_tunnels: RevokedClientTunnels::default(),
         }
     }
 }
@@ -158,16 +192,36 @@ impl FrontStats {
     }
 }
 
-pub(crate) struct Inner<O> {
+/// The settings a connection runs with, from its accept to its end; [`ClientFront::reload`]
+/// swaps in a new one for new connections.
+pub(crate) struct Generation {
     pub(crate) config: FrontConfig,
     pub(crate) auth: Authenticator,
-    pub(crate) opener: O,
     pub(crate) tls: Option<TlsAcceptor>,
-    pub(crate) clock: SharedClock,
-    pub(crate) limiters: Limiters,
+    pub(crate) limiters: Arc<Limiters>,
     pub(crate) bridge: Bridge,
+}
+
+pub(crate) struct Inner<O> {
+    pub(crate) current: ArcSwap<Generation>,
+    pub(crate) opener: O,
+    pub(crate) clock: SharedClock,
     pub(crate) stats: FrontStats,
     pub(crate) cut: CancellationToken,
+    pub(crate) live: live::LiveTunnels,
+    /// Serialises reloads.
+    reload: std::sync::Mutex<()>,
+}
+
+/// What one [`ClientFront::reload`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FrontReloaded {
+    /// The limits were unchanged: the limiter state (rates, counts, blocked sources) was kept.
+    pub limits_kept: bool,
+    /// Live tunnels cut because their client credential no longer verifies
+    /// ([`RevokedClientTunnels::Cut`]).
+    pub tunnels_cut: usize,
 }
 
 /// The client front end. Cheap to clone (shared state).
@@ -195,21 +249,94 @@ impl<O: TunnelOpener> ClientFront<O> {
         tls: Option<TlsAcceptor>,
         clock: SharedClock,
     ) -> Self {
-        let limiters = Limiters::new(&config.limits, tokio::time::Instant::now().into_std());
+        let limiters = Arc::new(Limiters::new(
+            &config.limits,
+            tokio::time::Instant::now().into_std(),
+        ));
         let bridge = Bridge::new(config.bridge.clone());
         Self {
             inner: Arc::new(Inner {
-                config,
-                auth,
+                current: ArcSwap::from_pointee(Generation {
+                    config,
+                    auth,
+                    tls,
+                    limiters,
+                    bridge,
+                }),
                 opener,
-                tls,
                 clock,
-                limiters,
-                bridge,
                 stats: FrontStats::default(),
                 cut: CancellationToken::new(),
+                live: live::LiveTunnels::default(),
+                reload: std::sync::Mutex::new(()),
             }),
         }
+    }
+
+    /// Swaps in new settings, credentials and TLS acceptor for new connections; connections
+    /// already accepted keep the ones they started with. The limiter state (rates, counts,
+    /// blocked sources) is kept when `config.limits` is unchanged; otherwise new limiters start
+    /// empty (tunnels open under the old ones hold their permits there until they end). Then,
+    /// with [`RevokedClientTunnels::Cut`] in `config`, every remembered live tunnel whose
+    /// client credential does not verify with `auth` is cut.
+    pub fn reload(
+        &self,
+        config: FrontConfig,
+        auth: Authenticator,
+        tls: Option<TlsAcceptor>,
+    ) -> FrontReloaded {
+        let _serialised = self
+            .inner
+            .reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old = self.inner.current.load_full();
+        let limits_kept = old.config.limits == config.limits;
+        let limiters = if limits_kept {
+            Arc::clone(&old.limiters)
+        } else {
+            Arc::new(Limiters::new(
+                &config.limits,
+                tokio::time::Instant::now().into_std(),
+            ))
+        };
+        let bridge = Bridge::new(config.bridge.clone());
+        let cut = config.revoked_client_tunnels == RevokedClientTunnels::Cut;
+        self.inner.current.store(Arc::new(Generation {
+            config,
+            auth,
+            tls,
+            limiters,
+            bridge,
+        }));
+        let tunnels_cut = if cut {
+            let g = self.inner.current.load();
+            self.inner
+                .live
+                .cut_revoked(&g.auth, self.inner.clock.now_unix())
+        } else {
+            0
+        };
+        FrontReloaded {
+            limits_kept,
+            tunnels_cut,
+        }
+    }
+
+    /// The opener.
+    pub(crate) fn opener(&self) -> &O {
+        &self.inner.opener
+    }
+
+    /// The TLS acceptor new connections use.
+    pub(crate) fn tls(&self) -> Option<TlsAcceptor> {
+        self.inner.current.load().tls.clone()
+    }
+
+    /// The settings new connections use.
+    #[must_use]
+    pub fn config(&self) -> FrontConfig {
+        self.inner.current.load().config.clone()
     }
 
     /// The front's counters.
@@ -221,7 +348,7 @@ impl<O: TunnelOpener> ClientFront<O> {
     /// Tunnels open now.
     #[must_use]
     pub fn tunnels_in_flight(&self) -> usize {
-        self.inner.limiters.in_flight()
+        self.inner.current.load().limiters.in_flight()
     }
 
     /// Serves one accepted TCP connection to its end (TLS handshake first when configured).
@@ -249,7 +376,7 @@ impl<O: TunnelOpener> ClientFront<O> {
         drop(listener);
         ferry_app_core::drain::drain_connections(
             &tracker,
-            self.inner.config.drain_timeout,
+            self.inner.current.load().config.drain_timeout,
             &self.inner.cut,
         )
         .await;

@@ -4,18 +4,23 @@
 //!
 //! [`bind`] loads every file and binds every socket (port 0 works; the bound addresses are
 //! readable), so nothing is half-started when a file is bad; [`BoundGateway::run`] serves
-//! until shutdown, then drains.
+//! until shutdown, then drains. [`BoundGateway::reloader`] gives the [`Reloader`] that applies
+//! a new config while it runs (SIGHUP in `ferry-gateway`); [`check`] loads everything a config
+//! names without binding (`ferry-gateway check`).
 
+mod check;
 mod keeper;
 pub mod load;
+mod loaded;
 mod opener;
+mod reload;
+mod restart_keys;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use ferry_app_core::admin::{self, Health};
+use ferry_app_core::admin::Admin;
 use ferry_app_core::error::error_line;
 use ferry_app_core::listen::bind_tcp;
 use ferry_app_core::{AppError, ConfigError};
@@ -24,15 +29,15 @@ use ferry_tunnel::quinn::Endpoint;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use self::check::check;
 pub use self::opener::GatewayOpener;
+pub use self::reload::Reloader;
 use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::{Forwarder, PeerFront, RoutedOpener};
 use crate::config::{ClusterConfig, GatewayConfig};
 use crate::front::ClientFront;
 use crate::local::LocalOpener;
 use crate::verify::AgentAuth;
-
-type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A gateway with everything loaded and bound, not serving yet.
 pub struct BoundGateway {
@@ -43,9 +48,10 @@ pub struct BoundGateway {
     client: TcpListener,
     client_addr: SocketAddr,
     peer: Option<(PeerFront<LocalOpener>, TcpListener, SocketAddr)>,
-    admin: Option<(Task, CancellationToken, SocketAddr)>,
-    health: Health,
+    admin: Option<Admin>,
     keeper: Option<keeper::KeeperTasks>,
+    reloader: Reloader,
+    stopping: CancellationToken,
 }
 
 impl std::fmt::Debug for BoundGateway {
@@ -79,13 +85,11 @@ pub fn bind_with_clock(
     config: &GatewayConfig,
     clock: SharedClock,
 ) -> Result<BoundGateway, AppError> {
-    let auth = config.auth.load()?;
-    let agent_tls = load::acceptor("tls", &config.agent_tls, true)?;
-    let client_tls = config
-        .client_tls
-        .as_ref()
-        .map(|spec| load::acceptor("client_tls", spec, false))
-        .transpose()?;
+    let loaded::Loaded {
+        auth,
+        agent_tls,
+        client_tls,
+    } = loaded::Loaded::load(config)?;
     let cluster = config
         .cluster
         .as_ref()
@@ -98,7 +102,8 @@ pub fn bind_with_clock(
     tunnel_config.max_tunnels_per_agent = config.front.limits.max_tunnels_per_agent;
     tunnel_config.quic = config.agent_quic;
     let tunnel_clock = Arc::clone(&clock);
-    let mut builder = ferry_tunnel::Gateway::builder(tunnel_config, AgentAuth::new(auth.clone()))
+    let agent_auth = AgentAuth::new(auth.clone());
+    let mut builder = ferry_tunnel::Gateway::builder(tunnel_config, agent_auth.clone())
         .clock(move || tunnel_clock.now_unix());
     let mut keeper = None;
     if let Some(c) = &cluster {
@@ -143,19 +148,29 @@ pub fn bind_with_clock(
         }
     };
     let front = ClientFront::new(config.front.clone(), auth, opener, client_tls, clock);
-    let health = Health::new();
     let admin = config
         .metrics
-        .map(|addr| start_admin(addr, &health))
+        .map(|addr| ferry_app_core::admin::start(addr, "ferry-gateway"))
         .transpose()?;
+    if admin.is_some() {
+        crate::metrics::describe_metrics();
+        ferry_tunnel::metrics::describe_gateway_metrics();
+    }
+    let stopping = CancellationToken::new();
+    let reloader = Reloader::new(
+        config.clone(),
+        agent_auth,
+        front.clone(),
+        tunnel.clone(),
+        endpoint.clone(),
+        peer.as_ref().map(|(p, _, _)| p.clone()),
+        stopping.clone(),
+    );
 
     tracing::info!(addr = %agent_addr, "gateway agent endpoint listening (QUIC)");
     tracing::info!(addr = %client_addr, tls = config.client_tls.is_some(), "gateway client front listening (HTTP CONNECT)");
     if let Some((_, _, addr)) = &peer {
         tracing::info!(addr = %addr, "gateway peer listener listening");
-    }
-    if let Some((_, _, addr)) = &admin {
-        tracing::info!(addr = %addr, "gateway metrics listening: /metrics and /healthz");
     }
     Ok(BoundGateway {
         tunnel,
@@ -166,8 +181,9 @@ pub fn bind_with_clock(
         client_addr,
         peer,
         admin,
-        health,
         keeper,
+        reloader,
+        stopping,
     })
 }
 
@@ -176,29 +192,6 @@ fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, A
         addr: asked,
         source,
     })
-}
-
-fn start_admin(
-    addr: SocketAddr,
-    health: &Health,
-) -> Result<(Task, CancellationToken, SocketAddr), AppError> {
-    let listener = bind_tcp(addr)?;
-    let bound = local_addr(&listener, addr)?;
-    let handle = match admin::install_prometheus() {
-        Ok(h) => Some(h),
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics disabled");
-            None
-        }
-    };
-    let stop = CancellationToken::new();
-    let task: Task = Box::pin(admin::serve(
-        listener,
-        handle,
-        health.clone(),
-        stop.clone().cancelled_owned(),
-    ));
-    Ok((task, stop, bound))
 }
 
 /// What `[cluster]` needs, loaded.
@@ -274,7 +267,14 @@ impl BoundGateway {
     /// The admin endpoint's address (`metrics` only).
     #[must_use]
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(|(_, _, a)| *a)
+        self.admin.as_ref().map(Admin::addr)
+    }
+
+    /// The reloader of this gateway (cheap to clone; use it while [`BoundGateway::run`]
+    /// serves, e.g. on SIGHUP).
+    #[must_use]
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// The tunnel gateway (connected agents, open tunnels).
@@ -295,10 +295,6 @@ impl BoundGateway {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
-        let (admin_stop, admin_task) = match self.admin {
-            Some((task, stop, _)) => (Some(stop), Some(tokio::spawn(task))),
-            None => (None, None),
-        };
         let tunnel = self.tunnel.clone();
         let s = stop.clone();
         tasks.push(tokio::spawn(async move {
@@ -317,7 +313,10 @@ impl BoundGateway {
         }
         shutdown.await;
         tracing::info!("gateway draining");
-        self.health.set_draining();
+        if let Some(admin) = &self.admin {
+            admin.health().set_draining();
+        }
+        self.stopping.cancel();
         stop.cancel();
         for t in tasks {
             if let Err(e) = t.await {
@@ -327,9 +326,8 @@ impl BoundGateway {
         if let Some(k) = self.keeper {
             k.stop().await;
         }
-        if let (Some(s), Some(t)) = (admin_stop, admin_task) {
-            s.cancel();
-            let _ = t.await;
+        if let Some(admin) = self.admin {
+            admin.stop().await;
         }
         tracing::info!("gateway stopped");
     }

@@ -91,6 +91,7 @@ pub(crate) struct Gateway {
     pub(crate) me: Owner,
     pub(crate) local: Arc<DialOpener>,
     pub(crate) front: ClientFront<RoutedOpener<Arc<DialOpener>>>,
+    pub(crate) peer: PeerFront<Arc<DialOpener>>,
     /// TCP connections accepted by the peer listener.
     pub(crate) peer_accepts: Arc<AtomicUsize>,
     pub(crate) keeper: Keeper,
@@ -119,6 +120,7 @@ impl Gateway {
         );
         let peer_accepts = Arc::new(AtomicUsize::new(0));
         let accepts = Arc::clone(&peer_accepts);
+        let peer_handle = peer.clone();
         let peer_task = tokio::spawn(async move {
             // A hand-written accept loop so that the test can count connections.
             while let Ok((tcp, from)) = peer_listener.accept().await {
@@ -161,6 +163,7 @@ impl Gateway {
             me,
             local,
             front,
+            peer: peer_handle,
             peer_accepts,
             keeper,
             tasks: vec![peer_task, client_task],

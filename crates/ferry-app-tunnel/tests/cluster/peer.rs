@@ -108,3 +108,21 @@ async fn peer_listener_refuses_anything_but_tls() {
     assert!(!got.starts_with(b"HTTP/"), "{got:?}");
     assert_eq!(a.local.opens.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn peer_listener_reload_applies_the_new_allowlist_to_new_connections() {
+    let registry: Arc<dyn Registry> = Arc::new(MemoryRegistry::new());
+    let pki = Pki::new();
+    let a = Gateway::start(registry, &["edge-a"], &pki).await;
+    let echo = echo_server().await;
+    let req = request(echo, Some(SECRET), Some("edge-a"));
+    let (status, _) = over_tls(&pki, a.peer_addr, &req).await;
+    assert_eq!(status, 200);
+
+    // Only another address allowed now.
+    let mut config = ferry_app_tunnel::cluster::PeerConfig::default();
+    config.allow = Arc::new(ferry_allow::Allowlist::parse("127.0.0.2").unwrap());
+    a.peer.reload(config, pki.acceptor());
+    let (status, _) = over_tls(&pki, a.peer_addr, &req).await;
+    assert_eq!(status, 403);
+}

@@ -118,6 +118,7 @@ pub(crate) struct GatewayHandle {
     pub(crate) client: SocketAddr,
     pub(crate) agents: SocketAddr,
     pub(crate) tunnel: ferry_tunnel::Gateway,
+    pub(crate) reloader: gateway::Reloader,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -148,6 +149,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
     };
     let (client, agents) = (bound.client_addr(), bound.agent_addr());
     let tunnel = bound.tunnel().clone();
+    let reloader = bound.reloader();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         bound
@@ -160,6 +162,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
         client,
         agents,
         tunnel,
+        reloader,
         stop: Some(tx),
         task,
     }

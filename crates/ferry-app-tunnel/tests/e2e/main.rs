@@ -8,6 +8,7 @@ mod bulk;
 mod cluster;
 mod curl;
 mod harness;
+mod reload;
 mod restart;
 #[path = "../support/servers.rs"]
 mod servers;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ferry_app_core::AppError;
 use ferry_app_tunnel::config::{GatewayConfig, GatewayFlags};
+use ferry_app_tunnel::gateway::Reloader;
 use ferry_cli::credentials::{JwtCommand, TokenCommand, run_jwt, run_token};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
 
@@ -16,7 +17,9 @@ const PROGRAM: &str = "ferry-gateway";
 /// Reverse-tunnel gateway: agents inside private networks connect to --agent-listen (QUIC)
 /// and authenticate; clients send `CONNECT host:port` to --listen with
 /// `Proxy-Authorization: Basic` (username = agent id, password = client token or JWT) and are
-/// tunnelled through that agent. SIGTERM or SIGINT drains and exits 0.
+/// tunnelled through that agent. SIGTERM or SIGINT drains and exits 0. SIGHUP reloads the
+/// config file (validated first; a bad file keeps the running config), or with flags only the
+/// files they name (token file, JWT public keys, certificates).
 #[derive(Parser, Debug)]
 #[command(version, args_conflicts_with_subcommands = true)]
 struct Args {
@@ -85,6 +88,12 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Validate a config file (reading its token file, keys and certificates) and print it
+    /// with every default filled in.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
     /// Create static tokens.
     Token {
         #[command(subcommand)]
@@ -111,6 +120,7 @@ fn main() -> ExitCode {
             let result = run_jwt(command, &mut std::io::stdout());
             return result.map_or_else(|e| fail(PROGRAM, &e, EXIT_FAILURE), |()| ExitCode::SUCCESS);
         }
+        Some(Command::Check { file }) => return check(file),
         None => {}
     }
     ferry_cli::init_logging(&args.log);
@@ -137,13 +147,45 @@ fn main() -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
         };
+        // SIGHUP is registered before anything is bound (it would otherwise end the process);
+        // the reloader exists once the gateway is bound. A config file is read again; with
+        // flags, the files they name. Both are validated first, logged and counted.
+        let slot = std::sync::Arc::new(std::sync::OnceLock::<Reloader>::new());
+        let reloader = std::sync::Arc::clone(&slot);
+        let (file, flags) = (args.config.clone(), flags(&args));
+        let reload = move || {
+            let Some(reloader) = reloader.get() else {
+                tracing::warn!("SIGHUP before the gateway started: ignored");
+                return;
+            };
+            let _ = match &file {
+                Some(path) => reloader.reload_file(path),
+                None => reloader.reload_flags(&flags),
+            };
+        };
+        if let Err(e) = ferry_cli::reload_on_sighup(reload) {
+            return fail(PROGRAM, &e, EXIT_FAILURE);
+        }
         let gateway = match ferry_app_tunnel::gateway::bind(&config) {
             Ok(g) => g,
             Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
         };
+        let _ = slot.set(gateway.reloader().metrics_override(args.metrics));
         gateway.run(shutdown).await;
         ExitCode::SUCCESS
     })
+}
+
+/// `ferry-gateway check FILE`: validate, load every file, explain.
+fn check(file: &std::path::Path) -> ExitCode {
+    let result = GatewayConfig::from_file(file)
+        .and_then(|c| ferry_app_tunnel::gateway::check(&c))
+        .map_err(AppError::from);
+    ferry_cli::report_check(
+        PROGRAM,
+        result,
+        "token file, keys and certificates loaded; SIGHUP reloads this file (listen, agent_listen, metrics, the registry, turning [client_tls] or [cluster] on or off, other [cluster] settings, agent QUIC timers and limits.max_tunnels_per_agent need a restart)",
+    )
 }
 
 fn flags(args: &Args) -> GatewayFlags {

@@ -7,6 +7,7 @@ use quinn::{Connection, Incoming, SendStream, VarInt};
 use tokio::time::{Instant, timeout_at};
 
 use super::Inner;
+use super::held::HeldCredential;
 use crate::agent_id::AgentId;
 use crate::metrics::AGENT_AUTH;
 use crate::quic::has_alpn;
@@ -76,10 +77,10 @@ async fn handle(inner: Arc<Inner>, incoming: Incoming, _pending: Pending) {
         Err(_elapsed) => Err(Failed(close_code::AUTH_TIMEOUT, "timeout")),
     };
     match outcome {
-        Ok(id) => {
+        Ok((id, credential, checked_in)) => {
             count("ok");
             tracing::info!(agent = %id, %remote, "agent authenticated");
-            super::agents::register(&inner, id, conn);
+            super::agents::register(&inner, id, conn, credential, checked_in);
         }
         Err(Failed(code, label)) => {
             tracing::info!(%remote, reason = label, "agent authentication failed");
@@ -89,7 +90,11 @@ async fn handle(inner: Arc<Inner>, incoming: Incoming, _pending: Pending) {
     }
 }
 
-async fn authenticate(inner: &Inner, conn: &Connection) -> Result<AgentId, Failed> {
+/// The agent's id, its credential (kept for [`super::Gateway::revalidate`]) and the
+/// revalidation round current before it was verified.
+type Authenticated = (AgentId, HeldCredential, u64);
+
+async fn authenticate(inner: &Inner, conn: &Connection) -> Result<Authenticated, Failed> {
     let (mut send, mut recv) = conn
         .accept_bi()
         .await
@@ -115,6 +120,7 @@ async fn authenticate(inner: &Inner, conn: &Connection) -> Result<AgentId, Faile
         reject(&mut send, RejectReason::Unavailable).await;
         return Err(Failed(close_code::SHUTDOWN, "unavailable"));
     }
+    let checked_in = inner.revalidations.load(Ordering::SeqCst);
     let now = (inner.clock)();
     let verdict = inner
         .verifier
@@ -127,7 +133,8 @@ async fn authenticate(inner: &Inner, conn: &Connection) -> Result<AgentId, Faile
                 .await
                 .map_err(|_lost| Failed(close_code::PROTOCOL, "handshake"))?;
             let _ = send.finish();
-            Ok(request.agent_id)
+            let credential = HeldCredential::new(request.credential.as_str());
+            Ok((request.agent_id, credential, checked_in))
         }
         Err(AgentRejected::BadCredential) => {
             reject(&mut send, RejectReason::BadCredential).await;

@@ -7,8 +7,9 @@ use quinn::Connection;
 use tokio::sync::Semaphore;
 
 use super::Inner;
+use super::held::HeldCredential;
 use crate::agent_id::AgentId;
-use crate::metrics::{AGENTS_CONNECTED, AGENTS_REPLACED};
+use crate::metrics::{AGENTS_CONNECTED, AGENTS_REPLACED, AGENTS_REVOKED};
 use crate::wire::close_code;
 
 /// One connected agent.
@@ -18,15 +19,28 @@ pub(super) struct AgentEntry {
     pub(super) generation: u64,
     /// One permit per open tunnel.
     pub(super) permits: Arc<Semaphore>,
+    /// The credential it authenticated with, for [`super::Gateway::revalidate`].
+    pub(super) credential: HeldCredential,
 }
 
-fn set_gauge(n: usize) {
+pub(super) fn set_gauge(n: usize) {
     #[allow(clippy::cast_precision_loss)] // agent counts are far below 2^52
     metrics::gauge!(AGENTS_CONNECTED).set(n as f64);
 }
 
 /// Makes `conn` the live connection of `id` (closing a previous one) and watches it.
-pub(super) fn register(inner: &Arc<Inner>, id: AgentId, conn: Connection) {
+///
+/// `checked_in` is the revalidation round ([`Inner::revalidations`]) that was current before
+/// the credential was verified: when a [`super::Gateway::revalidate`] started since (the
+/// verifier may have changed after this agent was checked), the credential is verified again
+/// here, under the table's lock, and a refused agent is closed instead of registered.
+pub(super) fn register(
+    inner: &Arc<Inner>,
+    id: AgentId,
+    conn: Connection,
+    credential: HeldCredential,
+    checked_in: u64,
+) {
     let generation = inner.next_generation.fetch_add(1, Ordering::Relaxed);
     let permits = Arc::new(Semaphore::new(
         usize::try_from(inner.config.max_tunnels_per_agent.get()).unwrap_or(usize::MAX),
@@ -35,9 +49,22 @@ pub(super) fn register(inner: &Arc<Inner>, id: AgentId, conn: Connection) {
         conn: conn.clone(),
         generation,
         permits,
+        credential,
     };
     let old = {
         let mut agents = inner.agents();
+        if inner.revalidations.load(Ordering::SeqCst) != checked_in {
+            let now = (inner.clock)();
+            if inner
+                .verifier
+                .verify(&id, entry.credential.as_str(), now)
+                .is_err()
+            {
+                drop(agents);
+                revoke(&id, &conn);
+                return;
+            }
+        }
         let old = agents.insert(id.clone(), entry);
         set_gauge(agents.len());
         // Told while the table is locked, so events follow the table's order exactly.
@@ -84,3 +111,14 @@ async fn watch(inner: Arc<Inner>, id: AgentId, conn: Connection, generation: u64
     }
     tracing::info!(agent = %id, reason = %conn.close_reason().map(|r| r.to_string()).unwrap_or_default(), "agent disconnected");
 }
+
+/// Closes the connection of an agent whose credential no longer passes, and counts it.
+pub(super) fn revoke(id: &AgentId, conn: &Connection) {
+    tracing::warn!(agent = %id, remote = %conn.remote_address(), "agent credential revoked: disconnecting");
+    metrics::counter!(AGENTS_REVOKED).increment(1);
+    conn.close(close_code::AUTH_REJECTED.into(), REVOKED_REASON);
+}
+
+/// The QUIC close reason sent with code 1 (`auth_rejected`) to an agent whose credential was
+/// revoked while it was connected.
+pub(super) const REVOKED_REASON: &[u8] = b"credential revoked";

@@ -2,7 +2,10 @@
 
 mod accept;
 mod agents;
+mod held;
 mod open;
+mod revalidate;
+pub use revalidate::Revalidated;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -99,6 +102,13 @@ type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// over. Each replacement is logged (`warn`) and counted
 /// (`ferry_tunnel_agents_replaced_total`).
 ///
+/// # Revocation
+///
+/// The gateway keeps each connected agent's credential in memory (never logged, overwritten
+/// when the connection goes) so that [`Gateway::revalidate`] can check every connected agent
+/// again after the verifier's data changed (a token removed, a key rotated out) and disconnect
+/// those that no longer pass.
+///
 /// Cheap to clone; clones share the same state.
 #[derive(Clone)]
 pub struct Gateway {
@@ -121,6 +131,8 @@ pub(crate) struct Inner {
     agents: Mutex<HashMap<AgentId, AgentEntry>>,
     next_generation: AtomicU64,
     next_request: AtomicU64,
+    /// Incremented by every [`Gateway::revalidate`], before it reads the table.
+    revalidations: AtomicU64,
     pending: AtomicUsize,
     draining: AtomicBool,
     /// One token per open tunnel.
@@ -170,6 +182,7 @@ impl GatewayBuilder {
                 agents: Mutex::new(HashMap::new()),
                 next_generation: AtomicU64::new(1),
                 next_request: AtomicU64::new(1),
+                revalidations: AtomicU64::new(0),
                 pending: AtomicUsize::new(0),
                 draining: AtomicBool::new(false),
                 tunnels: TaskTracker::new(),

@@ -7,6 +7,7 @@ mod common;
 mod events;
 mod hostile;
 mod reconnect;
+mod revoke;
 mod statuses;
 mod tunnels;
 mod update;

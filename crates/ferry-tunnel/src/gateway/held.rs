@@ -1,0 +1,52 @@
+//! An agent's credential kept in memory for [`Gateway::revalidate`](super::Gateway::revalidate):
+//! never shown by `Debug`, overwritten with zeros when the last holder drops it.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// The credential a connected agent authenticated with. Cheap to clone (shared); the bytes
+/// are overwritten when the last clone is dropped.
+#[derive(Clone)]
+pub(crate) struct HeldCredential(Arc<Bytes>);
+
+struct Bytes(Vec<u8>);
+
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        for b in &mut self.0 {
+            *b = 0;
+        }
+        // Keeps the writes above from being optimised away as dead stores.
+        std::hint::black_box(&self.0);
+    }
+}
+
+impl HeldCredential {
+    pub(crate) fn new(credential: &str) -> Self {
+        Self(Arc::new(Bytes(credential.as_bytes().to_vec())))
+    }
+
+    /// The credential as text (it was visible ASCII on the wire, see
+    /// [`Credential`](crate::Credential)); empty if it somehow is not UTF-8.
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0.0).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for HeldCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HeldCredential(<{} bytes>)", self.0.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let c = HeldCredential::new("fy1_secret");
+        assert_eq!(format!("{c:?}"), "HeldCredential(<10 bytes>)");
+        assert_eq!(c.as_str(), "fy1_secret");
+    }
+}
