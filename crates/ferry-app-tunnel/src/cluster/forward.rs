@@ -3,20 +3,19 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::{Buf as _, Bytes};
+use bytes::Bytes;
+use ferry_base::io::{Prefixed, ReadError, read_message};
+use ferry_front::Address;
 use ferry_front::http_connect::{
     BasicCredentials, HttpLimits, parse_response, write_connect_request,
 };
-use ferry_front::{Address, Parsed};
 use ferry_registry::InstanceId;
 use ferry_tls::{ClientTlsStream, TlsConnector};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -167,7 +166,7 @@ impl Forwarder {
                 agent_absent,
             });
         }
-        Ok(Forwarded { tls, early })
+        Ok(Prefixed::new(early, tls))
     }
 }
 
@@ -178,69 +177,22 @@ async fn read_reply<S: AsyncRead + Unpin>(
     max_head: usize,
 ) -> io::Result<(u16, bool, Bytes)> {
     let limits = HttpLimits::default().with_max_head(max_head);
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        match parse_response(&buf, &limits).map_err(io::Error::other)? {
-            Parsed::Incomplete => {}
-            Parsed::Complete { value, consumed } => {
-                let absent = value
-                    .header(REASON_HEADER)
-                    .is_some_and(|v| v.trim_ascii() == AGENT_NOT_CONNECTED.as_bytes());
-                let early = Bytes::copy_from_slice(buf.get(consumed..).unwrap_or_default());
-                return Ok((value.status, absent, early));
-            }
-        }
-    }
+    let (value, early) = read_message(stream, max_head, |b| parse_response(b, &limits))
+        .await
+        .map_err(|e| match e {
+            ReadError::Io(e) => e,
+            ReadError::Eof { .. } => io::ErrorKind::UnexpectedEof.into(),
+            other => io::Error::other(other),
+        })?;
+    let absent = value
+        .header(REASON_HEADER)
+        .is_some_and(|v| v.trim_ascii() == AGENT_NOT_CONNECTED.as_bytes());
+    Ok((value.status, absent, early))
 }
 
 /// A tunnel opened on the owner gateway: the TLS stream, with the bytes that arrived with the
 /// reply head served first.
-#[derive(Debug)]
-pub struct Forwarded {
-    tls: ClientTlsStream<TcpStream>,
-    early: Bytes,
-}
-
-impl AsyncRead for Forwarded {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.early.is_empty() {
-            let n = this.early.len().min(buf.remaining());
-            buf.put_slice(this.early.get(..n).unwrap_or_default());
-            this.early.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.tls).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Forwarded {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tls).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tls).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tls).poll_shutdown(cx)
-    }
-}
+pub type Forwarded = Prefixed<ClientTlsStream<TcpStream>>;
 
 #[cfg(test)]
 mod tests {

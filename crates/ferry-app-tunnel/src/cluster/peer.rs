@@ -9,7 +9,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use ferry_allow::Allowlist;
-use ferry_app_core::listen::Acceptor;
+use ferry_app_core::serve::Server;
 use ferry_bridge::{Bridge, BridgeConfig, Session};
 use ferry_front::http_connect::{HttpLimits, Reply, write_response};
 use ferry_front::{Address, Host};
@@ -19,7 +19,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::credential::GatewayCredential;
 use super::{AGENT_HEADER, AGENT_NOT_CONNECTED, CLIENT_HEADER, REASON_HEADER, VIA_HEADER};
@@ -172,25 +171,16 @@ impl<L: TunnelOpener> PeerFront<L> {
     /// Accepts connections until `shutdown` completes; then drains like
     /// [`ClientFront::serve`](crate::ClientFront::serve).
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let tracker = TaskTracker::new();
-        let mut acceptor = Acceptor::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                (tcp, peer) = acceptor.accept(&listener) => {
-                    let front = self.clone();
-                    tracker.spawn(async move { front.handle_tcp(tcp, peer).await });
-                }
-            }
-        }
-        drop(listener);
-        ferry_app_core::drain::drain_connections(
-            &tracker,
-            self.inner.settings.load().config.drain_timeout,
-            &self.inner.cut,
-        )
-        .await;
+        let server = Server::with_tokens(CancellationToken::new(), self.inner.cut.clone());
+        let front = self.clone();
+        server.accept(listener, move |tcp, peer| {
+            let front = front.clone();
+            Some(async move { front.handle_tcp(tcp, peer).await })
+        });
+        shutdown.await;
+        server
+            .drain(self.inner.settings.load().config.drain_timeout)
+            .await;
     }
 }
 

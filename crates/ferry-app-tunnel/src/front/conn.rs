@@ -235,7 +235,7 @@ async fn serve<O, S>(
                     Role::Client,
                     &c.username,
                     &c.password,
-                    inner.clock.now_unix(),
+                    inner.clock.unix_secs(),
                 )
                 .map_err(|e| ("refused", Some(chain(&e))));
             if remember && verified.is_ok() {

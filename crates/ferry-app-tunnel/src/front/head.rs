@@ -1,8 +1,8 @@
 //! Reading the CONNECT request head: bounded size, no byte past the head lost.
 
-use ferry_front::Parsed;
+use ferry_base::io::{ReadError, read_message};
 use ferry_front::http_connect::{ConnectRequest, HttpError, HttpLimits, parse_request};
-use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::io::AsyncRead;
 
 /// Why no request head was read.
 #[derive(Debug)]
@@ -23,30 +23,12 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
     limits: &HttpLimits,
 ) -> Result<(ConnectRequest, Vec<u8>), HeadError> {
     let max = limits.max_head;
-    let mut buf = vec![0u8; max.min(1024)];
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            if len >= max {
-                return Err(HeadError::Http(HttpError::HeadTooLarge { max }));
-            }
-            buf.resize((len * 2).min(max), 0);
-        }
-        let Some(spare) = buf.get_mut(len..) else {
-            return Err(HeadError::Http(HttpError::HeadTooLarge { max }));
-        };
-        let n = stream.read(spare).await.map_err(HeadError::Io)?;
-        if n == 0 {
-            return Err(HeadError::Closed { empty: len == 0 });
-        }
-        len += n;
-        let received = buf.get(..len).unwrap_or_default();
-        match parse_request(received, limits).map_err(HeadError::Http)? {
-            Parsed::Incomplete => {}
-            Parsed::Complete { value, consumed } => {
-                let rest = received.get(consumed..).unwrap_or_default().to_vec();
-                return Ok((value, rest));
-            }
-        }
+    match read_message(stream, max, |b| parse_request(b, limits)).await {
+        Ok((request, rest)) => Ok((request, rest.to_vec())),
+        Err(ReadError::Malformed(e)) => Err(HeadError::Http(e)),
+        Err(ReadError::TooLarge { max }) => Err(HeadError::Http(HttpError::HeadTooLarge { max })),
+        Err(ReadError::Eof { read }) => Err(HeadError::Closed { empty: read == 0 }),
+        Err(ReadError::Io(e)) => Err(HeadError::Io(e)),
+        Err(other) => Err(HeadError::Io(std::io::Error::other(other))),
     }
 }

@@ -38,13 +38,12 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ferry_allow::Allowlist;
-use ferry_app_core::listen::Acceptor;
+use ferry_app_core::serve::Server;
 use ferry_auth::Authenticator;
 use ferry_bridge::{Bridge, BridgeConfig};
 use ferry_tls::TlsAcceptor;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use self::limits::FrontLimits;
 use self::limits::Limiters;
@@ -313,7 +312,7 @@ impl<O: TunnelOpener> ClientFront<O> {
             let g = self.inner.current.load();
             self.inner
                 .live
-                .cut_revoked(&g.auth, self.inner.clock.now_unix())
+                .cut_revoked(&g.auth, self.inner.clock.unix_secs())
         } else {
             0
         };
@@ -361,24 +360,15 @@ impl<O: TunnelOpener> ClientFront<O> {
     /// stops accepting, gives live connections [`FrontConfig::drain_timeout`] and cuts the
     /// rest. Returns when every connection task has ended.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let tracker = TaskTracker::new();
-        let mut acceptor = Acceptor::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                (tcp, peer) = acceptor.accept(&listener) => {
-                    let front = self.clone();
-                    tracker.spawn(async move { front.handle_tcp(tcp, peer).await });
-                }
-            }
-        }
-        drop(listener);
-        ferry_app_core::drain::drain_connections(
-            &tracker,
-            self.inner.current.load().config.drain_timeout,
-            &self.inner.cut,
-        )
-        .await;
+        let server = Server::with_tokens(CancellationToken::new(), self.inner.cut.clone());
+        let front = self.clone();
+        server.accept(listener, move |tcp, peer| {
+            let front = front.clone();
+            Some(async move { front.handle_tcp(tcp, peer).await })
+        });
+        shutdown.await;
+        server
+            .drain(self.inner.current.load().config.drain_timeout)
+            .await;
     }
 }

@@ -104,7 +104,7 @@ pub fn bind_with_clock(
     let tunnel_clock = Arc::clone(&clock);
     let agent_auth = AgentAuth::new(auth.clone());
     let mut builder = ferry_tunnel::Gateway::builder(tunnel_config, agent_auth.clone())
-        .clock(move || tunnel_clock.now_unix());
+        .clock(move || tunnel_clock.unix_secs());
     let mut keeper = None;
     if let Some(c) = &cluster {
         let (tasks, events) = keeper::start(Keeper::new(Arc::clone(&c.registry), c.me, c.lease));
