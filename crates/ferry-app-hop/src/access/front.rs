@@ -19,11 +19,12 @@
 //! # Ok(()) }
 //! ```
 
+use ferry_base::io::{ReadError, read_message};
 use std::time::Duration;
 
 use ferry_front::http_connect::{self, HttpError, HttpLimits, Reply};
 use ferry_front::socks5::{AuthMode, Command, ReplyCode, ServerEvent, Socks5Error, Socks5Server};
-use ferry_front::{Address, Parsed};
+use ferry_front::Address;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::UserPass;
@@ -249,20 +250,23 @@ impl HttpFront {
         &self,
         io: &mut S,
     ) -> Result<HttpRequest, FrontError> {
-        let mut buf = Vec::with_capacity(1024);
-        let (request, consumed) = loop {
-            match http_connect::parse_request(&buf, &self.limits) {
-                Ok(Parsed::Complete { value, consumed }) => break (value, consumed),
-                Ok(Parsed::Incomplete) => read_some(io, &mut buf, self.limits.max_head).await?,
-                Err(e) => {
-                    let reply = match e.status() {
-                        405 => Reply::MethodNotAllowed,
-                        _ => Reply::BadRequest,
-                    };
-                    let _ = http_reply(io, &reply).await;
-                    return Err(FrontError::Http(e));
-                }
+        let read = read_message(io, self.limits.max_head, |b| {
+            http_connect::parse_request(b, &self.limits)
+        })
+        .await;
+        let (request, leftover) = match read {
+            Ok(done) => done,
+            Err(ReadError::Malformed(e)) => {
+                let reply = match e.status() {
+                    405 => Reply::MethodNotAllowed,
+                    _ => Reply::BadRequest,
+                };
+                let _ = http_reply(io, &reply).await;
+                return Err(FrontError::Http(e));
             }
+            Err(ReadError::TooLarge { max }) => return Err(FrontError::TooLarge(max)),
+            // A read error is a client that went away, as a close is.
+            Err(_) => return Err(FrontError::Closed),
         };
         if let Some(auth) = &self.auth {
             let ok = match request.proxy_authorization(&self.limits) {
@@ -274,10 +278,9 @@ impl HttpFront {
                 return Err(FrontError::AuthFailed);
             }
         }
-        let leftover = buf.get(consumed..).unwrap_or_default().to_vec();
         Ok(HttpRequest {
             target: request.target,
-            leftover,
+            leftover: leftover.to_vec(),
         })
     }
 }

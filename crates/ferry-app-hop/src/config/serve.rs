@@ -69,8 +69,10 @@ pub struct ServeConfig {
     /// connector against the next address's host; the destination itself is always reached
     /// over plain TCP. Default none.
     pub next_hop_tls: Option<TlsConnector>,
-    /// Unix time in milliseconds, for the records' timestamps. Default: the system clock.
-    pub clock: fn() -> u64,
+    /// The wall clock the records' timestamps are checked against (milliseconds). Default
+    /// [`SystemClock`](ferry_app_core::clock::SystemClock). (A `fn() -> u64` before 0.1; now
+    /// the one clock every program shares.)
+    pub clock: ferry_app_core::clock::SharedClock,
     /// Address of the admin endpoint (`/metrics`, `/healthz`); the `--metrics` flag overrides
     /// it. Default none (off).
     pub metrics: Option<SocketAddr>,
@@ -117,7 +119,7 @@ impl ServeConfig {
             udp_idle_timeout: Duration::from_secs(60),
             tls: None,
             next_hop_tls: None,
-            clock: ferry_chain::client::system_unix_ms,
+            clock: Arc::new(ferry_app_core::clock::SystemClock),
             metrics: None,
             files: ServeFiles::default(),
         }

@@ -95,7 +95,7 @@ pub(crate) async fn handle(up: TcpStream, peer: SocketAddr, ctx: &ServeCtx) {
     };
     let read = tokio::time::timeout_at(
         deadline,
-        read_request(&mut up, &ctx.config.keys, &ctx.guard, ctx.config.clock),
+        read_request(&mut up, &ctx.config.keys, &ctx.guard, &*ctx.config.clock),
     );
     let (opened, rest) = match unless_cut(&ctx.cut, read).await {
         None => return reject("cut_at_drain"),

@@ -126,7 +126,7 @@ impl ServeCtx {
             report.kept("metrics", addr(old.metrics), addr(new.metrics));
             new.metrics = old.metrics;
         }
-        new.clock = old.clock;
+        new.clock = Arc::clone(&old.clock);
         let next = Self {
             guard: Arc::clone(&self.guard),
             keyer: self.keyer.clone(),

@@ -1,6 +1,7 @@
 //! Reading one hop's request record from a stream, bounded in size (and, by the caller, in
 //! time), and answering with a sealed status.
 
+use ferry_app_core::clock::WallClock;
 use std::sync::Mutex;
 
 use ferry_chain::{
@@ -52,7 +53,7 @@ pub(crate) async fn read_request<R: AsyncRead + Unpin>(
     io: &mut R,
     keys: &Keyring,
     guard: &Mutex<ReplayGuard>,
-    clock: fn() -> u64,
+    clock: &dyn WallClock,
 ) -> Result<(OpenedRequest, Vec<u8>), ReadFail> {
     let mut buf = vec![0u8; READ_BUF];
     let mut len = 0;
@@ -64,7 +65,7 @@ pub(crate) async fn read_request<R: AsyncRead + Unpin>(
                 let mut g = guard
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                ferry_chain::decode_request(have, keys, clock(), &mut g)
+                ferry_chain::decode_request(have, keys, clock.unix_ms(), &mut g)
             };
             match decoded {
                 Ok(Decoded::Done { value, consumed }) => {

@@ -7,6 +7,7 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 
 use ferry_allow::Allowlist;
+use ferry_app_core::clock::FixedClock;
 use ferry_app_core::reload::ReloadError;
 use ferry_chain::{Address, Chain, ChainHop, HopKey, KeyId, Keyring, RequestError, SealOptions};
 
@@ -16,10 +17,6 @@ use super::handshake::{ReadFail, read_request};
 use crate::ServeConfig;
 
 const NOW: u64 = 1_700_000_000_000;
-
-fn now() -> u64 {
-    NOW
-}
 
 fn key(n: u8) -> HopKey {
     HopKey::new(KeyId(u16::from(n)), [n; 32])
@@ -32,7 +29,7 @@ fn config(keys: &[u8]) -> ServeConfig {
         ring,
         Allowlist::parse("127.0.0.0/8").unwrap(),
     );
-    c.clock = now;
+    c.clock = Arc::new(FixedClock(NOW / 1000));
     c
 }
 
@@ -56,7 +53,7 @@ fn record(k: u8) -> Vec<u8> {
 
 async fn open(ctx: &ServeCtx, bytes: &[u8]) -> Result<(), ReadFail> {
     let mut io = bytes;
-    read_request(&mut io, &ctx.config.keys, &ctx.guard, ctx.config.clock)
+    read_request(&mut io, &ctx.config.keys, &ctx.guard, &*ctx.config.clock)
         .await
         .map(drop)
 }

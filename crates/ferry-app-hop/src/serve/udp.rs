@@ -53,7 +53,7 @@ pub(crate) async fn udp_loop(
                 .guard
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            open_datagram(got, &ctx.config.keys, (ctx.config.clock)(), &mut g)
+            open_datagram(got, &ctx.config.keys, ctx.config.clock.unix_ms(), &mut g)
         };
         let (opened, rest) = match opened {
             Ok(o) => o,
