@@ -83,6 +83,7 @@ pub mod agent;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+mod destination;
 pub mod front;
 pub mod gateway;
 mod local;

@@ -61,17 +61,12 @@ impl TunnelOpener for LocalOpener {
 
     async fn open(
         &self,
-        agent: &str,
-        host: &str,
-        port: u16,
+        agent: &AgentId,
+        destination: &Destination,
         client: SocketAddr,
     ) -> Result<TunnelStream, OpenFailure> {
-        // An id the tunnel cannot carry can never be connected.
-        let agent = AgentId::new(agent).map_err(|_invalid| OpenFailure::AgentNotConnected)?;
-        let destination = Destination::parse(host, port)
-            .map_err(|e| OpenFailure::DialFailed(format!("destination: {e}")))?;
         self.gateway
-            .open(&agent, destination, client)
+            .open(agent, destination.clone(), client)
             .await
             .map_err(|e| open_failure(&e))
     }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use ferry_tunnel::{AgentId, Destination};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Opens tunnels: the gateway implements it over its agent connections (`ferry-tunnel`'s
@@ -15,13 +16,13 @@ pub trait TunnelOpener: Send + Sync + 'static {
     /// The tunnel's byte stream, bridged with the client after the `200` reply.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
-    /// Opens a tunnel through `agent` to `host:port` (`host` is a domain name or an IP address
-    /// without brackets) for the client at `client`.
+    /// Opens a tunnel through `agent` to `destination` for the client at `client`. Both are
+    /// parsed once, at the front (before 0.1 they were passed as strings and parsed again
+    /// here).
     fn open(
         &self,
-        agent: &str,
-        host: &str,
-        port: u16,
+        agent: &AgentId,
+        destination: &Destination,
         client: SocketAddr,
     ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send;
 }

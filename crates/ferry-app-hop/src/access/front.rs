@@ -22,9 +22,9 @@
 use ferry_base::io::{ReadError, read_message};
 use std::time::Duration;
 
+use ferry_front::Address;
 use ferry_front::http_connect::{self, HttpError, HttpLimits, Reply};
 use ferry_front::socks5::{AuthMode, Command, ReplyCode, ServerEvent, Socks5Error, Socks5Server};
-use ferry_front::Address;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::UserPass;

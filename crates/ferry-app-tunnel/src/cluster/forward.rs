@@ -9,12 +9,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use ferry_base::io::{Prefixed, ReadError, read_message};
-use ferry_front::Address;
 use ferry_front::http_connect::{
     BasicCredentials, HttpLimits, parse_response, write_connect_request,
 };
 use ferry_registry::InstanceId;
 use ferry_tls::{ClientTlsStream, TlsConnector};
+use ferry_tunnel::{AgentId, Destination};
 use tokio::io::{AsyncRead, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -109,13 +109,11 @@ impl Forwarder {
     pub(crate) async fn forward(
         &self,
         owner: SocketAddr,
-        agent: &str,
-        host: &str,
-        port: u16,
+        agent: &AgentId,
+        destination: &Destination,
         client: SocketAddr,
     ) -> Result<Forwarded, ForwardError> {
-        let target = Address::from_domain(host, port)
-            .map_err(|e| ForwardError::Protocol(format!("destination: {e}")))?;
+        let target = crate::destination::to_target(destination);
         let creds = BasicCredentials::new(PEER_USERNAME, self.credential.secret())
             .map_err(|e| ForwardError::Protocol(e.to_string()))?;
         let client_text = client.to_string();
@@ -126,7 +124,7 @@ impl Forwarder {
             &target,
             Some(&creds),
             &[
-                (AGENT_HEADER, agent),
+                (AGENT_HEADER, agent.as_str()),
                 (CLIENT_HEADER, &client_text),
                 (VIA_HEADER, &via),
             ],

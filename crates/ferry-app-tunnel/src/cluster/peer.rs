@@ -11,9 +11,10 @@ use bytes::Bytes;
 use ferry_allow::Allowlist;
 use ferry_app_core::serve::Server;
 use ferry_bridge::{Bridge, BridgeConfig, Session};
+use ferry_front::Address;
 use ferry_front::http_connect::{HttpLimits, Reply, write_response};
-use ferry_front::{Address, Host};
 use ferry_tls::TlsAcceptor;
+use ferry_tunnel::AgentId;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -277,15 +278,18 @@ async fn serve<L, S>(
         reply(&mut conn, 407, &[], wait).await;
         return log(peer, None, Some(407), "peer_auth_failed", "-");
     }
-    let agent = request
+    // Parsed once, here: the id travels typed to the opener.
+    let agent_id = request
         .header(AGENT_HEADER)
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::trim)
-        .filter(|a| ferry_auth::is_valid_agent_id(a));
-    let Some(agent) = agent else {
+        .filter(|a| ferry_auth::is_valid_agent_id(a))
+        .and_then(|a| AgentId::new(a).ok());
+    let Some(agent_id) = agent_id else {
         reply(&mut conn, 400, &[], wait).await;
         return log(peer, None, Some(400), "bad_agent_header", "-");
     };
+    let agent = agent_id.as_str();
     let client = match request.header(CLIENT_HEADER) {
         None => Some(peer),
         Some(v) => std::str::from_utf8(v)
@@ -305,11 +309,6 @@ async fn serve<L, S>(
     tracing::debug!(agent, %client, via = via.as_deref().unwrap_or("-"), target = %request.target, "forwarded tunnel");
 
     let target = &request.target;
-    let (host, port) = match target.host() {
-        Host::Ip(ip) => (ip.to_string(), target.port()),
-        Host::Domain(name) => (name.to_owned(), target.port()),
-        _ => (String::new(), 0),
-    };
     let allowed = match target {
         Address::Ip(sa) => cfg.allow.check_ip(sa.ip(), sa.port()).is_allowed(),
         Address::Domain(name, port) => cfg.allow.matches(name, *port).is_allowed(),
@@ -319,13 +318,26 @@ async fn serve<L, S>(
         reply(&mut conn, 403, &[], wait).await;
         return log(peer, Some(agent), Some(403), "denied_by_gateway", "-");
     }
+    let destination = match crate::destination::from_target(target) {
+        Ok(d) => d,
+        Err(e) => {
+            reply(&mut conn, 502, &[], wait).await;
+            return log(
+                peer,
+                Some(agent),
+                Some(502),
+                "dial_failed",
+                &format!("destination: {e}"),
+            );
+        }
+    };
     let Ok(_permit) = inner.permits.try_acquire() else {
         reply(&mut conn, 503, &[], wait).await;
         return log(peer, Some(agent), Some(503), "limited", "-");
     };
     let opened = tokio::select! {
         () = inner.cut.cancelled() => return log(peer, Some(agent), None, "cut_at_drain", "-"),
-        r = timeout(cfg.open_timeout, inner.local.open(agent, &host, port, client)) => r,
+        r = timeout(cfg.open_timeout, inner.local.open(&agent_id, &destination, client)) => r,
     };
     let tunnel = match opened {
         Ok(Ok(stream)) => stream,

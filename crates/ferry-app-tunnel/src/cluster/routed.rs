@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ferry_registry::{Entry, Forget, Owner, Registry};
+use ferry_tunnel::{AgentId, Destination};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::timeout;
 
@@ -108,7 +109,8 @@ impl<L: TunnelOpener> RoutedOpener<L> {
         }
     }
 
-    async fn forget(&self, agent: &str, seen: &Entry, why: &str) {
+    async fn forget(&self, agent: &AgentId, seen: &Entry, why: &str) {
+        let agent = agent.as_str();
         let forgot = timeout(
             **self.lookup_timeout.load(),
             self.registry.forget_stale(agent, seen),
@@ -129,17 +131,16 @@ impl<L: TunnelOpener> TunnelOpener for RoutedOpener<L> {
 
     async fn open(
         &self,
-        agent: &str,
-        host: &str,
-        port: u16,
+        agent: &AgentId,
+        destination: &Destination,
         client: SocketAddr,
     ) -> Result<Self::Stream, OpenFailure> {
-        match self.local.open(agent, host, port, client).await {
+        match self.local.open(agent, destination, client).await {
             Ok(stream) => return Ok(RoutedStream::Local(stream)),
             Err(OpenFailure::AgentNotConnected) => {}
             Err(other) => return Err(other),
         }
-        let Some(seen) = self.lookup(agent).await else {
+        let Some(seen) = self.lookup(agent.as_str()).await else {
             return Err(OpenFailure::AgentNotConnected);
         };
         if seen.owner == self.me {
@@ -148,7 +149,7 @@ impl<L: TunnelOpener> TunnelOpener for RoutedOpener<L> {
         }
         let forwarded = self
             .forwarder
-            .forward(seen.owner.addr, agent, host, port, client)
+            .forward(seen.owner.addr, agent, destination, client)
             .await;
         match forwarded {
             Ok(stream) => Ok(RoutedStream::Remote(Box::new(stream))),
@@ -237,11 +238,10 @@ impl<T: TunnelOpener> TunnelOpener for Arc<T> {
 
     fn open(
         &self,
-        agent: &str,
-        host: &str,
-        port: u16,
+        agent: &AgentId,
+        destination: &Destination,
         client: SocketAddr,
     ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send {
-        (**self).open(agent, host, port, client)
+        (**self).open(agent, destination, client)
     }
 }

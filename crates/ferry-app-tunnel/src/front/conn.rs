@@ -7,9 +7,10 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use ferry_auth::Role;
 use ferry_bridge::{Counters, Session};
+use ferry_front::Address;
 use ferry_front::http_connect::{HttpLimits, Reply, write_response};
-use ferry_front::{Address, Host};
 use ferry_limit::ClientKey;
+use ferry_tunnel::AgentId;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
@@ -273,11 +274,6 @@ async fn serve<O, S>(
         .take()
         .map(|c| inner.live.add(&c.username, &c.password));
 
-    let (host, port) = match target.host() {
-        Host::Ip(ip) => (ip.to_string(), target.port()),
-        Host::Domain(name) => (name.to_owned(), target.port()),
-        _ => (String::new(), 0),
-    };
     let allowed = match &target {
         Address::Ip(sa) => cfg.allow.check_ip(sa.ip(), sa.port()).is_allowed(),
         Address::Domain(name, port) => cfg.allow.matches(name, *port).is_allowed(),
@@ -296,9 +292,22 @@ async fn serve<O, S>(
         }
     };
 
-    let open = inner
-        .opener
-        .open(&identity.agent_id, &host, port, access.peer);
+    // The id and the destination are parsed once, here, and travel typed from now on. An id
+    // the tunnel cannot carry can never be connected (503); a destination it cannot carry
+    // cannot be dialled (502).
+    let Ok(agent_id) = AgentId::new(&identity.agent_id) else {
+        respond_code(inner, g, &mut client, 503).await;
+        return access.log(Some(503), "agent_not_connected", 0, 0, None);
+    };
+    let destination = match crate::destination::from_target(&target) {
+        Ok(d) => d,
+        Err(e) => {
+            respond_code(inner, g, &mut client, 502).await;
+            let why = format!("destination: {e}");
+            return access.log(Some(502), "dial_failed", 0, 0, Some(&why));
+        }
+    };
+    let open = inner.opener.open(&agent_id, &destination, access.peer);
     let opened = tokio::select! {
         () = inner.cut.cancelled() => return access.log(None, "cut_at_drain", 0, 0, None),
         r = timeout(cfg.open_timeout, open) => r,

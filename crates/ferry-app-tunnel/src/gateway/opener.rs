@@ -1,5 +1,6 @@
 //! The front's opener: local agents only, or routed across a cluster.
 
+use ferry_tunnel::{AgentId, Destination};
 use std::net::SocketAddr;
 
 use ferry_tunnel::TunnelStream;
@@ -34,17 +35,16 @@ impl TunnelOpener for GatewayOpener {
 
     async fn open(
         &self,
-        agent: &str,
-        host: &str,
-        port: u16,
+        agent: &AgentId,
+        destination: &Destination,
         client: SocketAddr,
     ) -> Result<Self::Stream, OpenFailure> {
         match self {
             Self::Local(l) => l
-                .open(agent, host, port, client)
+                .open(agent, destination, client)
                 .await
                 .map(RoutedStream::Local),
-            Self::Routed(r) => r.open(agent, host, port, client).await,
+            Self::Routed(r) => r.open(agent, destination, client).await,
         }
     }
 }

@@ -16,6 +16,7 @@ use ferry_app_tunnel::{ClientFront, FixedClock, FrontConfig, OpenFailure, Tunnel
 use ferry_auth::{Authenticator, Role, TokenStore, token_line};
 use ferry_registry::{Claim, InstanceId, Keeper, Lease, Owner, Registry};
 use ferry_tls::{AcceptorConfig, ConnectorConfig, PemInput, SelfSigned, TlsAcceptor, TlsConnector};
+use ferry_tunnel::{AgentId, DestHost, Destination};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -36,19 +37,20 @@ impl TunnelOpener for DialOpener {
 
     async fn open(
         &self,
-        agent: &str,
-        host: &str,
-        port: u16,
+        agent: &AgentId,
+        destination: &Destination,
         _client: SocketAddr,
     ) -> Result<TcpStream, OpenFailure> {
         self.opens.fetch_add(1, Ordering::SeqCst);
-        if !self.agents.lock().unwrap().contains(agent) {
+        if !self.agents.lock().unwrap().contains(agent.as_str()) {
             return Err(OpenFailure::AgentNotConnected);
         }
-        let ip: std::net::IpAddr = host
-            .parse()
-            .map_err(|_not_ip| OpenFailure::DialFailed("names not resolved in tests".into()))?;
-        TcpStream::connect((ip, port))
+        let DestHost::Ip(ip) = destination.host else {
+            return Err(OpenFailure::DialFailed(
+                "names not resolved in tests".into(),
+            ));
+        };
+        TcpStream::connect((ip, destination.port.get()))
             .await
             .map_err(|e| OpenFailure::DialFailed(e.to_string()))
     }

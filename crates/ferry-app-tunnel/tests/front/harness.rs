@@ -12,6 +12,7 @@ use ferry_auth::{
     Algorithm, Authenticator, JwtConfig, JwtSpec, JwtVerifier, Role, SigningKey, TokenStore,
     VerifyingKey, generate_key_pair, sign_jwt, token_line,
 };
+use ferry_tunnel::{AgentId, DestHost, Destination};
 use ring::rand::SystemRandom;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,18 +48,20 @@ impl TunnelOpener for LocalOpener {
 
     async fn open(
         &self,
-        agent: &str,
-        host: &str,
-        port: u16,
+        agent: &AgentId,
+        destination: &Destination,
         _client: SocketAddr,
     ) -> Result<TcpStream, OpenFailure> {
         let mode = *self
             .agents
-            .get(agent)
+            .get(agent.as_str())
             .ok_or(OpenFailure::AgentNotConnected)?;
-        let ip = host
-            .parse()
-            .map_err(|_not_ip| OpenFailure::DialFailed("names not resolved in tests".into()))?;
+        let DestHost::Ip(ip) = destination.host else {
+            return Err(OpenFailure::DialFailed(
+                "names not resolved in tests".into(),
+            ));
+        };
+        let port = destination.port.get();
         if !self.agent_allow.check_ip(ip, port).is_allowed() {
             return Err(OpenFailure::Denied);
         }
