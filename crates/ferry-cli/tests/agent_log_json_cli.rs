@@ -5,6 +5,8 @@
 
 #[path = "support/program.rs"]
 mod program;
+#[path = "support/tunnel.rs"]
+mod tunnel;
 #[path = "support/tunnel_env.rs"]
 mod tunnel_env;
 

@@ -3,24 +3,34 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A threaded echo server: every connection gets back what it sent, then a half-close after
 /// the client's.
 pub fn echo() -> SocketAddr {
+    spawn(None).0
+}
+
+/// [`echo`], counting the connections it accepted.
+pub fn echo_counting() -> (SocketAddr, Arc<AtomicUsize>) {
     spawn(None)
 }
 
 /// A threaded echo server that writes `tag` first on every connection, then echoes.
 pub fn tagged_echo(tag: u8) -> SocketAddr {
-    spawn(Some(tag))
+    spawn(Some(tag)).0
 }
 
-fn spawn(tag: Option<u8>) -> SocketAddr {
+fn spawn(tag: Option<u8>) -> (SocketAddr, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
     std::thread::spawn(move || {
         for s in l.incoming() {
             let Ok(mut s) = s else { continue };
+            seen.fetch_add(1, Ordering::SeqCst);
             std::thread::spawn(move || {
                 if let Some(t) = tag
                     && s.write_all(&[t]).is_err()
@@ -30,6 +40,33 @@ fn spawn(tag: Option<u8>) -> SocketAddr {
                 let Ok(mut r) = s.try_clone() else { return };
                 let _ = std::io::copy(&mut r, &mut s);
                 let _ = s.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (addr, count)
+}
+
+/// A threaded HTTP server: answers every request head `200` with `body`, then closes.
+pub fn http_ok(body: &'static str) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
             });
         }
     });
@@ -63,6 +100,17 @@ mod tests {
             let mut back = Vec::new();
             c.read_to_end(&mut back).unwrap();
             assert_eq!(back, want);
+        }
+        let (addr, count) = echo_counting();
+        drop(TcpStream::connect(addr).unwrap());
+        let reply = http_get(http_ok("hi"), "/");
+        assert!(
+            reply.starts_with("HTTP/1.1 200 OK") && reply.ends_with("\r\n\r\nhi"),
+            "{reply}"
+        );
+        // The echo counted the connection before the HTTP exchange ended (same thread order).
+        while count.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
         }
     }
 }

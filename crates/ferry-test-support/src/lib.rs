@@ -9,12 +9,15 @@
 //!   [`net::http_ok`], [`net::udp_echo`], [`net::dead_port`], [`net::round_trip`];
 //! - [thread-based](blocking), for tests of real processes without a runtime:
 //!   [`blocking::echo`], [`blocking::tagged_echo`], [`blocking::http_get`];
+//! - [`process::Program`]: a program under test as a child process, its stderr read line by
+//!   line, waited for with bounds, terminated with SIGTERM and killed on drop;
 //! - [`payload`]: deterministic pseudo-random bytes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod blocking;
 pub mod net;
+pub mod process;
 
 /// `len` deterministic pseudo-random bytes (xorshift from `seed`): the same for the same
 /// arguments, and unlike any neighbouring slice, so a misplaced or dropped chunk shows.

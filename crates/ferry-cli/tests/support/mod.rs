@@ -3,8 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -15,20 +14,7 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ferry-proxy");
 
 /// Threaded echo upstream that writes `tag` first.
 pub(crate) fn echo_upstream(tag: u8) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let _ = s.write_all(&[tag]);
-                let mut r = s.try_clone().unwrap();
-                let _ = std::io::copy(&mut r, &mut s);
-                let _ = s.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    addr
+    ferry_test_support::blocking::tagged_echo(tag)
 }
 
 /// A running binary and its stderr, line by line.

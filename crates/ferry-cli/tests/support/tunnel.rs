@@ -19,7 +19,7 @@ pub(crate) const GATEWAY: &str = env!("CARGO_BIN_EXE_ferry-gateway");
 pub(crate) const AGENT: &str = env!("CARGO_BIN_EXE_ferry-agent");
 
 pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferry-gw-cli-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ferry-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -265,27 +265,7 @@ pub(crate) fn curl(
 
 /// A local HTTP server answering every request `hello`.
 pub(crate) fn http_server() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let _ = s.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
-                );
-            });
-        }
-    });
-    addr
+    ferry_test_support::blocking::http_ok("hello")
 }
 
 /// The byte at offset `i` of a [`gated_source`] stream.

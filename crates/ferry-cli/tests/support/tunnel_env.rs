@@ -5,62 +5,23 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::program::Program;
 
-pub(crate) const GATEWAY: &str = env!("CARGO_BIN_EXE_ferry-gateway");
-pub(crate) const AGENT: &str = env!("CARGO_BIN_EXE_ferry-agent");
+// The gateway harness's basics (binaries, scratch directories, tokens, certificates) are
+// shared with the gateway tests.
 
-/// A fresh directory for one test.
-pub(crate) fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferry-agent-ops-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-pub(crate) fn run(bin: &str, args: &[&str]) -> Output {
-    Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
+#[allow(unused_imports)] // each test binary uses some of them
+pub(crate) use super::tunnel::{AGENT, GATEWAY, new_token, run, scratch};
 
 /// Certificate and key for 127.0.0.1 / localhost, written to `dir`: (cert, key) paths.
 pub(crate) fn certificate(dir: &Path) -> (String, String) {
-    let cert = ferry_tls::SelfSigned::generate(["localhost", "127.0.0.1"]).unwrap();
-    let (c, k) = (dir.join("gw.pem"), dir.join("gw.key"));
-    std::fs::write(&c, cert.cert_pem()).unwrap();
-    std::fs::write(&k, cert.key_pem()).unwrap();
+    let (c, k) = super::tunnel::certificate(dir, "gw");
     (c.display().to_string(), k.display().to_string())
-}
-
-/// `ferry-gateway token new`: prints the token, appends its hash to `tokens`.
-pub(crate) fn new_token(role: &str, agent: &str, tokens: &Path) -> String {
-    let out = run(
-        GATEWAY,
-        &[
-            "token",
-            "new",
-            "--role",
-            role,
-            "--agent",
-            agent,
-            "--tokens",
-            tokens.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// A running gateway: its process, agent (QUIC) and client (HTTP CONNECT) addresses.
@@ -181,29 +142,7 @@ pub(crate) fn metrics_until(addr: SocketAddr, want: &str) -> String {
 
 /// A threaded HTTP server answering every request with 200 and `body`.
 pub(crate) fn http_server(body: &'static str) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    addr
+    ferry_test_support::blocking::http_ok(body)
 }
 
 /// `curl -p -x http://edge-1:TOKEN@client http://dest/`: the CONNECT reply's status code
@@ -231,13 +170,5 @@ pub(crate) fn curl(client: SocketAddr, token: &str, dest: SocketAddr) -> (String
 
 /// Deterministic bytes.
 pub(crate) fn payload(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()[0]
-        })
-        .collect()
+    ferry_test_support::payload(len, 1)
 }
