@@ -14,20 +14,7 @@ use tokio::task::JoinHandle;
 
 /// An upstream that writes its `tag` byte first, then echoes until EOF, then closes.
 async fn tagged_echo(tag: u8) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut s, _) = l.accept().await.unwrap();
-            tokio::spawn(async move {
-                s.write_all(&[tag]).await.unwrap();
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    addr
+    ferry_test_support::net::tagged_echo(tag).await
 }
 
 /// A port with nothing listening on it (bound, then closed).

@@ -3,7 +3,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ferry_allow::Allowlist;
@@ -11,8 +10,8 @@ use ferry_app_hop::access::{self, access};
 use ferry_app_hop::serve::bind;
 use ferry_app_hop::{AccessConfig, AccessReport, ServeConfig, serve};
 use ferry_chain::{Address, Chain, ChainHop, HopKey, KeyId, Keyring};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub fn key(n: u8) -> HopKey {
@@ -89,46 +88,26 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 /// A TCP echo destination that counts the connections it accepted.
 pub struct Dest {
     pub addr: SocketAddr,
-    pub accepted: Arc<AtomicUsize>,
+    echo: ferry_test_support::net::Echo,
 }
 
 impl Dest {
     pub fn count(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
+        self.echo.accepted()
     }
 }
 
 pub async fn echo_dest() -> Dest {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    Dest { addr, accepted }
+    let echo = ferry_test_support::net::echo_counting().await;
+    Dest {
+        addr: echo.addr,
+        echo,
+    }
 }
 
 /// A UDP destination that answers `echo:` + the datagram.
 pub async fn udp_echo() -> SocketAddr {
-    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = s.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65_536];
-        while let Ok((n, from)) = s.recv_from(&mut buf).await {
-            let mut reply = b"echo:".to_vec();
-            reply.extend_from_slice(&buf[..n]);
-            let _ = s.send_to(&reply, from).await;
-        }
-    });
-    addr
+    ferry_test_support::net::udp_echo(b"echo:").await
 }
 
 /// An address nothing listens on.

@@ -15,20 +15,7 @@ use tokio::sync::mpsc;
 
 /// An upstream that writes its `tag` byte first, then echoes until EOF, then closes.
 pub(crate) async fn tagged_echo(tag: u8) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut s, _) = l.accept().await.unwrap();
-            tokio::spawn(async move {
-                s.write_all(&[tag]).await.unwrap();
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    addr
+    ferry_test_support::net::tagged_echo(tag).await
 }
 
 /// What a TLS upstream saw of one connection.

@@ -10,8 +10,6 @@ use ferry_tunnel::{
     Agent, AgentConfig, AgentId, AgentRejected, AgentStatus, Backoff, Credential, Gateway,
     GatewayConfig,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -203,34 +201,12 @@ pub(crate) fn start_agent_with(agent: Agent) -> AgentHandle {
 /// An echo server: every connection gets back what it sent; its write side is shut down after
 /// the client's EOF (half-close honoured).
 pub(crate) async fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    addr
+    ferry_test_support::net::echo().await
 }
 
 /// Deterministic pseudo-random bytes.
 pub(crate) fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()[0]
-        })
-        .collect()
+    ferry_test_support::payload(len, seed)
 }
 
 /// Writes `data`, shuts down, reads to EOF, concurrently.
@@ -238,16 +214,5 @@ pub(crate) async fn round_trip<S>(stream: S, data: &[u8]) -> Vec<u8>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let (mut r, mut w) = tokio::io::split(stream);
-    let write = async {
-        w.write_all(data).await.unwrap();
-        w.shutdown().await.unwrap();
-    };
-    let read = async {
-        let mut back = Vec::with_capacity(data.len());
-        r.read_to_end(&mut back).await.unwrap();
-        back
-    };
-    let ((), back) = tokio::join!(write, read);
-    back
+    ferry_test_support::net::round_trip(stream, data).await
 }
