@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::program::Program;
@@ -148,24 +148,8 @@ pub(crate) fn http_server(body: &'static str) -> SocketAddr {
 /// `curl -p -x http://edge-1:TOKEN@client http://dest/`: the CONNECT reply's status code
 /// (`000` when there was none) and the body.
 pub(crate) fn curl(client: SocketAddr, token: &str, dest: SocketAddr) -> (String, String) {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "20",
-            "-p",
-            "-w",
-            "\n%{http_connect}",
-            "-x",
-        ])
-        .arg(format!("http://edge-1:{token}@{client}"))
-        .arg(format!("http://{dest}/"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("curl must be installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.to_owned(), body.to_owned())
+    let (code, body) = super::tunnel::curl(client, "edge-1", token, dest);
+    (format!("{code:03}"), body)
 }
 
 /// Deterministic bytes.
