@@ -2,6 +2,9 @@
 //! and error reporting. Behaviour lives in the `ferry-app-*` crates; the binaries stay thin.
 
 pub mod credentials;
+mod program;
+
+pub use program::ProgramRun;
 
 use std::error::Error;
 use std::process::ExitCode;

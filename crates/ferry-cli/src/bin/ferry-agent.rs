@@ -3,13 +3,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, OnceLock};
 
 use clap::{Parser, Subcommand};
 use ferry_app_core::AppError;
 use ferry_app_tunnel::agent::{self, AgentApp, AgentReloader};
 use ferry_app_tunnel::config::{AgentConfig, AgentFlags};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
+use ferry_cli::{EXIT_USAGE, LogArgs, ProgramRun, fail};
 
 const PROGRAM: &str = "ferry-agent";
 
@@ -143,59 +142,29 @@ async fn serve(
     file: Option<PathBuf>,
     metrics_flag: Option<SocketAddr>,
 ) -> ExitCode {
-    let shutdown = match ferry_cli::shutdown_signal() {
-        Ok(s) => s,
-        Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
+    // SIGHUP re-reads the config file, or with flags the files they name (CA, token).
+    let reload = move |r: &AgentReloader| {
+        let _ = match &file {
+            Some(path) => r.reload_file(path),
+            None => r.reload_files(),
+        };
     };
-    // SIGHUP is handled from now on; before the agent is loaded it is only logged.
-    let reloader: Arc<OnceLock<AgentReloader>> = Arc::default();
-    let on_hup = Arc::clone(&reloader);
-    let reload = move || match (on_hup.get(), &file) {
-        (Some(r), Some(path)) => {
-            let _ = r.reload_file(path);
-        }
-        (Some(r), None) => {
-            let _ = r.reload_files();
-        }
-        (None, _) => tracing::warn!("SIGHUP ignored: the agent is still starting"),
-    };
-    if let Err(e) = ferry_cli::reload_on_sighup(reload) {
-        return fail(PROGRAM, &e, EXIT_FAILURE);
-    }
-    let admin = match config
-        .metrics
-        .map(|addr| ferry_app_core::admin::start(addr, PROGRAM))
-    {
-        Some(Ok(admin)) => {
-            agent::describe_metrics();
-            Some(admin)
-        }
-        Some(Err(e)) => return ferry_cli::fail_app(PROGRAM, &e),
-        None => None,
+    let describe = agent::describe_metrics;
+    let mut run = match ProgramRun::start(PROGRAM, config.metrics, describe, reload) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let app = match AgentApp::load(&config, |name| std::env::var(name).ok()).await {
         Ok(a) => a,
-        Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
+        Err(e) => return run.finish(Err(e)).await,
     };
-    let _ = reloader.set(
+    run.ready(
         app.reloader(|name| std::env::var(name).ok())
             .with_metrics_flag(metrics_flag),
     );
-    let health = admin.as_ref().map(|a| a.health().clone());
-    let shutdown = async move {
-        shutdown.await;
-        if let Some(h) = health {
-            h.set_draining();
-        }
-    };
-    let code = match app.run(shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => ferry_cli::fail_app(PROGRAM, &e),
-    };
-    if let Some(admin) = admin {
-        admin.stop().await;
-    }
-    code
+    let shutdown = run.shutdown();
+    let result = app.run(shutdown).await;
+    run.finish(result).await
 }
 
 /// `ferry-agent check FILE`: validate, load the files, explain.

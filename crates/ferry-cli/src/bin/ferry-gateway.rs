@@ -10,7 +10,7 @@ use ferry_app_core::AppError;
 use ferry_app_tunnel::config::{GatewayConfig, GatewayFlags};
 use ferry_app_tunnel::gateway::Reloader;
 use ferry_cli::credentials::{JwtCommand, TokenCommand, run_jwt, run_token};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
+use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, ProgramRun, fail};
 
 const PROGRAM: &str = "ferry-gateway";
 
@@ -143,36 +143,27 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let shutdown = match ferry_cli::shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => return fail(PROGRAM, &e, EXIT_FAILURE),
-        };
-        // SIGHUP is registered before anything is bound (it would otherwise end the process);
-        // the reloader exists once the gateway is bound. A config file is read again; with
-        // flags, the files they name. Both are validated first, logged and counted.
-        let slot = std::sync::Arc::new(std::sync::OnceLock::<Reloader>::new());
-        let reloader = std::sync::Arc::clone(&slot);
+        // A config file is read again on SIGHUP; with flags, the files they name. Both are
+        // validated first, logged and counted. The gateway starts its own admin endpoint in
+        // `bind` (from `metrics` in the file or the flag).
         let (file, flags) = (args.config.clone(), flags(&args));
-        let reload = move || {
-            let Some(reloader) = reloader.get() else {
-                tracing::warn!("SIGHUP before the gateway started: ignored");
-                return;
-            };
+        let reload = move |r: &Reloader| {
             let _ = match &file {
-                Some(path) => reloader.reload_file(path),
-                None => reloader.reload_flags(&flags),
+                Some(path) => r.reload_file(path),
+                None => r.reload_flags(&flags),
             };
         };
-        if let Err(e) = ferry_cli::reload_on_sighup(reload) {
-            return fail(PROGRAM, &e, EXIT_FAILURE);
-        }
+        let mut run = match ProgramRun::start(PROGRAM, None, || {}, reload) {
+            Ok(r) => r,
+            Err(code) => return code,
+        };
         let gateway = match ferry_app_tunnel::gateway::bind(&config) {
             Ok(g) => g,
-            Err(e) => return ferry_cli::fail_app(PROGRAM, &e),
+            Err(e) => return run.finish(Err(e)).await,
         };
-        let _ = slot.set(gateway.reloader().metrics_override(args.metrics));
-        gateway.run(shutdown).await;
-        ExitCode::SUCCESS
+        run.ready(gateway.reloader().metrics_override(args.metrics));
+        gateway.run(run.shutdown()).await;
+        run.finish(Ok(())).await
     })
 }
 

@@ -11,7 +11,7 @@ use ferry_app_hop::access::{self, Access};
 use ferry_app_hop::serve::{self, Hop};
 use ferry_app_hop::trace::TracePlan;
 use ferry_app_hop::{AccessConfig, KeySource, ServeFlags, ServeSource};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
+use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, ProgramRun, fail};
 
 const PROGRAM: &str = "ferry-hop";
 
@@ -190,46 +190,53 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let result = runtime.block_on(async {
+    runtime.block_on(async {
         match mode {
             Mode::Trace(plan) => trace(&plan).await,
             Mode::Serve(config, source) => {
                 let metrics = args.metrics.or(config.metrics);
-                let hop = Hop::new(*config);
-                let reloader = hop.reloader();
                 // Re-read the config file, or the files the flags name (keys, certificate,
                 // CAs); a bad one keeps the running config (the reloader logs and counts).
-                let reload = move || {
-                    let _ = reloader.reload(&source);
+                let reload = move |r: &serve::Reloader| {
+                    let _ = r.reload(&source);
                 };
-                run(metrics, reload, |shutdown| async move {
-                    let (listener, udp) = serve::bind(&hop.config())?;
-                    hop.run(listener, udp, shutdown).await.map(drop)
-                })
-                .await
+                let describe = ferry_app_hop::describe_metrics;
+                let mut run = match ProgramRun::start(PROGRAM, metrics, describe, reload) {
+                    Ok(r) => r,
+                    Err(code) => return code,
+                };
+                let hop = Hop::new(*config);
+                run.ready(hop.reloader());
+                let shutdown = run.shutdown();
+                let result = match serve::bind(&hop.config()) {
+                    Ok((listener, udp)) => hop.run(listener, udp, shutdown).await.map(drop),
+                    Err(e) => Err(e),
+                };
+                run.finish(result).await
             }
             Mode::Access(config, file) => {
                 let metrics = args.metrics.or(config.metrics);
-                let access = Access::new(*config);
-                let reloader = access.reloader();
-                let reload = move || {
-                    let _ = reloader.reload_file(&file);
+                let reload = move |r: &access::Reloader| {
+                    let _ = r.reload_file(&file);
                 };
-                run(metrics, reload, |shutdown| async move {
-                    let sockets = access::bind(&access.config())?;
-                    access.run(sockets, shutdown).await.map(drop)
-                })
-                .await
+                let describe = ferry_app_hop::describe_metrics;
+                let mut run = match ProgramRun::start(PROGRAM, metrics, describe, reload) {
+                    Ok(r) => r,
+                    Err(code) => return code,
+                };
+                let access = Access::new(*config);
+                run.ready(access.reloader());
+                let shutdown = run.shutdown();
+                let result = match access::bind(&access.config()) {
+                    Ok(sockets) => access.run(sockets, shutdown).await.map(drop),
+                    Err(e) => Err(e),
+                };
+                run.finish(result).await
             }
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(code) => code,
-    }
+    })
 }
 
-/// A mode with its validated config.
 enum Mode {
     Serve(Box<ferry_app_hop::ServeConfig>, ServeSource),
     Access(Box<AccessConfig>, PathBuf),
@@ -238,41 +245,7 @@ enum Mode {
 
 /// The shared frame of `serve` and `access`: signal handlers (SIGHUP runs `reload`) before
 /// anything is bound, the admin endpoint on `metrics`, then `serve` until SIGTERM or SIGINT.
-async fn run<F, Fut>(
-    metrics: Option<SocketAddr>,
-    reload: impl Fn() + Send + Sync + 'static,
-    serve: F,
-) -> Result<(), ExitCode>
-where
-    F: FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
-    Fut: Future<Output = Result<(), AppError>>,
-{
-    let shutdown = ferry_cli::shutdown_signal().map_err(|e| fail(PROGRAM, &e, EXIT_FAILURE))?;
-    ferry_cli::reload_on_sighup(reload).map_err(|e| fail(PROGRAM, &e, EXIT_FAILURE))?;
-    let admin = metrics
-        .map(|addr| ferry_app_core::admin::start(addr, PROGRAM))
-        .transpose()
-        .map_err(|e| ferry_cli::fail_app(PROGRAM, &e))?;
-    if admin.is_some() {
-        ferry_app_hop::describe_metrics();
-    }
-    let health = admin.as_ref().map(|a| a.health().clone());
-    let shutdown = Box::pin(async move {
-        shutdown.await;
-        if let Some(h) = health {
-            h.set_draining();
-        }
-    });
-    let result = serve(shutdown)
-        .await
-        .map_err(|e| ferry_cli::fail_app(PROGRAM, &e));
-    if let Some(admin) = admin {
-        admin.stop().await;
-    }
-    result
-}
-
-async fn trace(plan: &TracePlan) -> Result<(), ExitCode> {
+async fn trace(plan: &TracePlan) -> ExitCode {
     match ferry_app_hop::trace(&plan.chain, &plan.destination, &plan.client).await {
         Ok(hops) => {
             for h in &hops {
@@ -283,12 +256,12 @@ async fn trace(plan: &TracePlan) -> Result<(), ExitCode> {
                 .all(|h| h.status.is_some_and(ferry_chain::Status::is_ok))
             {
                 println!("destination {} reached", plan.destination);
-                Ok(())
+                ExitCode::SUCCESS
             } else {
-                Err(ExitCode::from(EXIT_FAILURE))
+                ExitCode::from(EXIT_FAILURE)
             }
         }
-        Err(e) => Err(fail(PROGRAM, &e, EXIT_FAILURE)),
+        Err(e) => fail(PROGRAM, &e, EXIT_FAILURE),
     }
 }
 

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ferry_app_proxy::{self as proxy, CertFiles, Proxy, ProxyConfig};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, fail};
+use ferry_cli::{EXIT_USAGE, LogArgs, ProgramRun, fail};
+
+const PROGRAM: &str = "ferry-proxy";
 
 /// TCP reverse proxy: forwards every connection on a listener to an upstream from a pool,
 /// optionally terminating TLS. SIGHUP reloads the config file (validated first; a bad file
@@ -89,63 +91,40 @@ fn main() -> ExitCode {
     // Certificates are loaded here, before anything is bound.
     let proxy = match config.and_then(Proxy::new) {
         Ok(p) => p,
-        Err(e) => return fail("ferry-proxy", &e, EXIT_USAGE),
+        Err(e) => return fail(PROGRAM, &e, EXIT_USAGE),
     };
     if let Some(limit) = ferry_cli::raise_open_files_limit() {
         tracing::debug!(limit, "open-files limit");
     }
-    let runtime = match ferry_cli::runtime("ferry-proxy") {
+    let runtime = match ferry_cli::runtime(PROGRAM) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let result = runtime.block_on(async {
-        let shutdown = match ferry_cli::shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => return Err(fail("ferry-proxy", &e, EXIT_FAILURE)),
-        };
-        let reloader = proxy.reloader();
+    runtime.block_on(async {
+        // With a config file, SIGHUP re-reads, validates and applies it (a bad file keeps the
+        // running config; the reloader logs and counts both outcomes); with flags, it reloads
+        // the TLS certificates.
         let file = args.config.clone();
-        // With a config file, re-read, validate and apply it (a bad file keeps the running
-        // config; the reloader logs and counts both outcomes); with flags, reload the TLS
-        // certificates.
-        let reload = move || match &file {
+        let reload = move |r: &proxy::Reloader| match &file {
             Some(path) => {
-                let _ = reloader.reload_file(path);
+                let _ = r.reload_file(path);
             }
             None => {
-                let _ = reloader.reload_tls();
+                let _ = r.reload_tls();
             }
         };
-        if let Err(e) = ferry_cli::reload_on_sighup(reload) {
-            return Err(fail("ferry-proxy", &e, EXIT_FAILURE));
-        }
-        let admin = args
-            .metrics
-            .map(|addr| ferry_app_core::admin::start(addr, "ferry-proxy"))
-            .transpose()
-            .map_err(|e| ferry_cli::fail_app("ferry-proxy", &e))?;
-        let listeners =
-            proxy::bind_all(proxy.config()).map_err(|e| ferry_cli::fail_app("ferry-proxy", &e))?;
-        let health = admin.as_ref().map(|a| a.health().clone());
-        let shutdown = async move {
-            shutdown.await;
-            if let Some(h) = health {
-                h.set_draining();
-            }
+        let mut run = match ProgramRun::start(PROGRAM, args.metrics, || {}, reload) {
+            Ok(r) => r,
+            Err(code) => return code,
         };
-        let result = proxy
-            .run(listeners, shutdown)
-            .await
-            .map_err(|e| ferry_cli::fail_app("ferry-proxy", &e));
-        if let Some(admin) = admin {
-            admin.stop().await;
-        }
-        result
-    });
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(code) => code,
-    }
+        run.ready(proxy.reloader());
+        let shutdown = run.shutdown();
+        let result = match proxy::bind_all(proxy.config()) {
+            Ok(listeners) => proxy.run(listeners, shutdown).await.map(drop),
+            Err(e) => Err(e),
+        };
+        run.finish(result).await
+    })
 }
 
 /// `ferry-proxy check FILE`: validate, load the certificates, explain.
@@ -155,7 +134,7 @@ fn check(file: &std::path::Path) -> ExitCode {
         .map(|p| p.config().explain())
         .map_err(ferry_app_core::AppError::from);
     ferry_cli::report_check(
-        "ferry-proxy",
+        PROGRAM,
         result,
         "certificates loaded; SIGHUP reloads this file (listener addresses and server.max_connections need a restart)",
     )
