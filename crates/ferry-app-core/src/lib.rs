@@ -23,6 +23,7 @@ pub mod drain;
 pub mod duration;
 pub mod error;
 pub mod listen;
+pub mod log;
 pub mod reload;
 pub mod serve;
 pub mod stream;

@@ -104,6 +104,8 @@ pub struct ProxyConfig {
     /// How long live connections may run on after shutdown was asked before they are cut.
     /// Default [`DEFAULT_DRAIN_TIMEOUT`].
     pub drain_timeout: Duration,
+    /// Log line format (`log_format`, top level; `--log-format` overrides it). Default text.
+    pub log_format: ferry_app_core::log::LogFormat,
 }
 
 impl ProxyConfig {

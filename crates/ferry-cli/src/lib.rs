@@ -7,6 +7,7 @@ mod program;
 pub use program::ProgramRun;
 
 use std::error::Error;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 /// Exit code for usage and configuration errors (`EX_USAGE`).
@@ -14,16 +15,7 @@ pub const EXIT_USAGE: u8 = 64;
 /// Exit code for failures at run time.
 pub const EXIT_FAILURE: u8 = 1;
 
-/// How log lines are written (`--log-format`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// One human-readable line per event (the default).
-    #[default]
-    Text,
-    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and
-    /// every field, the access-log fields included) and `spans`.
-    Json,
-}
+pub use ferry_app_core::log::LogFormat;
 
 /// The logging flags every program takes (`#[command(flatten)]`).
 #[derive(clap::Args, Clone, Debug)]
@@ -31,15 +23,21 @@ pub struct LogArgs {
     /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
     #[arg(long, value_name = "LEVEL", default_value = "info", global = true)]
     pub log: String,
-    /// Log line format: text, or json (one object per line).
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
+    /// Log line format: text (the default) or json (one object per line). Overrides
+    /// `log_format` in the config file.
+    #[arg(long, value_name = "FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
 }
 
-/// Installs a `tracing` subscriber writing `args.log_format` lines to stderr. `RUST_LOG`
+/// Installs a `tracing` subscriber writing to stderr in the format of `--log-format`, else of
+/// `log_format` in `config` (the TOML file the program will load), else text. `RUST_LOG`
 /// overrides `args.log`.
-pub fn init_logging(args: &LogArgs) {
-    init_tracing_as(&args.log, args.log_format);
+pub fn init_logging(args: &LogArgs, config: Option<&std::path::Path>) {
+    let format = args
+        .log_format
+        .or_else(|| config.and_then(ferry_app_core::log::format_in_file))
+        .unwrap_or_default();
+    init_tracing_as(&args.log, format);
 }
 
 /// Installs a text `tracing` subscriber writing to stderr. `RUST_LOG` overrides `default_level`.
@@ -50,9 +48,13 @@ pub fn init_tracing(default_level: &str) {
 fn init_tracing_as(default_level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // A log line that cannot be written (stderr closed: a log shipper or terminal went away)
+    // is dropped. tracing-subscriber's default reports the failure with `eprintln!`, which
+    // panics on the same closed stderr and would end the program.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     let _ = match format {
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -142,7 +144,8 @@ pub use ferry_app_core::error::error_line;
 
 /// Prints `program: error chain` on stderr and returns `code`.
 pub fn fail(program: &str, error: &dyn Error, code: u8) -> ExitCode {
-    eprintln!("{program}: {}", error_line(error));
+    // Not `eprintln!`: it panics when stderr is closed, and the exit code must still be `code`.
+    let _ = writeln!(std::io::stderr(), "{program}: {}", error_line(error));
     ExitCode::from(code)
 }
 

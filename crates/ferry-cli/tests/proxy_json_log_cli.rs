@@ -109,3 +109,67 @@ fn json_lines_parse_and_access_fields_match_text() {
         "json: {access}\ntext: {line}"
     );
 }
+
+/// The first stderr lines of the proxy started with `args`, up to and including `listening`.
+/// Then stderr is closed before the proxy is stopped: it must still drain and exit 0 (a log
+/// line it cannot write is dropped, never a panic).
+fn startup_lines(args: &[&str]) -> Vec<String> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--log", "info"])
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("listening");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    seen
+}
+
+#[test]
+fn log_format_in_the_config_file_applies_and_the_flag_overrides_it() {
+    let up = echo_upstream(b'C');
+    let dir = std::env::temp_dir().join(format!("ferry-json-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("proxy.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "log_format = \"json\"\n[[listener]]\nbind = \"127.0.0.1:0\"\npool = \"p\"\n\
+             [pool.p]\nupstreams = [\"{up}\"]\n"
+        ),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let from_file = startup_lines(&["--config", path]);
+    assert!(!from_file.is_empty());
+    for line in &from_file {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+    let overridden = startup_lines(&["--config", path, "--log-format", "text"]);
+    assert!(
+        overridden
+            .iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_err()),
+        "{overridden:?}"
+    );
+    // `check` shows the setting with the rest of the config.
+    let out = Command::new(BIN).args(["check", path]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("log_format=json"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -46,6 +46,9 @@ pub struct AccessConfig {
     /// Address of the admin endpoint (`/metrics`, `/healthz`); the `--metrics` flag overrides
     /// it. Default none (off).
     pub metrics: Option<SocketAddr>,
+    /// Log line format (`log_format`, top level, `text` or `json`; `--log-format`
+    /// overrides it). Default text.
+    pub log_format: ferry_app_core::log::LogFormat,
     /// Where the keys were read from (for `check`); never key material.
     pub(crate) key_source: Option<super::KeySource>,
 }

@@ -40,6 +40,7 @@ pub(super) struct AccessFile {
     #[serde(default, deserialize_with = "de_some_duration")]
     udp_idle_timeout: Option<Duration>,
     metrics: Option<String>,
+    log_format: Option<ferry_app_core::log::LogFormat>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +137,7 @@ impl AccessFile {
                 .as_deref()
                 .map(super::metrics_addr)
                 .transpose()?,
+            log_format: self.log_format.unwrap_or_default(),
             key_source,
         };
         if let Some(d) = self.handshake_timeout {

@@ -49,10 +49,11 @@ impl ServeConfig {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "serve: listen={} udp={} metrics={}",
+            "serve: listen={} udp={} metrics={} log_format={}",
             self.listen,
             self.udp,
-            metrics(self.metrics)
+            metrics(self.metrics),
+            self.log_format
         );
         let _ = writeln!(
             out,
@@ -153,9 +154,10 @@ impl AccessConfig {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "access: max_connections={} metrics={}",
+            "access: max_connections={} metrics={} log_format={}",
             self.max_connections,
-            metrics(self.metrics)
+            metrics(self.metrics),
+            self.log_format
         );
         let _ = writeln!(
             out,

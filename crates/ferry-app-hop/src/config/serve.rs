@@ -76,6 +76,9 @@ pub struct ServeConfig {
     /// Address of the admin endpoint (`/metrics`, `/healthz`); the `--metrics` flag overrides
     /// it. Default none (off).
     pub metrics: Option<SocketAddr>,
+    /// Log line format (`log_format`, top level, `text` or `json`; `--log-format`
+    /// overrides it). Default text.
+    pub log_format: ferry_app_core::log::LogFormat,
     /// Where the keys and certificates were read from (for `check` and reloads).
     pub(crate) files: ServeFiles,
 }
@@ -121,6 +124,7 @@ impl ServeConfig {
             next_hop_tls: None,
             clock: Arc::new(ferry_app_core::clock::SystemClock),
             metrics: None,
+            log_format: ferry_app_core::log::LogFormat::Text,
             files: ServeFiles::default(),
         }
     }
@@ -266,6 +270,7 @@ struct ServeFile {
     #[serde(default, deserialize_with = "de_some_duration")]
     udp_idle_timeout: Option<Duration>,
     metrics: Option<String>,
+    log_format: Option<ferry_app_core::log::LogFormat>,
     tls: Option<TlsFile>,
     next_hop_tls: Option<NextHopTlsFile>,
 }
@@ -310,6 +315,7 @@ impl ServeFile {
             .as_deref()
             .map(super::metrics_addr)
             .transpose()?;
+        c.log_format = self.log_format.unwrap_or_default();
         if let Some(d) = self.handshake_timeout {
             c.handshake_timeout = nonzero(d, "handshake_timeout")?;
         }

@@ -14,7 +14,8 @@ impl ProxyConfig {
     pub fn explain(&self) -> String {
         let opt = |d: Option<Duration>| d.map_or_else(|| "off".to_owned(), format_duration);
         let mut out = format!(
-            "server: max_connections={} drain_timeout={}\n",
+            "log_format={}\nserver: max_connections={} drain_timeout={}\n",
+            self.log_format,
             self.max_connections,
             format_duration(self.drain_timeout)
         );

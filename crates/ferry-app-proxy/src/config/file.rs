@@ -24,6 +24,9 @@ use crate::route::Router;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProxyFile {
+    /// `text` or `json`; read by the binary before logging starts, kept here for `check`.
+    #[serde(default)]
+    pub(super) log_format: Option<ferry_app_core::log::LogFormat>,
     #[serde(default)]
     pub(super) server: ServerFile,
     #[serde(default)]
@@ -172,6 +175,7 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         pools,
         max_connections,
         drain_timeout,
+        log_format: file.log_format.unwrap_or_default(),
     })
 }
 

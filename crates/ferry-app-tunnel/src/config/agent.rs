@@ -45,6 +45,8 @@ pub(super) struct AgentFile {
     #[serde(default, deserialize_with = "de_some")]
     idle_timeout: Option<Duration>,
     metrics: Option<String>,
+    #[serde(default)]
+    log_format: Option<ferry_app_core::log::LogFormat>,
 }
 
 fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -145,6 +147,9 @@ pub struct AgentConfig {
     /// Admin endpoint, `/metrics` and `/healthz` (`metrics`, `IP:PORT`; `ferry-agent
     /// --metrics` overrides it). Default none.
     pub metrics: Option<SocketAddr>,
+    /// Log line format (`log_format`, top level, `text` or `json`; `--log-format`
+    /// overrides it). Default text.
+    pub log_format: ferry_app_core::log::LogFormat,
 }
 
 fn host_port(text: &str) -> Option<(String, u16)> {
@@ -206,6 +211,7 @@ impl AgentConfig {
             keep_alive: None,
             idle_timeout: None,
             metrics: None,
+            log_format: None,
         })
     }
 
@@ -293,6 +299,7 @@ impl AgentConfig {
             reconnect_max,
             quic,
             metrics,
+            log_format: f.log_format.unwrap_or_default(),
         })
     }
 }

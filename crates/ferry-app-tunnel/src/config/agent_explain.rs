@@ -51,6 +51,7 @@ impl AgentConfig {
             Some(addr) => format!("metrics: {addr} (/metrics, /healthz)\n"),
             None => "metrics: off\n".to_owned(),
         });
+        out.push_str(&format!("log_format: {}\n", self.log_format));
         out
     }
 }

@@ -25,6 +25,8 @@ pub(super) struct GatewayFile {
     #[serde(default)]
     allow_special_addresses: bool,
     metrics: Option<String>,
+    #[serde(default)]
+    log_format: Option<ferry_app_core::log::LogFormat>,
     tls: CertFile,
     client_tls: Option<CertFile>,
     auth: Option<AuthFile>,
@@ -203,6 +205,9 @@ pub struct GatewayConfig {
     pub auth: GatewayAuth,
     /// Admin endpoint (`metrics`). Default none.
     pub metrics: Option<SocketAddr>,
+    /// Log line format (`log_format`, top level, `text` or `json`; `--log-format`
+    /// overrides it). Default text.
+    pub log_format: ferry_app_core::log::LogFormat,
     /// The client front's settings (`allow`, `[limits]`, `[timeouts]`).
     pub front: FrontConfig,
     /// Several gateways sharing agent ownership (`[cluster]`, see [`ClusterConfig`]). Default
@@ -268,6 +273,7 @@ impl GatewayConfig {
             allow: flags.allow.clone(),
             allow_special_addresses: flags.allow_special_addresses,
             metrics: flags.metrics.clone(),
+            log_format: None,
             tls: CertFile {
                 cert: flags.tls_cert.clone(),
                 key: flags.tls_key.clone(),
@@ -298,6 +304,7 @@ impl GatewayConfig {
     pub(super) fn validate(file: GatewayFile) -> Result<Self, ConfigError> {
         let listen = addr("listen", &file.listen)?;
         let agent_listen = addr("agent_listen", &file.agent_listen)?;
+        let log_format = file.log_format.unwrap_or_default();
         let metrics = file
             .metrics
             .as_deref()
@@ -370,6 +377,7 @@ impl GatewayConfig {
             client_tls,
             auth,
             metrics,
+            log_format,
             front,
             cluster,
             agent_quic,

@@ -84,6 +84,7 @@ impl GatewayConfig {
             self.metrics
                 .map_or_else(|| "off".to_owned(), |m| m.to_string())
         );
+        let _ = writeln!(out, "log_format: {}", self.log_format);
         let rules: Vec<&str> = f.allow.rules().map(|r| r.entry()).collect();
         let special = match f.allow.special_addresses() {
             SpecialAddresses::Allow => "the rules alone decide",

@@ -105,7 +105,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    ferry_cli::init_logging(&args.log);
+    ferry_cli::init_logging(&args.log, args.config.as_deref());
     if let Some(Command::Check { file }) = &args.command {
         return check(file);
     }

@@ -123,7 +123,7 @@ fn main() -> ExitCode {
         Some(Command::Check { file }) => return check(file),
         None => {}
     }
-    ferry_cli::init_logging(&args.log);
+    ferry_cli::init_logging(&args.log, args.config.as_deref());
     let config = match &args.config {
         Some(file) => GatewayConfig::from_file(file),
         None => GatewayConfig::from_flags(&flags(&args)),

@@ -135,7 +135,12 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    ferry_cli::init_logging(&args.log);
+    let file = match &args.command {
+        Command::Serve { config, .. } => config.as_deref(),
+        Command::Access { config } | Command::Trace { config, .. } => Some(config.as_path()),
+        Command::Check { .. } => None,
+    };
+    ferry_cli::init_logging(&args.log, file);
     let mode = match args.command {
         Command::Check { what } => return check(&what),
         Command::Serve {

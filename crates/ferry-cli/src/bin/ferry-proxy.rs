@@ -68,7 +68,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    ferry_cli::init_logging(&args.log);
+    ferry_cli::init_logging(&args.log, args.config.as_deref());
     let tls = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => Some(CertFiles::Files {
             cert: cert.clone(),
