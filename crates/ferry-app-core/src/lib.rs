@@ -1,5 +1,9 @@
-//! Plumbing shared by Ferry's programs: validated config values, listeners and the accept loop,
-//! and the error types every program returns.
+//! What Ferry's programs share, so that each exists once: validated config values, listeners
+//! and the EMFILE-safe [`listen::Acceptor`]; the accept-and-drain loop ([`serve::Server`]); the
+//! plain-or-TLS stream and its relay ([`stream::Stream`]); the admin endpoint
+//! ([`admin::start`]); the reload outcome, its log lines and metric ([`reload`]); the wall
+//! clock ([`clock::WallClock`]); the log format ([`log::LogFormat`]); and the error types
+//! every program returns.
 //!
 //! The programs themselves live in their own crates (`ferry-app-proxy`, and the chain-hop and
 //! tunnel crates); each has a `run(config, listeners, shutdown)` that tests and other Rust

@@ -65,7 +65,10 @@
 //! Public API added with reloads: `serve::{Hop, Reloader}`, `access::{Access, Reloader}`,
 //! `ServeSource`, `ServeFlags`, `ServeConfig::metrics`, `AccessConfig::metrics` (the
 //! `metrics = "ADDR"` key), `AccessConfig::require_listeners`, the `explain` methods and
-//! `describe_metrics`.
+//! `describe_metrics`. [`ServeConfig::clock`] is now the shared
+//! `ferry_app_core::clock::SharedClock` (it was a `fn() -> u64`); both configs gained
+//! `log_format`. The serve and access loops run on `ferry_app_core::serve::Server`, and the
+//! plain-or-TLS stream they relay is `ferry_app_core::stream::Stream`.
 //!
 //! # Example
 //!

@@ -3,6 +3,12 @@
 //! by the client's SNI); pools are [`ferry_pool`] pools; bytes are relayed by [`ferry_bridge`]:
 //! splice(2) for plain TCP on Linux, the copy path when either side speaks TLS.
 //!
+//! **API changes in 0.1:** [`ConfigReloadError`] is `ferry_app_core::reload::ReloadError`, the
+//! reload error every program shares (same variants); [`UtcClock`], [`SystemClock`] and
+//! [`FixedClock`] are `ferry_app_core::clock`'s (`UtcClock` is `WallClock`); metrics are
+//! named `ferry_proxy_*` (they were `ferry_*`: `ferry_connections_total` is now
+//! `ferry_proxy_connections_total`, and so on); [`ProxyConfig`] gained `log_format`.
+//!
 //! # What it does
 //!
 //! - **Listeners** bound by the caller (tests bind port 0), a global connection cap, graceful

@@ -43,6 +43,12 @@
 //! **API changes:** [`config::AgentConfig`] gained `metrics` (the agent's admin endpoint);
 //! [`agent::AgentApp::reloader`], [`agent::AgentReloader`], [`agent::check()`],
 //! [`agent::describe_metrics`] and [`config::AgentConfig::explain`] are new.
+//! [`TunnelOpener::open`] takes the typed [`ferry_tunnel::AgentId`] and
+//! [`ferry_tunnel::Destination`], parsed once at the client front and the peer listener
+//! (before, `&str` agent, host and port, parsed again by every opener). The clock is the one
+//! every program shares ([`UnixClock`] is `ferry_app_core::clock::WallClock`; its
+//! `unix_secs` replaced `now_unix`). `cluster::Forwarded` is a `ferry_base::io::Prefixed`
+//! stream. Both configs gained `log_format`.
 //!
 //! **What it does not do:** speak QUIC itself (that is `ferry-tunnel`), parse command lines
 //! or install signal handlers (`ferry-cli`), or read key and token files during validation

@@ -82,7 +82,9 @@
 //!
 //! - `client`: `client::connect` (TCP through every hop) and `client::UdpChain` (tokio).
 //!
-//! Default: none (pure, no tokio). (The `codec` feature and its unused `HopCodec` were removed
+//! Default: none (pure, no tokio). With `client`, `client::ChainStream` is
+//! `ferry_base::io::Prefixed<TcpStream>` (before 0.1 a struct of its own; `into_parts` now
+//! returns the unread bytes as `Bytes`). (The `codec` feature and its unused `HopCodec` were removed
 //! in 0.1: the hop reads its record with `decode_request` directly.)
 
 #![doc(test(attr(deny(warnings))))]
