@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use ferry_app_proxy::{self as proxy, Proxy, ProxyConfig};
 use ferry_tls::{ClientTlsStream, ConnectorConfig, PemInput, SelfSigned, TlsConnector};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Counts live heap bytes allocated and freed on tracked threads; forwards to `System`.
 struct Counting;
@@ -82,19 +82,7 @@ const IDLE: usize = 200;
 
 /// Echo upstream that first writes one byte.
 async fn upstream() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut s, _) = l.accept().await.unwrap();
-            tokio::spawn(async move {
-                s.write_all(b"u").await.unwrap();
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
+    ferry_test_support::net::tagged_echo(b'u').await
 }
 
 /// A client connection, held open (never read again).

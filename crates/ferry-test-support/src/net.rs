@@ -23,13 +23,19 @@ async fn echo_one(mut s: TcpStream) {
 /// An echo server: every connection gets back what it sent, then a half-close after the
 /// client's.
 pub async fn echo() -> SocketAddr {
-    tagged(None).await.0
+    tagged(Vec::new()).await.0
 }
 
 /// An echo server that writes `tag` first on every connection (so a test can tell which of
 /// several upstreams it reached), then echoes.
 pub async fn tagged_echo(tag: u8) -> SocketAddr {
-    tagged(Some(tag)).await.0
+    tagged(vec![tag]).await.0
+}
+
+/// An echo server that writes `banner` first on every connection (as SMTP or SSH servers
+/// speak first), then echoes.
+pub async fn banner_echo(banner: &[u8]) -> SocketAddr {
+    tagged(banner.to_vec()).await.0
 }
 
 /// An echo destination that also counts the connections it accepted.
@@ -50,21 +56,21 @@ impl Echo {
 
 /// [`echo`], counting connections.
 pub async fn echo_counting() -> Echo {
-    let (addr, accepted) = tagged(None).await;
+    let (addr, accepted) = tagged(Vec::new()).await;
     Echo { addr, accepted }
 }
 
-async fn tagged(tag: Option<u8>) -> (SocketAddr, Arc<AtomicUsize>) {
+async fn tagged(banner: Vec<u8>) -> (SocketAddr, Arc<AtomicUsize>) {
+    let banner: Arc<[u8]> = banner.into();
     let (l, addr) = listener().await;
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = Arc::clone(&accepted);
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             count.fetch_add(1, Ordering::SeqCst);
+            let banner = Arc::clone(&banner);
             tokio::spawn(async move {
-                if let Some(t) = tag
-                    && s.write_all(&[t]).await.is_err()
-                {
+                if !banner.is_empty() && s.write_all(&banner).await.is_err() {
                     return;
                 }
                 echo_one(s).await;
@@ -151,6 +157,9 @@ mod tests {
         let t = tagged_echo(b'T').await;
         let back = round_trip(TcpStream::connect(t).await.unwrap(), b"x").await;
         assert_eq!(back, b"Tx");
+        let b = banner_echo(b"220 hi\r\n").await;
+        let back = round_trip(TcpStream::connect(b).await.unwrap(), b"q").await;
+        assert_eq!(back, b"220 hi\r\nq");
         let h = http_ok("hello").await;
         let back = round_trip(
             TcpStream::connect(h).await.unwrap(),

@@ -109,7 +109,7 @@ async fn owner_refusals_map_back_to_the_client() {
 
 #[tokio::test]
 async fn destination_that_speaks_first_loses_nothing() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::io::AsyncReadExt as _;
     let memcached = Memcached::start().await.unwrap();
     let registry: Arc<dyn Registry> = Arc::new(MemcachedRegistry::connect(
         memcached.addr(),
@@ -120,17 +120,7 @@ async fn destination_that_speaks_first_loses_nothing() {
     let b = Gateway::start(Arc::clone(&registry), &[], &pki).await;
     registry.claim("edge-a", &a.me, TTL).await.unwrap();
     // A server that sends a banner as soon as it accepts (SMTP/SSH style), then echoes.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let banner_addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                s.write_all(b"220 banner\r\n").await.unwrap();
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
+    let banner_addr = ferry_test_support::net::banner_echo(b"220 banner\r\n").await;
     for _ in 0..10 {
         let (status, mut tunnel) = ask(b.client_addr, banner_addr, "edge-a", TOKEN).await;
         assert_eq!(status, 200);
