@@ -26,6 +26,7 @@ pub mod clock;
 pub mod drain;
 pub mod duration;
 pub mod error;
+pub mod explain;
 pub mod listen;
 pub mod log;
 pub mod reload;
