@@ -97,8 +97,8 @@ pub mod trace;
 
 pub use self::access::{AccessReport, access};
 pub use self::config::{
-    AccessConfig, AccessListener, AccessMode, ChainConfig, KeySource, RouteAction, RouteRule,
-    ServeConfig, ServeFlags, ServeSource, UserPass,
+    AccessConfig, AccessFlags, AccessListener, AccessMode, ChainConfig, KeySource, RouteAction,
+    RouteRule, ServeConfig, ServeFlags, ServeSource, UserPass,
 };
 pub use self::metrics::describe_metrics;
 pub use self::serve::{ServeReport, serve};

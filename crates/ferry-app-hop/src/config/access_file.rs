@@ -45,7 +45,7 @@ pub(super) struct AccessFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ChainFile {
+pub(super) struct ChainFile {
     name: String,
     weight: Option<u32>,
     hops: Vec<HopFile>,
@@ -54,14 +54,14 @@ struct ChainFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HopFile {
+pub(super) struct HopFile {
     address: String,
     key_id: u16,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListenerFile {
+pub(super) struct ListenerFile {
     name: Option<String>,
     mode: String,
     bind: String,
@@ -84,7 +84,63 @@ enum Via {
     Many(Vec<String>),
 }
 
+impl ChainFile {
+    /// A chain named `name` over `hops`, with the file's defaults (weight 1, no TLS).
+    pub(super) fn new(name: &str, hops: Vec<HopFile>) -> Self {
+        Self {
+            name: name.to_owned(),
+            weight: None,
+            hops,
+            tls_ca: None,
+        }
+    }
+}
+
+impl HopFile {
+    pub(super) fn new(address: &str, key_id: u16) -> Self {
+        Self {
+            address: address.to_owned(),
+            key_id,
+        }
+    }
+}
+
+impl ListenerFile {
+    /// A listener of `mode` on `bind`, without a name or credentials.
+    pub(super) fn new(mode: &str, bind: &str) -> Self {
+        Self {
+            name: None,
+            mode: mode.to_owned(),
+            bind: bind.to_owned(),
+            destination: None,
+            username: None,
+            password: None,
+        }
+    }
+}
+
 impl AccessFile {
+    /// A file with `keys`, one `chain` (every connection routed over it) and `listener`s,
+    /// everything else at its default.
+    pub(super) fn one_chain(keys: KeysFile, chain: ChainFile, listener: Vec<ListenerFile>) -> Self {
+        Self {
+            keys: Some(keys),
+            chain: vec![chain],
+            listener,
+            route: Vec::new(),
+            default_via: None,
+            handshake_timeout: None,
+            connect_timeout: None,
+            idle_timeout: None,
+            drain_timeout: None,
+            max_connections: None,
+            udp_max_flows: None,
+            udp_idle_timeout: None,
+            metrics: None,
+            log_format: None,
+        }
+    }
+
     pub(super) fn validate(self) -> Result<AccessConfig, ConfigError> {
         let key_source = self.keys.map(|k| k.source("keys")).transpose()?;
         let keys = key_source.as_ref().map(|k| k.load("keys")).transpose()?;

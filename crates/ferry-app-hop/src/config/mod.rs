@@ -7,6 +7,7 @@
 
 mod access;
 mod access_file;
+mod access_flags;
 mod explain;
 mod serve;
 mod serve_source;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 pub use self::access::{
     AccessConfig, AccessListener, AccessMode, ChainConfig, RouteAction, RouteRule, UserPass,
 };
+pub use self::access_flags::AccessFlags;
 pub use self::serve::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT, ServeConfig};
 pub use self::serve_source::{ServeFlags, ServeSource};
 
@@ -77,6 +79,10 @@ pub(crate) struct KeysFile {
 }
 
 impl KeysFile {
+    pub(crate) fn from_parts(file: Option<PathBuf>, env: Option<String>) -> Self {
+        Self { file, env }
+    }
+
     pub(crate) fn source(self, key: &str) -> Result<KeySource, ConfigError> {
         match (self.file, self.env) {
             (Some(f), None) => Ok(KeySource::File(f)),
