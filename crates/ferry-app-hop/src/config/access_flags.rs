@@ -87,7 +87,7 @@ impl AccessConfig {
                 )
             };
             let (address, id) = h.rsplit_once('#').ok_or_else(bad)?;
-            let key_id: u16 = id.parse().map_err(|_| bad())?;
+            let key_id: u16 = id.parse().map_err(|_not_a_number| bad())?;
             hops.push(HopFile::new(address, key_id));
         }
         AccessFile::one_chain(keys, ChainFile::new("flags", hops), listener).validate()
