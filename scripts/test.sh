@@ -14,6 +14,11 @@ need=()
 for tool in sh openssl memcached curl; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
+# A third-party SOCKS5 client for the interop tests: PySocks (Debian's python3-socks, for
+# Debian's /usr/bin/python3).
+if ! /usr/bin/python3 -c 'import socks' >/dev/null 2>&1; then
+    need+=(python3-socks)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

@@ -233,7 +233,11 @@ pub(crate) async fn associate(
     {
         return;
     }
-    tracing::info!(target: "ferry::access", mode = MODE, listener = %l.name, client = %peer, relay = %bound, "udp association");
+    // The request's address only hints where the client will send from (RFC 1928): its host
+    // is not trusted (clients send zeros, their address behind a NAT, or `0`), its port is
+    // kept when given.
+    let hinted_port = req.target.port();
+    tracing::info!(target: "ferry::access", mode = MODE, listener = %l.name, client = %peer, relay = %bound, hinted_port, "udp association");
     let relay = Arc::new(relay);
     let mut flows = Flows::new();
     let mut buf = vec![0u8; BUF];
@@ -254,8 +258,9 @@ pub(crate) async fn associate(
                 Err(_) => continue,
             },
         };
-        // Only the client that asked for the association may use it.
-        if from.ip() != peer.ip() {
+        // Only the client that asked for the association may use it: the control connection's
+        // address, and the hinted port when one was given.
+        if from.ip() != peer.ip() || (hinted_port != 0 && from.port() != hinted_port) {
             datagram(MODE, &l.name, "dropped");
             continue;
         }

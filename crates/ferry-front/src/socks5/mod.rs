@@ -171,6 +171,9 @@ impl fmt::Debug for Credentials {
 pub struct Request {
     /// CONNECT or UDP ASSOCIATE (never BIND: the server refuses it).
     pub command: Command,
-    /// The destination (CONNECT) or the client's UDP source address (UDP ASSOCIATE).
+    /// The destination (CONNECT), or the address the client says it will send its datagrams
+    /// from (UDP ASSOCIATE): only a hint, any well-formed one is accepted, and a domain that
+    /// is not an address (clients send `0`) is given as `0.0.0.0` with the hinted port. Port 0
+    /// means no hint.
     pub target: Address,
 }

@@ -1,6 +1,6 @@
 //! The SOCKS5 server state machine.
 
-use super::wire::{AUTH_VERSION, encode_reply, read_addr};
+use super::wire::{AUTH_VERSION, encode_reply, read_addr, read_hint};
 use super::{
     Command, Credentials, METHOD_NO_AUTH, METHOD_USERNAME_PASSWORD, Method, ReplyCode, Request,
     SOCKS_VERSION, Socks5Error,
@@ -262,7 +262,14 @@ fn read_request(buf: &[u8]) -> Result<Option<(Request, usize)>, Socks5Error> {
         Some(0x03) => Command::UdpAssociate,
         Some(&c) => return Err(Socks5Error::Command(c)),
     };
-    let Some((target, n)) = read_addr(buf.get(3..).unwrap_or_default())? else {
+    // CONNECT names its destination, checked strictly; UDP ASSOCIATE only hints where the
+    // client will send from, and any well-formed hint is accepted.
+    let rest = buf.get(3..).unwrap_or_default();
+    let addr = match command {
+        Command::UdpAssociate => read_hint(rest)?,
+        _ => read_addr(rest)?,
+    };
+    let Some((target, n)) = addr else {
         return Ok(None);
     };
     Ok(Some((Request { command, target }, 3 + n)))

@@ -11,6 +11,30 @@ pub(crate) const ATYP_IPV4: u8 = 0x01;
 pub(crate) const ATYP_DOMAIN: u8 = 0x03;
 pub(crate) const ATYP_IPV6: u8 = 0x04;
 
+/// Reads the `ATYP ADDR PORT` of a UDP ASSOCIATE request, which only hints where the client
+/// will send from (RFC 1928 section 4): any well-formed address is accepted. Clients send all
+/// zeros, their own address and port, or a domain such as `0`; a domain that is not an
+/// address becomes the unspecified IPv4 address with the hinted port (0: no hint). An unknown
+/// address type is still an error, and `Ok(None)` means more bytes are needed.
+pub(crate) fn read_hint(buf: &[u8]) -> Result<Option<(Address, usize)>, Socks5Error> {
+    if buf.first() != Some(&ATYP_DOMAIN) {
+        return read_addr(buf);
+    }
+    let Some(&n) = buf.get(1) else {
+        return Ok(None);
+    };
+    let n = usize::from(n);
+    let (Some(name), Some(port)) = (buf.get(2..2 + n), read_port(buf, 2 + n)) else {
+        return Ok(None);
+    };
+    let unspecified = Address::Ip(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    let addr = std::str::from_utf8(name)
+        .ok()
+        .and_then(|name| Address::from_domain(name, port).ok())
+        .unwrap_or(unspecified);
+    Ok(Some((addr, 2 + n + 2)))
+}
+
 /// Reads `ATYP ADDR PORT` from the start of `buf`: `Ok(None)` when more bytes are needed. Bytes
 /// of a domain name are checked as they arrive, so garbage is refused early; a domain that is
 /// an IP literal becomes [`Address::Ip`].

@@ -85,6 +85,56 @@ fn username_password_rfc1929_bytes() {
     assert_eq!(r.target, Address::Domain("example.com".into(), 443));
 }
 
+/// The request after a no-auth greeting, as a request event (or the error).
+fn request_after_greeting(req: &[u8]) -> Result<socks5::Request, Socks5Error> {
+    let mut wire = vec![0x05, 0x01, 0x00];
+    wire.extend_from_slice(req);
+    let (_, _, r) = server(AuthMode::NoAuth, &wire);
+    match r?.event {
+        Some(ServerEvent::Request(req)) => Ok(req),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn udp_associate_accepts_any_well_formed_hint_and_connect_stays_strict() {
+    let unspecified = |port| Address::Ip(std::net::SocketAddr::new([0, 0, 0, 0].into(), port));
+    // PySocks 1.7 sends the domain "0" with its own port (bytes captured from it).
+    let r = request_after_greeting(&[0x05, 0x03, 0x00, 0x03, 0x01, 0x30, 0xcb, 0xce]).unwrap();
+    assert_eq!(r.target.port(), 0xcbce);
+    // Others send the domain "0" with port 0: no hint.
+    let r = request_after_greeting(&[0x05, 0x03, 0x00, 0x03, 1, b'0', 0, 0]).unwrap();
+    assert_eq!(
+        (r.command, r.target),
+        (Command::UdpAssociate, unspecified(0))
+    );
+    // All zeros (IPv4 and IPv6), and the client's own address and port.
+    let r = request_after_greeting(&[0x05, 0x03, 0x00, 0x01, 0, 0, 0, 0, 0, 0]).unwrap();
+    assert_eq!(r.target, unspecified(0));
+    let mut v6 = vec![0x05, 0x03, 0x00, 0x04];
+    v6.extend_from_slice(&[0; 18]);
+    assert!(request_after_greeting(&v6).is_ok());
+    let r = request_after_greeting(&[0x05, 0x03, 0x00, 0x01, 127, 0, 0, 1, 0x30, 0x39]).unwrap();
+    assert_eq!(r.target, Address::Ip("127.0.0.1:12345".parse().unwrap()));
+    // A domain that is no address keeps its port as the hint; an empty one too.
+    let r =
+        request_after_greeting(&[0x05, 0x03, 0x00, 0x03, 3, b'%', b'$', b'!', 0x30, 0x39]).unwrap();
+    assert_eq!(r.target, unspecified(12345));
+    let r = request_after_greeting(&[0x05, 0x03, 0x00, 0x03, 0, 0, 7]).unwrap();
+    assert_eq!(r.target, unspecified(7));
+    // Still malformed: an unknown address type.
+    assert!(request_after_greeting(&[0x05, 0x03, 0x00, 0x09, 0, 0]).is_err());
+    // CONNECT to the domain "0" is refused as before: a destination is checked strictly.
+    assert!(request_after_greeting(&[0x05, 0x01, 0x00, 0x03, 1, b'0', 0, 80]).is_err());
+    // A truncated hint asks for more bytes.
+    let mut wire = vec![0x05, 0x01, 0x00, 0x05, 0x03, 0x00, 0x03, 5, b'a'];
+    let (_, _, r) = server(AuthMode::NoAuth, &wire);
+    assert!(r.unwrap().event.is_none());
+    wire.extend_from_slice(b"bcde\x00\x01");
+    let (_, _, r) = server(AuthMode::NoAuth, &wire);
+    assert!(r.unwrap().event.is_some());
+}
+
 #[test]
 fn refused_credentials_close() {
     let (mut s, mut out, _) = server(AuthMode::UsernamePassword, &[5, 1, 2, 1, 1, b'a', 1, b'b']);
