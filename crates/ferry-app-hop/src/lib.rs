@@ -1,6 +1,6 @@
 //! `ferry-hop` as a library: one hop of a forward proxy chain ([`serve()`]), local access
 //! fronts that send traffic over predefined chains ([`access()`]), and a chain probe
-//! ([`trace()`]). The chain header is `ferry-chain`'s (`docs/wire/chain-header.md`).
+//! ([`trace()`]). The chain header is `ferry-chain`'s ([`ferry_chain::spec`]).
 //!
 //! # What it does
 //!

@@ -1,6 +1,6 @@
 //! The chain header for multi-hop proxy chains, sans-IO: per-hop sealed requests and
 //! responses, hop keyrings with rotation, a replay guard, and UDP framing
-//! (wire format: `docs/wire/chain-header.md`).
+//! (wire format: [`spec`]).
 //!
 //! # What it does
 //!
@@ -134,3 +134,8 @@ pub enum Decoded<T> {
         consumed: usize,
     },
 }
+
+// The normative wire specification, kept inside the crate so that it is packaged and rendered
+// on docs.rs; `docs/wire/chain-header.md` at the repository root points here.
+#[doc = include_str!("../docs/chain-header.md")]
+pub mod spec {}
