@@ -104,3 +104,9 @@ pub use self::metrics::describe_metrics;
 pub use self::serve::{ServeReport, serve};
 pub use self::trace::{HopTrace, trace};
 pub use ferry_app_core::{AppError, ConfigError};
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -139,3 +139,9 @@ pub enum Decoded<T> {
 // on docs.rs; `docs/wire/chain-header.md` at the repository root points here.
 #[doc = include_str!("../docs/chain-header.md")]
 pub mod spec {}
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -88,3 +88,9 @@ pub use registry::{BoxFuture, Claim, Forget, Refresh, Registry, RegistryError, R
 // on docs.rs; `docs/wire/registry.md` at the repository root points here.
 #[doc = include_str!("../docs/registry.md")]
 pub mod spec {}
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

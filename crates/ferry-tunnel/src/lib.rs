@@ -188,3 +188,9 @@ pub use wire::{
 // on docs.rs; `docs/wire/tunnel.md` at the repository root points here.
 #[doc = include_str!("../docs/tunnel.md")]
 pub mod spec {}
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
