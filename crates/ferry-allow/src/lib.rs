@@ -113,3 +113,9 @@ pub use ports::{PortError, PortRange};
 pub use resolved::{CheckedAddr, ResolvedDecision, ResolvedExplanation};
 pub use rule::{HostPattern, Rule};
 pub use special::{Embedding, SpecialAddr, SpecialClass, special_address};
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

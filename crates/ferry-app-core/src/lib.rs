@@ -34,3 +34,9 @@ pub mod serve;
 pub mod stream;
 
 pub use error::{AppError, ConfigError};
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,6 +1,6 @@
 //! `ferry-hop` as a library: one hop of a forward proxy chain ([`serve()`]), local access
 //! fronts that send traffic over predefined chains ([`access()`]), and a chain probe
-//! ([`trace()`]). The chain header is `ferry-chain`'s (`docs/wire/chain-header.md`).
+//! ([`trace()`]). The chain header is `ferry-chain`'s ([`ferry_chain::spec`]).
 //!
 //! # What it does
 //!
@@ -104,3 +104,9 @@ pub use self::metrics::describe_metrics;
 pub use self::serve::{ServeReport, serve};
 pub use self::trace::{HopTrace, trace};
 pub use ferry_app_core::{AppError, ConfigError};
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -231,3 +231,9 @@ pub fn bind_all(config: &ProxyConfig) -> Result<Vec<TcpListener>, AppError> {
         })
         .collect()
 }
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

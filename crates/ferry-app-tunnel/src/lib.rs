@@ -105,3 +105,9 @@ pub use front::{
 pub use local::{LocalOpener, open_failure};
 pub use opener::{OpenFailure, TunnelOpener};
 pub use verify::AgentAuth;
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -76,3 +76,9 @@ pub use role::{Identity, MAX_AGENT_ID_LEN, Method, Role, RoleError, is_valid_age
 pub use token::{
     MAX_TOKEN_FILE_LEN, Scope, TOKEN_PREFIX, TokenEntry, TokenStore, generate_token, token_line,
 };
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

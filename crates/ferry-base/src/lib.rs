@@ -36,3 +36,9 @@ mod parsed;
 
 pub use self::ct::ct_eq;
 pub use self::parsed::Parsed;
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -100,3 +100,9 @@ pub use outcome::{BridgeError, Direction, End, Op, Outcome, Side};
 pub use session::{Counters, Session};
 pub use stats::BridgeStats;
 pub use throttle::Throttle;
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

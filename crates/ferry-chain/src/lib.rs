@@ -1,6 +1,6 @@
 //! The chain header for multi-hop proxy chains, sans-IO: per-hop sealed requests and
 //! responses, hop keyrings with rotation, a replay guard, and UDP framing
-//! (wire format: `docs/wire/chain-header.md`).
+//! (wire format: [`spec`]).
 //!
 //! # What it does
 //!
@@ -134,3 +134,14 @@ pub enum Decoded<T> {
         consumed: usize,
     },
 }
+
+// The normative wire specification, kept inside the crate so that it is packaged and rendered
+// on docs.rs; `docs/wire/chain-header.md` at the repository root points here.
+#[doc = include_str!("../docs/chain-header.md")]
+pub mod spec {}
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,4 +1,5 @@
-//! Test vectors: the bytes in docs/wire/chain-header.md are what this code produces.
+//! Test vectors: the bytes in docs/chain-header.md (`ferry_chain::spec`) are what this code
+//! produces.
 //! `cargo test -p ferry-chain --test vectors -- --nocapture` prints the block to paste.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
@@ -109,14 +110,11 @@ fn doc_block() -> String {
 fn doc_holds_the_vectors() {
     let block = doc_block();
     println!("{block}");
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/wire/chain-header.md"
-    ))
-    .unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/chain-header.md"))
+        .unwrap();
     assert!(
         doc.contains(&block),
-        "docs/wire/chain-header.md test vectors are stale"
+        "crates/ferry-chain/docs/chain-header.md test vectors are stale"
     );
 }
 

@@ -20,7 +20,7 @@
 //! line is at most 107 bytes, a v2 header 16 bytes plus a configured cap (default 512), an HTTP
 //! head a configured cap (default 8 KiB, at most 64 fields), a SOCKS5 message at most 513
 //! bytes. Bytes that cannot start a valid message are refused at once. The exact bytes are in
-//! `docs/wire/fronts.md`.
+//! [`spec`].
 //!
 //! # What it does not do
 //!
@@ -65,3 +65,14 @@ pub mod socks5;
 pub use address::{Address, AddressError, Host, MAX_DOMAIN_LEN, MAX_LABEL_LEN, validate_domain};
 /// The parse result every Ferry parser returns (defined once, in `ferry-base`).
 pub use ferry_base::Parsed;
+
+// The normative wire specification, kept inside the crate so that it is packaged and rendered
+// on docs.rs; `docs/wire/fronts.md` at the repository root points here.
+#[doc = include_str!("../docs/fronts.md")]
+pub mod spec {}
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -145,3 +145,9 @@ pub use decision::{Allowed, CheckError, Decision, Denied, DenyReason};
 pub use key::{ClientKey, ClientKeyer, PrefixError, V6Prefix};
 pub use limiter::{LimiterConfig, RateLimiter};
 pub use quota::{Quota, QuotaError};
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -52,3 +52,9 @@ pub use client::{Client, ClientConfig, Deleted, Item, Stored};
 pub use codec::{MAX_TTL, Ttl};
 pub use error::{Error, KeyError, ProtocolError};
 pub use key::{Key, MAX_KEY_LEN};
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -100,3 +100,9 @@ pub use select::{
     endpoint_key,
 };
 pub use target::{MAX_HOST_LEN, MAX_WEIGHT, Target, TargetError, Upstream};
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

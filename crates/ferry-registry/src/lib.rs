@@ -14,7 +14,7 @@
 //! - [`Keeper`]: a gateway's side: claim on connect, refresh every heartbeat, release on
 //!   disconnect (`ferry-app-tunnel` drives it from `ferry-tunnel`'s agent events; this crate
 //!   does not depend on `ferry-tunnel`, agent ids are plain strings here).
-//! - [`Owner`] records in a versioned byte layout ([`record`], `docs/wire/registry.md`) under
+//! - [`Owner`] records in a versioned byte layout ([`record`]; normative text in [`spec`]) under
 //!   keys that always fit memcached's rules ([`agent_key`]).
 //!
 //! # Policy
@@ -83,3 +83,14 @@ pub use memory::MemoryRegistry;
 pub use owner::{Entry, InstanceId, Owner, RandomError};
 pub use record::RecordError;
 pub use registry::{BoxFuture, Claim, Forget, Refresh, Registry, RegistryError, Release};
+
+// The normative wire specification, kept inside the crate so that it is packaged and rendered
+// on docs.rs; `docs/wire/registry.md` at the repository root points here.
+#[doc = include_str!("../docs/registry.md")]
+pub mod spec {}
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

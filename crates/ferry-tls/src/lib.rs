@@ -117,3 +117,9 @@ pub use tickets::{DEFAULT_TICKET_ROTATION, MIN_TICKET_KEY_LEN, SharedTicketer, T
 /// The rustls version this crate is built on, for [`TlsAcceptor::from_rustls`] and
 /// [`TlsConnector::from_rustls`].
 pub use rustls;
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -6,7 +6,7 @@
 //!
 //! - [`wire`]: the wire format, sans-IO (no tokio in it): the agent's auth message and the
 //!   gateway's reply on the first stream, the per-tunnel header (request id, destination,
-//!   original client) and the agent's status. Byte tables in `docs/wire/tunnel.md`.
+//!   original client) and the agent's status. Byte tables in [`spec`].
 //! - [`Gateway`]: accepts agents on a quinn endpoint ([`Gateway::run`]), authenticates each
 //!   within one deadline and a size cap *before* creating any per-agent state (through your
 //!   [`AgentVerifier`]), keeps one live connection per [`AgentId`] (a newer authenticated
@@ -183,3 +183,14 @@ pub use wire::{
     AuthReply, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_HEADER_LEN, RejectReason,
     TunnelHeader, TunnelStatus, WireError,
 };
+
+// The normative wire specification, kept inside the crate so that it is packaged and rendered
+// on docs.rs; `docs/wire/tunnel.md` at the repository root points here.
+#[doc = include_str!("../docs/tunnel.md")]
+pub mod spec {}
+
+// The README's examples are compiled and run as doctests (the README is the package's front
+// page); the rendered crate docs are the `//!` text above.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,4 +1,5 @@
-//! The wire format: test vectors (the bytes in docs/wire/tunnel.md are what this code produces;
+//! The wire format: test vectors (the bytes in docs/tunnel.md, `ferry_tunnel::spec`, are what
+//! this code produces;
 //! `cargo test -p ferry-tunnel --test wire -- --nocapture` prints the block to paste), typed
 //! errors for bad input, and property tests (round trip, arbitrary bytes, one byte at a time).
 
@@ -97,14 +98,11 @@ fn doc_holds_the_vectors() {
         text.push('\n');
     }
     println!("{text}");
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/wire/tunnel.md"
-    ))
-    .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tunnel.md")).unwrap();
     assert!(
         doc.contains(&text),
-        "docs/wire/tunnel.md test vectors are stale"
+        "crates/ferry-tunnel/docs/tunnel.md test vectors are stale"
     );
 }
 
