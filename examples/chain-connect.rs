@@ -14,6 +14,7 @@
 
 use std::process::ExitCode;
 
+use ferry_app_core::error::error_line;
 use ferry_chain::client::{ClientConfig, connect};
 use ferry_chain::{Address, Chain, ChainHop, KeyId, Keyring};
 
@@ -123,7 +124,7 @@ async fn main() -> ExitCode {
     let stream = match connect(&chain, &destination, &ClientConfig::default()).await {
         Ok(stream) => stream,
         Err(e) => {
-            eprintln!("chain-connect: {}", error_chain(&e));
+            eprintln!("chain-connect: {}", error_line(&e));
             return ExitCode::from(1);
         }
     };
@@ -144,17 +145,6 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 fn usage_error(msg: &str) -> ExitCode {
