@@ -1,14 +1,37 @@
-//! Runs the built `allowlist-check` binary: output lines and exit codes.
+//! Runs the `allowlist-check` example's own code (`run`, what its `main` calls): output lines
+//! and exit codes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-use std::process::{Command, Output};
+#[allow(dead_code)] // its `main` is not called here
+#[path = "../allowlist-check.rs"]
+mod allowlist_check;
+
+/// What a run printed, and its exit status.
+struct Output {
+    code: u8,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Output {
+    fn code(&self) -> Option<i32> {
+        Some(i32::from(self.code))
+    }
+}
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_allowlist-check"))
-        .args(args)
-        .output()
-        .expect("run allowlist-check")
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let code = allowlist_check::run(
+        args.iter().map(|a| (*a).to_owned()),
+        &mut stdout,
+        &mut stderr,
+    );
+    Output {
+        code,
+        stdout,
+        stderr,
+    }
 }
 
 fn stdout_lines(out: &Output) -> Vec<String> {
@@ -33,7 +56,7 @@ fn prints_one_line_per_target_in_order() {
         "a.zone:80",
         "[2001:db8::1]:443",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.code(), Some(1), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
         [
@@ -54,7 +77,7 @@ fn repeated_patterns_flags_are_joined_and_all_allowed_exits_zero() {
         "localhost:22",
         "[::1]:22",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout_lines(&out),
         [
@@ -67,7 +90,7 @@ fn repeated_patterns_flags_are_joined_and_all_allowed_exits_zero() {
 #[test]
 fn empty_patterns_deny_everything() {
     let out = run(&["--patterns", "", "example.com:443"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.code(), Some(1));
     assert_eq!(
         stdout_lines(&out),
         ["deny example.com:443: the allowlist is empty (it denies everything)"]
@@ -83,7 +106,7 @@ fn invalid_pattern_exits_2_naming_the_entry() {
         "b.com,c.com:0",
         "a.com:1",
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = stderr(&out);
     assert!(
@@ -91,7 +114,7 @@ fn invalid_pattern_exits_2_naming_the_entry() {
         "{err}"
     );
     let out = run(&["--patterns", "a.com,,b.com", "a.com:1"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.code(), Some(2));
     assert!(
         stderr(&out).contains("#1 ``: empty entry"),
         "{}",
@@ -110,7 +133,7 @@ fn unparsable_target_exits_2_naming_it() {
         "host:",
     ] {
         let out = run(&["--patterns", "*.com", "ok.com:1", target]);
-        assert_eq!(out.status.code(), Some(2), "{target}");
+        assert_eq!(out.code(), Some(2), "{target}");
         assert!(out.stdout.is_empty(), "{target}");
         assert!(
             stderr(&out).contains(&format!("invalid target `{target}`")),
@@ -122,22 +145,19 @@ fn unparsable_target_exits_2_naming_it() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(run(&["a.com:1"]).status.code(), Some(2));
-    assert_eq!(run(&["--patterns", "a.com"]).status.code(), Some(2));
-    assert_eq!(run(&["--patterns"]).status.code(), Some(2));
-    assert_eq!(
-        run(&["--bogus", "--patterns", "a", "a:1"]).status.code(),
-        Some(2)
-    );
+    assert_eq!(run(&["a.com:1"]).code(), Some(2));
+    assert_eq!(run(&["--patterns", "a.com"]).code(), Some(2));
+    assert_eq!(run(&["--patterns"]).code(), Some(2));
+    assert_eq!(run(&["--bogus", "--patterns", "a", "a:1"]).code(), Some(2));
     let help = run(&["--help"]);
-    assert_eq!(help.status.code(), Some(0));
+    assert_eq!(help.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage: allowlist-check"));
 }
 
 #[test]
 fn special_addresses_are_checked_only_with_resolve() {
     let out = run(&["--patterns", "0.0.0.0/0", "127.0.0.1:80", "8.8.8.8:53"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.code(), Some(0));
     let out = run(&[
         "--patterns",
         "0.0.0.0/0",
@@ -145,7 +165,7 @@ fn special_addresses_are_checked_only_with_resolve() {
         "127.0.0.1:80",
         "8.8.8.8:53",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.code(), Some(1));
     let lines = stdout_lines(&out);
     assert!(
         lines[0].starts_with("deny 127.0.0.1:80: 127.0.0.1 is loopback (127.0.0.0/8)"),
@@ -158,7 +178,7 @@ fn special_addresses_are_checked_only_with_resolve() {
 fn resolve_checks_every_address_of_a_name() {
     // `localhost` resolves from the hosts file, without DNS, to loopback addresses only.
     let out = run(&["--patterns", "localhost", "--resolve", "localhost:80"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.code(), Some(1), "{}", stderr(&out));
     let line = &stdout_lines(&out)[0];
     assert!(
         line.starts_with("deny localhost:80: rule #0 `localhost`; "),
@@ -172,7 +192,7 @@ fn resolve_checks_every_address_of_a_name() {
         "--resolve",
         "localhost:80",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.code(), Some(0), "{}", stderr(&out));
     let line = &stdout_lines(&out)[0];
     assert!(
         line.starts_with("allow localhost:80: rule #0 `localhost`; "),

@@ -12,6 +12,7 @@
 //! Exit status: 0 when every target is allowed, 1 when any is denied, 2 for a usage error, an
 //! invalid pattern or an unparsable target.
 
+use std::io::Write;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
@@ -33,13 +34,29 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let code = run(
+        std::env::args().skip(1),
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    ExitCode::from(code)
+}
+
+/// The whole program: `args` without the program name; the verdicts go to `out`, errors to
+/// `err`; returns the exit status. (A function, so that `examples/tests/allowlist_check.rs`
+/// runs the example's own code.)
+pub(crate) fn run(
+    args: impl Iterator<Item = String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let args = match parse_args(args) {
         Ok(Some(args)) => args,
         Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
+            let _ = writeln!(out, "{USAGE}");
+            return 0;
         }
-        Err(msg) => return usage_error(&msg),
+        Err(msg) => return usage_error(err, &msg),
     };
     let entries: Vec<&str> = args
         .patterns
@@ -49,16 +66,17 @@ fn main() -> ExitCode {
         .collect();
     let list = match Allowlist::from_entries(entries) {
         Ok(list) => list,
-        Err(e) => return usage_error(&e.to_string()),
+        Err(e) => return usage_error(err, &e.to_string()),
     };
     let mut targets = Vec::with_capacity(args.targets.len());
     for text in &args.targets {
         match parse_target(text) {
             Some((host, port)) => targets.push((text, host, port)),
             None => {
-                return usage_error(&format!(
-                    "invalid target `{text}`: expected host:port or [v6]:port"
-                ));
+                return usage_error(
+                    err,
+                    &format!("invalid target `{text}`: expected host:port or [v6]:port"),
+                );
             }
         }
     }
@@ -67,18 +85,14 @@ fn main() -> ExitCode {
         let (allowed, explanation) = check(&list, host, port, args.resolve);
         all_allowed &= allowed;
         let verdict = if allowed { "allow" } else { "deny" };
-        println!("{verdict} {text}: {explanation}");
+        let _ = writeln!(out, "{verdict} {text}: {explanation}");
     }
-    if all_allowed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if all_allowed { 0 } else { 1 }
 }
 
-fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("allowlist-check: {msg}\n\n{USAGE}");
-    ExitCode::from(2)
+fn usage_error(err: &mut dyn Write, msg: &str) -> u8 {
+    let _ = writeln!(err, "allowlist-check: {msg}\n\n{USAGE}");
+    2
 }
 
 /// `Ok(None)` for `--help`.

@@ -14,8 +14,10 @@
 
 use std::process::ExitCode;
 
+use ferry_app_core::error::error_line;
 use ferry_chain::client::{ClientConfig, connect};
 use ferry_chain::{Address, Chain, ChainHop, KeyId, Keyring};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 const USAGE: &str = "\
 usage: chain-connect (--key-file FILE | --key-env VAR) --hop ADDR=KEY_ID [--hop ...] DESTINATION
@@ -108,11 +110,28 @@ fn build(args: &Args) -> Result<(Chain, Address), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let code = run(
+        std::env::args().skip(1),
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+    )
+    .await;
+    ExitCode::from(code)
+}
+
+/// The whole program: `args` without the program name; what `input` holds goes through the
+/// chain, what comes back goes to `output`; returns the exit status. (A function, so that
+/// `examples/tests/chain_connect.rs` runs the example's own code.)
+pub(crate) async fn run(
+    args: impl Iterator<Item = String>,
+    mut input: impl AsyncRead + Unpin,
+    mut output: impl AsyncWrite + Unpin,
+) -> u8 {
+    let args = match parse_args(args) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");
-            return ExitCode::SUCCESS;
+            return 0;
         }
         Err(msg) => return usage_error(&msg),
     };
@@ -123,41 +142,29 @@ async fn main() -> ExitCode {
     let stream = match connect(&chain, &destination, &ClientConfig::default()).await {
         Ok(stream) => stream,
         Err(e) => {
-            eprintln!("chain-connect: {}", error_chain(&e));
-            return ExitCode::from(1);
+            eprintln!("chain-connect: {}", error_line(&e));
+            return 1;
         }
     };
     let (mut from_chain, mut to_chain) = tokio::io::split(stream);
     let upload = async {
-        tokio::io::copy(&mut tokio::io::stdin(), &mut to_chain).await?;
-        tokio::io::AsyncWriteExt::shutdown(&mut to_chain).await
+        tokio::io::copy(&mut input, &mut to_chain).await?;
+        to_chain.shutdown().await
     };
-    let mut stdout = tokio::io::stdout();
     let download = async {
-        tokio::io::copy(&mut from_chain, &mut stdout).await?;
-        tokio::io::AsyncWriteExt::flush(&mut stdout).await
+        tokio::io::copy(&mut from_chain, &mut output).await?;
+        output.flush().await
     };
     match tokio::try_join!(upload, download) {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => 0,
         Err(e) => {
             eprintln!("chain-connect: relay failed: {e}");
-            ExitCode::from(1)
+            1
         }
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-fn usage_error(msg: &str) -> ExitCode {
+fn usage_error(msg: &str) -> u8 {
     eprintln!("chain-connect: {msg}\n\n{USAGE}");
-    ExitCode::from(2)
+    2
 }
