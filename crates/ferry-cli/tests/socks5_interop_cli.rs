@@ -60,7 +60,9 @@ fn pysocks_udp_associate_and_connect_through_a_chain() {
             "--key-file",
             &k.path(),
             "--allow",
-            "127.0.0.0/8",
+            // Addresses on loopback, and the name `localhost` (its addresses are checked
+            // against the loopback rule after the hop resolves it).
+            "127.0.0.0/8,localhost",
             "--udp",
         ],
         1,
