@@ -106,6 +106,9 @@ pub struct ProxyConfig {
     pub drain_timeout: Duration,
     /// Log line format (`log_format`, top level; `--log-format` overrides it). Default text.
     pub log_format: ferry_app_core::log::LogFormat,
+    /// Admin endpoint, `/metrics` and `/healthz` (`metrics`, top level; `--metrics` overrides
+    /// it). Default none.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ProxyConfig {

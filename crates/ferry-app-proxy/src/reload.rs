@@ -235,6 +235,17 @@ impl Reloader {
             ));
             config.max_connections = prev.config.max_connections;
         }
+        if config.metrics != prev.config.metrics {
+            let show = |m: Option<std::net::SocketAddr>| {
+                m.map_or_else(|| "off".to_owned(), |a| a.to_string())
+            };
+            ignored.push(format!(
+                "metrics: {} in the file, {} kept",
+                show(config.metrics),
+                show(prev.config.metrics)
+            ));
+            config.metrics = prev.config.metrics;
+        }
         let (generation, kept) = Generation::build(config, Some(&prev))?;
         let generation = Arc::new(generation);
         self.shared.current.store(Arc::clone(&generation));

@@ -27,6 +27,8 @@ pub(super) struct ProxyFile {
     /// `text` or `json`; read by the binary before logging starts, kept here for `check`.
     #[serde(default)]
     pub(super) log_format: Option<ferry_app_core::log::LogFormat>,
+    /// `IP:PORT` of the admin endpoint; `--metrics` overrides it.
+    pub(super) metrics: Option<String>,
     #[serde(default)]
     pub(super) server: ServerFile,
     #[serde(default)]
@@ -176,6 +178,15 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         max_connections,
         drain_timeout,
         log_format: file.log_format.unwrap_or_default(),
+        metrics: file
+            .metrics
+            .as_deref()
+            .map(|m| {
+                m.parse().map_err(|_not_an_address| {
+                    ConfigError::invalid("metrics", format!("{m:?} is not IP:PORT or [IPv6]:PORT"))
+                })
+            })
+            .transpose()?,
     })
 }
 
