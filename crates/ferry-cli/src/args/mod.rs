@@ -47,3 +47,36 @@ pub fn all() -> Vec<(&'static str, clap::Command)> {
         (agent::PROGRAM, agent::command()),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// Every renamed flag has its new spelling shown and its old one as a hidden alias.
+    #[test]
+    fn every_old_spelling_is_an_alias_of_the_new_flag() {
+        for (program, old, new) in ALIASES {
+            let mut words = program.split(' ');
+            let name = words.next().unwrap();
+            let mut cmd = all().into_iter().find(|(n, _)| *n == name).unwrap().1;
+            for sub in words {
+                cmd = cmd.find_subcommand(sub).unwrap().clone();
+            }
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(new.trim_start_matches("--")))
+                .unwrap_or_else(|| panic!("{program} has no {new}"));
+            let aliases = arg.get_all_aliases().unwrap_or_default();
+            assert!(
+                aliases.contains(&old.trim_start_matches("--")),
+                "{program} {new}: {aliases:?}"
+            );
+            assert!(
+                arg.get_visible_aliases().is_none_or(|v| v.is_empty()),
+                "{program} {new}"
+            );
+        }
+    }
+}
