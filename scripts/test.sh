@@ -19,6 +19,12 @@ done
 if ! /usr/bin/python3 -c 'import socks' >/dev/null 2>&1; then
     need+=(python3-socks)
 fi
+# The install tests (crates/ferry-cli/tests/install_cli.rs) check the installed systemd units
+# with `systemd-analyze verify` (package systemd), render the man pages with man (man-db) and
+# load the completions into bash. TOOL:PACKAGE where the names differ.
+for pair in systemd-analyze:systemd man:man-db bash:bash; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
 if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

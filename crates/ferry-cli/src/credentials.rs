@@ -21,18 +21,18 @@ use ring::rand::SystemRandom;
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Generate a static token: prints the token on stdout and appends its hash line
-    /// (`ROLE AGENT sha256:HEX`) to the token file given with --tokens (created with mode 0600
-    /// if missing), or prints the line on stderr without --tokens.
+    /// (`ROLE AGENT sha256:HEX`) to the token file given with --token-file (created with mode
+    /// 0600 if missing), or prints the line on stderr without --token-file.
     New {
         /// Who presents the token.
         #[arg(long, value_enum)]
         role: RoleArg,
         /// The agent id it is valid for; for client tokens `*` means every agent.
-        #[arg(long, value_name = "AGENT_ID")]
-        agent: String,
+        #[arg(long, value_name = "AGENT_ID", alias = "agent")]
+        agent_id: String,
         /// The gateway's token file to append the hash line to.
-        #[arg(long, value_name = "FILE")]
-        tokens: Option<PathBuf>,
+        #[arg(long, value_name = "FILE", alias = "tokens")]
+        token_file: Option<PathBuf>,
     },
 }
 
@@ -62,8 +62,8 @@ pub enum JwtCommand {
         #[arg(long, value_enum)]
         role: RoleArg,
         /// `agent_id` claim.
-        #[arg(long, value_name = "AGENT_ID")]
-        agent: String,
+        #[arg(long, value_name = "AGENT_ID", alias = "agent")]
+        agent_id: String,
         /// Lifetime, e.g. `1h`, `30d`; `exp` is now plus this.
         #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_ttl)]
         ttl: Duration,
@@ -154,13 +154,13 @@ pub fn run_token(
 ) -> Result<(), CredentialsError> {
     let TokenCommand::New {
         role,
-        agent,
-        tokens,
+        agent_id,
+        token_file,
     } = command;
     let rng = SystemRandom::new();
     let token = generate_token(&rng)?;
-    let line = token_line((*role).into(), agent, &token)?;
-    match tokens {
+    let line = token_line((*role).into(), agent_id, &token)?;
+    match token_file {
         Some(path) => {
             let mut options = OpenOptions::new();
             options.append(true).create(true);
@@ -216,7 +216,7 @@ pub fn run_jwt(command: &JwtCommand, out: &mut dyn Write) -> Result<(), Credenti
         JwtCommand::Sign {
             key,
             role,
-            agent,
+            agent_id,
             ttl,
             aud,
             iss,
@@ -224,7 +224,7 @@ pub fn run_jwt(command: &JwtCommand, out: &mut dyn Write) -> Result<(), Credenti
         } => {
             let pem = std::fs::read_to_string(key).map_err(file_error(key))?;
             let signer = SigningKey::from_pem(&pem, kid.as_deref(), &rng)?;
-            let mut spec = JwtSpec::new((*role).into(), agent.clone(), ttl.as_secs());
+            let mut spec = JwtSpec::new((*role).into(), agent_id.clone(), ttl.as_secs());
             if let Some(aud) = aud {
                 spec = spec.with_audience(aud.clone());
             }

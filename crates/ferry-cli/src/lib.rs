@@ -1,7 +1,9 @@
 //! Plumbing shared by Ferry's binaries: logging set-up, the open-files limit, the shutdown signal
 //! and error reporting. Behaviour lives in the `ferry-app-*` crates; the binaries stay thin.
 
+pub mod args;
 pub mod credentials;
+pub mod generate;
 mod program;
 
 pub use program::ProgramRun;
@@ -21,11 +23,17 @@ pub use ferry_app_core::log::LogFormat;
 #[derive(clap::Args, Clone, Debug)]
 pub struct LogArgs {
     /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
-    #[arg(long, value_name = "LEVEL", default_value = "info", global = true)]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "info",
+        global = true,
+        env = "FERRY_LOG"
+    )]
     pub log: String,
     /// Log line format: text (the default) or json (one object per line). Overrides
     /// `log_format` in the config file.
-    #[arg(long, value_name = "FORMAT", global = true)]
+    #[arg(long, value_name = "FORMAT", global = true, env = "FERRY_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 }
 

@@ -35,8 +35,8 @@ fn token_new_appends_a_line_that_verifies_the_printed_token() {
         run_token(
             &TokenCommand::New {
                 role: RoleArg::Client,
-                agent: agent.into(),
-                tokens: Some(tokens.clone()),
+                agent_id: agent.into(),
+                token_file: Some(tokens.clone()),
             },
             &mut out,
             &mut err,
@@ -66,8 +66,8 @@ fn token_new_without_a_file_prints_the_line_on_stderr() {
     run_token(
         &TokenCommand::New {
             role: RoleArg::Agent,
-            agent: "edge-9".into(),
-            tokens: None,
+            agent_id: "edge-9".into(),
+            token_file: None,
         },
         &mut out,
         &mut err,
@@ -82,8 +82,8 @@ fn token_new_without_a_file_prints_the_line_on_stderr() {
     let bad = run_token(
         &TokenCommand::New {
             role: RoleArg::Agent,
-            agent: "has space".into(),
-            tokens: None,
+            agent_id: "has space".into(),
+            token_file: None,
         },
         &mut Vec::new(),
         &mut Vec::new(),
@@ -112,7 +112,7 @@ fn keygen_then_sign_verifies_for_both_algorithms() {
             &JwtCommand::Sign {
                 key: private.clone(),
                 role: RoleArg::Agent,
-                agent: "edge-1".into(),
+                agent_id: "edge-1".into(),
                 ttl: Duration::from_secs(600),
                 aud: Some("gw".into()),
                 iss: None,
@@ -154,7 +154,7 @@ fn sign_with_a_missing_key_names_the_file() {
         &JwtCommand::Sign {
             key: "/nonexistent/ferry.key".into(),
             role: RoleArg::Client,
-            agent: "edge-1".into(),
+            agent_id: "edge-1".into(),
             ttl: Duration::from_secs(60),
             aud: None,
             iss: None,

@@ -136,7 +136,7 @@ fn tls_flag_errors_name_the_flag() {
         ),
         (
             vec!["--next-hop-tls-ca", "/nonexistent/ca.pem"],
-            "`--next-hop-tls-ca`",
+            "`--tls-ca`",
         ),
     ];
     for (extra, needle) in cases {

@@ -178,7 +178,7 @@ impl ServeConfig {
     }
 
     /// Sets [`ServeConfig::next_hop_tls`]: TLS to the next hop, verified against the PEM CA
-    /// files `cas` (never skipped), as `--next-hop-tls-ca` or `[next_hop_tls] ca` do.
+    /// files `cas` (never skipped), as `ferry-hop serve --tls-ca` or `[next_hop_tls] ca` do.
     ///
     /// # Errors
     ///

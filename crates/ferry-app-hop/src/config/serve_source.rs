@@ -22,7 +22,7 @@ pub struct ServeFlags {
     pub udp: bool,
     /// `--tls-cert` and `--tls-key`. Default none (plain TCP).
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// `--next-hop-tls-ca` (repeatable). Default none (plain TCP to the next hop).
+    /// `ferry-hop serve --tls-ca` (repeatable). Default none (plain TCP to the next hop).
     pub next_hop_tls_ca: Vec<PathBuf>,
 }
 
@@ -38,7 +38,7 @@ impl ServeFlags {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the flag at fault (`--listen`, `--key-file`,
-    /// `--allow`, `--tls-cert`, `--next-hop-tls-ca`).
+    /// `--allow`, `--tls-cert`, `--tls-ca`).
     pub fn load(&self) -> Result<ServeConfig, ConfigError> {
         let Some(keys) = &self.keys else {
             return Err(ConfigError::invalid(
@@ -52,7 +52,7 @@ impl ServeFlags {
             config.set_tls_files(cert, key, "--tls-cert")?;
         }
         if !self.next_hop_tls_ca.is_empty() {
-            config.set_next_hop_tls_cas(&self.next_hop_tls_ca, "--next-hop-tls-ca")?;
+            config.set_next_hop_tls_cas(&self.next_hop_tls_ca, "--tls-ca")?;
         }
         Ok(config)
     }

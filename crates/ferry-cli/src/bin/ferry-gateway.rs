@@ -1,110 +1,14 @@
 //! `ferry-gateway`: the reverse tunnel's gateway (agents over QUIC, clients over HTTP
 //! CONNECT), and the `token` / `jwt` credential tools. See `ferry-gateway --help`.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
 use ferry_app_core::AppError;
 use ferry_app_tunnel::config::{GatewayConfig, GatewayFlags};
 use ferry_app_tunnel::gateway::Reloader;
-use ferry_cli::credentials::{JwtCommand, TokenCommand, run_jwt, run_token};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, ProgramRun, fail};
-
-const PROGRAM: &str = "ferry-gateway";
-
-/// Reverse-tunnel gateway: agents inside private networks connect to --agent-listen (QUIC)
-/// and authenticate; clients send `CONNECT host:port` to --listen with
-/// `Proxy-Authorization: Basic` (username = agent id, password = client token or JWT) and are
-/// tunnelled through that agent. SIGTERM or SIGINT drains and exits 0. SIGHUP reloads the
-/// config file (validated first; a bad file keeps the running config), or with flags only the
-/// files they name (token file, JWT public keys, certificates).
-#[derive(Parser, Debug)]
-#[command(version, args_conflicts_with_subcommands = true)]
-struct Args {
-    #[command(subcommand)]
-    command: Option<Command>,
-    /// QUIC (UDP) address agents connect to, e.g. 0.0.0.0:4433.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        required_unless_present = "config",
-        conflicts_with = "config"
-    )]
-    agent_listen: Option<String>,
-    /// Client address (HTTP CONNECT), e.g. 127.0.0.1:8080.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        required_unless_present = "config",
-        conflicts_with = "config"
-    )]
-    listen: Option<String>,
-    /// Certificate chain agents verify (PEM, leaf first).
-    #[arg(long, value_name = "PEM", requires = "tls_key", conflicts_with_all = ["config", "tls_self_signed"])]
-    tls_cert: Option<PathBuf>,
-    /// Private key of --tls-cert (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Use a generated self-signed certificate for localhost, 127.0.0.1 and ::1 (development
-    /// only: agents must trust exactly this certificate, which changes at every start).
-    #[arg(long, conflicts_with = "config")]
-    tls_self_signed: bool,
-    /// Token file (hash lines from `ferry-gateway token new`).
-    #[arg(long, value_name = "FILE", conflicts_with = "config")]
-    tokens: Option<PathBuf>,
-    /// JWT public key (SPKI PEM from `ferry-gateway jwt keygen`); repeatable.
-    #[arg(long, value_name = "PEM", conflicts_with = "config")]
-    jwt_public_key: Vec<PathBuf>,
-    /// Required `aud` claim in JWTs (default: not checked).
-    #[arg(long, value_name = "AUD", requires = "jwt_public_key")]
-    jwt_audience: Option<String>,
-    /// Destinations clients may ask for, comma-separated or repeated (e.g.
-    /// "*.internal:443,10.0.0.0/8:22"). Required: an empty list would deny everything.
-    #[arg(
-        long,
-        value_name = "PATTERNS",
-        value_delimiter = ',',
-        required_unless_present = "config",
-        conflicts_with = "config"
-    )]
-    allow: Vec<String>,
-    /// Let the --allow rules alone decide for loopback, private, link-local and metadata
-    /// addresses (denied by default unless a rule names an address inside them).
-    #[arg(long, conflicts_with = "config")]
-    allow_special_addresses: bool,
-    /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by
-    /// default; overrides `metrics` in the config file).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
-    /// TOML config file (covers everything the flags do, and more: limits, timeouts, client
-    /// TLS, cluster).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    #[command(flatten)]
-    log: LogArgs,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Validate a config file (reading its token file, keys and certificates) and print it
-    /// with every default filled in.
-    Check {
-        /// The config file.
-        file: PathBuf,
-    },
-    /// Create static tokens.
-    Token {
-        #[command(subcommand)]
-        command: TokenCommand,
-    },
-    /// Create JWT signing keys and sign JWTs.
-    Jwt {
-        #[command(subcommand)]
-        command: JwtCommand,
-    },
-}
+use ferry_cli::args::gateway::{Args, Command, PROGRAM};
+use ferry_cli::credentials::{run_jwt, run_token};
+use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, ProgramRun, fail};
 
 fn main() -> ExitCode {
     let args = match ferry_cli::parse_args::<Args>() {
@@ -186,7 +90,7 @@ fn flags(args: &Args) -> GatewayFlags {
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
         tls_self_signed: args.tls_self_signed,
-        tokens: args.tokens.clone(),
+        tokens: args.token_file.clone(),
         jwt_public_keys: args.jwt_public_key.clone(),
         jwt_audience: args.jwt_audience.clone(),
         allow: args.allow.clone(),

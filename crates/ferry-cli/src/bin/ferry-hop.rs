@@ -1,134 +1,16 @@
 //! `ferry-hop`: one hop of a forward proxy chain (`serve`), local fronts over chains
 //! (`access`), a chain probe (`trace`) and config checks (`check`). See `ferry-hop --help`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
 use ferry_app_core::AppError;
 use ferry_app_hop::access::{self, Access};
 use ferry_app_hop::serve::{self, Hop};
 use ferry_app_hop::trace::TracePlan;
 use ferry_app_hop::{AccessConfig, KeySource, ServeFlags, ServeSource};
-use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, LogArgs, ProgramRun, fail};
-
-const PROGRAM: &str = "ferry-hop";
-
-/// Forward proxy chains: every hop opens only its own sealed record of the chain header and
-/// learns only its next address. Keys come from a file or an environment variable, never from
-/// the command line. SIGHUP reloads `serve` and `access` (validated first; a bad file keeps
-/// the running config; live connections keep theirs).
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Args {
-    #[command(subcommand)]
-    command: Command,
-    /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by default;
-    /// overrides `metrics` in the config file).
-    #[arg(long, value_name = "ADDR", global = true)]
-    metrics: Option<SocketAddr>,
-    #[command(flatten)]
-    log: LogArgs,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Run one hop: open the client's record, check the next address against the allowlist,
-    /// connect, answer with a sealed status, relay. Secure default: without --allow (or
-    /// `allow` in the config) every next address is denied.
-    Serve {
-        /// Address to listen on (TCP, and UDP with --udp), e.g. 0.0.0.0:7000.
-        #[arg(
-            long,
-            value_name = "ADDR",
-            conflicts_with = "config",
-            required_unless_present = "config"
-        )]
-        listen: Option<String>,
-        /// File of `KEY_ID HEX` keys this hop accepts.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "key_env"])]
-        key_file: Option<PathBuf>,
-        /// Environment variable holding the keys (instead of --key-file).
-        #[arg(long, value_name = "VAR", conflicts_with = "config")]
-        key_env: Option<String>,
-        /// Where this hop may connect next: comma-separated ferry-allow patterns, e.g.
-        /// `*.example.com:443,hop2.example.net:7000`. Not given: deny everything.
-        #[arg(long, value_name = "PATTERNS", conflicts_with = "config")]
-        allow: Option<String>,
-        /// Also serve datagram chains over UDP on the same address.
-        #[arg(long, conflicts_with = "config")]
-        udp: bool,
-        /// TLS on the listener: PEM certificate chain, leaf first (with --tls-key). Clients
-        /// (the access side's `tls_ca`, or the previous hop's --next-hop-tls-ca) must speak TLS.
-        #[arg(
-            long,
-            value_name = "PEM",
-            requires = "tls_key",
-            conflicts_with = "config"
-        )]
-        tls_cert: Option<PathBuf>,
-        /// The PEM private key of --tls-cert.
-        #[arg(
-            long,
-            value_name = "PEM",
-            requires = "tls_cert",
-            conflicts_with = "config"
-        )]
-        tls_key: Option<PathBuf>,
-        /// TLS to the next hop (not to the destination), verifying its certificate against
-        /// this PEM CA file (repeatable); verification is never skipped.
-        #[arg(long, value_name = "PEM", conflicts_with = "config")]
-        next_hop_tls_ca: Vec<PathBuf>,
-        /// TOML config file (covers everything the flags do, and more).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
-    /// Run local listeners (tcp, udp, socks5, http) that send traffic over the chains of a
-    /// config file.
-    Access {
-        /// TOML config file with `[keys]`, `[[chain]]`, `[[listener]]` and `[[route]]`.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// Probe a chain: print each hop's status and the time its answer took. Exits non-zero
-    /// when a hop did not answer `ok`.
-    Trace {
-        /// The access config file naming the chains.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// The chain to probe (default: the first).
-        #[arg(long, value_name = "NAME")]
-        chain: Option<String>,
-        /// The destination the last hop connects to (it must allow it), HOST:PORT.
-        #[arg(long, value_name = "HOST:PORT")]
-        destination: String,
-        /// How long to wait for every answer, e.g. 10s.
-        #[arg(long, value_name = "DURATION", default_value = "10s")]
-        timeout: String,
-    },
-    /// Validate a config file (loading its keys, certificates and CA files, compiling its
-    /// patterns) and print it with every default filled in; never prints key material. Exits
-    /// 0, or 64 naming the key or file at fault.
-    Check {
-        #[command(subcommand)]
-        what: Check,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum Check {
-    /// A `ferry-hop serve --config` file.
-    Serve {
-        /// The config file.
-        file: PathBuf,
-    },
-    /// A `ferry-hop access --config` file.
-    Access {
-        /// The config file.
-        file: PathBuf,
-    },
-}
+use ferry_cli::args::hop::{Args, Check, Command, PROGRAM, Serve};
+use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, ProgramRun, fail};
 
 fn main() -> ExitCode {
     let args = match ferry_cli::parse_args::<Args>() {
@@ -136,14 +18,14 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let file = match &args.command {
-        Command::Serve { config, .. } => config.as_deref(),
+        Command::Serve(serve) => serve.config.as_deref(),
         Command::Access { config } | Command::Trace { config, .. } => Some(config.as_path()),
         Command::Check { .. } => None,
     };
     ferry_cli::init_logging(&args.log, file);
     let mode = match args.command {
         Command::Check { what } => return check(&what),
-        Command::Serve {
+        Command::Serve(Serve {
             listen,
             key_file,
             key_env,
@@ -151,9 +33,9 @@ fn main() -> ExitCode {
             udp,
             tls_cert,
             tls_key,
-            next_hop_tls_ca,
+            tls_ca,
             config,
-        } => {
+        }) => {
             let source = match config {
                 Some(file) => ServeSource::File(file),
                 None => {
@@ -167,7 +49,7 @@ fn main() -> ExitCode {
                     flags.allow = allow;
                     flags.udp = udp;
                     flags.tls = tls_cert.zip(tls_key);
-                    flags.next_hop_tls_ca = next_hop_tls_ca;
+                    flags.next_hop_tls_ca = tls_ca;
                     ServeSource::Flags(flags)
                 }
             };

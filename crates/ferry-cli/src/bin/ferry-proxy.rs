@@ -1,67 +1,10 @@
 //! `ferry-proxy`: TCP reverse proxy with optional TLS termination. See `ferry-proxy --help`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
 use ferry_app_proxy::{self as proxy, CertFiles, Proxy, ProxyConfig};
-use ferry_cli::{EXIT_USAGE, LogArgs, ProgramRun, fail};
-
-const PROGRAM: &str = "ferry-proxy";
-
-/// TCP reverse proxy: forwards every connection on a listener to an upstream from a pool,
-/// optionally terminating TLS. SIGHUP reloads the config file (validated first; a bad file
-/// keeps the running config), or with flags only the TLS certificates.
-#[derive(Parser, Debug)]
-#[command(version, args_conflicts_with_subcommands = true)]
-struct Args {
-    #[command(subcommand)]
-    command: Option<Command>,
-    /// Address to listen on, e.g. 127.0.0.1:8080.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        requires = "upstream",
-        conflicts_with = "config"
-    )]
-    listen: Option<String>,
-    /// Upstream address (HOST:PORT); repeat for round robin over several.
-    #[arg(long, value_name = "ADDR", requires = "listen")]
-    upstream: Vec<String>,
-    /// Terminate TLS with this certificate chain (PEM, leaf first).
-    #[arg(
-        long,
-        value_name = "PEM",
-        requires_all = ["tls_key", "listen"],
-        conflicts_with = "tls_self_signed"
-    )]
-    tls_cert: Option<PathBuf>,
-    /// Private key of --tls-cert (PEM; PKCS#8, PKCS#1 or SEC1; not encrypted).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Terminate TLS with a generated self-signed certificate for localhost, 127.0.0.1 and
-    /// ::1 (development and demos only: clients cannot verify it).
-    #[arg(long, requires = "listen")]
-    tls_self_signed: bool,
-    /// TOML config file (covers everything the flags do, and more).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by default).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<std::net::SocketAddr>,
-    #[command(flatten)]
-    log: LogArgs,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Validate a config file (loading its certificates) and print it with every default
-    /// filled in.
-    Check {
-        /// The config file.
-        file: PathBuf,
-    },
-}
+use ferry_cli::args::proxy::{Args, Command, PROGRAM};
+use ferry_cli::{EXIT_USAGE, ProgramRun, fail};
 
 fn main() -> ExitCode {
     let args = match ferry_cli::parse_args::<Args>() {

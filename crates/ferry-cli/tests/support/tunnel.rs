@@ -54,9 +54,9 @@ pub(crate) fn new_token(role: &str, agent: &str, tokens: &Path) -> String {
             "new",
             "--role",
             role,
-            "--agent",
+            "--agent-id",
             agent,
-            "--tokens",
+            "--token-file",
             tokens.to_str().unwrap(),
         ],
     );
@@ -180,7 +180,9 @@ pub(crate) fn gateway_toml(
     )
 }
 
-/// An agent process connected to `gateway` as `id`, with the token in `token_file`.
+/// An agent process connected to `gateway` as `id`, with the token in `token_file` (the
+/// current flag spellings; tunnel_cli.rs and cluster_cli.rs keep the old ones, `--ca`, `--id`,
+/// `--tokens`, `--agent`, which stay accepted).
 pub(crate) fn agent(gateway: SocketAddr, ca: &Path, id: &str, token_file: &Path) -> Program {
     let agent = Program::spawn(
         AGENT,
@@ -189,9 +191,9 @@ pub(crate) fn agent(gateway: SocketAddr, ca: &Path, id: &str, token_file: &Path)
             &gateway.to_string(),
             "--server-name",
             "localhost",
-            "--ca",
+            "--tls-ca",
             ca.to_str().unwrap(),
-            "--id",
+            "--agent-id",
             id,
             "--token-file",
             token_file.to_str().unwrap(),

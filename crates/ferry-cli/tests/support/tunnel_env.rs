@@ -44,7 +44,7 @@ pub(crate) fn gateway(cert: &str, key: &str, tokens: &Path, agent_listen: &str) 
             cert,
             "--tls-key",
             key,
-            "--tokens",
+            "--token-file",
             tokens.to_str().unwrap(),
             "--allow",
             "127.0.0.1",

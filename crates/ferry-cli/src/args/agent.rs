@@ -1,0 +1,111 @@
+//! `ferry-agent`'s command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+use crate::LogArgs;
+
+/// The program's name.
+pub const PROGRAM: &str = "ferry-agent";
+
+/// Reverse-tunnel agent: holds one authenticated QUIC connection to the gateway (reconnecting
+/// with back-off and jitter) and connects to the destinations the gateway asks for when
+/// --allow permits them. Fails closed: without --token-file or --token-env it refuses to
+/// start unless --insecure-no-auth is given. SIGTERM or SIGINT drains and exits 0. SIGHUP
+/// reloads the config file (validated first; a bad file keeps the running config), or with
+/// flags only re-reads the CA and token files; the live connection is kept.
+#[derive(Parser, Debug)]
+#[command(
+    name = PROGRAM,
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Args {
+    /// `check FILE`, or none to run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The gateway's QUIC address, HOST:PORT.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub gateway: Option<String>,
+    /// Name the gateway's certificate must carry (default: the host of --gateway).
+    #[arg(long, value_name = "NAME", conflicts_with = "config")]
+    pub server_name: Option<String>,
+    /// CA certificates (PEM) the gateway's certificate must chain to.
+    #[arg(
+        long,
+        value_name = "PEM",
+        alias = "ca",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub tls_ca: Option<PathBuf>,
+    /// The agent id clients address this agent by.
+    #[arg(
+        long,
+        value_name = "AGENT_ID",
+        alias = "id",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub agent_id: Option<String>,
+    /// File holding the agent's token or JWT (used as given, whitespace trimmed).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "token_env"])]
+    pub token_file: Option<PathBuf>,
+    /// Environment variable holding the agent's token or JWT.
+    #[arg(long, value_name = "VAR", conflicts_with = "config")]
+    pub token_env: Option<String>,
+    /// Connect without a credential (only for a gateway that does not check; Ferry's always
+    /// does).
+    #[arg(long, conflicts_with_all = ["config", "token_file", "token_env"])]
+    pub insecure_no_auth: bool,
+    /// Destinations this agent may connect to, comma-separated or repeated (e.g.
+    /// "10.0.0.0/8:22,*.internal:443").
+    #[arg(
+        long,
+        value_name = "PATTERNS",
+        value_delimiter = ',',
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    pub allow: Vec<String>,
+    /// Let the --allow rules alone decide for loopback, private, link-local and metadata
+    /// addresses.
+    #[arg(long, conflicts_with = "config")]
+    pub allow_special_addresses: bool,
+    /// TOML config file (covers everything the flags do, and more: timeouts, back-off).
+    #[arg(long, value_name = "FILE", env = "FERRY_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics at `/metrics` and `/healthz` on this address (off by
+    /// default; overrides `metrics` in the config file).
+    #[arg(long, value_name = "ADDR", env = "FERRY_AGENT_METRICS")]
+    pub metrics: Option<SocketAddr>,
+    /// `--log`, `--log-format`.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `ferry-agent` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate a config file (reading the token file or variable and the CA file; the
+    /// gateway's name is looked up but need not resolve) and print it with every default
+    /// filled in.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+/// The command [`Args`] parses (for man pages and completions).
+#[must_use]
+pub fn command() -> clap::Command {
+    Args::command()
+}
