@@ -56,7 +56,8 @@ fn main() -> ExitCode {
                 let _ = r.reload_tls();
             }
         };
-        let mut run = match ProgramRun::start(PROGRAM, args.metrics, || {}, reload) {
+        let metrics = args.metrics.or(proxy.config().metrics);
+        let mut run = match ProgramRun::start(PROGRAM, metrics, || {}, reload) {
             Ok(r) => r,
             Err(code) => return code,
         };
