@@ -210,6 +210,29 @@ pub fn report_check(
     }
 }
 
+/// Ends `PROGRAM explain --config FILE HOST:PORT` the same way in every program: prints the
+/// decision of `allow` for `destination` (see `ferry_app_core::explain`) and exits 0 when
+/// allowed, 1 when denied, [`EXIT_USAGE`] for a destination that is not `HOST:PORT`.
+pub fn report_explain(
+    program: &str,
+    allow: &ferry_allow::Allowlist,
+    destination: &str,
+    check: ferry_app_core::explain::Check,
+) -> ExitCode {
+    use ferry_app_core::explain::{explain, system_resolve};
+    match explain(allow, destination, check, system_resolve) {
+        Ok(v) => {
+            println!("{}", v.text);
+            if v.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+        Err(e) => fail(program, &e, EXIT_USAGE),
+    }
+}
+
 /// Reports a program error as [`fail`] does, with the exit code its kind calls for:
 /// [`EXIT_USAGE`] for configuration errors (a file or key that cannot be used), otherwise
 /// [`EXIT_FAILURE`].

@@ -52,6 +52,20 @@ impl Reloader {
         finish(PROGRAM, result)
     }
 
+    /// Rebuilds the config from the same flags (`ferry-hop access --listen ... --hop ...`),
+    /// which re-reads the key file, and applies it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Reloader::reload_file`].
+    pub fn reload_flags(&self, flags: &crate::AccessFlags) -> Result<Reloaded, ReloadError> {
+        let result = match AccessConfig::from_flags(flags) {
+            Ok(config) => self.apply(config),
+            Err(e) => Err(ReloadError::Config(e)),
+        };
+        finish(PROGRAM, result)
+    }
+
     /// Applies `config`, validated already (as [`AccessConfig::from_file`] does).
     ///
     /// # Errors

@@ -37,11 +37,30 @@ pub enum Command {
     /// `allow` in the config) every next address is denied.
     Serve(Serve),
     /// Run local listeners (tcp, udp, socks5, http) that send traffic over the chains of a
-    /// config file.
+    /// config file, or, from flags alone, SOCKS5 / HTTP listeners over one chain:
+    /// `ferry-hop access --listen socks5://127.0.0.1:1080 --hop hop1:7000#1 --hop hop2:7000#2
+    /// --key-file client.keys`.
     Access {
         /// TOML config file with `[keys]`, `[[chain]]`, `[[listener]]` and `[[route]]`.
-        #[arg(long, value_name = "FILE", env = "FERRY_HOP_ACCESS_CONFIG")]
-        config: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            env = "FERRY_HOP_ACCESS_CONFIG",
+            required_unless_present = "hop"
+        )]
+        config: Option<PathBuf>,
+        /// A listener, `socks5://ADDR` or `http://ADDR` (repeatable; without --config).
+        #[arg(long, value_name = "URL", conflicts_with = "config", requires = "hop")]
+        listen: Vec<String>,
+        /// The chain's next hop, in order, `HOST:PORT#KEY_ID` (repeatable; without --config).
+        #[arg(long, value_name = "HOST:PORT#KEY_ID", conflicts_with = "config")]
+        hop: Vec<String>,
+        /// File of the chain's `KEY_ID HEX` keys (without --config).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "key_env"])]
+        key_file: Option<PathBuf>,
+        /// Environment variable holding the chain's keys (instead of --key-file).
+        #[arg(long, value_name = "VAR", conflicts_with = "config")]
+        key_env: Option<String>,
     },
     /// Probe a chain: print each hop's status and the time its answer took. Exits non-zero
     /// when a hop did not answer `ok`.
@@ -58,6 +77,18 @@ pub enum Command {
         /// How long to wait for every answer, e.g. 10s.
         #[arg(long, value_name = "DURATION", default_value = "10s")]
         timeout: String,
+    },
+    /// Explain what the allowlist of a `serve` config file decides for one next address and
+    /// why: allowed or denied, by which rule, what a name resolves to, and which address rule
+    /// or special range decided each address. Exits 0 when allowed, 1 when denied, 64 for a
+    /// bad file or destination.
+    Explain {
+        /// The `serve` config file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The next address, HOST:PORT or [IPv6]:PORT.
+        #[arg(value_name = "HOST:PORT")]
+        destination: String,
     },
     /// Validate a config file (loading its keys, certificates and CA files, compiling its
     /// patterns) and print it with every default filled in; never prints key material. Exits

@@ -16,8 +16,24 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     ferry_cli::init_logging(&args.log, args.config.as_deref());
-    if let Some(Command::Check { file }) = &args.command {
-        return check(file);
+    match &args.command {
+        Some(Command::Check { file }) => return check(file),
+        Some(Command::Explain {
+            config,
+            destination,
+        }) => {
+            // As the agent decides: names resolved once, every address checked.
+            return match AgentConfig::from_file(config) {
+                Ok(c) => ferry_cli::report_explain(
+                    PROGRAM,
+                    &c.allow,
+                    destination,
+                    ferry_app_core::explain::Check::Resolve,
+                ),
+                Err(e) => fail(PROGRAM, &AppError::from(e), EXIT_USAGE),
+            };
+        }
+        None => {}
     }
     let config = match &args.config {
         Some(file) => AgentConfig::from_file(file),

@@ -25,6 +25,21 @@ fn main() -> ExitCode {
             return result.map_or_else(|e| fail(PROGRAM, &e, EXIT_FAILURE), |()| ExitCode::SUCCESS);
         }
         Some(Command::Check { file }) => return check(file),
+        Some(Command::Explain {
+            config,
+            destination,
+        }) => {
+            // The gateway matches names as names; the agent resolves and checks again.
+            return match GatewayConfig::from_file(config) {
+                Ok(c) => ferry_cli::report_explain(
+                    PROGRAM,
+                    &c.front.allow,
+                    destination,
+                    ferry_app_core::explain::Check::NamesOnly,
+                ),
+                Err(e) => fail(PROGRAM, &AppError::from(e), EXIT_USAGE),
+            };
+        }
         None => {}
     }
     ferry_cli::init_logging(&args.log, args.config.as_deref());

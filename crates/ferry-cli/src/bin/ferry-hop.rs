@@ -8,7 +8,7 @@ use ferry_app_core::AppError;
 use ferry_app_hop::access::{self, Access};
 use ferry_app_hop::serve::{self, Hop};
 use ferry_app_hop::trace::TracePlan;
-use ferry_app_hop::{AccessConfig, KeySource, ServeFlags, ServeSource};
+use ferry_app_hop::{AccessConfig, AccessFlags, KeySource, ServeFlags, ServeSource};
 use ferry_cli::args::hop::{Args, Check, Command, PROGRAM, Serve};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, ProgramRun, fail};
 
@@ -19,12 +19,17 @@ fn main() -> ExitCode {
     };
     let file = match &args.command {
         Command::Serve(serve) => serve.config.as_deref(),
-        Command::Access { config } | Command::Trace { config, .. } => Some(config.as_path()),
+        Command::Access { config, .. } => config.as_deref(),
+        Command::Trace { config, .. } | Command::Explain { config, .. } => Some(config.as_path()),
         Command::Check { .. } => None,
     };
     ferry_cli::init_logging(&args.log, file);
     let mode = match args.command {
         Command::Check { what } => return check(&what),
+        Command::Explain {
+            config,
+            destination,
+        } => return explain(&config, &destination),
         Command::Serve(Serve {
             listen,
             key_file,
@@ -55,9 +60,29 @@ fn main() -> ExitCode {
             };
             source.load().map(|c| Mode::Serve(Box::new(c), source))
         }
-        Command::Access { config } => AccessConfig::from_file(&config)
+        Command::Access {
+            config: Some(file), ..
+        } => AccessConfig::from_file(&file)
             .and_then(|c| c.require_listeners().map(|()| c))
-            .map(|c| Mode::Access(Box::new(c), config)),
+            .map(|c| Mode::Access(Box::new(c), AccessSource::File(file))),
+        Command::Access {
+            config: None,
+            listen,
+            hop,
+            key_file,
+            key_env,
+        } => {
+            let mut flags = AccessFlags::new();
+            flags.listen = listen;
+            flags.hops = hop;
+            flags.keys = match (key_file, key_env) {
+                (Some(f), _) => Some(KeySource::File(f)),
+                (None, Some(v)) => Some(KeySource::Env(v)),
+                (None, None) => None,
+            };
+            AccessConfig::from_flags(&flags)
+                .map(|c| Mode::Access(Box::new(c), AccessSource::Flags(Box::new(flags))))
+        }
         Command::Trace {
             config,
             chain,
@@ -101,10 +126,14 @@ fn main() -> ExitCode {
                 };
                 run.finish(result).await
             }
-            Mode::Access(config, file) => {
+            Mode::Access(config, source) => {
                 let metrics = args.metrics.or(config.metrics);
+                // Re-read the config file, or rebuild from the flags (re-reading the keys).
                 let reload = move |r: &access::Reloader| {
-                    let _ = r.reload_file(&file);
+                    let _ = match &source {
+                        AccessSource::File(file) => r.reload_file(file),
+                        AccessSource::Flags(flags) => r.reload_flags(flags),
+                    };
                 };
                 let describe = ferry_app_hop::describe_metrics;
                 let mut run = match ProgramRun::start(PROGRAM, metrics, describe, reload) {
@@ -126,8 +155,28 @@ fn main() -> ExitCode {
 
 enum Mode {
     Serve(Box<ferry_app_hop::ServeConfig>, ServeSource),
-    Access(Box<AccessConfig>, PathBuf),
+    Access(Box<AccessConfig>, AccessSource),
     Trace(Box<TracePlan>),
+}
+
+/// Where `access` got its config, for SIGHUP.
+enum AccessSource {
+    File(PathBuf),
+    Flags(Box<AccessFlags>),
+}
+
+/// `ferry-hop explain --config FILE HOST:PORT`: the serve allowlist's decision, as the hop
+/// makes it (names resolved once, every address checked).
+fn explain(file: &Path, destination: &str) -> ExitCode {
+    match ServeSource::File(file.to_owned()).load() {
+        Ok(config) => ferry_cli::report_explain(
+            PROGRAM,
+            &config.allow,
+            destination,
+            ferry_app_core::explain::Check::Resolve,
+        ),
+        Err(e) => fail(PROGRAM, &e, EXIT_USAGE),
+    }
 }
 
 /// The shared frame of `serve` and `access`: signal handlers (SIGHUP runs `reload`) before
