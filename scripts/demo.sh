@@ -153,16 +153,16 @@ openssl req -x509 -nodes -days 1 -subj /CN=localhost \
     -addext "basicConstraints=critical,CA:FALSE" \
     -keyout "$work/gw.key" -out "$work/gw.pem" 2>/dev/null
 # Credentials: the token file keeps only hashes; each token is printed once.
-"$bin/ferry-gateway" token new --role agent --agent edge-1 --tokens "$work/tokens" >"$work/edge-1.token"
-client_token=$("$bin/ferry-gateway" token new --role client --agent edge-1 --tokens "$work/tokens")
-step "ferry-gateway token new --role agent|client --agent edge-1 --tokens tokens"
+"$bin/ferry-gateway" token new --role agent --agent-id edge-1 --token-file "$work/tokens" >"$work/edge-1.token"
+client_token=$("$bin/ferry-gateway" token new --role client --agent-id edge-1 --token-file "$work/tokens")
+step "ferry-gateway token new --role agent|client --agent-id edge-1 --token-file tokens"
 # Both the gateway and the agent must allow a destination (deny by default).
 start gateway "$bin/ferry-gateway" --agent-listen "127.0.0.1:$gw_agents" --listen "127.0.0.1:$gw_clients" \
-    --tls-cert "$work/gw.pem" --tls-key "$work/gw.key" --tokens "$work/tokens" \
+    --tls-cert "$work/gw.pem" --tls-key "$work/gw.key" --token-file "$work/tokens" \
     --allow "127.0.0.1:$up_b" --metrics "127.0.0.1:$gw_admin"
 wait_port "$gw_clients"
 start agent "$bin/ferry-agent" --gateway "127.0.0.1:$gw_agents" --server-name localhost \
-    --ca "$work/gw.pem" --id edge-1 --token-file "$work/edge-1.token" \
+    --tls-ca "$work/gw.pem" --agent-id edge-1 --token-file "$work/edge-1.token" \
     --allow "127.0.0.1:$up_b" --metrics "127.0.0.1:$agent_admin"
 wait_port "$agent_admin"
 # Wait (bounded: 10 s) until the agent holds its connection to the gateway.

@@ -20,7 +20,7 @@ pub struct GatewayFlags {
     pub tls_key: Option<PathBuf>,
     /// `--tls-self-signed` (`tls.self_signed`): development only. Default `false`.
     pub tls_self_signed: bool,
-    /// `--tokens FILE` (`auth.tokens`).
+    /// `--token-file FILE` (`auth.tokens`).
     pub tokens: Option<PathBuf>,
     /// `--jwt-public-key PEM`, repeatable (`auth.jwt_keys`, no `kid`).
     pub jwt_public_keys: Vec<PathBuf>,
@@ -41,9 +41,9 @@ pub struct AgentFlags {
     pub gateway: String,
     /// `--server-name NAME` (`server_name`). Default: the gateway's host.
     pub server_name: Option<String>,
-    /// `--ca PEM` (`ca`).
+    /// `--tls-ca PEM` (`ca`).
     pub ca: PathBuf,
-    /// `--id AGENT_ID` (`agent_id`).
+    /// `--agent-id AGENT_ID` (`agent_id`).
     pub id: String,
     /// `--token-file FILE` (`token_file`), used as given.
     pub token_file: Option<PathBuf>,
