@@ -106,14 +106,7 @@ pub enum Command {
     /// or denied, by which rule, what a name resolves to, and which address rule or special
     /// range decided each address. Exits 0 when allowed, 1 when denied, 64 for a bad file or
     /// destination.
-    Explain {
-        /// The config file.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// The destination, HOST:PORT or [IPv6]:PORT.
-        #[arg(value_name = "HOST:PORT")]
-        destination: String,
-    },
+    Explain(super::ExplainArgs),
 }
 
 /// The command [`Args`] parses (for man pages and completions).

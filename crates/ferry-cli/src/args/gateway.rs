@@ -94,18 +94,11 @@ pub enum Command {
         /// The config file.
         file: PathBuf,
     },
-    /// Explain what the allowlist of a config file decides for one destination and why (the gateway matches names as names; the agent resolves and checks again): allowed
-    /// or denied, by which rule, what a name resolves to, and which address rule or special
-    /// range decided each address. Exits 0 when allowed, 1 when denied, 64 for a bad file or
-    /// destination.
-    Explain {
-        /// The config file.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// The destination, HOST:PORT or [IPv6]:PORT.
-        #[arg(value_name = "HOST:PORT")]
-        destination: String,
-    },
+    /// Explain what the allowlist of a config file decides for one destination and why: allowed
+    /// or denied, and by which rule. The gateway matches names as names (the agent resolves
+    /// and checks every address again). Exits 0 when allowed, 1 when denied, 64 for a bad file
+    /// or destination.
+    Explain(super::ExplainArgs),
     /// Create static tokens.
     Token {
         /// `new`.

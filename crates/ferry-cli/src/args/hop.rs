@@ -82,14 +82,7 @@ pub enum Command {
     /// why: allowed or denied, by which rule, what a name resolves to, and which address rule
     /// or special range decided each address. Exits 0 when allowed, 1 when denied, 64 for a
     /// bad file or destination.
-    Explain {
-        /// The `serve` config file.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// The next address, HOST:PORT or [IPv6]:PORT.
-        #[arg(value_name = "HOST:PORT")]
-        destination: String,
-    },
+    Explain(super::ExplainArgs),
     /// Validate a config file (loading its keys, certificates and CA files, compiling its
     /// patterns) and print it with every default filled in; never prints key material. Exits
     /// 0, or 64 naming the key or file at fault.

@@ -20,6 +20,19 @@ pub mod gateway;
 pub mod hop;
 pub mod proxy;
 
+use std::path::PathBuf;
+
+/// `explain --config FILE HOST:PORT`, the same in every program that checks destinations.
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// The config file whose allowlist decides.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The destination, `HOST:PORT` or `[IPv6]:PORT`.
+    #[arg(value_name = "HOST:PORT")]
+    pub destination: String,
+}
+
 /// Shared logging flags' environment variables.
 pub const ENV_LOG: &str = "FERRY_LOG";
 /// See [`ENV_LOG`].

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use ferry_app_core::AppError;
 use ferry_app_tunnel::agent::{self, AgentApp, AgentReloader};
 use ferry_app_tunnel::config::{AgentConfig, AgentFlags};
+use ferry_cli::args::ExplainArgs;
 use ferry_cli::args::agent::{Args, Command, PROGRAM};
 use ferry_cli::{EXIT_USAGE, ProgramRun, fail};
 
@@ -18,10 +19,10 @@ fn main() -> ExitCode {
     ferry_cli::init_logging(&args.log, args.config.as_deref());
     match &args.command {
         Some(Command::Check { file }) => return check(file),
-        Some(Command::Explain {
+        Some(Command::Explain(ExplainArgs {
             config,
             destination,
-        }) => {
+        })) => {
             // As the agent decides: names resolved once, every address checked.
             return match AgentConfig::from_file(config) {
                 Ok(c) => ferry_cli::report_explain(

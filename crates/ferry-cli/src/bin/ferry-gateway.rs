@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use ferry_app_core::AppError;
 use ferry_app_tunnel::config::{GatewayConfig, GatewayFlags};
 use ferry_app_tunnel::gateway::Reloader;
+use ferry_cli::args::ExplainArgs;
 use ferry_cli::args::gateway::{Args, Command, PROGRAM};
 use ferry_cli::credentials::{run_jwt, run_token};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, ProgramRun, fail};
@@ -25,10 +26,10 @@ fn main() -> ExitCode {
             return result.map_or_else(|e| fail(PROGRAM, &e, EXIT_FAILURE), |()| ExitCode::SUCCESS);
         }
         Some(Command::Check { file }) => return check(file),
-        Some(Command::Explain {
+        Some(Command::Explain(ExplainArgs {
             config,
             destination,
-        }) => {
+        })) => {
             // The gateway matches names as names; the agent resolves and checks again.
             return match GatewayConfig::from_file(config) {
                 Ok(c) => ferry_cli::report_explain(

@@ -9,6 +9,7 @@ use ferry_app_hop::access::{self, Access};
 use ferry_app_hop::serve::{self, Hop};
 use ferry_app_hop::trace::TracePlan;
 use ferry_app_hop::{AccessConfig, AccessFlags, KeySource, ServeFlags, ServeSource};
+use ferry_cli::args::ExplainArgs;
 use ferry_cli::args::hop::{Args, Check, Command, PROGRAM, Serve};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, ProgramRun, fail};
 
@@ -20,16 +21,18 @@ fn main() -> ExitCode {
     let file = match &args.command {
         Command::Serve(serve) => serve.config.as_deref(),
         Command::Access { config, .. } => config.as_deref(),
-        Command::Trace { config, .. } | Command::Explain { config, .. } => Some(config.as_path()),
+        Command::Trace { config, .. } | Command::Explain(ExplainArgs { config, .. }) => {
+            Some(config.as_path())
+        }
         Command::Check { .. } => None,
     };
     ferry_cli::init_logging(&args.log, file);
     let mode = match args.command {
         Command::Check { what } => return check(&what),
-        Command::Explain {
+        Command::Explain(ExplainArgs {
             config,
             destination,
-        } => return explain(&config, &destination),
+        }) => return explain(&config, &destination),
         Command::Serve(Serve {
             listen,
             key_file,
