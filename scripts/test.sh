@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # clients through them: `curl -x`, `curl --socks5-hostname`). Each tool's Debian package has the
 # same name.
 need=()
-for tool in sh openssl memcached curl; do
+for tool in sh openssl memcached curl haproxy; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 # A third-party SOCKS5 client for the interop tests: PySocks (Debian's python3-socks, for

@@ -73,6 +73,24 @@ pub fn http_ok(body: &'static str) -> SocketAddr {
     addr
 }
 
+/// Calls `f` until it returns a value, for at most 20 s (then panics naming `what`): the one
+/// bounded wait for a condition the tests have no event for (a third-party program starting
+/// to listen, a metric reaching a value).
+#[allow(clippy::disallowed_methods)] // a bounded poll of a condition, not a sleep as synchronisation
+pub fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not reached within 20 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// `GET path` over HTTP/1.1 to `addr`; the whole response (head and body) as text. For
 /// scraping `/metrics` and `/healthz`.
 pub fn http_get(addr: SocketAddr, path: &str) -> String {

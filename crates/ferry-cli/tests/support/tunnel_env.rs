@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::program::Program;
 
@@ -123,16 +123,8 @@ pub(crate) fn metrics(addr: SocketAddr) -> String {
 }
 
 /// Calls `f` every 20 ms until it returns `Some` (at most 20 s, then fails naming `what`).
-#[allow(clippy::disallowed_methods)] // a bounded poll of a condition: the tests' allowed wait
-pub(crate) fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not reached within 20 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+pub(crate) fn poll<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    ferry_test_support::blocking::poll(what, f)
 }
 
 /// Polls `/metrics` until it contains `want` (bounded); returns the text.
