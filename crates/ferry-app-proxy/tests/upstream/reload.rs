@@ -105,3 +105,21 @@ async fn good_file_switches_new_connections_and_keeps_old_ones() {
     let report = p.stop().await;
     assert_eq!(report.upstream_failures, 0);
 }
+
+#[tokio::test]
+async fn a_new_metrics_address_is_kept_until_a_restart() {
+    let a = Server::tagged(b'A').await;
+    let p = start(&config("", &list(&[a.addr]), "")).await;
+    // `metrics` is a top-level key: put it before the first table.
+    let text = format!(
+        "metrics = \"127.0.0.1:9\"\n{}",
+        config("", &list(&[a.addr]), "")
+    );
+    let done = p.reloader.reload_file(&file("metrics", &text)).unwrap();
+    assert_eq!(
+        done.ignored,
+        vec!["metrics: 127.0.0.1:9 in the file, off kept".to_owned()]
+    );
+    assert_eq!(tag_of(p.addr()).await, b'A');
+    p.stop().await;
+}

@@ -80,6 +80,6 @@ fn check(file: &std::path::Path) -> ExitCode {
     ferry_cli::report_check(
         PROGRAM,
         result,
-        "certificates loaded; SIGHUP reloads this file (listener addresses and server.max_connections need a restart)",
+        "certificates loaded; SIGHUP reloads this file (listener addresses, server.max_connections and metrics need a restart)",
     )
 }
