@@ -18,7 +18,7 @@ use crate::admission::{Admitted, Limit, count_hit};
 use crate::conn::ConnCtx;
 use crate::dump::DumpSink;
 use crate::listener::ListenerRt;
-use crate::refuse::{RawSocket, refuse};
+use crate::refuse::refuse;
 use crate::throttle::{ClientBuckets, Throttled};
 use ferry_app_core::stream::Stream;
 
@@ -119,10 +119,7 @@ struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    async fn relay<C>(self, client: C, up: Stream, session: Session) -> Outcome
-    where
-        C: AsyncRead + AsyncWrite + RawSocket + Unpin + Send,
-    {
+    async fn relay(self, client: Stream, up: Stream, session: Session) -> Outcome {
         let (outcome, client) = match self.buckets {
             Some(b) => {
                 let hits = metrics::counter!(

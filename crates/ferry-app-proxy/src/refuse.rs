@@ -25,21 +25,9 @@ impl RawSocket for TcpStream {
     }
 }
 
-impl RawSocket for ferry_tls::ServerTlsStream<TcpStream> {
-    fn socket(&self) -> &TcpStream {
-        self.get_ref().0
-    }
-}
-
 impl RawSocket for ferry_app_core::stream::Stream {
     fn socket(&self) -> &TcpStream {
         self.tcp()
-    }
-}
-
-impl<T: RawSocket> RawSocket for Box<T> {
-    fn socket(&self) -> &TcpStream {
-        (**self).socket()
     }
 }
 

@@ -48,11 +48,6 @@ pub fn init_logging(args: &LogArgs, config: Option<&std::path::Path>) {
     init_tracing_as(&args.log, format);
 }
 
-/// Installs a text `tracing` subscriber writing to stderr. `RUST_LOG` overrides `default_level`.
-pub fn init_tracing(default_level: &str) {
-    init_tracing_as(default_level, LogFormat::Text);
-}
-
 fn init_tracing_as(default_level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
