@@ -31,7 +31,12 @@ async fn named_hops() -> Vec<HopHandle> {
 
 /// A one-shot HTTP server answering every request with `body`.
 async fn http_dest(body: &'static str) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    http_dest_on("127.0.0.1:0", body).await
+}
+
+/// [`http_dest`] bound on `bind`.
+async fn http_dest_on(bind: &str, body: &'static str) -> SocketAddr {
+    let l = TcpListener::bind(bind).await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
@@ -135,6 +140,49 @@ async fn curl_through_socks5_and_http_connect_over_three_hops() {
     let report = a.stop().await;
     assert_eq!(report.relayed, 4, "{report:?}");
     assert_eq!(report.failed, 2, "{report:?}");
+    let _ = std::fs::remove_file(keys);
+}
+
+/// curl's own SOCKS5 client with address targets (interop): `--socks5` resolves locally and
+/// sends an IPv6 (ATYP 4) or IPv4 (ATYP 1) address; `--socks5-hostname` with an IPv6 literal
+/// in the URL. The access front and the hop carry each address type end to end.
+#[tokio::test]
+async fn curl_socks5_reaches_ipv6_and_ipv4_address_targets() {
+    let mut c = config(1);
+    c.allow = std::sync::Arc::new(ferry_allow::Allowlist::parse("127.0.0.0/8, ::1/128").unwrap());
+    let hop = start_hop(c).await;
+    let keys = key_file(1);
+    let v6 = http_dest_on("[::1]:0", "over ipv6").await;
+    let v4 = http_dest_on("127.0.0.1:0", "over ipv4").await;
+    let toml = format!(
+        "[keys]\nfile = {:?}\n{}\n[[listener]]\nmode = \"socks5\"\nbind = \"127.0.0.1:0\"\n",
+        keys.display().to_string(),
+        chain_toml("one", 1, &[(hop.addr, 1)]),
+    );
+    let a = start_access(&toml).await;
+    let socks = a.addrs[0].to_string();
+    for (flag, url, body) in [
+        (
+            "--socks5",
+            format!("http://[::1]:{}/", v6.port()),
+            "over ipv6",
+        ),
+        (
+            "--socks5",
+            format!("http://127.0.0.1:{}/", v4.port()),
+            "over ipv4",
+        ),
+        (
+            "--socks5-hostname",
+            format!("http://[::1]:{}/", v6.port()),
+            "over ipv6",
+        ),
+    ] {
+        let (ok, out) = curl(&[flag.into(), socks.clone(), url.clone()]).await;
+        assert!(ok && out == body, "{flag} {url}: {out}");
+    }
+    let report = a.stop().await;
+    assert_eq!(report.relayed, 3, "{report:?}");
     let _ = std::fs::remove_file(keys);
 }
 

@@ -255,3 +255,30 @@ pub fn seal_with(chain: &Chain, destination: &Address, nonces: &[[u8; 12]]) -> S
         .seal_with_nonces(destination, &options, nonces.to_vec())
         .unwrap()
 }
+
+/// Harness `chain_text`: arbitrary text as a key file (`Keyring::parse`) and as a hop address
+/// (`host:port`, as written in chain configs and on the command line).
+///
+/// Invariants: no panic; a parsed keyring has 1..=[`crate::MAX_KEYS`] keys with distinct ids,
+/// each found by `get`; a parsed address displays as text that parses back to itself, and a
+/// domain address never holds an IP literal's text (`1.2.3.4` is always `Host::V4`).
+pub fn text(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(ring) = Keyring::parse(text) {
+        assert!(!ring.is_empty() && ring.len() <= crate::MAX_KEYS);
+        let ids: std::collections::BTreeSet<KeyId> = ring.ids().collect();
+        assert_eq!(ids.len(), ring.len());
+        for id in ids {
+            assert_eq!(ring.get(id).map(HopKey::id), Some(id));
+        }
+    }
+    if let Ok(address) = text.parse::<Address>() {
+        let shown = address.to_string();
+        assert_eq!(shown.parse::<Address>().as_ref(), Ok(&address), "{shown}");
+        if let Host::Domain(name) = address.host() {
+            assert!(name.as_str().parse::<IpAddr>().is_err(), "{shown}");
+        }
+    }
+}

@@ -83,4 +83,10 @@ proptest! {
     fn fuzz_udp(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         fuzzing::udp(&data);
     }
+
+    /// Fuzz harness `chain_text` on key-file-like and address-like text.
+    #[test]
+    fn fuzz_text(text in "([0-9a-f]{1,6} [0-9a-f]{60,68}|[a-z0-9.\\[\\]:-]{0,30}|#[ -~]{0,10})(\n|,)?([0-9]{1,3} [0-9a-f]{64})?") {
+        fuzzing::text(text.as_bytes());
+    }
 }

@@ -3,6 +3,8 @@
 
 pub mod args;
 pub mod credentials;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod generate;
 mod program;
 

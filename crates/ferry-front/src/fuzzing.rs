@@ -273,3 +273,24 @@ pub fn socks5_server(data: &[u8]) {
         );
     }
 }
+
+/// Harness `socks5_client`: the server's replies as a SOCKS5 client reads them (method
+/// selection, auth status, reply to a request).
+///
+/// Invariants: each parser is prefix-consistent and never waits past its message's maximum
+/// length; a parsed reply re-encodes with [`socks5::encode_reply`] to exactly the bytes it
+/// consumed (the reserved byte aside, which the client ignores).
+pub fn socks5_client(data: &[u8]) {
+    let _ = check_prefixes(data, 2, client::parse_method_selection);
+    let _ = check_prefixes(data, 2, client::parse_auth_reply);
+    if let Ok(Parsed::Complete { value, consumed }) =
+        check_prefixes(data, MAX_REQUEST_LEN, client::parse_reply)
+    {
+        let mut wire = Vec::new();
+        socks5::encode_reply(value.code, &value.bound, &mut wire)
+            .unwrap_or_else(|e| panic!("a parsed bound address must encode: {e}"));
+        let mut expected = data[..consumed].to_vec();
+        expected[2] = 0;
+        assert_eq!(wire, expected);
+    }
+}

@@ -11,11 +11,13 @@
 //!   [`blocking::echo`], [`blocking::tagged_echo`], [`blocking::http_get`];
 //! - [`process::Program`]: a program under test as a child process, its stderr read line by
 //!   line, waited for with bounds, terminated with SIGTERM and killed on drop;
-//! - [`payload`]: deterministic pseudo-random bytes.
+//! - [`payload`]: deterministic pseudo-random bytes;
+//! - [`corpus::replay`]: the checked-in fuzz corpus run through its harness functions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod blocking;
+pub mod corpus;
 pub mod net;
 pub mod process;
 

@@ -447,4 +447,15 @@ proptest! {
         input.extend_from_slice(&data);
         fuzzing::socks5_server(&input);
     }
+
+    /// Fuzz harness `socks5_client` on replies near valid ones.
+    #[test]
+    fn client_harness_on_near_valid_replies(data in near(vec![
+        vec![5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90],
+        vec![5, 1, 0, 3, 9, b'l', b'o', b'c', b'a', b'l', b'h', b'o', b's', b't', 0, 80],
+        vec![5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 187],
+        vec![1, 0],
+    ])) {
+        fuzzing::socks5_client(&data);
+    }
 }

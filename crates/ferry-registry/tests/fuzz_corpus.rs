@@ -1,0 +1,12 @@
+//! The checked-in corpus of the fuzz targets (`fuzz/corpus/<target>/`, kept by the fuzz
+//! campaign, with the seeds of past findings) runs through the same harnesses in every
+//! `cargo test`.
+
+#[test]
+fn fuzz_corpus_passes() {
+    let seen = ferry_test_support::corpus::replay(&[(
+        "registry_record",
+        ferry_registry::fuzzing::record as fn(&[u8]),
+    )]);
+    assert!(seen >= 1, "expected the corpus under fuzz/corpus");
+}
