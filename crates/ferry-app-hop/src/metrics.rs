@@ -6,7 +6,7 @@
 //! | `ferry_hop_connections_total` | counter | `mode` (`serve`, `access`), `listener`, `end` (see below) |
 //! | `ferry_hop_bytes_total` | counter | `mode`, `listener`, `direction` (`upstream`: from the client towards the destination, `downstream`) |
 //! | `ferry_hop_active_connections` | gauge | `mode`, `listener` |
-//! | `ferry_hop_udp_datagrams_total` | counter | `mode`, `listener`, `result` (`forwarded`, `replied`, `dropped`) |
+//! | `ferry_hop_udp_datagrams_total` | counter | `mode`, `listener`, `result` (`forwarded`; `replied`: a destination's reply relayed back; `refused`: answered with a failure status, nothing forwarded; `dropped`: no reply, e.g. not authenticated or the flow table full) |
 //! | `ferry_hop_failovers_total` | counter | `chain` (the chain that failed and was skipped) |
 //!
 //! `end` is the bridge's end label for relayed connections (`closed`, `idle_timeout`, ...), or
@@ -83,7 +83,7 @@ pub fn describe_metrics() {
     );
     metrics::describe_counter!(
         "ferry_hop_udp_datagrams_total",
-        "Datagrams handled, by mode, listener and result (forwarded, replied, dropped)."
+        "Datagrams handled, by mode, listener and result (forwarded, replied, refused, dropped)."
     );
     metrics::describe_counter!(
         "ferry_hop_failovers_total",

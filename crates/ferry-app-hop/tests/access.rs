@@ -406,3 +406,37 @@ async fn trace_reports_each_hop_and_the_first_failure() {
         vec![Some(Status::Refused), None, None]
     );
 }
+
+/// Row A1: a CONNECT head trickled one byte at a time is closed when the whole-head deadline
+/// expires, although bytes keep arriving, and nothing is dialled.
+#[tokio::test]
+async fn a_trickled_connect_head_is_closed_at_the_total_deadline() {
+    let h = hop(1).await;
+    let keys = key_file(1);
+    let dest = echo_dest().await;
+    let toml = format!(
+        "handshake_timeout = \"1s\"\n[keys]\nfile = {:?}\n{}\n\
+         [[route]]\ndestinations = [\"127.0.0.1:{}\"]\nvia = \"direct\"\n\
+         [[listener]]\nmode = \"http\"\nbind = \"127.0.0.1:0\"\n",
+        keys.display().to_string(),
+        chain_toml("one", 1, &[(h.addr, 1)]),
+        dest.addr.port(),
+    );
+    let a = start_access(&toml).await;
+    let mut head = format!(
+        "CONNECT {0} HTTP/1.1\r\nHost: {0}\r\nX-Padding: ",
+        dest.addr
+    )
+    .into_bytes();
+    head.resize(196, b'p');
+    head.extend_from_slice(b"\r\n\r\n");
+    let mut s = TcpStream::connect(a.addrs[0]).await.unwrap();
+    // One byte every 50 ms: every read is well inside the deadline, the head is not.
+    let t = ferry_test_support::net::trickle(&mut s, &head, Duration::from_millis(50)).await;
+    assert!(t.closed_early, "{t:?}");
+    assert!(t.sent < head.len(), "{t:?}");
+    assert_eq!(dest.count(), 0, "something was dialled");
+    let report = a.stop().await;
+    assert_eq!((report.failed, report.relayed), (1, 0), "{report:?}");
+    let _ = std::fs::remove_file(keys);
+}

@@ -6,14 +6,20 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use ferry_allow::Allowlist;
+use ferry_app_hop::ServeConfig;
 use ferry_chain::client::{ClientConfig, ClientError, UdpChain, connect, system_unix_ms};
 use ferry_chain::{
-    Address, Chain, Decoded, Flags, HopKey, KeyId, Request, SealOptions, Status, decode_response,
-    random_nonce, seal_request,
+    Address, Chain, Decoded, DomainName, Flags, HopKey, Host, KeyId, Request, SealOptions, Status,
+    decode_response, random_nonce, seal_request,
 };
+use ferry_test_support::net::{nothing_accepted, same_port_listeners, trickle};
+use ferry_test_support::resolve::Scripted;
 use ring::rand::SystemRandom;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
@@ -113,7 +119,7 @@ async fn dead_hop_2_is_reported_as_hop_2() {
 #[tokio::test]
 async fn destination_outside_the_allowlist_is_denied_by_the_last_hop() {
     let mut c = config(1);
-    c.allow = std::sync::Arc::new(ferry_allow::Allowlist::parse("*.example.com:443").unwrap());
+    c.allow = Arc::new(Allowlist::parse("*.example.com:443").unwrap());
     let h = start_hop(c).await;
     let dest = echo_dest().await;
     let err = connect(
@@ -465,4 +471,349 @@ async fn forged_udp_datagrams_get_no_reply() {
     // Nothing else is queued: the forged datagrams were dropped silently.
     let more = tokio::time::timeout(Duration::from_millis(100), sock.recv(&mut buf)).await;
     assert!(more.is_err(), "a forged datagram was answered");
+}
+
+// --- DNS rebinding (rows D3, D4) -----------------------------------------------------------
+
+/// A hop whose allowlist names `rebind.test` and allows `127.0.0.2` only (loopback is
+/// otherwise a special address, denied), resolving with `dns`.
+fn rebind_hop(dns: &Arc<Scripted>) -> ServeConfig {
+    let mut c = config(1);
+    c.allow = Arc::new(Allowlist::parse("rebind.test, 127.0.0.2/32").unwrap());
+    c.resolver = dns.clone();
+    c
+}
+
+fn rebind_test(port: u16) -> Address {
+    Address::new(
+        Host::Domain(DomainName::new("rebind.test").unwrap()),
+        NonZeroU16::new(port).unwrap(),
+    )
+}
+
+async fn rebinding(script: Scripted) -> (Result<(), ClientError>, [TcpListener; 2], Arc<Scripted>) {
+    let [allowed, denied] = same_port_listeners(["127.0.0.2", "127.0.0.3"]).await;
+    let dns = Arc::new(script);
+    let h = start_hop(rebind_hop(&dns)).await;
+    let c = chain(&[(h.addr, key(1))]);
+    let port = allowed.local_addr().unwrap().port();
+    let r = connect(&c, &rebind_test(port), &ClientConfig::default())
+        .await
+        .map(drop);
+    (r, [allowed, denied], dns)
+}
+
+async fn accepted(listener: &TcpListener) {
+    tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("the checked address was dialled")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_name_is_resolved_once_and_only_the_checked_address_is_dialled() {
+    let script = Scripted::new([&["127.0.0.2"], &["127.0.0.3"]]);
+    let (r, [allowed, denied], dns) = rebinding(script).await;
+    assert!(r.is_ok(), "{r:?}");
+    accepted(&allowed).await;
+    assert!(
+        nothing_accepted(&denied).await,
+        "the second answer was dialled"
+    );
+    assert_eq!(dns.calls(), 1, "resolved more than once for one connection");
+    assert_eq!(dns.names(), ["rebind.test"]);
+}
+
+#[tokio::test]
+async fn a_denied_first_answer_is_denied_and_the_second_is_never_used() {
+    let script = Scripted::new([&["127.0.0.3"], &["127.0.0.2"]]);
+    let (r, [allowed, denied], dns) = rebinding(script).await;
+    let err = r.unwrap_err();
+    assert_eq!(err.status(), Some(Status::Denied), "{err}");
+    assert!(
+        nothing_accepted(&allowed).await,
+        "the second answer was used"
+    );
+    assert!(
+        nothing_accepted(&denied).await,
+        "a denied address was dialled"
+    );
+    assert_eq!(dns.calls(), 1);
+}
+
+#[tokio::test]
+async fn denied_addresses_of_a_mixed_answer_are_skipped() {
+    // The denied address first: dialling in answer order without the check would reach it.
+    let script = Scripted::new([&["127.0.0.3", "127.0.0.2"]]);
+    let (r, [allowed, denied], dns) = rebinding(script).await;
+    assert!(r.is_ok(), "{r:?}");
+    accepted(&allowed).await;
+    assert!(
+        nothing_accepted(&denied).await,
+        "a denied address was dialled"
+    );
+    assert_eq!(dns.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_udp_flow_resolves_once_and_sends_only_to_the_checked_address() {
+    let allowed = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let port = allowed.local_addr().unwrap().port();
+    let denied = UdpSocket::bind(("127.0.0.3", port)).await.unwrap();
+    let dns = Arc::new(Scripted::new([&["127.0.0.3", "127.0.0.2"], &["127.0.0.3"]]));
+    let mut c = rebind_hop(&dns);
+    c.udp = true;
+    let h = start_hop(c).await;
+    let udp = UdpChain::bind(chain(&[(h.addr, key(1))]), ClientConfig::default())
+        .await
+        .unwrap();
+    for n in 0..3u8 {
+        udp.send_to(&rebind_test(port), &[n]).await.unwrap();
+        let mut buf = [0u8; 16];
+        let (len, _) = tokio::time::timeout(Duration::from_secs(10), allowed.recv_from(&mut buf))
+            .await
+            .expect("the checked address gets the datagram")
+            .unwrap();
+        assert_eq!(&buf[..len], &[n]);
+    }
+    let mut buf = [0u8; 16];
+    assert!(
+        denied.try_recv_from(&mut buf).is_err(),
+        "a denied address got a datagram"
+    );
+    assert_eq!(dns.calls(), 1, "one flow, one lookup");
+}
+
+// --- Hop UDP: the flow cap (F3) and destinations outside the allowlist (F2) ----------------
+
+/// One sealed single-hop UDP datagram towards `dest` carrying `payload`, and its chain (to
+/// open the reply).
+fn udp_datagram(
+    h: SocketAddr,
+    dest: SocketAddr,
+    payload: &[u8],
+) -> (Vec<u8>, Chain, Vec<ferry_chain::Nonce>) {
+    let c = chain(&[(h, key(1))]);
+    let sealed = c
+        .seal(
+            &Address::try_from(dest).unwrap(),
+            &SealOptions {
+                now_unix_ms: system_unix_ms(),
+                udp: true,
+                client: None,
+            },
+            &SystemRandom::new(),
+        )
+        .unwrap();
+    let mut d = sealed.bytes.clone();
+    d.extend_from_slice(payload);
+    (d, c, sealed.nonces)
+}
+
+/// Sends one datagram from `sock` through the hop and returns the reply's payload.
+async fn udp_round_trip(
+    sock: &UdpSocket,
+    h: SocketAddr,
+    dest: SocketAddr,
+    payload: &[u8],
+) -> Vec<u8> {
+    let (d, c, nonce) = udp_datagram(h, dest, payload);
+    sock.send_to(&d, h).await.unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(10), sock.recv_from(&mut buf))
+        .await
+        .expect("a reply")
+        .unwrap();
+    ferry_chain::udp::open_reply(&c, std::slice::from_ref(&nonce), &buf[..n])
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn over_the_udp_flow_cap_new_flows_are_dropped_and_existing_ones_keep_working() {
+    let mut c = config(1);
+    c.udp = true;
+    c.udp_max_flows = std::num::NonZeroUsize::new(2).unwrap();
+    let h = start_hop(c).await;
+    let echo = udp_echo().await;
+    // Two clients (two source addresses) fill the table.
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    assert_eq!(udp_round_trip(&a, h.addr, echo, b"a1").await, b"echo:a1");
+    assert_eq!(udp_round_trip(&b, h.addr, echo, b"b1").await, b"echo:b1");
+    // A third source would open a third flow: dropped, no reply.
+    let third = UdpSocket::bind("127.0.0.3:0").await.unwrap();
+    let (d, _, _) = udp_datagram(h.addr, echo, b"c1");
+    third.send_to(&d, h.addr).await.unwrap();
+    // The hop handles datagrams in arrival order, so once `a`'s next reply is back the third
+    // one was handled; the existing flows still work.
+    assert_eq!(udp_round_trip(&a, h.addr, echo, b"a2").await, b"echo:a2");
+    assert_eq!(udp_round_trip(&b, h.addr, echo, b"b2").await, b"echo:b2");
+    let report = h.stop().await;
+    assert_eq!(report.udp_dropped, 1, "{report:?}");
+    assert_eq!(report.udp_forwarded, 4, "{report:?}");
+    let mut buf = [0u8; 1024];
+    assert!(
+        third.try_recv_from(&mut buf).is_err(),
+        "the dropped flow got a reply"
+    );
+}
+
+#[tokio::test]
+async fn a_udp_record_naming_a_denied_destination_is_not_relayed() {
+    let mut c = config(1);
+    c.udp = true;
+    c.allow = Arc::new(Allowlist::parse("127.0.0.2/32").unwrap());
+    let h = start_hop(c).await;
+    // Loopback without an address rule: a special address, denied.
+    let victim = UdpSocket::bind("127.0.0.3:0").await.unwrap();
+    let victim_addr = victim.local_addr().unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (d, c, nonce) = udp_datagram(h.addr, victim_addr, b"to the victim");
+    sender.send_to(&d, h.addr).await.unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(10), sender.recv_from(&mut buf))
+        .await
+        .expect("a status answer")
+        .unwrap();
+    assert!(
+        n <= d.len(),
+        "an answer of {n} bytes to a request of {}",
+        d.len()
+    );
+    let err =
+        ferry_chain::udp::open_reply(&c, std::slice::from_ref(&nonce), &buf[..n]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ferry_chain::udp::UdpError::Reply(ferry_chain::StatusError::HopFailed {
+                hop: 1,
+                status: Status::Denied
+            })
+        ),
+        "{err:?}"
+    );
+    let report = h.stop().await;
+    assert_eq!(report.udp_refused, 1, "{report:?}");
+    assert_eq!(report.udp_forwarded, 0, "{report:?}");
+    assert!(
+        victim.try_recv_from(&mut buf).is_err(),
+        "the victim got a datagram"
+    );
+}
+
+// --- Spoofed identity (row G2) -------------------------------------------------------------
+
+/// Log lines of the current thread (the test's current-thread runtime runs the hop there).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn access_lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.contains("ferry::access"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Runs one connection whose record reveals `revealed` through a hop trusting `trusted`, and
+/// returns the hop's access-log lines and the sender's address.
+async fn reveal(trusted: &[&str], revealed: SocketAddr) -> (Vec<String>, SocketAddr) {
+    let logs = Captured::default();
+    let w = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || w.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut c = config(1);
+    c.trusted_senders = trusted.iter().map(|t| t.parse().unwrap()).collect();
+    let h = start_hop(c).await;
+    let dest = echo_dest().await;
+    let sealed = chain(&[(h.addr, key(1))])
+        .seal(
+            &Address::try_from(dest.addr).unwrap(),
+            &SealOptions {
+                now_unix_ms: system_unix_ms(),
+                udp: false,
+                client: Some(revealed),
+            },
+            &SystemRandom::new(),
+        )
+        .unwrap();
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    let sender = s.local_addr().unwrap();
+    s.write_all(&sealed.bytes).await.unwrap();
+    s.shutdown().await.unwrap();
+    let answer = read_all(&mut s).await;
+    assert_eq!(
+        answer.len(),
+        ferry_chain::RESPONSE_RECORD_LEN,
+        "answered ok, relayed"
+    );
+    let report = h.stop().await; // waits for the connection's access line
+    assert_eq!(report.relayed, 1);
+    (logs.access_lines(), sender)
+}
+
+#[tokio::test]
+async fn a_client_address_revealed_by_an_untrusted_sender_is_ignored() {
+    let revealed: SocketAddr = "203.0.113.7:4444".parse().unwrap();
+    let (lines, sender) = reveal(&["10.0.0.0/8"], revealed).await;
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(!lines[0].contains("203.0.113.7"), "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("client={sender}")),
+        "{}",
+        lines[0]
+    );
+}
+
+#[tokio::test]
+async fn a_client_address_revealed_by_a_trusted_sender_is_logged_as_the_client() {
+    let revealed: SocketAddr = "203.0.113.7:4444".parse().unwrap();
+    let (lines, sender) = reveal(&["127.0.0.1/32"], revealed).await;
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("client=203.0.113.7:4444"), "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("sender={sender}")),
+        "{}",
+        lines[0]
+    );
+}
+
+// --- Slow senders (row A1) -----------------------------------------------------------------
+
+#[tokio::test]
+async fn a_trickled_chain_header_is_closed_at_the_total_deadline() {
+    let mut c = config(1);
+    c.handshake_timeout = Duration::from_secs(1);
+    let h = start_hop(c).await;
+    let dest = echo_dest().await;
+    let record = seal_one(&key(1), dest.addr, system_unix_ms());
+    let mut head = record.clone();
+    head.resize(200, b'x'); // early payload after the record
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    // One byte every 50 ms: every read is well inside the deadline, the record is not.
+    let t = trickle(&mut s, &head, Duration::from_millis(50)).await;
+    assert!(t.closed_early, "{t:?}");
+    assert!(t.sent < record.len(), "the record completed: {t:?}");
+    assert_eq!(t.reply, b"", "no answer to an incomplete record");
+    assert_eq!(dest.count(), 0, "something was dialled");
+    let report = h.stop().await;
+    assert_eq!(report.rejected, 1, "{report:?}");
+    assert_eq!(report.relayed + report.failed, 0, "{report:?}");
 }

@@ -5,7 +5,8 @@
 //! - [`ct_eq`]: a byte comparison whose time does not depend on where the inputs differ;
 //! - with the `io` feature, `io::read_message` (read until a parser completes, within a byte
 //!   bound, keeping the bytes after the message) and `io::Prefixed` (a stream that yields
-//!   bytes already read before reading its inner stream).
+//!   bytes already read before reading its inner stream), and `resolve` (the `Resolver` trait
+//!   every dial path resolves names through, and the system resolver behind it).
 //!
 //! # What it does not do
 //!
@@ -33,6 +34,8 @@ mod ct;
 #[cfg(feature = "io")]
 pub mod io;
 mod parsed;
+#[cfg(feature = "io")]
+pub mod resolve;
 
 pub use self::ct::ct_eq;
 pub use self::parsed::Parsed;

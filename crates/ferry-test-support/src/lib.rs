@@ -6,11 +6,16 @@
 //! a propagated half-close from a cut. Helpers panic on setup failures (they are test code).
 //!
 //! - [`tokio`-based](net): [`net::echo`], [`net::echo_counting`], [`net::tagged_echo`],
-//!   [`net::http_ok`], [`net::udp_echo`], [`net::dead_port`], [`net::round_trip`];
+//!   [`net::http_ok`], [`net::udp_echo`], [`net::dead_port`], [`net::round_trip`],
+//!   [`net::same_port_listeners`] (one port on several loopback addresses),
+//!   [`net::nothing_accepted`] (a listener saw no connection, checked without waiting),
+//!   [`net::trickle`] (a slow sender, one byte at a time until the peer closes);
 //! - [thread-based](blocking), for tests of real processes without a runtime:
 //!   [`blocking::echo`], [`blocking::tagged_echo`], [`blocking::http_get`];
 //! - [`process::Program`]: a program under test as a child process, its stderr read line by
 //!   line, waited for with bounds, terminated with SIGTERM and killed on drop;
+//! - [`resolve::Scripted`]: a resolver answering what the test scripts, one answer per lookup,
+//!   counting lookups;
 //! - [`payload`]: deterministic pseudo-random bytes;
 //! - [`corpus::replay`]: the checked-in fuzz corpus run through its harness functions.
 
@@ -20,6 +25,7 @@ pub mod blocking;
 pub mod corpus;
 pub mod net;
 pub mod process;
+pub mod resolve;
 
 /// `len` deterministic pseudo-random bytes (xorshift from `seed`): the same for the same
 /// arguments, and unlike any neighbouring slice, so a misplaced or dropped chunk shows.

@@ -177,3 +177,81 @@ mod tests {
         assert_ne!(crate::payload(64, 1), crate::payload(64, 2));
     }
 }
+
+/// Listeners on each of `ips` (loopback addresses such as `127.0.0.2`), all on the same port,
+/// so that one name resolving to any of them with one port reaches exactly one of them.
+pub async fn same_port_listeners<const N: usize>(ips: [&str; N]) -> [TcpListener; N] {
+    'again: for _ in 0..100 {
+        let first = TcpListener::bind((ips[0], 0)).await.unwrap();
+        let port = first.local_addr().unwrap().port();
+        let mut all = vec![first];
+        for ip in &ips[1..] {
+            match TcpListener::bind((*ip, port)).await {
+                Ok(l) => all.push(l),
+                Err(_) => continue 'again, // the port is taken there: try another
+            }
+        }
+        if let Ok(all) = all.try_into() {
+            return all;
+        }
+    }
+    panic!("no port free on every one of {ips:?}");
+}
+
+/// Whether `listener` has accepted nothing before: connects to it and checks that the first
+/// connection in its queue is this one (no wait, no timeout).
+pub async fn nothing_accepted(listener: &TcpListener) -> bool {
+    let ours = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (_, peer) = listener.accept().await.unwrap();
+    peer == ours.local_addr().unwrap()
+}
+
+/// What [`trickle`] saw.
+#[derive(Debug)]
+pub struct Trickled {
+    /// Bytes written before the peer closed (all of them when it never did).
+    pub sent: usize,
+    /// What the peer answered.
+    pub reply: Vec<u8>,
+    /// Whether the peer closed (or reset) before every byte was written.
+    pub closed_early: bool,
+}
+
+/// Writes `bytes` one at a time, `every` apart (a slow sender: the pause shapes the load, it
+/// synchronises nothing), and stops as soon as a write fails or the peer closes; then reads
+/// what is left until the peer closes.
+pub async fn trickle(s: &mut TcpStream, bytes: &[u8], every: std::time::Duration) -> Trickled {
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    for (sent, b) in bytes.iter().enumerate() {
+        if s.write_all(std::slice::from_ref(b)).await.is_err() {
+            let _ = s.read_to_end(&mut reply).await; // whatever arrived before the close
+            return Trickled {
+                sent,
+                reply,
+                closed_early: true,
+            };
+        }
+        let pause = tokio::time::sleep(every);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                () = &mut pause => break,
+                r = s.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => {
+                        return Trickled { sent: sent + 1, reply, closed_early: sent + 1 < bytes.len() };
+                    }
+                    Ok(n) => reply.extend_from_slice(&buf[..n]),
+                },
+            }
+        }
+    }
+    let _ = s.read_to_end(&mut reply).await;
+    Trickled {
+        sent: bytes.len(),
+        reply,
+        closed_early: false,
+    }
+}

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ferry_base::resolve::Resolver;
 use ferry_chain::client::{ClientConfig, ClientError, connect, handshake};
 use ferry_chain::{Address, Host, Status};
 use tokio::net::TcpStream;
@@ -43,6 +44,7 @@ pub(crate) async fn connect_chains(
     chains: &[ChainConfig],
     order: &[usize],
     destination: &Address,
+    resolver: &dyn Resolver,
     timeout: Duration,
 ) -> Result<Connected, ChainsFailed> {
     let config = ClientConfig {
@@ -59,7 +61,7 @@ pub(crate) async fn connect_chains(
                 let (tcp, early) = s.into_parts();
                 (Stream::Plain(tcp), early.to_vec())
             }),
-            Some(tls) => connect_tls(c, tls, destination, &config).await,
+            Some(tls) => connect_tls(c, resolver, tls, destination, &config).await,
         };
         match attempt {
             Ok((stream, early)) => {
@@ -84,13 +86,14 @@ pub(crate) async fn connect_chains(
 /// handshake timeout.
 async fn connect_tls(
     c: &ChainConfig,
+    resolver: &dyn Resolver,
     tls: &ferry_tls::TlsConnector,
     destination: &Address,
     config: &ClientConfig,
 ) -> Result<(Stream, Vec<u8>), ClientError> {
     let first = c.chain.first().ok_or(ClientError::Closed { hop: 1 })?;
     let attempt = async {
-        let tcp = connect_direct(&first.address, config.handshake_timeout)
+        let tcp = connect_direct(&first.address, resolver, config.handshake_timeout)
             .await
             .map_err(ClientError::Connect)?;
         let _ = tcp.set_nodelay(true);
@@ -113,27 +116,28 @@ async fn connect_tls(
         .unwrap_or(Err(ClientError::Timeout { hop: 1 }))
 }
 
-/// Resolves `destination` (a domain with the system resolver).
-pub(crate) async fn resolve(destination: &Address) -> std::io::Result<Vec<SocketAddr>> {
+/// Resolves `destination` (a domain, with `resolver`).
+pub(crate) async fn resolve(
+    destination: &Address,
+    resolver: &dyn Resolver,
+) -> std::io::Result<Vec<SocketAddr>> {
     match (destination.socket_addr(), destination.host()) {
         (Some(sa), _) => Ok(vec![sa]),
-        (None, Host::Domain(name)) => {
-            Ok(tokio::net::lookup_host((name.as_str(), destination.port()))
-                .await?
-                .collect())
-        }
+        (None, Host::Domain(name)) => resolver.resolve(name.as_str(), destination.port()).await,
         (None, _) => Err(std::io::ErrorKind::InvalidInput.into()),
     }
 }
 
-/// Connects to `destination` directly, within `timeout`.
+/// Connects to `destination` directly (a name resolved once, with `resolver`), within
+/// `timeout`.
 pub(crate) async fn connect_direct(
     destination: &Address,
+    resolver: &dyn Resolver,
     timeout: Duration,
 ) -> std::io::Result<TcpStream> {
     let attempt = async {
         let mut last = std::io::Error::from(std::io::ErrorKind::NotFound);
-        for addr in resolve(destination).await? {
+        for addr in resolve(destination, resolver).await? {
             match TcpStream::connect(addr).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = e,

@@ -104,7 +104,7 @@ pub(crate) async fn open(ctx: &AccessCtx, target: &Address) -> Result<Upstream, 
     match &route.action {
         RouteAction::Block => Err(Fail::Blocked),
         RouteAction::Direct => {
-            let tcp = connect_direct(target, ctx.config.connect_timeout)
+            let tcp = connect_direct(target, &*ctx.config.resolver, ctx.config.connect_timeout)
                 .await
                 .map_err(Fail::Direct)?;
             let _ = tcp.set_nodelay(true);
@@ -120,6 +120,7 @@ pub(crate) async fn open(ctx: &AccessCtx, target: &Address) -> Result<Upstream, 
                 &ctx.config.chains,
                 &order,
                 target,
+                &*ctx.config.resolver,
                 ctx.config.connect_timeout,
             )
             .await

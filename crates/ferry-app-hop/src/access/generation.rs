@@ -109,6 +109,7 @@ impl AccessCtx {
             report.kept("metrics", show(old.metrics), show(new.metrics));
             new.metrics = old.metrics;
         }
+        new.resolver = Arc::clone(&old.resolver);
         let bridge = if new.idle_timeout == old.idle_timeout {
             self.bridge.clone()
         } else {

@@ -102,7 +102,10 @@ async fn flow(
     let mut buf = vec![0u8; BUF];
     match &route.action {
         RouteAction::Direct => {
-            let Ok(Some(target)) = resolve(&dest).await.map(|a| a.first().copied()) else {
+            let Ok(Some(target)) = resolve(&dest, &*ctx.config.resolver)
+                .await
+                .map(|a| a.first().copied())
+            else {
                 return;
             };
             let local: SocketAddr = if target.is_ipv4() {

@@ -49,6 +49,10 @@ pub struct AccessConfig {
     /// Log line format (`log_format`, top level, `text` or `json`; `--log-format`
     /// overrides it). Default text.
     pub log_format: ferry_app_core::log::LogFormat,
+    /// Resolves the destinations of `direct` routes and UDP flows, once per connection (or
+    /// flow). Default the system resolver ([`ferry_base::resolve::SystemResolver`]); not set
+    /// by a file, and kept across reloads.
+    pub resolver: ferry_base::resolve::SharedResolver,
     /// Where the keys were read from (for `check`); never key material.
     pub(crate) key_source: Option<super::KeySource>,
 }

@@ -194,6 +194,7 @@ impl AccessFile {
                 .map(super::metrics_addr)
                 .transpose()?,
             log_format: self.log_format.unwrap_or_default(),
+            resolver: ferry_base::resolve::system(),
             key_source,
         };
         if let Some(d) = self.handshake_timeout {

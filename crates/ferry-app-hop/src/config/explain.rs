@@ -91,6 +91,20 @@ impl ServeConfig {
                 |r| format!("{r}/s (burst {})", r.get().saturating_mul(2))
             ),
         );
+        let trusted: Vec<String> = self
+            .trusted_senders
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let _ = writeln!(
+            out,
+            "trusted_senders: {}",
+            if trusted.is_empty() {
+                "none (revealed client addresses are ignored)".to_owned()
+            } else {
+                trusted.join(", ")
+            }
+        );
         let _ = writeln!(
             out,
             "replay: window={} capacity={}",

@@ -57,6 +57,12 @@ pub struct ServeConfig {
     /// for one window, so new connections above `capacity / window` per second (17 476/s by
     /// default) are refused with `authentication failure` until older nonces expire.
     pub replay: ReplayConfig,
+    /// Senders (this hop's TCP or UDP peers, usually earlier hops or a local front) whose
+    /// records may reveal the original client's address: from them, the access log names the
+    /// revealed client (`client`, with the sender as `via`). From anyone else a revealed
+    /// address is ignored (logged at debug) and the peer is the client. Per-client limits
+    /// always count the peer. Default: empty, trust nobody.
+    pub trusted_senders: Vec<ipnet::IpNet>,
     /// Most UDP flows (client address to next address) at once; datagrams that would open
     /// one more are dropped. Default 4 096.
     pub udp_max_flows: NonZeroUsize,
@@ -73,6 +79,11 @@ pub struct ServeConfig {
     /// [`SystemClock`](ferry_app_core::clock::SystemClock). (A `fn() -> u64` before 0.1; now
     /// the one clock every program shares.)
     pub clock: ferry_app_core::clock::SharedClock,
+    /// Resolves next addresses given as names, once per connection (or UDP flow target); only
+    /// addresses of that answer that pass [`ServeConfig::allow`] are dialled. Default the
+    /// system resolver ([`ferry_base::resolve::SystemResolver`]); not set by a file, and kept
+    /// across reloads.
+    pub resolver: ferry_base::resolve::SharedResolver,
     /// Address of the admin endpoint (`/metrics`, `/healthz`); the `--metrics` flag overrides
     /// it. Default none (off).
     pub metrics: Option<SocketAddr>,
@@ -118,11 +129,13 @@ impl ServeConfig {
                 window: Duration::from_secs(30),
                 capacity: NonZeroUsize::new(524_288).unwrap_or(NonZeroUsize::MIN),
             },
+            trusted_senders: Vec::new(),
             udp_max_flows: NonZeroUsize::new(4_096).unwrap_or(NonZeroUsize::MIN),
             udp_idle_timeout: Duration::from_secs(60),
             tls: None,
             next_hop_tls: None,
             clock: Arc::new(ferry_app_core::clock::SystemClock),
+            resolver: ferry_base::resolve::system(),
             metrics: None,
             log_format: ferry_app_core::log::LogFormat::Text,
             files: ServeFiles::default(),
@@ -213,6 +226,7 @@ impl ServeConfig {
     /// per_client_handshakes = 64
     /// per_client_connections = 1024
     /// per_client_rate = 200        # new connections/s per client IP; 0 = unlimited
+    /// trusted_senders = ["10.0.0.0/8"]   # whose revealed client address is believed; default []
     /// replay_window = "30s"
     /// replay_capacity = 524288
     /// udp_max_flows = 4096
@@ -263,6 +277,8 @@ struct ServeFile {
     per_client_handshakes: Option<u32>,
     per_client_connections: Option<u32>,
     per_client_rate: Option<u32>,
+    #[serde(default)]
+    trusted_senders: Vec<String>,
     #[serde(default, deserialize_with = "de_some_duration")]
     replay_window: Option<Duration>,
     replay_capacity: Option<usize>,
@@ -286,6 +302,35 @@ struct TlsFile {
 #[serde(deny_unknown_fields)]
 struct NextHopTlsFile {
     ca: Vec<PathBuf>,
+}
+
+/// A network (`ADDRESS/PREFIX`, no host bits set) or one address.
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    let shown: String = text.chars().take(64).collect();
+    let net: ipnet::IpNet = text
+        .parse()
+        .map_err(|_bad| format!("{shown:?} is not a network (ADDRESS/PREFIX) or an address"))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{shown:?} has host bits set (did you mean {}?)",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+impl ServeConfig {
+    /// Whether `peer` is one of [`ServeConfig::trusted_senders`] (IPv4-mapped IPv6 peers are
+    /// taken as IPv4).
+    #[must_use]
+    pub fn trusts(&self, peer: std::net::IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.trusted_senders.iter().any(|n| n.contains(&peer))
+    }
 }
 
 fn at_least_one_usize(v: usize, key: &str) -> Result<NonZeroUsize, ConfigError> {
@@ -343,6 +388,15 @@ impl ServeFile {
         if let Some(v) = self.per_client_rate {
             c.per_client_rate = NonZeroU32::new(v);
         }
+        c.trusted_senders = self
+            .trusted_senders
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                parse_net(t)
+                    .map_err(|why| ConfigError::invalid(format!("trusted_senders[{i}]"), why))
+            })
+            .collect::<Result<_, _>>()?;
         if let Some(d) = self.replay_window {
             c.replay.window = nonzero(d, "replay_window")?;
         }

@@ -50,6 +50,7 @@ fn serve_defaults_and_every_key() {
          drain_timeout = \"0s\"\nmax_connections = 5\nmax_handshakes = 4\n\
          per_client_handshakes = 3\nper_client_connections = 2\nper_client_rate = 0\n\
          replay_window = \"30s\"\nreplay_capacity = 100\nudp_max_flows = 7\nudp_idle_timeout = \"9s\"\n\
+         trusted_senders = [\"10.1.0.0/16\", \"192.0.2.7\", \"2001:db8::/32\"]\n\
          [keys]\nfile = {:?}\n",
         keys.display().to_string()
     ))
@@ -61,6 +62,14 @@ fn serve_defaults_and_every_key() {
     assert_eq!(c.max_handshakes.get(), 4);
     assert_eq!(c.replay.window, Duration::from_secs(30));
     assert_eq!(c.udp_idle_timeout, Duration::from_secs(9));
+    assert_eq!(c.trusted_senders.len(), 3);
+    assert!(c.trusts("10.1.2.3".parse().unwrap()));
+    assert!(
+        c.trusts("::ffff:192.0.2.7".parse().unwrap()),
+        "IPv4-mapped taken as IPv4"
+    );
+    assert!(c.trusts("2001:db8::1".parse().unwrap()));
+    assert!(!c.trusts("10.2.0.1".parse().unwrap()));
     let _ = std::fs::remove_file(keys);
 }
 
@@ -89,6 +98,14 @@ fn serve_errors_name_the_key() {
         (
             "listen = \"127.0.0.1:1\"\n[tls]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"",
             "tls",
+        ),
+        (
+            "listen = \"127.0.0.1:1\"\ntrusted_senders = [\"10.0.0.0/8\", \"10.0.0.1/8\"]",
+            "trusted_senders[1]",
+        ),
+        (
+            "listen = \"127.0.0.1:1\"\ntrusted_senders = [\"somewhere\"]",
+            "trusted_senders[0]",
         ),
         (
             "listen = \"127.0.0.1:1\"\n[next_hop_tls]\nca = []",

@@ -45,6 +45,7 @@ pub(crate) struct Stats {
     pub(crate) bytes_down: AtomicU64,
     pub(crate) udp_forwarded: AtomicU64,
     pub(crate) udp_dropped: AtomicU64,
+    pub(crate) udp_refused: AtomicU64,
 }
 
 pub(crate) fn bump(c: &AtomicU64) {
@@ -112,6 +113,7 @@ pub(crate) async fn handle(up: TcpStream, peer: SocketAddr, ctx: &ServeCtx) {
         Some(Ok(Ok(done))) => done,
     };
     drop(handshake_permit);
+    let client = attributed(peer, opened.request.client, &ctx.config);
     let request = &opened.request;
     let info = opened.info;
     let next = request.next.clone();
@@ -127,7 +129,13 @@ pub(crate) async fn handle(up: TcpStream, peer: SocketAddr, ctx: &ServeCtx) {
         Some(status) => Err(status),
         None => {
             let tls = ctx.config.next_hop_tls.as_ref().filter(|_| !final_hop);
-            let dialed = dial_next(&next, &ctx.config.allow, ctx.config.connect_timeout, tls);
+            let dialed = dial_next(
+                &next,
+                &ctx.config.allow,
+                &*ctx.config.resolver,
+                ctx.config.connect_timeout,
+                tls,
+            );
             match unless_cut(&ctx.cut, dialed).await {
                 None => return reject("cut_at_drain"),
                 Some(r) => r,
@@ -144,7 +152,8 @@ pub(crate) async fn handle(up: TcpStream, peer: SocketAddr, ctx: &ServeCtx) {
             tracing::info!(
                 target: "ferry::access",
                 mode = MODE,
-                client = %peer,
+                client = %client,
+                sender = %peer,
                 hop = info.hop_index,
                 next = %next,
                 final_hop,
@@ -178,7 +187,8 @@ pub(crate) async fn handle(up: TcpStream, peer: SocketAddr, ctx: &ServeCtx) {
     tracing::info!(
         target: "ferry::access",
         mode = MODE,
-        client = %peer,
+        client = %client,
+        sender = %peer,
         hop = info.hop_index,
         next = %next,
         upstream = %down_addr,
@@ -191,6 +201,24 @@ pub(crate) async fn handle(up: TcpStream, peer: SocketAddr, ctx: &ServeCtx) {
         end,
         "connection"
     );
+}
+
+/// The client the access log names: the original client's address a record reveals when the
+/// sender (this hop's peer) is one of `trusted_senders`, the sender itself otherwise. An
+/// untrusted reveal is ignored and logged at debug.
+pub(crate) fn attributed(
+    peer: SocketAddr,
+    revealed: Option<SocketAddr>,
+    config: &ServeConfig,
+) -> SocketAddr {
+    match revealed {
+        Some(client) if config.trusts(peer.ip()) => client,
+        Some(_) => {
+            tracing::debug!(sender = %peer, "client address revealed by an untrusted sender, ignored");
+            peer
+        }
+        None => peer,
+    }
 }
 
 /// Runs `fut` unless `cut` fires first.

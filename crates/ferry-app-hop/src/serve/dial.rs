@@ -6,13 +6,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ferry_allow::Allowlist;
+use ferry_base::resolve::Resolver;
 use ferry_chain::{Address, Host, Status};
 use tokio::net::TcpStream;
 
 use ferry_app_core::stream::Stream;
 
-/// Resolves `next` (a domain with the system resolver) and returns the addresses the
-/// allowlist allows, in resolver order.
+/// Resolves `next` (a domain, once, with `resolver`) and returns the addresses of that answer
+/// the allowlist allows, in resolver order. Callers connect only to these: the name is never
+/// resolved again for the same request.
 ///
 /// # Errors
 ///
@@ -21,6 +23,7 @@ use ferry_app_core::stream::Stream;
 pub(crate) async fn checked_addrs(
     next: &Address,
     allow: &Allowlist,
+    resolver: &dyn Resolver,
 ) -> Result<Vec<SocketAddr>, Status> {
     let port = next.port();
     let ip = match next.host() {
@@ -31,9 +34,11 @@ pub(crate) async fn checked_addrs(
             if !allow.matches(name, port).is_allowed() {
                 return Err(Status::Denied);
             }
-            let resolved: Vec<IpAddr> = tokio::net::lookup_host((name, port))
+            let resolved: Vec<IpAddr> = resolver
+                .resolve(name, port)
                 .await
                 .map_err(|_resolve| Status::DnsFailure)?
+                .into_iter()
                 .map(|sa| sa.ip())
                 .collect();
             if resolved.is_empty() {
@@ -66,10 +71,11 @@ pub(crate) async fn checked_addrs(
 pub(crate) async fn dial(
     next: &Address,
     allow: &Allowlist,
+    resolver: &dyn Resolver,
     timeout: Duration,
 ) -> Result<(TcpStream, SocketAddr), Status> {
     let attempt = async {
-        let addrs = checked_addrs(next, allow).await?;
+        let addrs = checked_addrs(next, allow, resolver).await?;
         let mut last = Status::Unreachable;
         for addr in addrs {
             match TcpStream::connect(addr).await {
@@ -96,11 +102,12 @@ pub(crate) async fn dial(
 pub(crate) async fn dial_next(
     next: &Address,
     allow: &Allowlist,
+    resolver: &dyn Resolver,
     timeout: Duration,
     tls: Option<&ferry_tls::TlsConnector>,
 ) -> Result<(Stream, SocketAddr), Status> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let (tcp, addr) = dial(next, allow, timeout).await?;
+    let (tcp, addr) = dial(next, allow, resolver, timeout).await?;
     let Some(connector) = tls else {
         return Ok((Stream::Plain(tcp), addr));
     };

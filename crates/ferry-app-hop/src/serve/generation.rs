@@ -104,6 +104,10 @@ impl ServeCtx {
                 ),
         );
         applied(
+            "trusted_senders",
+            new.trusted_senders != old.trusted_senders,
+        );
+        applied(
             "udp flows",
             (new.udp_max_flows, new.udp_idle_timeout) != (old.udp_max_flows, old.udp_idle_timeout),
         );
@@ -127,6 +131,7 @@ impl ServeCtx {
             new.metrics = old.metrics;
         }
         new.clock = Arc::clone(&old.clock);
+        new.resolver = Arc::clone(&old.resolver);
         let next = Self {
             guard: Arc::clone(&self.guard),
             keyer: self.keyer.clone(),

@@ -41,6 +41,10 @@ pub struct ServeReport {
     pub udp_forwarded: u64,
     /// Datagrams dropped without a reply (not authenticated, flow table full, queue full).
     pub udp_dropped: u64,
+    /// Datagrams not forwarded and answered with a sealed failure status instead (next address
+    /// denied by the allowlist, unresolvable or unreachable, hop limit, a stream record). The
+    /// answer is a bare status record, never larger than the datagram it answers.
+    pub udp_refused: u64,
 }
 
 /// Binds the hop's TCP listener and, with [`ServeConfig::udp`], its UDP socket on the same

@@ -195,3 +195,27 @@ fn a_bad_file_is_refused_before_anything_changes() {
         let _ = std::fs::remove_file(p);
     }
 }
+
+#[test]
+fn trusted_senders_are_reloaded_and_the_resolver_is_kept() {
+    let first = ServeCtx::first(config(&[1]));
+    let peer: std::net::SocketAddr = "10.0.0.9:5000".parse().unwrap();
+    let revealed: std::net::SocketAddr = "203.0.113.7:4444".parse().unwrap();
+    assert_eq!(
+        super::conn::attributed(peer, Some(revealed), &first.config),
+        peer
+    );
+    let mut c = config(&[1]);
+    c.trusted_senders = vec!["10.0.0.0/8".parse().unwrap()];
+    let (next, report) = first.next(c);
+    assert!(
+        report.applied.iter().any(|a| a == "trusted_senders"),
+        "{report:?}"
+    );
+    assert_eq!(
+        super::conn::attributed(peer, Some(revealed), &next.config),
+        revealed
+    );
+    assert_eq!(super::conn::attributed(peer, None, &next.config), peer);
+    assert!(Arc::ptr_eq(&first.config.resolver, &next.config.resolver));
+}

@@ -142,9 +142,10 @@ async fn reply_status(
     status: Status,
     to: SocketAddr,
 ) {
+    bump(&ctx.stats.udp_refused);
+    datagram(MODE, LISTENER, "refused");
     if let Some(out) = wrap(ctx, keys, info, status, &[]) {
         let _ = socket.send_to(&out, to).await;
-        datagram(MODE, LISTENER, "replied");
     }
 }
 
@@ -197,7 +198,7 @@ async fn flow(
                     _ => {
                         let checked = tokio::time::timeout(
                             ctx.config.connect_timeout,
-                            checked_addrs(next, &ctx.config.allow),
+                            checked_addrs(next, &ctx.config.allow, &*ctx.config.resolver),
                         )
                         .await
                         .unwrap_or(Err(Status::Timeout));

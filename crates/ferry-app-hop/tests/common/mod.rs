@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ferry_allow::Allowlist;
 use ferry_app_hop::access::{self, access};
 use ferry_app_hop::serve::bind;
-use ferry_app_hop::{AccessConfig, AccessReport, ServeConfig, serve};
+use ferry_app_hop::{AccessConfig, AccessReport, ServeConfig, ServeReport, serve};
 use ferry_chain::{Address, Chain, ChainHop, HopKey, KeyId, Keyring};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
@@ -22,6 +22,15 @@ pub fn key(n: u8) -> HopKey {
 pub struct HopHandle {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    report: Option<oneshot::Receiver<ServeReport>>,
+}
+
+impl HopHandle {
+    /// Stops the hop and returns its report (after the drain).
+    pub async fn stop(mut self) -> ServeReport {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.report.take().unwrap().await.unwrap()
+    }
 }
 
 impl Drop for HopHandle {
@@ -45,15 +54,19 @@ pub async fn start_hop(config: ServeConfig) -> HopHandle {
     let (listener, udp) = bind(&config).unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
+    let (rtx, rrx) = oneshot::channel();
     tokio::spawn(async move {
-        let _ = serve(config, listener, udp, async {
+        let report = serve(config, listener, udp, async {
             let _ = rx.await;
         })
-        .await;
+        .await
+        .unwrap();
+        let _ = rtx.send(report);
     });
     HopHandle {
         addr,
         stop: Some(tx),
+        report: Some(rrx),
     }
 }
 

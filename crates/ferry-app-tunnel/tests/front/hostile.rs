@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use ferry_test_support::net::{nothing_accepted, trickle};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::harness::{TOKEN, ask, assert_closed, connect_request, echo_server, read_head, start};
 
@@ -28,33 +27,28 @@ async fn bytes_after_the_head_in_the_same_packet_are_forwarded() {
     // Counted once the tunnel finished (stop waited for it).
 }
 
+/// Row A1: a head trickled one byte at a time is cut when the whole-head deadline expires,
+/// although bytes keep arriving, and nothing is dialled.
 #[tokio::test]
 async fn slow_head_is_cut_at_the_deadline_not_per_read() {
-    let f = start(|config, _| config.header_timeout = Duration::from_millis(300)).await;
+    let f = start(|config, _| config.header_timeout = Duration::from_secs(1)).await;
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = upstream.local_addr().unwrap().to_string();
+    let mut head = connect_request(&target, Some(("edge-1", TOKEN))).into_bytes();
+    head.truncate(head.len() - 2); // the blank line goes last, after the padding
+    head.extend_from_slice(b"X-Padding: ");
+    head.resize(head.len().max(200) - 4, b'p');
+    head.extend_from_slice(b"\r\n\r\n");
     let mut s = TcpStream::connect(f.addr).await.unwrap();
-    let started = Instant::now();
-    let request = connect_request("127.0.0.1:80", Some(("edge-1", TOKEN)));
-    // One byte every 40 ms: each read is well inside the deadline, the whole head is not.
-    let mut reply = Vec::new();
-    for b in request.bytes() {
-        if s.write_all(&[b]).await.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        let mut probe = [0u8; 256];
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), s.read(&mut probe)).await
-        {
-            reply.extend_from_slice(&probe[..n]);
-            break;
-        }
-    }
-    s.read_to_end(&mut reply).await.unwrap_or(0);
-    let text = String::from_utf8_lossy(&reply);
+    // One byte every 50 ms: every read is well inside the deadline, the whole head is not.
+    let t = trickle(&mut s, &head, Duration::from_millis(50)).await;
+    assert!(t.closed_early, "{t:?}");
+    assert!(t.sent < head.len(), "{t:?}");
+    let text = String::from_utf8_lossy(&t.reply);
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
-    let elapsed = started.elapsed();
     assert!(
-        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(2),
-        "{elapsed:?}"
+        nothing_accepted(&upstream).await,
+        "the destination was dialled"
     );
     assert_eq!(f.front.stats().replies(408), 1);
     f.stop().await;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_allow::Allowlist;
+use ferry_base::resolve::SharedResolver;
 use ferry_bridge::BridgeConfig;
 
 use crate::agent_id::AgentId;
@@ -35,6 +36,10 @@ pub struct AgentConfig {
     pub allowlist: Arc<Allowlist>,
     /// Total time to resolve and connect to a destination. Default: 5 s.
     pub dial_timeout: Duration,
+    /// Resolves destination names: asked once per tunnel, and only the addresses of that one
+    /// answer that pass the allowlist are dialled. Default: the system resolver
+    /// ([`ferry_base::resolve::SystemResolver`]); set with [`AgentConfig::with_resolver`].
+    pub resolver: SharedResolver,
     /// Time the gateway has to send a complete tunnel header on a new stream. Default: 10 s.
     pub header_timeout: Duration,
     /// Total time for the QUIC handshake and the authentication exchange. Default: 10 s.
@@ -63,6 +68,7 @@ impl fmt::Debug for AgentConfig {
             .field("credential", &self.credential)
             .field("allowlist_rules", &self.allowlist.len())
             .field("dial_timeout", &self.dial_timeout)
+            .field("resolver", &self.resolver)
             .field("header_timeout", &self.header_timeout)
             .field("auth_timeout", &self.auth_timeout)
             .field("backoff", &self.backoff)
@@ -92,6 +98,7 @@ impl AgentConfig {
             credential,
             allowlist,
             dial_timeout: Duration::from_secs(5),
+            resolver: ferry_base::resolve::system(),
             header_timeout: Duration::from_secs(10),
             auth_timeout: Duration::from_secs(10),
             backoff: Backoff::default(),
@@ -102,6 +109,14 @@ impl AgentConfig {
                 .half_close_timeout(Some(Duration::from_secs(30))),
             drain_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// These settings with destination names resolved by `resolver` instead of the system
+    /// resolver (for a resolver of your own, or a scripted one in tests).
+    #[must_use]
+    pub fn with_resolver(mut self, resolver: SharedResolver) -> Self {
+        self.resolver = resolver;
+        self
     }
 }
 

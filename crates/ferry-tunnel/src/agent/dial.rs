@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use ferry_allow::Allowlist;
+use ferry_base::resolve::Resolver;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
@@ -17,13 +18,15 @@ const MAX_ADDRS: usize = 8;
 /// Checks `dest` and connects within `timeout` (one deadline for resolution and connect).
 ///
 /// A name is matched against the name rules before it is resolved (a denied name is never
-/// looked up); the resolved addresses are checked with
+/// looked up); it is resolved once, with `resolver`, and the addresses of that one answer are
+/// checked with
 /// [`Allowlist::check_resolved`] (special-address set included) and only addresses that
 /// passed are dialled, in order, until one connects. An IP destination is checked with
 /// [`Allowlist::check_ip`].
 pub(crate) async fn dial(
     dest: &Destination,
     allowlist: &Allowlist,
+    resolver: &dyn Resolver,
     timeout: Duration,
 ) -> Result<TcpStream, TunnelStatus> {
     let deadline = Instant::now() + timeout;
@@ -40,10 +43,10 @@ pub(crate) async fn dial(
                 return Err(TunnelStatus::Denied);
             }
             let resolved: Vec<IpAddr> =
-                match timeout_at(deadline, tokio::net::lookup_host((&**name, port))).await {
+                match timeout_at(deadline, resolver.resolve(name, port)).await {
                     Err(_elapsed) => return Err(TunnelStatus::Timeout),
                     Ok(Err(_no_such_name)) => return Err(TunnelStatus::DnsFailure),
-                    Ok(Ok(found)) => found.map(|sa| sa.ip()).take(64).collect(),
+                    Ok(Ok(found)) => found.into_iter().map(|sa| sa.ip()).take(64).collect(),
                 };
             if resolved.is_empty() {
                 return Err(TunnelStatus::DnsFailure);

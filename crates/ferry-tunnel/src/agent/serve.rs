@@ -112,7 +112,14 @@ async fn handle(
     };
     let id = header.request_id;
     let dest = &header.destination;
-    let upstream = match dial(dest, &config.allowlist, config.dial_timeout).await {
+    let upstream = match dial(
+        dest,
+        &config.allowlist,
+        &*config.resolver,
+        config.dial_timeout,
+    )
+    .await
+    {
         Ok(tcp) => tcp,
         Err(status) => {
             tracing::info!(request = id, client = %header.client, %dest, %status, "tunnel refused");

@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod events;
 mod hostile;
+mod rebinding;
 mod reconnect;
 mod revoke;
 mod statuses;

@@ -14,14 +14,7 @@ use tokio::net::TcpListener;
 use crate::common::*;
 use crate::tunnels::{client, dest, gateway_and_agent};
 
-/// Whether `listener` accepted nothing before: the first connection it accepts now is ours.
-async fn nothing_dialled(listener: &TcpListener) -> bool {
-    let ours = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-        .await
-        .unwrap();
-    let (_, peer) = listener.accept().await.unwrap();
-    peer == ours.local_addr().unwrap()
-}
+use ferry_test_support::net::nothing_accepted as nothing_dialled;
 
 #[tokio::test]
 async fn agent_allowlist_denies_and_nothing_is_dialled() {

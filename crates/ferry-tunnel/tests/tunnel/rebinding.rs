@@ -1,0 +1,111 @@
+//! DNS rebinding (rows D3, D4): the agent resolves a destination name once per tunnel, checks
+//! every address of that one answer, and dials only an address that passed. A scripted
+//! resolver answers `127.0.0.2` (allowed by an explicit address rule) or `127.0.0.3` (loopback
+//! without a rule: denied); both listen on the same port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_test_support::net::{nothing_accepted, same_port_listeners};
+use ferry_test_support::resolve::Scripted;
+use ferry_tunnel::{Destination, OpenError};
+use tokio::net::TcpListener;
+
+use crate::common::*;
+use crate::tunnels::client;
+
+/// A gateway and an agent whose allowlist names `rebind.test` and allows `127.0.0.2` only, with
+/// names resolved by `dns`.
+async fn agent_with(dns: &Arc<Scripted>) -> (Pki, GatewayHandle, AgentHandle) {
+    let pki = Pki::new();
+    let gw = start_gateway(&pki, fast_gateway_config()).await;
+    let config = agent_config(
+        &pki,
+        gw.addr,
+        "site-1",
+        "token-site-1",
+        "rebind.test, 127.0.0.2/32",
+    )
+    .with_resolver(dns.clone());
+    let mut agent = start_agent(config);
+    agent.wait_for(|s| s.connected).await;
+    (pki, gw, agent)
+}
+
+fn rebind_test(allowed: &TcpListener) -> Destination {
+    Destination::parse("rebind.test", allowed.local_addr().unwrap().port()).unwrap()
+}
+
+async fn accepted(listener: &TcpListener) {
+    tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("the checked address was dialled")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_agent_dials_the_checked_address_and_never_resolves_again() {
+    let [allowed, denied] = same_port_listeners(["127.0.0.2", "127.0.0.3"]).await;
+    let dns = Arc::new(Scripted::new([&["127.0.0.2"], &["127.0.0.3"]]));
+    let (_pki, gw, agent) = agent_with(&dns).await;
+    let tunnel = gw
+        .gateway
+        .open(&id("site-1"), rebind_test(&allowed), client())
+        .await;
+    assert!(tunnel.is_ok(), "{:?}", tunnel.err());
+    accepted(&allowed).await;
+    assert!(
+        nothing_accepted(&denied).await,
+        "the second answer was dialled"
+    );
+    assert_eq!(dns.calls(), 1, "resolved more than once for one tunnel");
+    assert_eq!(dns.names(), ["rebind.test"]);
+    drop(tunnel);
+    agent.stop().await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_denied_first_answer_is_denied_and_nothing_is_dialled() {
+    let [allowed, denied] = same_port_listeners(["127.0.0.2", "127.0.0.3"]).await;
+    let dns = Arc::new(Scripted::new([&["127.0.0.3"], &["127.0.0.2"]]));
+    let (_pki, gw, agent) = agent_with(&dns).await;
+    let r = gw
+        .gateway
+        .open(&id("site-1"), rebind_test(&allowed), client())
+        .await;
+    assert!(matches!(r, Err(OpenError::Denied)), "{r:?}");
+    assert!(
+        nothing_accepted(&allowed).await,
+        "the second answer was used"
+    );
+    assert!(
+        nothing_accepted(&denied).await,
+        "a denied address was dialled"
+    );
+    assert_eq!(dns.calls(), 1);
+    agent.stop().await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn denied_addresses_of_a_mixed_answer_are_skipped() {
+    let [allowed, denied] = same_port_listeners(["127.0.0.2", "127.0.0.3"]).await;
+    // The denied address first: dialling in answer order without the check would reach it.
+    let dns = Arc::new(Scripted::new([&["127.0.0.3", "127.0.0.2"]]));
+    let (_pki, gw, agent) = agent_with(&dns).await;
+    let tunnel = gw
+        .gateway
+        .open(&id("site-1"), rebind_test(&allowed), client())
+        .await;
+    assert!(tunnel.is_ok(), "{:?}", tunnel.err());
+    accepted(&allowed).await;
+    assert!(
+        nothing_accepted(&denied).await,
+        "a denied address was dialled"
+    );
+    assert_eq!(dns.calls(), 1);
+    drop(tunnel);
+    agent.stop().await;
+    gw.stop().await;
+}
