@@ -11,3 +11,5 @@ mod revoke;
 mod statuses;
 mod tunnels;
 mod update;
+mod window;
+mod zero_rtt;
