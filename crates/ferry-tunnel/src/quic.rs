@@ -149,13 +149,25 @@ pub(crate) fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
 ///
 /// [`QuicConfigError::Tls`] when `tls` cannot serve QUIC (no TLS 1.3 AES-128-GCM suite, or
 /// early data enabled).
-pub fn server_crypto(
-    mut tls: rustls::ServerConfig,
-) -> Result<Arc<QuicServerConfig>, QuicConfigError> {
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    QuicServerConfig::try_from(tls)
+pub fn server_crypto(tls: rustls::ServerConfig) -> Result<Arc<QuicServerConfig>, QuicConfigError> {
+    QuicServerConfig::try_from(server_tls(tls))
         .map(Arc::new)
         .map_err(QuicConfigError::Tls)
+}
+
+/// `tls` as the gateway serves it: our ALPN and no early data.
+///
+/// 0-RTT is refused (reliability row E9): early data can be replayed by anyone who captured
+/// it, and an agent's first bytes are its credential. With `max_early_data_size = 0` the
+/// session tickets the gateway issues carry no early-data permission, so a resuming client
+/// has no 0-RTT keys (quinn's `Connecting::into_0rtt` fails) and quinn, which only accepts
+/// early data when rustls does, never delivers stream data before the handshake completes.
+/// This is rustls' default, set here so that a caller's config cannot turn it on.
+fn server_tls(mut tls: rustls::ServerConfig) -> rustls::ServerConfig {
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    tls.send_half_rtt_data = false;
+    tls
 }
 
 /// A rustls client config on the ring provider, TLS 1.3 only, trusting `roots`, with ALPN
@@ -167,15 +179,24 @@ pub fn server_crypto(
 pub fn client_crypto(
     roots: Arc<rustls::RootCertStore>,
 ) -> Result<Arc<QuicClientConfig>, QuicConfigError> {
+    QuicClientConfig::try_from(client_tls(roots)?)
+        .map(Arc::new)
+        .map_err(QuicConfigError::Tls)
+}
+
+/// The agent's rustls client config. Early data is off: the agent never sends 0-RTT (its
+/// first bytes are its credential, and 0-RTT data can be replayed), even to a gateway that
+/// would accept it; rustls' default, set here so that it stays so. Session resumption stays
+/// on (a full handshake is not needed to reconnect).
+fn client_tls(roots: Arc<rustls::RootCertStore>) -> Result<rustls::ClientConfig, QuicConfigError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(ring_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(QuicConfigError::Versions)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    QuicClientConfig::try_from(tls)
-        .map(Arc::new)
-        .map_err(QuicConfigError::Tls)
+    tls.enable_early_data = false;
+    Ok(tls)
 }
 
 /// Whether the connection negotiated our ALPN.
@@ -204,6 +225,29 @@ mod tests {
         assert_eq!(socket.recv_buffer_size().unwrap(), 128 * 1024);
         assert_eq!(socket.send_buffer_size().unwrap(), 128 * 1024);
         assert!(socket.local_addr().unwrap().as_socket().unwrap().port() != 0);
+    }
+
+    /// Row E9 as configuration; the behaviour is tested with real quinn connections in
+    /// `tests/tunnel/zero_rtt.rs`.
+    #[test]
+    fn early_data_is_off_on_both_ends_whatever_the_caller_set() {
+        let provider = ring_provider();
+        let cert = ferry_tls::SelfSigned::generate(["localhost"]).unwrap();
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert_der().clone()], cert.key_der())
+            .unwrap();
+        tls.max_early_data_size = u32::MAX;
+        tls.send_half_rtt_data = true;
+        let served = server_tls(tls);
+        assert_eq!(served.max_early_data_size, 0);
+        assert!(!served.send_half_rtt_data);
+        assert_eq!(served.alpn_protocols, vec![ALPN.to_vec()]);
+
+        let client = client_tls(Arc::new(rustls::RootCertStore::empty())).unwrap();
+        assert!(!client.enable_early_data);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub(crate) type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// | keys | from |
 /// |---|---|
 /// | `allow`, `allow_special_addresses`, `connect_timeout` | the next tunnel |
-/// | `ca`, `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout` | the next connection to the gateway |
+/// | `ca`, `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window` | the next connection to the gateway |
 /// | `reconnect_min`, `reconnect_max` | the next reconnect delay |
 ///
 /// `gateway`, `server_name` and `agent_id` cannot change while the agent runs (its identity
@@ -159,7 +159,7 @@ fn plan(running: &AgentConfig, new: &AgentConfig) -> Result<Reloaded, ReloadErro
         "allow (next tunnel)",
         "connect_timeout (next tunnel)",
         "ca and credential, re-read (next connect)",
-        "keep_alive and idle_timeout (next connect)",
+        "keep_alive, idle_timeout and receive windows (next connect)",
         "reconnect_min and reconnect_max (next delay)",
     ]);
     if new.metrics != running.metrics {

@@ -11,7 +11,7 @@ use ferry_app_core::duration::de_duration;
 use serde::Deserialize;
 
 use super::flags::AgentFlags;
-use super::{allowlist, quic_settings, read, syntax, with_path};
+use super::{allowlist, quic_settings, quic_windows, read, syntax, with_path};
 
 /// Default timeout for dialing a destination: 5 s.
 pub const DEFAULT_AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,6 +44,8 @@ pub(super) struct AgentFile {
     keep_alive: Option<Duration>,
     #[serde(default, deserialize_with = "de_some")]
     idle_timeout: Option<Duration>,
+    stream_receive_window: Option<u64>,
+    receive_window: Option<u64>,
     metrics: Option<String>,
     #[serde(default)]
     log_format: Option<ferry_app_core::log::LogFormat>,
@@ -114,6 +116,8 @@ impl AgentCredential {
 /// reconnect_max = "60s"
 /// keep_alive = "10s"                # QUIC keep-alive when nothing else is sent
 /// idle_timeout = "30s"              # gateway connection lost after this long without a packet
+/// stream_receive_window = 2097152   # bytes the gateway may send on one tunnel before it is read
+/// receive_window = 16777216         # bytes it may send on all tunnels together (memory bound)
 /// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
 /// ```
 #[derive(Clone, Debug)]
@@ -142,7 +146,11 @@ pub struct AgentConfig {
     /// QUIC keep-alive interval (`keep_alive`) and idle timeout (`idle_timeout`): how soon a
     /// gateway that vanished without closing (crash, network loss) is noticed and the agent
     /// reconnects. Default [`ferry_tunnel::QuicSettings::default`] (10 s and 30 s); the
-    /// idle timeout in use is the lower of the agent's and the gateway's.
+    /// idle timeout in use is the lower of the agent's and the gateway's. Also the receive
+    /// windows, in bytes (`stream_receive_window`, `receive_window`; default 2 MiB and
+    /// 16 MiB, each 16 KiB..=1 GiB, the stream window at most the connection window and lowered to it when only the connection window is set): what
+    /// the gateway may send on one tunnel, and on all tunnels together, before the agent has
+    /// read it, which bounds the agent's buffering per connection.
     pub quic: ferry_tunnel::QuicSettings,
     /// Admin endpoint, `/metrics` and `/healthz` (`metrics`, `IP:PORT`; `ferry-agent
     /// --metrics` overrides it). Default none.
@@ -210,6 +218,8 @@ impl AgentConfig {
             reconnect_max: None,
             keep_alive: None,
             idle_timeout: None,
+            stream_receive_window: None,
+            receive_window: None,
             metrics: None,
             log_format: None,
         })
@@ -278,7 +288,13 @@ impl AgentConfig {
                 "shorter than reconnect_min",
             ));
         }
-        let quic = quic_settings(("keep_alive", "idle_timeout"), f.keep_alive, f.idle_timeout)?;
+        let mut quic = quic_settings(("keep_alive", "idle_timeout"), f.keep_alive, f.idle_timeout)?;
+        quic_windows(
+            ("stream_receive_window", "receive_window"),
+            f.stream_receive_window,
+            f.receive_window,
+            &mut quic,
+        )?;
         let metrics = f
             .metrics
             .map(|m| {

@@ -13,7 +13,9 @@ use serde::Deserialize;
 
 use super::cluster::{ClusterConfig, ClusterFile};
 use super::flags::GatewayFlags;
-use super::{CertFile, CertSpec, allowlist, parse_rate, quic_settings, read, syntax, with_path};
+use super::{
+    CertFile, CertSpec, allowlist, parse_rate, quic_settings, quic_windows, read, syntax, with_path,
+};
 use crate::front::{FrontConfig, RevokedClientTunnels};
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +68,8 @@ pub(super) struct LimitsFile {
     client_rate: Option<String>,
     agent_rate: Option<String>,
     auth_failures: Option<String>,
+    agent_stream_receive_window: Option<u64>,
+    agent_receive_window: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,6 +182,8 @@ impl GatewayAuth {
 /// client_rate = "50/s burst 100"      # or "off"
 /// agent_rate = "500/s burst 1000"
 /// auth_failures = "10/min burst 10"
+/// agent_stream_receive_window = 2097152  # bytes an agent may send on one tunnel unread
+/// agent_receive_window = 16777216        # ... on all its tunnels together (memory bound)
 ///
 /// [timeouts]
 /// header = "10s"       # TLS handshake + request head
@@ -216,6 +222,11 @@ pub struct GatewayConfig {
     /// QUIC keep-alive interval and idle timeout towards agents (`timeouts.agent_keep_alive`,
     /// `timeouts.agent_idle`). Default [`ferry_tunnel::QuicSettings::default`] (10 s, 30 s);
     /// the idle timeout in use on a connection is the lower of the gateway's and the agent's.
+    /// Also the receive windows per agent connection, in bytes
+    /// (`limits.agent_stream_receive_window`, `limits.agent_receive_window`; default 2 MiB and
+    /// 16 MiB, each 16 KiB..=1 GiB, the stream window at most the connection window and lowered to it when only the connection window is set): what an
+    /// agent may send on one tunnel, and on all its tunnels together, before the gateway has
+    /// read it. The connection window bounds what one agent can make the gateway buffer.
     pub agent_quic: ferry_tunnel::QuicSettings,
 }
 
@@ -365,10 +376,19 @@ impl GatewayConfig {
         if let Some(hc) = t.half_close {
             front.bridge = front.bridge.half_close_timeout(hc);
         }
-        let agent_quic = quic_settings(
+        let mut agent_quic = quic_settings(
             ("timeouts.agent_keep_alive", "timeouts.agent_idle"),
             t.agent_keep_alive,
             t.agent_idle,
+        )?;
+        quic_windows(
+            (
+                "limits.agent_stream_receive_window",
+                "limits.agent_receive_window",
+            ),
+            l.agent_stream_receive_window,
+            l.agent_receive_window,
+            &mut agent_quic,
         )?;
         Ok(Self {
             listen,

@@ -135,6 +135,52 @@ fn quic_settings(
     Ok(quic)
 }
 
+/// The smallest QUIC flow-control window accepted: 16 KiB (below it every transfer crawls).
+const MIN_QUIC_WINDOW: u64 = 16 * 1024;
+/// The largest QUIC flow-control window accepted: 1 GiB.
+const MAX_QUIC_WINDOW: u64 = 1024 * 1024 * 1024;
+
+/// Sets the per-stream and per-connection receive windows of `quic` from optional file values
+/// in bytes (`keys`: the stream key, then the connection key; defaults from
+/// [`ferry_tunnel::QuicSettings::default`], 2 MiB and 16 MiB): each 16 KiB..=1 GiB, the stream
+/// window at most the connection window (when only the connection window is given, the
+/// stream window is lowered to it).
+fn quic_windows(
+    keys: (&str, &str),
+    stream: Option<u64>,
+    connection: Option<u64>,
+    quic: &mut ferry_tunnel::QuicSettings,
+) -> Result<(), ConfigError> {
+    for (key, v, field) in [
+        (keys.0, stream, &mut quic.stream_receive_window),
+        (keys.1, connection, &mut quic.receive_window),
+    ] {
+        if let Some(v) = v {
+            if !(MIN_QUIC_WINDOW..=MAX_QUIC_WINDOW).contains(&v) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{v} bytes: must be 16384 (16 KiB) to 1073741824 (1 GiB)"),
+                ));
+            }
+            *field = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+    }
+    if stream.is_none() {
+        // Only the connection window given: a stream cannot use more than it anyway.
+        quic.stream_receive_window = quic.stream_receive_window.min(quic.receive_window);
+    }
+    if quic.stream_receive_window > quic.receive_window {
+        return Err(ConfigError::invalid(
+            keys.0,
+            format!(
+                "{} bytes: must be at most {} ({} bytes)",
+                quic.stream_receive_window, keys.1, quic.receive_window
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn syntax(e: &toml::de::Error) -> ConfigError {
     ConfigError::Syntax {
         path: None,

@@ -260,6 +260,63 @@ fn quic_keep_alive_and_idle_defaults_settings_and_errors() {
 }
 
 #[test]
+fn quic_receive_windows_defaults_settings_and_errors() {
+    let c = AgentConfig::from_toml(&format!(
+        "{AGENT}stream_receive_window = 32768\nreceive_window = 65536\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.quic.stream_receive_window, c.quic.receive_window),
+        (32 * 1024, 64 * 1024)
+    );
+    let c = GatewayConfig::from_toml(&format!(
+        "{GW}[limits]\nagent_stream_receive_window = 32768\nagent_receive_window = 65536\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            c.agent_quic.stream_receive_window,
+            c.agent_quic.receive_window
+        ),
+        (32 * 1024, 64 * 1024)
+    );
+    // Only the stream window given: the connection window keeps its default (16 MiB).
+    let c = AgentConfig::from_toml(&format!("{AGENT}stream_receive_window = 1048576\n")).unwrap();
+    assert_eq!(c.quic.receive_window, 16 * 1024 * 1024);
+    // Only a connection window below the default stream window (2 MiB): the stream window
+    // follows it down.
+    let c = AgentConfig::from_toml(&format!("{AGENT}receive_window = 65536\n")).unwrap();
+    assert_eq!(
+        (c.quic.stream_receive_window, c.quic.receive_window),
+        (64 * 1024, 64 * 1024)
+    );
+
+    let agent_cases: &[(&str, &str)] = &[
+        ("receive_window = 1024", "`receive_window`"),
+        ("receive_window = 2147483648", "`receive_window`"),
+        ("stream_receive_window = 0", "`stream_receive_window`"),
+        // Above the connection window (default 16 MiB).
+        (
+            "stream_receive_window = 33554432",
+            "`stream_receive_window`",
+        ),
+        ("receive_window = -1", "receive_window"),
+    ];
+    for (extra, needle) in agent_cases {
+        let e = AgentConfig::from_toml(&format!("{AGENT}{extra}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{needle:?} not in {e:?}");
+    }
+    let e = gw_err(&format!("{GW}[limits]\nagent_receive_window = 100\n"));
+    assert!(e.contains("`limits.agent_receive_window`"), "{e}");
+    let e = gw_err(&format!(
+        "{GW}[limits]\nagent_stream_receive_window = 131072\nagent_receive_window = 65536\n"
+    ));
+    assert!(e.contains("`limits.agent_stream_receive_window`"), "{e}");
+}
+
+#[test]
 fn agent_fails_closed_without_credentials() {
     let none = AGENT.replace("token_file = \"agent.token\"", "");
     let e = AgentConfig::from_toml(&none).unwrap_err().to_string();

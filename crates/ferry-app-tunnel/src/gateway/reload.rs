@@ -143,7 +143,9 @@ impl Reloader {
     /// `agent_listen`, `metrics`, `cluster.peer_listen`), the registry, turns `[client_tls]`
     /// or `[cluster]` on or off, changes a `[cluster]` setting other than `lookup_timeout`,
     /// `forward_connect_timeout`, `peer_server_name` and `[cluster.peer_tls]`, the agent QUIC timers
-    /// (`timeouts.agent_keep_alive`, `timeouts.agent_idle`) or `limits.max_tunnels_per_agent`.
+    /// (`timeouts.agent_keep_alive`, `timeouts.agent_idle`), the agent receive windows
+    /// (`limits.agent_stream_receive_window`, `limits.agent_receive_window`) or
+    /// `limits.max_tunnels_per_agent`.
     /// The running config stays as it was in both cases.
     pub fn reload(&self, config: GatewayConfig) -> Result<Reloaded, ReloadError> {
         finish(PROGRAM, self.apply(config))

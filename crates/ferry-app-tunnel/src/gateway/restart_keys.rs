@@ -84,7 +84,8 @@ fn cluster(old: &ClusterConfig, new: &ClusterConfig) -> Result<(), ReloadError> 
 /// `lookup_timeout`, `forward_connect_timeout`, `peer_server_name` and `[cluster.peer_tls]`
 /// (`advertise`, `peer_ca`, `peer_credential_file`, `ttl`, `heartbeat`,
 /// `registry_timeout`), the agent transport's
-/// QUIC timers (`timeouts.agent_keep_alive`, `timeouts.agent_idle`) and its stream cap
+/// QUIC timers (`timeouts.agent_keep_alive`, `timeouts.agent_idle`), its receive windows
+/// (`limits.agent_stream_receive_window`, `limits.agent_receive_window`) and its stream cap
 /// (`limits.max_tunnels_per_agent`).
 pub(super) fn check(old: &GatewayConfig, new: &GatewayConfig) -> Result<(), ReloadError> {
     changed("listen", &old.listen, &new.listen)?;
@@ -108,6 +109,16 @@ pub(super) fn check(old: &GatewayConfig, new: &GatewayConfig) -> Result<(), Relo
         "timeouts.agent_idle",
         &format_duration(oq.idle_timeout),
         &format_duration(nq.idle_timeout),
+    )?;
+    changed(
+        "limits.agent_stream_receive_window",
+        &oq.stream_receive_window,
+        &nq.stream_receive_window,
+    )?;
+    changed(
+        "limits.agent_receive_window",
+        &oq.receive_window,
+        &nq.receive_window,
     )?;
     changed(
         "limits.max_tunnels_per_agent",

@@ -10,7 +10,7 @@ use ferry_registry::{MemcachedRegistry, Registry};
 use crate::harness::{Files, start_agent, start_gateway};
 
 /// Waits (bounded) until the record of `agent` is present or absent as asked; returns it.
-async fn record(
+pub(crate) async fn record(
     registry: &MemcachedRegistry,
     agent: &str,
     present: bool,
@@ -28,12 +28,11 @@ async fn record(
     .expect("registry record not in the expected state in time")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_gateway_claims_and_releases_its_agents_in_memcached() {
-    let memcached = Memcached::start().await.unwrap();
-    let files = Files::new(1);
+/// A `[cluster]` table against `memcached`, advertising 127.0.0.1:7443, with `extra` keys
+/// (writes the peer secret file into `files`).
+pub(crate) fn cluster_table(files: &Files, memcached: &Memcached, extra: &str) -> String {
     std::fs::write(files.dir.join("peer.secret"), "cluster-secret-0123456789").unwrap();
-    let cluster = format!(
+    format!(
         r#"
         [cluster]
         registry = "memcached://{}"
@@ -41,11 +40,19 @@ async fn cluster_gateway_claims_and_releases_its_agents_in_memcached() {
         advertise = "127.0.0.1:7443"
         peer_ca = "{}"
         peer_credential_file = "{}"
+        {extra}
         "#,
         memcached.addr(),
         files.path("gw.pem"),
         files.path("peer.secret"),
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_gateway_claims_and_releases_its_agents_in_memcached() {
+    let memcached = Memcached::start().await.unwrap();
+    let files = Files::new(1);
+    let cluster = cluster_table(&files, &memcached, "");
     let gw = start_gateway(&files.gateway_config("127.0.0.1:0", &cluster)).await;
     let registry = MemcachedRegistry::connect(memcached.addr(), Duration::from_secs(1));
     assert!(registry.lookup("edge-0").await.unwrap().is_none());

@@ -12,4 +12,7 @@ mod reload;
 mod restart;
 #[path = "../support/servers.rs"]
 mod servers;
+mod silent;
 mod statuses;
+#[path = "../support/udp_relay.rs"]
+mod udp_relay;

@@ -111,6 +111,13 @@ async fn restart_only_changes_and_bad_files_are_refused_and_the_running_config_s
             .reload(refused("[timeouts]\nagent_idle = \"20s\"", "127.0.0.1:0"))),
         "timeouts.agent_idle"
     );
+    assert_eq!(
+        key(gw.reloader.reload(refused(
+            "[limits]\nagent_receive_window = 4194304",
+            "127.0.0.1:0"
+        ))),
+        "limits.agent_receive_window"
+    );
 
     // A token file that cannot be parsed: refused as a config error naming it.
     std::fs::write(files.path("bad-tokens"), "agent edge-0 sha256:nothex\n").unwrap();

@@ -107,6 +107,6 @@ fn check(file: &Path) -> ExitCode {
     ferry_cli::report_check(
         PROGRAM,
         result,
-        "SIGHUP reloads this file: allow, allow_special_addresses and connect_timeout apply to the next tunnel; ca, the token, keep_alive and idle_timeout to the next connection; reconnect_min/max to the next delay; the live connection is kept. gateway, server_name and agent_id need a restart (such a reload is refused); a new metrics address is kept until a restart",
+        "SIGHUP reloads this file: allow, allow_special_addresses and connect_timeout apply to the next tunnel; ca, the token, keep_alive, idle_timeout and the receive windows to the next connection; reconnect_min/max to the next delay; the live connection is kept. gateway, server_name and agent_id need a restart (such a reload is refused); a new metrics address is kept until a restart",
     )
 }

@@ -12,3 +12,5 @@ mod revoke;
 mod statuses;
 mod tunnels;
 mod update;
+mod window;
+mod zero_rtt;

@@ -137,6 +137,22 @@ async fn tunnel_cap_per_agent() {
     assert_eq!(gw.gateway.open_tunnels(), 2);
     let r = gw.gateway.open(&id("site-1"), dest(echo), client()).await;
     assert!(matches!(r, Err(OpenError::StreamCapReached)), "{r:?}");
+    // The cap is per agent: another agent is not affected while site-1 is at its cap.
+    let mut other = start_agent(agent_config(
+        &pki,
+        gw.addr,
+        "site-2",
+        "token-site-2",
+        "127.0.0.1",
+    ));
+    other.wait_for(|s| s.connected).await;
+    let o = gw
+        .gateway
+        .open(&id("site-2"), dest(echo), client())
+        .await
+        .unwrap();
+    assert_eq!(round_trip(o, b"other agent").await, b"other agent");
+    other.stop().await;
     drop(a);
     let c = gw
         .gateway
@@ -183,6 +199,21 @@ async fn pending_authentications_are_capped() {
     config.max_pending_auth = 2;
     config.auth_timeout = Duration::from_millis(600);
     let gw = start_gateway(&pki, config).await;
+    // An agent connected before the flood keeps its connection and its tunnels (row E8).
+    let mut existing = start_agent(agent_config(
+        &pki,
+        gw.addr,
+        "site-0",
+        "token-site-0",
+        "127.0.0.1",
+    ));
+    existing.wait_for(|s| s.connected).await;
+    let echo = echo_server().await;
+    let before = gw
+        .gateway
+        .open(&id("site-0"), dest(echo), client())
+        .await
+        .unwrap();
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     let mut silent = Vec::new();
     for _ in 0..2 {
@@ -201,6 +232,20 @@ async fn pending_authentications_are_capped() {
         matches!(third, Err(quinn::ConnectionError::ConnectionClosed(_))),
         "{third:?}"
     );
+    // While every slot is taken and newcomers are refused, the existing agent is served:
+    // its open tunnel carries bytes and a new tunnel opens.
+    assert_eq!(
+        round_trip(before, b"during the flood").await,
+        b"during the flood"
+    );
+    let during = gw
+        .gateway
+        .open(&id("site-0"), dest(echo), client())
+        .await
+        .unwrap();
+    assert_eq!(round_trip(during, b"new tunnel").await, b"new tunnel");
+    assert!(gw.gateway.is_connected(&id("site-0")));
+    assert_eq!(existing.status.borrow().connects, 1);
     // The silent ones are cut at the deadline; then an agent authenticates.
     for conn in &silent {
         conn.closed().await;
@@ -214,6 +259,7 @@ async fn pending_authentications_are_capped() {
     ));
     agent.wait_for(|s| s.connected).await;
     agent.stop().await;
+    existing.stop().await;
     gw.stop().await;
 }
 
