@@ -45,6 +45,7 @@ pub(crate) struct Stats {
     pub(crate) bytes_down: AtomicU64,
     pub(crate) udp_forwarded: AtomicU64,
     pub(crate) udp_dropped: AtomicU64,
+    pub(crate) udp_refused: AtomicU64,
 }
 
 pub(crate) fn bump(c: &AtomicU64) {

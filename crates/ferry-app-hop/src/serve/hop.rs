@@ -127,6 +127,7 @@ impl Hop {
             bytes_down: get(&s.bytes_down),
             udp_forwarded: get(&s.udp_forwarded),
             udp_dropped: get(&s.udp_dropped),
+            udp_refused: get(&s.udp_refused),
         };
         tracing::info!(?report, "stopped");
         Ok(report)

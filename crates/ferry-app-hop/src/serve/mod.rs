@@ -39,8 +39,14 @@ pub struct ServeReport {
     pub bytes_down: u64,
     /// Datagrams forwarded to a next address.
     pub udp_forwarded: u64,
-    /// Datagrams dropped without a reply (not authenticated, flow table full, queue full).
+    /// Datagrams dropped without a reply (not authenticated, flow table full, queue full), and
+    /// replies from the next address dropped because, with this hop's response record, they
+    /// would exceed the largest UDP datagram (65 507 bytes).
     pub udp_dropped: u64,
+    /// Datagrams whose record authenticated but was refused, answered with a failure status and
+    /// not forwarded: stale, replayed (every datagram carries a fresh nonce, so a repeated one
+    /// is refused), malformed, hop limit reached, or not a UDP record.
+    pub udp_refused: u64,
 }
 
 /// Binds the hop's TCP listener and, with [`ServeConfig::udp`], its UDP socket on the same

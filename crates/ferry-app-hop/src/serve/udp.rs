@@ -60,6 +60,7 @@ pub(crate) async fn udp_loop(
             Err(UdpError::Request(e)) => {
                 match e.reply() {
                     Some((info, status)) => {
+                        bump(&ctx.stats.udp_refused);
                         reply_status(&socket, &ctx, &ctx.config.keys, &info, status, from).await;
                     }
                     None => drop_one(&ctx), // no reply to what does not authenticate
@@ -73,6 +74,7 @@ pub(crate) async fn udp_loop(
         };
         let flags = opened.request.flags;
         if !flags.contains(Flags::UDP) {
+            bump(&ctx.stats.udp_refused);
             reply_status(
                 &socket,
                 &ctx,
@@ -85,6 +87,7 @@ pub(crate) async fn udp_loop(
             continue;
         }
         if !flags.contains(Flags::FINAL) && opened.request.hop_limit < 2 {
+            bump(&ctx.stats.udp_refused);
             reply_status(
                 &socket,
                 &ctx,
@@ -280,6 +283,7 @@ async fn flow(
                     drop_one(&ctx);
                     continue;
                 };
+                // A reply too large to carry this hop's response record is dropped.
                 if let Some(out) = wrap(
                     &ctx,
                     keys,
@@ -289,6 +293,8 @@ async fn flow(
                 ) && up.send_to(&out, client).await.is_ok()
                 {
                     datagram(MODE, LISTENER, "replied");
+                } else {
+                    drop_one(&ctx);
                 }
             }
             Ok(Event::Back(Err(e))) => {
