@@ -162,7 +162,7 @@ impl Allowlist {
         let mut buf = [0u8; MAX_NAME_LEN];
         match TargetHost::parse(host, &mut buf) {
             TargetHost::Ip(ip) => self.matches_ip(ip, port),
-            TargetHost::Name(len) => self.match_name(&buf[..len], port),
+            TargetHost::Name(len) => self.match_name(buf.get(..len).unwrap_or_default(), port),
             TargetHost::Invalid(e) => Decision::deny(self, port, DenyReason::InvalidHost(e)),
         }
     }
@@ -222,7 +222,7 @@ impl Allowlist {
             }
             TargetHost::Name(len) => len,
         };
-        let name = self.match_name(&buf[..len], port);
+        let name = self.match_name(buf.get(..len).unwrap_or_default(), port);
         if !name.is_allowed() {
             return ResolvedDecision::new(name, Vec::new());
         }

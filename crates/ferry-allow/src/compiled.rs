@@ -40,7 +40,9 @@ impl Hasher for FoldHasher {
         }
         let rest = chunks.remainder();
         let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
+        for (dst, &src) in w.iter_mut().zip(rest) {
+            *dst = src;
+        }
         self.mix(u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 56));
     }
 
@@ -119,16 +121,19 @@ impl Compiled {
                     let mut node = 0usize;
                     for label in zone.as_str().as_bytes().rsplit(|&b| b == b'.') {
                         let next = zone_nodes.len();
-                        let child = *zone_nodes[node]
-                            .0
-                            .entry(label.into())
-                            .or_insert(next as u32);
+                        // `node` is always an index of `zone_nodes`: 0 or a child pushed below.
+                        let Some((children, _)) = zone_nodes.get_mut(node) else {
+                            break;
+                        };
+                        let child = *children.entry(label.into()).or_insert(next as u32);
                         if child as usize == next {
                             zone_nodes.push(Default::default());
                         }
                         node = child as usize;
                     }
-                    zone_nodes[node].1.push(item);
+                    if let Some((_, items)) = zone_nodes.get_mut(node) {
+                        items.push(item);
+                    }
                 }
                 HostPattern::Net(IpNet::V4(net)) => {
                     let len = net.prefix_len();

@@ -14,13 +14,16 @@ pub(crate) fn parse_ipv6(s: &str) -> Option<Ipv6Addr> {
         None => (hex_groups(b, &mut groups)? == 8).then(|| Ipv6Addr::from(groups)),
         Some(i) => {
             let mut tail = [0u16; 8];
-            let head_len = hex_groups(&b[..i], &mut groups)?;
-            let tail_len = hex_groups(&b[i + 2..], &mut tail)?;
+            let (head, rest) = b.split_at_checked(i)?;
+            let head_len = hex_groups(head, &mut groups)?;
+            let tail_len = hex_groups(rest.get(2..)?, &mut tail)?;
             // `::` stands for at least one zero group.
             if head_len + tail_len > 7 {
                 return None;
             }
-            groups[8 - tail_len..].copy_from_slice(&tail[..tail_len]);
+            groups
+                .get_mut(8 - tail_len..)?
+                .copy_from_slice(tail.get(..tail_len)?);
             Some(Ipv6Addr::from(groups))
         }
     }

@@ -90,11 +90,15 @@
 //! None.
 
 #![doc(test(attr(deny(warnings))))]
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
 
 mod allowlist;
 mod compiled;
 mod decision;
 mod error;
+// Fuzz harnesses: a panic there is a finding, so they may index what they built.
+#[allow(clippy::indexing_slicing)]
 #[doc(hidden)]
 pub mod fuzzing;
 mod ipv6;

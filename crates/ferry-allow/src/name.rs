@@ -37,6 +37,8 @@ pub enum NameError {
 
 /// Byte map for host names: ASCII letters (lowercased), digits, `-`, `_` and `.` map to
 /// themselves, every other byte to 0.
+// Evaluated at compile time: an index out of range would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
 static NAME_BYTES: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -68,14 +70,14 @@ pub(crate) fn normalize_into(
     }
     let mut invalid = false;
     for (slot, &b) in out.iter_mut().zip(name) {
-        let mapped = NAME_BYTES[usize::from(b)];
+        let mapped = NAME_BYTES.get(usize::from(b)).copied().unwrap_or(0);
         invalid |= mapped == 0;
         *slot = mapped;
     }
     if invalid {
         return Err(NameError::InvalidChar);
     }
-    let text = &out[..name.len()];
+    let text = out.get(..name.len()).unwrap_or_default();
     let mut last: &[u8] = &[];
     for label in text.split(|&b| b == b'.') {
         match (label.first(), label.last()) {
@@ -109,7 +111,14 @@ impl HostName {
         let mut buf = [0u8; MAX_NAME_LEN];
         let len = normalize_into(name.as_bytes(), &mut buf)?;
         // The buffer holds ASCII only.
-        Ok(Self(buf[..len].iter().copied().map(char::from).collect()))
+        Ok(Self(
+            buf.get(..len)
+                .unwrap_or_default()
+                .iter()
+                .copied()
+                .map(char::from)
+                .collect(),
+        ))
     }
 
     /// The canonical text: lowercase, without a trailing dot.

@@ -41,13 +41,17 @@ impl PortSet {
         let mut active = BTreeSet::new();
         let mut intervals: Vec<Interval> = Vec::new();
         for pair in points.windows(2) {
-            let (lo, hi) = (pair[0], pair[1] - 1);
-            while next_end < ends.len() && ends[next_end].0 <= lo {
-                active.remove(&ends[next_end].1);
+            let &[lo, next] = pair else { continue };
+            let hi = next - 1;
+            while let Some(&(_, id)) = ends.get(next_end).filter(|&&(end, _)| end <= lo) {
+                active.remove(&id);
                 next_end += 1;
             }
-            while next_start < rules.len() && u32::from(rules[next_start].0.min()) <= lo {
-                active.insert(rules[next_start].1);
+            while let Some(&(_, id)) = rules
+                .get(next_start)
+                .filter(|(range, _)| u32::from(range.min()) <= lo)
+            {
+                active.insert(id);
                 next_start += 1;
             }
             if active.is_empty() {
@@ -114,7 +118,7 @@ impl RuleIds {
                     *len += ids.len() as u8;
                 } else {
                     let mut v = Vec::with_capacity(n + ids.len());
-                    v.extend_from_slice(&buf[..n]);
+                    v.extend_from_slice(buf.get(..n).unwrap_or_default());
                     v.extend_from_slice(ids);
                     *self = Self::Heap(v);
                 }
@@ -125,7 +129,7 @@ impl RuleIds {
 
     pub(crate) fn as_slice(&self) -> &[u32] {
         match self {
-            Self::Inline(len, buf) => &buf[..usize::from(*len)],
+            Self::Inline(len, buf) => buf.get(..usize::from(*len)).unwrap_or_default(),
             Self::Heap(v) => v,
         }
     }
@@ -136,7 +140,11 @@ impl RuleIds {
 
     pub(crate) fn sort(&mut self) {
         match self {
-            Self::Inline(len, buf) => buf[..usize::from(*len)].sort_unstable(),
+            Self::Inline(len, buf) => {
+                if let Some(ids) = buf.get_mut(..usize::from(*len)) {
+                    ids.sort_unstable();
+                }
+            }
             Self::Heap(v) => v.sort_unstable(),
         }
     }

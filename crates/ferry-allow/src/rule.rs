@@ -66,11 +66,12 @@ impl Rule {
         match (TargetHost::parse(host, &mut buf), &self.host) {
             (TargetHost::Ip(ip), HostPattern::Net(net)) => net.contains(&ip),
             (TargetHost::Name(len), HostPattern::Name(name)) => {
-                name.as_str().as_bytes() == &buf[..len]
+                buf.get(..len) == Some(name.as_str().as_bytes())
             }
-            (TargetHost::Name(len), HostPattern::Zone(zone)) => {
-                std::str::from_utf8(&buf[..len]).is_ok_and(|n| zone.is_suffix_of(n))
-            }
+            (TargetHost::Name(len), HostPattern::Zone(zone)) => buf
+                .get(..len)
+                .and_then(|n| std::str::from_utf8(n).ok())
+                .is_some_and(|n| zone.is_suffix_of(n)),
             _ => false,
         }
     }

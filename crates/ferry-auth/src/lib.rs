@@ -55,9 +55,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
+
 mod authenticator;
 mod ct;
 mod error;
+// Fuzz harnesses: a panic there is a finding, so they may index what they built.
+#[allow(clippy::indexing_slicing)]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod jwt;

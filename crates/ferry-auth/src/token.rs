@@ -178,13 +178,17 @@ fn hex_digit(c: u8) -> Option<u8> {
 
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        s.push(nibble_char(b >> 4));
+        s.push(nibble_char(b & 0x0f));
     }
     s
+}
+
+/// The lowercase hex digit of the nibble `n` (`n < 16`).
+fn nibble_char(n: u8) -> char {
+    char::from_digit(u32::from(n), 16).unwrap_or('0')
 }
 
 /// A new random token: [`TOKEN_PREFIX`] and 32 random bytes in base64url (47 characters).

@@ -88,12 +88,16 @@
 //! in 0.1: the hop reads its record with `decode_request` directly.)
 
 #![doc(test(attr(deny(warnings))))]
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
 
 mod address;
 mod chain;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;
+// Fuzz harnesses: a panic there is a finding, so they may index what they built.
+#[allow(clippy::indexing_slicing)]
 #[doc(hidden)]
 pub mod fuzzing;
 mod key;

@@ -187,7 +187,7 @@ pub fn encode_noop(out: &mut Vec<u8>) {
 /// oversized or unterminated value, and for the server's `ERROR`, `CLIENT_ERROR` and
 /// `SERVER_ERROR` lines.
 pub fn decode(buf: &[u8], max_value: usize) -> Result<Parsed<Response>, ProtocolError> {
-    let window = &buf[..buf.len().min(MAX_LINE)];
+    let window = buf.get(..MAX_LINE).unwrap_or(buf);
     let Some(nl) = window.iter().position(|&b| b == b'\n') else {
         return if buf.len() >= MAX_LINE {
             Err(ProtocolError::LineTooLong)
@@ -195,7 +195,7 @@ pub fn decode(buf: &[u8], max_value: usize) -> Result<Parsed<Response>, Protocol
             Ok(Parsed::Incomplete)
         };
     };
-    let Some(line) = window[..nl].strip_suffix(b"\r") else {
+    let Some(line) = window.get(..nl).and_then(|l| l.strip_suffix(b"\r")) else {
         return Err(ProtocolError::Malformed);
     };
     let line_len = nl + 1;
@@ -227,7 +227,10 @@ pub fn decode(buf: &[u8], max_value: usize) -> Result<Parsed<Response>, Protocol
                 }
             };
             let end = line_len + size_usize;
-            let Some(rest) = buf.get(end..) else {
+            let Some((data, rest)) = buf
+                .get(line_len..)
+                .and_then(|b| b.split_at_checked(size_usize))
+            else {
                 return Ok(Parsed::Incomplete);
             };
             match rest {
@@ -237,7 +240,7 @@ pub fn decode(buf: &[u8], max_value: usize) -> Result<Parsed<Response>, Protocol
             }
             Ok(Parsed::Complete {
                 value: Response::Value {
-                    data: buf[line_len..end].to_vec(),
+                    data: data.to_vec(),
                     meta,
                 },
                 consumed: end + 2,

@@ -38,10 +38,14 @@
 //!
 //! [memcached]: https://memcached.org
 //! [meta protocol]: https://github.com/memcached/memcached/wiki/MetaCommands
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
 
 mod client;
 pub mod codec;
 mod error;
+// Fuzz harnesses: a panic there is a finding, so they may index what they built.
+#[allow(clippy::indexing_slicing)]
 #[doc(hidden)]
 pub mod fuzzing;
 mod key;

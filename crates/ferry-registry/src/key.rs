@@ -37,13 +37,17 @@ fn hashed_fallback() -> Key {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        out.push(nibble_char(b >> 4));
+        out.push(nibble_char(b & 0x0f));
     }
     out
+}
+
+/// The lowercase hex digit of the nibble `n` (`n < 16`).
+fn nibble_char(n: u8) -> char {
+    char::from_digit(u32::from(n), 16).unwrap_or('0')
 }
 
 #[cfg(test)]

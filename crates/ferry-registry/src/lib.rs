@@ -63,6 +63,9 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
+
 mod keeper;
 mod key;
 mod lease;
@@ -72,6 +75,8 @@ mod owner;
 pub mod record;
 mod registry;
 
+// Fuzz harnesses: a panic there is a finding, so they may index what they built.
+#[allow(clippy::indexing_slicing)]
 #[doc(hidden)]
 pub mod fuzzing;
 

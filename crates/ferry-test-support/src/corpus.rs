@@ -12,10 +12,13 @@ pub fn dir(target: &str) -> PathBuf {
         .join(target)
 }
 
+/// A fuzz target's name and its harness function.
+pub type Target<'a> = (&'a str, fn(&[u8]));
+
 /// Runs every file of each target's corpus through its harness (which panics when an
 /// invariant breaks) and returns how many inputs ran. Panics when a target has no corpus
 /// directory, so a renamed target cannot silently skip its replay.
-pub fn replay(targets: &[(&str, fn(&[u8]))]) -> usize {
+pub fn replay(targets: &[Target<'_>]) -> usize {
     let mut seen = 0;
     for (target, harness) in targets {
         let dir = dir(target);

@@ -39,11 +39,15 @@ pub struct ServeReport {
     pub bytes_down: u64,
     /// Datagrams forwarded to a next address.
     pub udp_forwarded: u64,
-    /// Datagrams dropped without a reply (not authenticated, flow table full, queue full).
+    /// Datagrams dropped without a reply (not authenticated, flow table full, queue full), and
+    /// replies from the next address dropped because, with this hop's response record, they
+    /// would exceed the largest UDP datagram (65 507 bytes).
     pub udp_dropped: u64,
-    /// Datagrams not forwarded and answered with a sealed failure status instead (next address
-    /// denied by the allowlist, unresolvable or unreachable, hop limit, a stream record). The
-    /// answer is a bare status record, never larger than the datagram it answers.
+    /// Datagrams whose record authenticated but that were not forwarded, answered with a
+    /// sealed failure status instead: stale, replayed (every datagram carries a fresh nonce, so
+    /// a repeated one is refused), malformed, hop limit reached, not a UDP record, or a next
+    /// address denied by the allowlist, unresolvable or unreachable. The answer is a bare
+    /// status record, never larger than the datagram it answers.
     pub udp_refused: u64,
 }
 

@@ -281,6 +281,7 @@ async fn flow(
                     drop_one(&ctx);
                     continue;
                 };
+                // A reply too large to carry this hop's response record is dropped.
                 if let Some(out) = wrap(
                     &ctx,
                     keys,
@@ -290,6 +291,8 @@ async fn flow(
                 ) && up.send_to(&out, client).await.is_ok()
                 {
                     datagram(MODE, LISTENER, "replied");
+                } else {
+                    drop_one(&ctx);
                 }
             }
             Ok(Event::Back(Err(e))) => {
