@@ -555,6 +555,42 @@ async fn denied_addresses_of_a_mixed_answer_are_skipped() {
     assert_eq!(dns.calls(), 1);
 }
 
+/// Row D5: a resolver that never answers is bounded by the connect timeout (the lookup is
+/// inside the connect budget): the client gets `Timeout` from hop 1, after one lookup.
+#[tokio::test]
+async fn a_resolver_that_never_answers_is_cut_by_the_connect_timeout() {
+    let dns = Arc::new(Scripted::never_answering());
+    let mut c = rebind_hop(&dns);
+    c.connect_timeout = Duration::from_millis(300);
+    let h = start_hop(c).await;
+    let r = connect(
+        &chain(&[(h.addr, key(1))]),
+        &rebind_test(9),
+        &ClientConfig::default(),
+    )
+    .await;
+    let err = r.map(drop).unwrap_err();
+    assert_eq!(err.status(), Some(Status::Timeout), "{err}");
+    assert_eq!(dns.calls(), 1);
+}
+
+/// Row D5: a failing lookup (no such name) is answered with `DnsFailure`, and nothing else is
+/// tried.
+#[tokio::test]
+async fn a_failing_lookup_is_answered_with_dns_failure() {
+    let dns = Arc::new(Scripted::new([&[]]));
+    let h = start_hop(rebind_hop(&dns)).await;
+    let r = connect(
+        &chain(&[(h.addr, key(1))]),
+        &rebind_test(9),
+        &ClientConfig::default(),
+    )
+    .await;
+    let err = r.map(drop).unwrap_err();
+    assert_eq!(err.status(), Some(Status::DnsFailure), "{err}");
+    assert_eq!(dns.calls(), 1);
+}
+
 #[tokio::test]
 async fn a_udp_flow_resolves_once_and_sends_only_to_the_checked_address() {
     let allowed = UdpSocket::bind("127.0.0.2:0").await.unwrap();

@@ -15,6 +15,7 @@ pub struct Scripted {
     script: Vec<Vec<IpAddr>>,
     calls: AtomicUsize,
     names: Mutex<Vec<String>>,
+    hang: bool,
 }
 
 impl Scripted {
@@ -27,6 +28,16 @@ impl Scripted {
                 .collect(),
             calls: AtomicUsize::new(0),
             names: Mutex::new(Vec::new()),
+            hang: false,
+        }
+    }
+
+    /// A resolver that never answers (a hung DNS server): every lookup is counted and stays
+    /// pending until the caller gives up.
+    pub fn never_answering() -> Self {
+        Self {
+            hang: true,
+            ..Self::new([])
         }
     }
 
@@ -51,7 +62,11 @@ impl Resolver for Scripted {
             .or_else(|| self.script.last())
             .cloned()
             .unwrap_or_default();
+        let hang = self.hang;
         Box::pin(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
             if answer.is_empty() {
                 return Err(io::Error::new(io::ErrorKind::NotFound, "no such name"));
             }

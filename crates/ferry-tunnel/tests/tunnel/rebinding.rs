@@ -109,3 +109,47 @@ async fn denied_addresses_of_a_mixed_answer_are_skipped() {
     agent.stop().await;
     gw.stop().await;
 }
+
+/// Row D5: a resolver that never answers is bounded by the agent's dial timeout (the lookup is
+/// inside the dial budget): the gateway gets the agent's `Timeout` status (504 at the front).
+#[tokio::test]
+async fn a_resolver_that_never_answers_is_cut_by_the_dial_timeout() {
+    let dns = Arc::new(Scripted::never_answering());
+    let pki = Pki::new();
+    let gw = start_gateway(&pki, fast_gateway_config()).await;
+    let mut config = agent_config(&pki, gw.addr, "site-1", "token-site-1", "rebind.test")
+        .with_resolver(dns.clone());
+    config.dial_timeout = Duration::from_millis(300);
+    let mut agent = start_agent(config);
+    agent.wait_for(|s| s.connected).await;
+    let dest = Destination::parse("rebind.test", 9).unwrap();
+    let r = gw.gateway.open(&id("site-1"), dest, client()).await;
+    assert!(
+        matches!(r, Err(OpenError::Dial(ferry_tunnel::TunnelStatus::Timeout))),
+        "{:?}",
+        r.err()
+    );
+    assert_eq!(dns.calls(), 1);
+    agent.stop().await;
+    gw.stop().await;
+}
+
+/// Row D5: a failing lookup is answered with the `DnsFailure` status (502 at the front).
+#[tokio::test]
+async fn a_failing_lookup_is_answered_with_dns_failure() {
+    let dns = Arc::new(Scripted::new([&[]]));
+    let (_pki, gw, agent) = agent_with(&dns).await;
+    let dest = Destination::parse("rebind.test", 9).unwrap();
+    let r = gw.gateway.open(&id("site-1"), dest, client()).await;
+    assert!(
+        matches!(
+            r,
+            Err(OpenError::Dial(ferry_tunnel::TunnelStatus::DnsFailure))
+        ),
+        "{:?}",
+        r.err()
+    );
+    assert_eq!(dns.calls(), 1);
+    agent.stop().await;
+    gw.stop().await;
+}
