@@ -6,6 +6,11 @@
 //! per listener (EMFILE back-off from [`Acceptor`]; every connection on its own task);
 //! [`Server::drain`] stops accepting, waits for live connections up to a timeout, then cuts the
 //! rest. [`serve`] does all of it for one listener and a shutdown future.
+//!
+//! With a [`MemoryBudget`] ([`Server::memory_budget`]), [`Server::accept_reserving`] reserves
+//! each new connection's buffer memory before its handler runs, and closes the connection at
+//! once (no handshake, no dial) when the reservation would pass the budget; the reservation is
+//! held beside the connection's future and given back when it ends.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::listen::Acceptor;
+use crate::memory::{MemoryBudget, Reservation};
 
 /// The accept loops and live connections of one program (see the [module docs](self)).
 /// Cheap to clone: clones share everything.
@@ -29,6 +35,7 @@ pub struct Server {
     loops: TaskTracker,
     conns: TaskTracker,
     limit: Option<Arc<Semaphore>>,
+    memory: Option<MemoryBudget>,
 }
 
 impl Server {
@@ -58,6 +65,16 @@ impl Server {
         self
     }
 
+    /// Reserves the memory of every connection accepted with [`Server::accept_reserving`]
+    /// from `budget`, refusing (closing at once, counted by the budget) those that would pass
+    /// it; publishes the budget's metrics. Default: no budget.
+    #[must_use]
+    pub fn memory_budget(mut self, budget: MemoryBudget) -> Self {
+        budget.publish();
+        self.memory = Some(budget);
+        self
+    }
+
     /// Cancelled when the drain's time is up: a connection selects on it to end at once.
     #[must_use]
     pub fn cut(&self) -> &CancellationToken {
@@ -79,8 +96,23 @@ impl Server {
     /// Spawns the accept loop of `listener`: every accepted connection goes to `handler`, and
     /// the future it returns runs on a task of its own, counted until it ends (`None` closes
     /// the connection at once). The loop ends, dropping `listener`, when the drain starts.
-    pub fn accept<F, Fut>(&self, listener: TcpListener, mut handler: F)
+    pub fn accept<F, Fut>(&self, listener: TcpListener, handler: F)
     where
+        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.accept_reserving(listener, || 0, handler);
+    }
+
+    /// [`Server::accept`], reserving `cost()` bytes of the [memory budget](Self::memory_budget)
+    /// for each accepted connection before `handler` sees it (`cost` is asked per connection,
+    /// so a reload that changes it applies to the next one). A connection whose reservation
+    /// would pass the budget is closed at once and `handler` is not called; the reservation of
+    /// an admitted one is given back when its future ends (or when `handler` returns `None`).
+    /// Without a budget, or with a cost of 0, nothing is reserved.
+    pub fn accept_reserving<C, F, Fut>(&self, listener: TcpListener, mut cost: C, mut handler: F)
+    where
+        C: FnMut() -> u64 + Send + 'static,
         F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
@@ -102,10 +134,22 @@ impl Server {
                     () = this.stop.cancelled() => return,
                     c = acceptor.accept(&listener) => c,
                 };
+                let reservation = match (&this.memory, cost()) {
+                    (Some(budget), bytes) if bytes > 0 => match budget.try_reserve(bytes) {
+                        Some(r) => Some(r),
+                        None => {
+                            tracing::debug!(client = %peer, bytes, "refused: memory budget full");
+                            // Dropping the stream closes it; the permit goes back too.
+                            continue;
+                        }
+                    },
+                    _ => None,
+                };
                 if let Some(conn) = handler(stream, peer) {
                     this.conns.spawn(Held {
                         conn,
                         _permit: permit,
+                        _reservation: reservation,
                     });
                 }
             }
@@ -134,13 +178,15 @@ impl Server {
 }
 
 pin_project_lite::pin_project! {
-    /// A connection's future with its permit, released when the future ends. A struct rather
+    /// A connection's future with its permit and memory reservation, released when the future
+    /// ends. A struct rather
     /// than an `async` block: an async block would keep the captured future and the awaited one
     /// in separate slots, doubling every idle connection's task.
     struct Held<F> {
         #[pin]
         conn: F,
         _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        _reservation: Option<Reservation>,
     }
 }
 

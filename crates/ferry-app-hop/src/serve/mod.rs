@@ -41,6 +41,9 @@ pub struct ServeReport {
     pub udp_forwarded: u64,
     /// Datagrams dropped without a reply (not authenticated, flow table full, queue full).
     pub udp_dropped: u64,
+    /// Connections closed at accept because their reservation would have passed
+    /// [`ServeConfig::memory_budget`] (not counted in `accepted`).
+    pub memory_refused: u64,
 }
 
 /// Binds the hop's TCP listener and, with [`ServeConfig::udp`], its UDP socket on the same
