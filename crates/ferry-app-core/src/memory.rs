@@ -180,6 +180,24 @@ impl MemoryBudget {
     /// never take the total above the budget.
     #[must_use]
     pub fn try_reserve(&self, bytes: u64) -> Option<Reservation> {
+        self.take(bytes).then(|| Reservation {
+            budget: self.clone(),
+            bytes,
+        })
+    }
+
+    /// [`try_reserve`](Self::try_reserve) for the accept loop: the reservation shares `charge`
+    /// (one allocation per distinct cost, not per connection) and is one pointer wide, so an
+    /// idle connection's task does not grow.
+    pub(crate) fn try_charge(charge: &Arc<Charge>) -> Option<Charged> {
+        charge
+            .budget
+            .take(charge.bytes)
+            .then(|| Charged(Arc::clone(charge)))
+    }
+
+    /// Adds `bytes` to the reserved total if it stays within the budget; counts a refusal.
+    fn take(&self, bytes: u64) -> bool {
         let i = &*self.inner;
         let limit = i.limit.load(Ordering::Relaxed);
         let fits = i
@@ -197,10 +215,7 @@ impl MemoryBudget {
                     );
                 }
                 metrics::gauge!(i.reserved_name.clone()).increment(as_f64(bytes));
-                Some(Reservation {
-                    budget: self.clone(),
-                    bytes,
-                })
+                true
             }
             Err(now) => {
                 i.refused.fetch_add(1, Ordering::Relaxed);
@@ -213,9 +228,33 @@ impl MemoryBudget {
                         "memory budget full: refusing new connections (live ones go on)"
                     );
                 }
-                None
+                false
             }
         }
+    }
+
+    /// Gives back `bytes` taken by [`take`](Self::take).
+    fn give(&self, bytes: u64) {
+        let i = &*self.inner;
+        i.reserved.fetch_sub(bytes, Ordering::AcqRel);
+        metrics::gauge!(i.reserved_name.clone()).decrement(as_f64(bytes));
+    }
+}
+
+/// A cost shared by the reservations of one accept loop (see [`MemoryBudget::try_charge`]).
+#[derive(Debug)]
+pub(crate) struct Charge {
+    pub(crate) budget: MemoryBudget,
+    pub(crate) bytes: u64,
+}
+
+/// A reservation of a [`Charge`]'s bytes, given back on drop; one pointer wide.
+#[derive(Debug)]
+pub(crate) struct Charged(Arc<Charge>);
+
+impl Drop for Charged {
+    fn drop(&mut self) {
+        self.0.budget.give(self.0.bytes);
     }
 }
 
@@ -236,9 +275,7 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let i = &*self.budget.inner;
-        i.reserved.fetch_sub(self.bytes, Ordering::AcqRel);
-        metrics::gauge!(i.reserved_name.clone()).decrement(as_f64(self.bytes));
+        self.budget.give(self.bytes);
     }
 }
 
@@ -343,7 +380,10 @@ mod tests {
     fn per_connection_counts_buffers_tls_and_head() {
         let bridge = BridgeConfig::default();
         assert_eq!(per_connection(&bridge, 0, 0), 32 * 1024);
-        assert_eq!(per_connection(&bridge, 2, 8192), 32 * 1024 + 256 * 1024 + 8192);
+        assert_eq!(
+            per_connection(&bridge, 2, 8192),
+            32 * 1024 + 256 * 1024 + 8192
+        );
         let small = BridgeConfig::default().buffer_size(NonZeroUsize::new(1000).unwrap());
         assert_eq!(per_connection(&small, 1, 0), 2000 + TLS_STREAM_BYTES);
     }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::listen::Acceptor;
-use crate::memory::{MemoryBudget, Reservation};
+use crate::memory::{Charge, Charged, MemoryBudget};
 
 /// The accept loops and live connections of one program (see the [module docs](self)).
 /// Cheap to clone: clones share everything.
@@ -119,37 +119,55 @@ impl Server {
         let this = self.clone();
         self.loops.spawn(async move {
             let mut acceptor = Acceptor::new();
+            // The cost of the last connection, shared by its successors while it is the same.
+            let mut charge: Option<Arc<Charge>> = None;
             loop {
-                let permit = match &this.limit {
-                    None => None,
-                    Some(limit) => tokio::select! {
+                let mut admission = Admission::default();
+                if let Some(limit) = &this.limit {
+                    tokio::select! {
                         () = this.stop.cancelled() => return,
-                        p = Arc::clone(limit).acquire_owned() => match p {
-                            Ok(p) => Some(p),
+                        p = limit.acquire() => match p {
+                            // Given back by the admission's drop (see `Admission`).
+                            Ok(p) => {
+                                p.forget();
+                                admission.slot = Some(Arc::clone(limit));
+                            }
                             Err(_closed) => return,
                         },
-                    },
-                };
+                    }
+                }
                 let (stream, peer) = tokio::select! {
                     () = this.stop.cancelled() => return,
                     c = acceptor.accept(&listener) => c,
                 };
-                let reservation = match (&this.memory, cost()) {
-                    (Some(budget), bytes) if bytes > 0 => match budget.try_reserve(bytes) {
-                        Some(r) => Some(r),
-                        None => {
-                            tracing::debug!(client = %peer, bytes, "refused: memory budget full");
-                            // Dropping the stream closes it; the permit goes back too.
-                            continue;
+                if let Some(budget) = &this.memory {
+                    let bytes = cost();
+                    if bytes > 0 {
+                        let shared = match &charge {
+                            Some(c) if c.bytes == bytes => Arc::clone(c),
+                            _ => {
+                                let c = Arc::new(Charge {
+                                    budget: budget.clone(),
+                                    bytes,
+                                });
+                                charge = Some(Arc::clone(&c));
+                                c
+                            }
+                        };
+                        match MemoryBudget::try_charge(&shared) {
+                            Some(r) => admission.charge = Some(r),
+                            None => {
+                                tracing::debug!(client = %peer, bytes, "refused: memory budget full");
+                                // Dropping the stream closes it; the slot goes back too.
+                                continue;
+                            }
                         }
-                    },
-                    _ => None,
-                };
+                    }
+                }
                 if let Some(conn) = handler(stream, peer) {
                     this.conns.spawn(Held {
                         conn,
-                        _permit: permit,
-                        _reservation: reservation,
+                        _admission: admission,
                     });
                 }
             }
@@ -178,15 +196,32 @@ impl Server {
 }
 
 pin_project_lite::pin_project! {
-    /// A connection's future with its permit and memory reservation, released when the future
-    /// ends. A struct rather
+    /// A connection's future with its admission (connection slot and memory reservation),
+    /// released when the future ends. A struct rather
     /// than an `async` block: an async block would keep the captured future and the awaited one
     /// in separate slots, doubling every idle connection's task.
     struct Held<F> {
         #[pin]
         conn: F,
-        _permit: Option<tokio::sync::OwnedSemaphorePermit>,
-        _reservation: Option<Reservation>,
+        _admission: Admission,
+    }
+}
+
+/// What an admitted connection holds until it ends: a slot of the connection cap and a memory
+/// reservation. Two pointers, no wider than the semaphore permit it replaces, so the budget
+/// does not grow an idle connection's task.
+#[derive(Default)]
+struct Admission {
+    /// The cap's semaphore; one permit was taken (and forgotten) for this connection.
+    slot: Option<Arc<Semaphore>>,
+    charge: Option<Charged>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            slot.add_permits(1);
+        }
     }
 }
 

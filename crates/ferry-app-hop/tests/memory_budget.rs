@@ -47,8 +47,12 @@ async fn above_the_budget_new_connections_are_refused_until_one_ends() {
     let to = Address::try_from(dest.addr).unwrap();
     let data = payload(100_000, 5);
 
-    let mut first = connect(&chain, &to, &ClientConfig::default()).await.unwrap();
-    let mut second = connect(&chain, &to, &ClientConfig::default()).await.unwrap();
+    let mut first = connect(&chain, &to, &ClientConfig::default())
+        .await
+        .unwrap();
+    let mut second = connect(&chain, &to, &ClientConfig::default())
+        .await
+        .unwrap();
     assert_eq!(echoed(&mut first, &data).await, data);
     assert_eq!(echoed(&mut second, &data).await, data);
     let full = f64::from(u32::try_from(2 * per_connection).unwrap());
@@ -66,7 +70,11 @@ async fn above_the_budget_new_connections_are_refused_until_one_ends() {
         metric(&metrics.render(), "ferry_hop_memory_refused_total", &[]),
         Some(1.0)
     );
-    assert_eq!(echoed(&mut second, b"live").await, b"live", "live ones go on");
+    assert_eq!(
+        echoed(&mut second, b"live").await,
+        b"live",
+        "live ones go on"
+    );
 
     // One ends: its reservation is given back, and a new chain is relayed.
     drop(first);
@@ -80,13 +88,18 @@ async fn above_the_budget_new_connections_are_refused_until_one_ends() {
     })
     .await
     .unwrap();
-    let mut fourth = connect(&chain, &to, &ClientConfig::default()).await.unwrap();
+    let mut fourth = connect(&chain, &to, &ClientConfig::default())
+        .await
+        .unwrap();
     assert_eq!(echoed(&mut fourth, &data).await, data);
 
     drop((second, fourth));
     stop.send(()).unwrap();
     let report: ServeReport = task.await.unwrap().unwrap();
     assert_eq!(report.memory_refused, 1);
-    assert_eq!(report.accepted, 3, "the refused one never reached the handler");
+    assert_eq!(
+        report.accepted, 3,
+        "the refused one never reached the handler"
+    );
     assert_eq!(dest.count(), 3, "nothing was dialled for the refused one");
 }

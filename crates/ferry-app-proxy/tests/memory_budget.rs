@@ -82,7 +82,10 @@ async fn above_the_budget_new_connections_are_refused_until_one_ends() {
     drop((second, fourth));
     let report = p.stop().await;
     assert_eq!(report.memory_refused, 1);
-    assert_eq!(report.accepted, 3, "the refused one never reached the handler");
+    assert_eq!(
+        report.accepted, 3,
+        "the refused one never reached the handler"
+    );
 }
 
 #[test]

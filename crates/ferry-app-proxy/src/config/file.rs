@@ -159,7 +159,14 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             .dump
             .map(|t| t.validate(&format!("{key}.dump")))
             .transpose()?;
-        let memory_reservation = memory_reservation(&bridge, tls.is_some(), &l.pool, &routes, &pools, accept_proxy.is_some());
+        let memory_reservation = memory_reservation(
+            &bridge,
+            tls.is_some(),
+            &l.pool,
+            &routes,
+            &pools,
+            accept_proxy.is_some(),
+        );
         listeners.push(ListenerConfig {
             name: l.name.unwrap_or_else(|| key.clone()),
             memory_reservation,

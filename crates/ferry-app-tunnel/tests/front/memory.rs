@@ -46,7 +46,11 @@ async fn above_the_budget_new_connections_are_refused_until_one_ends() {
     third.read_to_end(&mut got).await.unwrap();
     assert!(got.is_empty(), "a refused connection gets no data");
     assert_eq!(f.front.memory_refused(), 1);
-    assert_eq!(echoed(&mut second, b"live").await, b"live", "live ones go on");
+    assert_eq!(
+        echoed(&mut second, b"live").await,
+        b"live",
+        "live ones go on"
+    );
 
     // One ends: its reservation is given back, and a new tunnel is relayed.
     drop(first);
