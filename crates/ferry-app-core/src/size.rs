@@ -52,7 +52,7 @@ pub fn format_size(bytes: u64) -> String {
         return "0B".into();
     }
     for (name, scale) in UNITS {
-        if bytes % scale == 0 {
+        if bytes.is_multiple_of(scale) {
             return format!("{}{name}", bytes / scale);
         }
     }
