@@ -1,6 +1,7 @@
 //! What Ferry's programs share, so that each exists once: validated config values, listeners
 //! and the EMFILE-safe [`listen::Acceptor`]; the accept-and-drain loop ([`serve::Server`]); the
-//! plain-or-TLS stream and its relay ([`stream::Stream`]); the admin endpoint
+//! plain-or-TLS stream and its relay ([`stream::Stream`]); the memory budget for connection
+//! buffers ([`memory::MemoryBudget`]); byte sizes in config files ([`size`]); the admin endpoint
 //! ([`admin::start`]); the reload outcome, its log lines and metric ([`reload`]); the wall
 //! clock ([`clock::WallClock`]); the log format ([`log::LogFormat`]); and the error types
 //! every program returns.
@@ -29,8 +30,10 @@ pub mod error;
 pub mod explain;
 pub mod listen;
 pub mod log;
+pub mod memory;
 pub mod reload;
 pub mod serve;
+pub mod size;
 pub mod stream;
 
 pub use error::{AppError, ConfigError};

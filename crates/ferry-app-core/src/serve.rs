@@ -6,6 +6,11 @@
 //! per listener (EMFILE back-off from [`Acceptor`]; every connection on its own task);
 //! [`Server::drain`] stops accepting, waits for live connections up to a timeout, then cuts the
 //! rest. [`serve`] does all of it for one listener and a shutdown future.
+//!
+//! With a [`MemoryBudget`] ([`Server::memory_budget`]), [`Server::accept_reserving`] reserves
+//! each new connection's buffer memory before its handler runs, and closes the connection at
+//! once (no handshake, no dial) when the reservation would pass the budget; the reservation is
+//! held beside the connection's future and given back when it ends.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::listen::Acceptor;
+use crate::memory::{Charge, Charged, MemoryBudget};
 
 /// The accept loops and live connections of one program (see the [module docs](self)).
 /// Cheap to clone: clones share everything.
@@ -29,6 +35,7 @@ pub struct Server {
     loops: TaskTracker,
     conns: TaskTracker,
     limit: Option<Arc<Semaphore>>,
+    memory: Option<MemoryBudget>,
 }
 
 impl Server {
@@ -58,6 +65,16 @@ impl Server {
         self
     }
 
+    /// Reserves the memory of every connection accepted with [`Server::accept_reserving`]
+    /// from `budget`, refusing (closing at once, counted by the budget) those that would pass
+    /// it; publishes the budget's metrics. Default: no budget.
+    #[must_use]
+    pub fn memory_budget(mut self, budget: MemoryBudget) -> Self {
+        budget.publish();
+        self.memory = Some(budget);
+        self
+    }
+
     /// Cancelled when the drain's time is up: a connection selects on it to end at once.
     #[must_use]
     pub fn cut(&self) -> &CancellationToken {
@@ -79,33 +96,78 @@ impl Server {
     /// Spawns the accept loop of `listener`: every accepted connection goes to `handler`, and
     /// the future it returns runs on a task of its own, counted until it ends (`None` closes
     /// the connection at once). The loop ends, dropping `listener`, when the drain starts.
-    pub fn accept<F, Fut>(&self, listener: TcpListener, mut handler: F)
+    pub fn accept<F, Fut>(&self, listener: TcpListener, handler: F)
     where
+        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.accept_reserving(listener, || 0, handler);
+    }
+
+    /// [`Server::accept`], reserving `cost()` bytes of the [memory budget](Self::memory_budget)
+    /// for each accepted connection before `handler` sees it (`cost` is asked per connection,
+    /// so a reload that changes it applies to the next one). A connection whose reservation
+    /// would pass the budget is closed at once and `handler` is not called; the reservation of
+    /// an admitted one is given back when its future ends (or when `handler` returns `None`).
+    /// Without a budget, or with a cost of 0, nothing is reserved.
+    pub fn accept_reserving<C, F, Fut>(&self, listener: TcpListener, mut cost: C, mut handler: F)
+    where
+        C: FnMut() -> u64 + Send + 'static,
         F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let this = self.clone();
         self.loops.spawn(async move {
             let mut acceptor = Acceptor::new();
+            // The cost of the last connection, shared by its successors while it is the same.
+            let mut charge: Option<Arc<Charge>> = None;
             loop {
-                let permit = match &this.limit {
-                    None => None,
-                    Some(limit) => tokio::select! {
+                let mut admission = Admission::default();
+                if let Some(limit) = &this.limit {
+                    tokio::select! {
                         () = this.stop.cancelled() => return,
-                        p = Arc::clone(limit).acquire_owned() => match p {
-                            Ok(p) => Some(p),
+                        p = limit.acquire() => match p {
+                            // Given back by the admission's drop (see `Admission`).
+                            Ok(p) => {
+                                p.forget();
+                                admission.slot = Some(Arc::clone(limit));
+                            }
                             Err(_closed) => return,
                         },
-                    },
-                };
+                    }
+                }
                 let (stream, peer) = tokio::select! {
                     () = this.stop.cancelled() => return,
                     c = acceptor.accept(&listener) => c,
                 };
+                if let Some(budget) = &this.memory {
+                    let bytes = cost();
+                    if bytes > 0 {
+                        let shared = match &charge {
+                            Some(c) if c.bytes == bytes => Arc::clone(c),
+                            _ => {
+                                let c = Arc::new(Charge {
+                                    budget: budget.clone(),
+                                    bytes,
+                                });
+                                charge = Some(Arc::clone(&c));
+                                c
+                            }
+                        };
+                        match MemoryBudget::try_charge(&shared) {
+                            Some(r) => admission.charge = Some(r),
+                            None => {
+                                tracing::debug!(client = %peer, bytes, "refused: memory budget full");
+                                // Dropping the stream closes it; the slot goes back too.
+                                continue;
+                            }
+                        }
+                    }
+                }
                 if let Some(conn) = handler(stream, peer) {
                     this.conns.spawn(Held {
                         conn,
-                        _permit: permit,
+                        _admission: admission,
                     });
                 }
             }
@@ -134,13 +196,32 @@ impl Server {
 }
 
 pin_project_lite::pin_project! {
-    /// A connection's future with its permit, released when the future ends. A struct rather
+    /// A connection's future with its admission (connection slot and memory reservation),
+    /// released when the future ends. A struct rather
     /// than an `async` block: an async block would keep the captured future and the awaited one
     /// in separate slots, doubling every idle connection's task.
     struct Held<F> {
         #[pin]
         conn: F,
-        _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+        _admission: Admission,
+    }
+}
+
+/// What an admitted connection holds until it ends: a slot of the connection cap and a memory
+/// reservation. Two pointers, no wider than the semaphore permit it replaces, so the budget
+/// does not grow an idle connection's task.
+#[derive(Default)]
+struct Admission {
+    /// The cap's semaphore; one permit was taken (and forgotten) for this connection.
+    slot: Option<Arc<Semaphore>>,
+    charge: Option<Charged>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            slot.add_permits(1);
+        }
     }
 }
 

@@ -19,11 +19,12 @@ mod tls_file;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::Path;
 use std::time::Duration;
 
 use ferry_app_core::ConfigError;
+pub use ferry_app_core::memory::DEFAULT_MEMORY_BUDGET;
 use ferry_bridge::BridgeConfig;
 
 pub use self::accept_proxy::{AcceptProxy, DEFAULT_PROXY_HEADER_TIMEOUT};
@@ -86,6 +87,11 @@ pub struct ListenerConfig {
     pub access: AccessRules,
     /// Payload dump (`[listener.dump]`). Default `None`.
     pub dump: Option<DumpConfig>,
+    /// Bytes each connection on this listener reserves from [`ProxyConfig::memory_budget`] at
+    /// accept: its relay buffers (2 × 16 KiB), 128 KiB per TLS side (client TLS; upstream
+    /// TLS when a pool it sends to re-encrypts) and the PROXY header read with
+    /// `accept_proxy` (see `ferry_app_core::memory`). Computed, not a setting.
+    pub memory_reservation: u64,
     /// What errors about this listener's TLS settings name (`listener[0].tls` or the flags).
     pub(crate) tls_key: String,
 }
@@ -101,6 +107,13 @@ pub struct ProxyConfig {
     /// Cap on concurrent proxied connections; accepting pauses at the cap.
     /// Default [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: NonZeroUsize,
+    /// Memory budget for connection buffers (`server.memory_budget`, a size such as
+    /// `"256MiB"`): a new connection whose [reservation](ListenerConfig::memory_reservation)
+    /// would take the total above it is closed at accept and counted in
+    /// `ferry_proxy_memory_refused_total`; live connections are never cut. Reloadable.
+    /// Default [`DEFAULT_MEMORY_BUDGET`] (1 GiB); it must cover one connection of every
+    /// listener.
+    pub memory_budget: NonZeroU64,
     /// How long live connections may run on after shutdown was asked before they are cut.
     /// Default [`DEFAULT_DRAIN_TIMEOUT`].
     pub drain_timeout: Duration,
@@ -197,6 +210,9 @@ impl ProxyConfig {
                 _ => "--tls-cert/--tls-key".to_owned(),
             };
             listener.tls = Some(ListenerTls::new(cert));
+            listener.memory_reservation = listener
+                .memory_reservation
+                .saturating_add(ferry_app_core::memory::TLS_STREAM_BYTES);
         }
         Ok(config)
     }

@@ -93,6 +93,8 @@ pub(crate) struct ListenerRt {
     pub(crate) accept_proxy: Option<crate::config::AcceptProxy>,
     /// Limits, access rules and dump.
     pub(crate) rules: Arc<crate::admission::ClientRules>,
+    /// Bytes each connection reserves from the memory budget.
+    pub(crate) reservation: u64,
 }
 
 impl ListenerRt {
@@ -145,6 +147,7 @@ impl ListenerRt {
         };
         Ok(Self {
             rules,
+            reservation: config.memory_reservation,
             name: config.name.clone(),
             bridge: Bridge::new(config.bridge.clone()),
             tls,

@@ -114,7 +114,9 @@ impl Proxy {
             *runner = Some(r);
         }
         let stats = Arc::new(Stats::default());
-        let server = Server::new().max_connections(self.config.max_connections);
+        let server = Server::new()
+            .max_connections(self.config.max_connections)
+            .memory_budget(self.shared.memory.clone());
 
         for (index, (listener, lc)) in listeners
             .into_iter()
@@ -138,7 +140,17 @@ impl Proxy {
                 cut: server.cut().clone(),
                 clock: Arc::clone(&self.clock),
             };
-            server.accept(listener, move |stream, peer| {
+            let shared = Arc::clone(&self.shared);
+            // What a connection reserves, as the listener is configured now.
+            let cost = move || {
+                shared
+                    .current
+                    .load()
+                    .listeners
+                    .get(index)
+                    .map_or(0, |l| l.reservation)
+            };
+            server.accept_reserving(listener, cost, move |stream, peer| {
                 bump(&slot.stats.accepted);
                 // A reload keeps the listener count, so the slot always exists.
                 let ctx = slot.context()?;
@@ -156,7 +168,8 @@ impl Proxy {
         }
         pool_tasks.close();
         pool_tasks.wait().await;
-        let report = stats.report();
+        let mut report = stats.report();
+        report.memory_refused = self.shared.memory.refused();
         tracing::info!(?report, "stopped");
         Ok(report)
     }

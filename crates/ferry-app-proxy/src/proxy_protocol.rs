@@ -56,6 +56,11 @@ fn max_len() -> usize {
     V1_MAX_LEN.max(V2_HEADER_LEN + usize::from(limits().max_v2_len))
 }
 
+/// The most a header read holds: the bytes peeked and the bytes kept (for the memory budget).
+pub(crate) fn head_bytes() -> usize {
+    max_len().saturating_mul(2)
+}
+
 /// Reads one header, consuming exactly its bytes: bytes are only peeked until the codec says
 /// they belong to the header, so whatever follows stays in the socket.
 async fn read_exact_header(stream: &mut TcpStream) -> Result<ProxyHeader, HeaderError> {

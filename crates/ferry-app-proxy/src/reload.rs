@@ -75,7 +75,8 @@ pub struct ConfigReloaded {
 /// A config reload validates everything first (the file, the pools, every certificate, key
 /// and CA file) and changes nothing when anything is wrong. A good config is swapped in for
 /// new connections: pools, routes, timeouts, TLS settings, `accept_proxy` and the other
-/// per-listener settings. Live connections keep the settings they started with and are never
+/// per-listener settings, and `server.memory_budget` (live connections keep their
+/// reservations). Live connections keep the settings they started with and are never
 /// cut. Listener addresses cannot change (that needs a restart: the reload is refused), and
 /// `server.max_connections` keeps its running value.
 ///
@@ -246,9 +247,11 @@ impl Reloader {
             ));
             config.metrics = prev.config.metrics;
         }
+        let memory_budget = config.memory_budget;
         let (generation, kept) = Generation::build(config, Some(&prev))?;
         let generation = Arc::new(generation);
         self.shared.current.store(Arc::clone(&generation));
+        self.shared.memory.set_limit(memory_budget);
         // Kept acceptors were checked by the build; now they take the files as they are.
         for l in generation.listeners.iter().filter_map(|l| l.tls.as_ref()) {
             let was_running = prev

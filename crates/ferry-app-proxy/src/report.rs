@@ -40,6 +40,9 @@ pub struct Report {
     /// Client connections refused at accept by a limit or an access rule (before any TLS
     /// handshake or upstream connect).
     pub refused: u64,
+    /// Connections closed at accept because their reservation would have passed
+    /// `server.memory_budget` (not counted in `accepted`: no handler ever saw them).
+    pub memory_refused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +84,7 @@ impl Stats {
             upstream_tls_failures: get(&self.upstream_tls_failures),
             proxy_rejected: get(&self.proxy_rejected),
             refused: get(&self.refused),
+            memory_refused: 0,
         }
     }
 }

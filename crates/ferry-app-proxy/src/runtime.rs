@@ -104,13 +104,20 @@ pub(crate) struct Shared {
     pub(crate) current: ArcSwap<Generation>,
     /// `Some` while [`Proxy::run`](crate::Proxy::run) runs. Also serialises reloads.
     pub(crate) runner: Mutex<Option<Runner>>,
+    /// The memory budget of every connection (its limit follows reloads).
+    pub(crate) memory: ferry_app_core::memory::MemoryBudget,
 }
 
 impl Shared {
     pub(crate) fn new(generation: Generation) -> Self {
+        let memory = ferry_app_core::memory::MemoryBudget::new(
+            "ferry_proxy",
+            generation.config.memory_budget,
+        );
         Self {
             current: ArcSwap::from_pointee(generation),
             runner: Mutex::new(None),
+            memory,
         }
     }
 

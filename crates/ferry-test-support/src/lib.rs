@@ -18,6 +18,7 @@
 //!   counting lookups;
 //! - [`payload`]: deterministic pseudo-random bytes;
 //! - [`corpus::replay`]: the checked-in fuzz corpus run through its harness functions.
+//! - [`metric`]: one sample's value in Prometheus text (a `/metrics` scrape or a render).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -40,4 +41,33 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
             x.to_le_bytes()[0]
         })
         .collect()
+}
+
+/// The value of the first sample of `name` in Prometheus text whose labels include every
+/// `labels` pair (`&[]` for a metric without labels); `None` when there is none.
+#[must_use]
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod metric_tests {
+    #[test]
+    fn finds_samples_by_name_and_labels() {
+        let text = "# HELP a_total x\na_total 3\na_total_more 9\nb{end=\"ok\",l=\"x\"} 2\n";
+        assert_eq!(super::metric(text, "a_total", &[]), Some(3.0));
+        assert_eq!(super::metric(text, "b", &[("end", "ok")]), Some(2.0));
+        assert_eq!(super::metric(text, "b", &[("end", "no")]), None);
+        assert_eq!(super::metric(text, "c", &[]), None);
+    }
 }

@@ -16,6 +16,8 @@ use crate::config::{AccessConfig, AccessMode};
 pub(crate) struct AccessShared {
     pub(crate) current: ArcSwap<AccessCtx>,
     pub(crate) reloading: Mutex<()>,
+    /// The memory budget of every TCP connection (its limit follows reloads).
+    pub(crate) memory: ferry_app_core::memory::MemoryBudget,
 }
 
 /// Access listeners ready to run: [`Access::reloader`] gives a handle that swaps in new
@@ -39,6 +41,10 @@ impl Access {
     pub fn new(config: AccessConfig) -> Self {
         Self {
             shared: Arc::new(AccessShared {
+                memory: ferry_app_core::memory::MemoryBudget::new(
+                    "ferry_hop",
+                    config.memory_budget,
+                ),
                 current: ArcSwap::from_pointee(AccessCtx::first(config)),
                 reloading: Mutex::new(()),
             }),
@@ -88,7 +94,8 @@ impl Access {
         // Listener count, addresses and modes never change while running (a reload that
         // changes them is refused), so the first generation's are the ones in force.
         let server = Server::with_tokens(first.stop.clone(), first.cut.clone())
-            .max_connections(first.config.max_connections);
+            .max_connections(first.config.max_connections)
+            .memory_budget(self.shared.memory.clone());
         for (index, socket) in sockets.into_iter().enumerate() {
             let Some(rt) = first.listeners.get(index) else {
                 break;
@@ -107,7 +114,15 @@ impl Access {
                 }
                 (AccessSocket::Tcp(l), _) => {
                     let shared = Arc::clone(&self.shared);
-                    server.accept(l, move |stream, peer| {
+                    let settings = Arc::clone(&self.shared);
+                    let cost = move || {
+                        let ctx = settings.current.load();
+                        ctx.config
+                            .listeners
+                            .get(index)
+                            .map_or(0, |l| ctx.config.memory_reservation(l))
+                    };
+                    server.accept_reserving(l, cost, move |stream, peer| {
                         // The generation in force now; this connection keeps it to its end.
                         let ctx = shared.current.load_full();
                         let l = ctx.listeners.get(index).cloned()?;
@@ -137,6 +152,7 @@ impl Access {
             bytes_down: get(&s.bytes_down),
             udp_datagrams: get(&s.udp_datagrams),
             failovers: get(&s.failovers),
+            memory_refused: self.shared.memory.refused(),
         };
         tracing::info!(?report, "stopped");
         Ok(report)

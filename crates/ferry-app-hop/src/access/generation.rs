@@ -98,6 +98,9 @@ impl AccessCtx {
         if (new.udp_max_flows, new.udp_idle_timeout) != (old.udp_max_flows, old.udp_idle_timeout) {
             report.applied.push("udp flows".to_owned());
         }
+        if new.memory_budget != old.memory_budget {
+            report.applied.push("memory_budget".to_owned());
+        }
         if new.max_connections != old.max_connections {
             report.kept("max_connections", old.max_connections, new.max_connections);
             new.max_connections = old.max_connections;

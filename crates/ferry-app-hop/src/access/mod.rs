@@ -79,6 +79,10 @@ pub struct AccessReport {
     /// Chains that failed (a hop reported an error, or hop 1 was unreachable) and were
     /// skipped for the next one, or left the connection failed when none was left.
     pub failovers: u64,
+    /// TCP connections closed at accept because their reservation would have passed
+    /// [`AccessConfig::memory_budget`](crate::AccessConfig::memory_budget) (not counted in
+    /// `accepted`).
+    pub memory_refused: u64,
 }
 
 #[derive(Debug, Default)]

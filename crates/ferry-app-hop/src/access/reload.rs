@@ -23,6 +23,7 @@ const PROGRAM: &str = "ferry-hop";
 /// settings they started with and are never cut. The number of listeners, their addresses and
 /// modes (and a UDP listener's destination) need a restart: such a reload is refused
 /// ([`ReloadError::NeedsRestart`]); `max_connections` and `metrics` keep their running values.
+/// `memory_budget` applies at once (live connections keep their reservations).
 ///
 /// Every reload's outcome is logged and counted in `ferry_config_reloads_total{result}`.
 #[derive(Clone)]
@@ -83,8 +84,10 @@ impl Reloader {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.shared.current.load_full();
+        let memory_budget = config.memory_budget;
         let (next, report) = current.next(config)?;
         self.shared.current.store(Arc::new(next));
+        self.shared.memory.set_limit(memory_budget);
         Ok(report)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +38,13 @@ pub struct AccessConfig {
     pub drain_timeout: Duration,
     /// Connections open at once over all listeners. Default 10 000.
     pub max_connections: NonZeroUsize,
+    /// Memory budget for connection buffers (`memory_budget`, a size such as `"256MiB"`): a
+    /// new TCP connection whose reservation ([`AccessConfig::memory_reservation`]) would take
+    /// the total above it is closed at accept and counted in `ferry_hop_memory_refused_total`;
+    /// live connections are never cut. Reloadable. Default 1 GiB
+    /// ([`DEFAULT_MEMORY_BUDGET`](ferry_app_core::memory::DEFAULT_MEMORY_BUDGET)); a file
+    /// must give at least one connection's reservation on every listener.
+    pub memory_budget: NonZeroU64,
     /// UDP flows (client and destination pairs) at once per UDP listener or association.
     /// Default 1 024.
     pub udp_max_flows: NonZeroUsize,
@@ -171,6 +178,36 @@ pub enum RouteAction {
 impl AccessConfig {
     /// Reads a TOML file (see [`AccessConfig::from_toml`]).
     ///
+    /// Bytes each TCP connection of `listener` reserves from
+    /// [`AccessConfig::memory_reservation`] at accept: the relay's two 16 KiB buffers, the
+    /// request head (8 KiB for HTTP CONNECT, 512 B for SOCKS5), 4 KiB for the chain's
+    /// statuses, and 128 KiB when any chain speaks TLS to its first hop; see
+    /// `ferry_app_core::memory`.
+    #[must_use]
+    pub fn memory_reservation(&self, listener: &AccessListener) -> u64 {
+        let head = match listener.mode {
+            AccessMode::HttpConnect => ferry_front::http_connect::DEFAULT_MAX_HEAD,
+            AccessMode::Socks5 => 512,
+            _ => 0,
+        };
+        let tls = self.chains.iter().any(|c| c.tls.is_some());
+        ferry_app_core::memory::per_connection(
+            &ferry_bridge::BridgeConfig::default(),
+            u8::from(tls),
+            head + crate::serve::handshake::READ_BUF,
+        )
+    }
+
+    /// The largest [`memory_reservation`](Self::memory_reservation) of the listeners.
+    #[must_use]
+    pub fn largest_reservation(&self) -> u64 {
+        self.listeners
+            .iter()
+            .map(|l| self.memory_reservation(l))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// # Errors
     ///
     /// [`ConfigError::Read`], or as [`AccessConfig::from_toml`].
@@ -188,6 +225,7 @@ impl AccessConfig {
     /// idle_timeout = "5m"          # or "off"
     /// drain_timeout = "30s"
     /// max_connections = 10000
+    /// memory_budget = "1GiB"       # buffers reserved by open connections; above: refused
     /// udp_max_flows = 1024
     /// udp_idle_timeout = "60s"
     /// metrics = "127.0.0.1:9101"   # admin endpoint (default off; --metrics overrides)

@@ -36,6 +36,8 @@ pub(super) struct AccessFile {
     #[serde(default, deserialize_with = "de_some_duration")]
     drain_timeout: Option<Duration>,
     max_connections: Option<usize>,
+    #[serde(default, deserialize_with = "ferry_app_core::size::de_some_size")]
+    memory_budget: Option<u64>,
     udp_max_flows: Option<usize>,
     #[serde(default, deserialize_with = "de_some_duration")]
     udp_idle_timeout: Option<Duration>,
@@ -134,6 +136,7 @@ impl AccessFile {
             idle_timeout: None,
             drain_timeout: None,
             max_connections: None,
+            memory_budget: None,
             udp_max_flows: None,
             udp_idle_timeout: None,
             metrics: None,
@@ -186,6 +189,7 @@ impl AccessFile {
             idle_timeout: Some(Duration::from_secs(300)),
             drain_timeout: Duration::from_secs(30),
             max_connections: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
+            memory_budget: ferry_app_core::memory::DEFAULT_MEMORY_BUDGET,
             udp_max_flows: NonZeroUsize::new(1_024).unwrap_or(NonZeroUsize::MIN),
             udp_idle_timeout: Duration::from_secs(60),
             metrics: self
@@ -219,6 +223,10 @@ impl AccessFile {
         }
         if let Some(d) = self.udp_idle_timeout {
             c.udp_idle_timeout = nonzero(d, "udp_idle_timeout")?;
+        }
+        if let Some(b) = self.memory_budget {
+            c.memory_budget = ferry_app_core::memory::check_budget(b, c.largest_reservation())
+                .map_err(|reason| ConfigError::invalid("memory_budget", reason))?;
         }
         Ok(c)
     }

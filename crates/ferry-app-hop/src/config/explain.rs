@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ferry_app_core::duration::format_duration;
+use ferry_app_core::size::format_size;
 use ferry_chain::Keyring;
 
 use super::{AccessConfig, AccessMode, KeySource, RouteAction, ServeConfig};
@@ -78,6 +79,12 @@ impl ServeConfig {
             format_duration(self.connect_timeout),
             opt(self.idle_timeout),
             format_duration(self.drain_timeout)
+        );
+        let _ = writeln!(
+            out,
+            "memory: budget={} per connection: {}",
+            format_size(self.memory_budget.get()),
+            format_size(self.memory_reservation())
         );
         let _ = writeln!(
             out,
@@ -172,6 +179,22 @@ impl AccessConfig {
             self.max_connections,
             metrics(self.metrics),
             self.log_format
+        );
+        let per: Vec<String> = self
+            .listeners
+            .iter()
+            .filter(|l| !matches!(l.mode, AccessMode::Udp { .. }))
+            .map(|l| format!("{}={}", l.name, format_size(self.memory_reservation(l))))
+            .collect();
+        let _ = writeln!(
+            out,
+            "memory: budget={} per connection: {}",
+            format_size(self.memory_budget.get()),
+            if per.is_empty() {
+                "no tcp listener".to_owned()
+            } else {
+                per.join(" ")
+            }
         );
         let _ = writeln!(
             out,

@@ -1,7 +1,7 @@
 //! `serve` mode: one hop.
 
 use std::net::SocketAddr;
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,13 @@ pub struct ServeConfig {
     pub drain_timeout: Duration,
     /// Connections open at once (handshaking or relaying). Default 10 000.
     pub max_connections: NonZeroUsize,
+    /// Memory budget for connection buffers (`memory_budget`, a size such as `"256MiB"`): a
+    /// new connection whose reservation ([`ServeConfig::memory_reservation`]) would take the
+    /// total above it is closed at accept and counted in `ferry_hop_memory_refused_total`;
+    /// live connections are never cut. Reloadable. Default 1 GiB
+    /// ([`DEFAULT_MEMORY_BUDGET`](ferry_app_core::memory::DEFAULT_MEMORY_BUDGET)); a file
+    /// must give at least one connection's reservation.
+    pub memory_budget: NonZeroU64,
     /// Handshakes in flight at once, over all clients. Default 1 024.
     pub max_handshakes: NonZeroUsize,
     /// Handshakes in flight at once per client IP (IPv6 by /64). Default 64.
@@ -121,6 +128,7 @@ impl ServeConfig {
             idle_timeout: Some(Duration::from_secs(300)),
             drain_timeout: Duration::from_secs(30),
             max_connections: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
+            memory_budget: ferry_app_core::memory::DEFAULT_MEMORY_BUDGET,
             max_handshakes: NonZeroUsize::new(1_024).unwrap_or(NonZeroUsize::MIN),
             per_client_handshakes: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
             per_client_connections: NonZeroU32::new(1_024).unwrap_or(NonZeroU32::MIN),
@@ -202,6 +210,20 @@ impl ServeConfig {
         Ok(())
     }
 
+    /// Bytes each connection reserves from [`ServeConfig::memory_budget`] at accept: the
+    /// relay's two 16 KiB buffers, the 4 KiB record buffer, and 128 KiB for each TLS side
+    /// (the listener's [`tls`](Self::tls), the [`next_hop_tls`](Self::next_hop_tls)); see
+    /// `ferry_app_core::memory`.
+    #[must_use]
+    pub fn memory_reservation(&self) -> u64 {
+        let tls_sides = u8::from(self.tls.is_some()) + u8::from(self.next_hop_tls.is_some());
+        ferry_app_core::memory::per_connection(
+            &ferry_bridge::BridgeConfig::default(),
+            tls_sides,
+            crate::serve::handshake::READ_BUF,
+        )
+    }
+
     /// Reads a TOML file (see [`ServeConfig::from_toml`]).
     ///
     /// # Errors
@@ -222,6 +244,7 @@ impl ServeConfig {
     /// idle_timeout = "5m"          # or "off"
     /// drain_timeout = "30s"
     /// max_connections = 10000
+    /// memory_budget = "1GiB"       # buffers reserved by open connections; above: refused
     /// max_handshakes = 1024
     /// per_client_handshakes = 64
     /// per_client_connections = 1024
@@ -273,6 +296,8 @@ struct ServeFile {
     #[serde(default, deserialize_with = "de_some_duration")]
     drain_timeout: Option<Duration>,
     max_connections: Option<usize>,
+    #[serde(default, deserialize_with = "ferry_app_core::size::de_some_size")]
+    memory_budget: Option<u64>,
     max_handshakes: Option<usize>,
     per_client_handshakes: Option<u32>,
     per_client_connections: Option<u32>,
@@ -414,6 +439,10 @@ impl ServeFile {
         }
         if let Some(t) = self.next_hop_tls {
             c.set_next_hop_tls_cas(&t.ca, "next_hop_tls.ca")?;
+        }
+        if let Some(b) = self.memory_budget {
+            c.memory_budget = ferry_app_core::memory::check_budget(b, c.memory_reservation())
+                .map_err(|reason| ConfigError::invalid("memory_budget", reason))?;
         }
         Ok(c)
     }

@@ -89,6 +89,7 @@ impl ServeCtx {
         let same_hs = (new.max_handshakes, new.per_client_handshakes)
             == (old.max_handshakes, old.per_client_handshakes);
         applied("max_handshakes, per_client_handshakes", !same_hs);
+        applied("memory_budget", new.memory_budget != old.memory_budget);
         let same_bridge = new.idle_timeout == old.idle_timeout;
         applied(
             "timeouts",

@@ -19,6 +19,8 @@ use crate::ServeConfig;
 pub(crate) struct HopShared {
     pub(crate) current: ArcSwap<ServeCtx>,
     pub(crate) reloading: Mutex<()>,
+    /// The memory budget of every connection (its limit follows reloads).
+    pub(crate) memory: ferry_app_core::memory::MemoryBudget,
 }
 
 /// A hop ready to run: [`Hop::reloader`] gives a handle that swaps in new settings for new
@@ -42,6 +44,10 @@ impl Hop {
     pub fn new(config: ServeConfig) -> Self {
         Self {
             shared: Arc::new(HopShared {
+                memory: ferry_app_core::memory::MemoryBudget::new(
+                    "ferry_hop",
+                    config.memory_budget,
+                ),
                 current: ArcSwap::from_pointee(ServeCtx::first(config)),
                 reloading: Mutex::new(()),
             }),
@@ -98,9 +104,12 @@ impl Hop {
                 "listening"
             );
         }
-        let server = Server::with_tokens(CancellationToken::new(), first.cut.clone());
+        let server = Server::with_tokens(CancellationToken::new(), first.cut.clone())
+            .memory_budget(self.shared.memory.clone());
         let shared = Arc::clone(&self.shared);
-        server.accept(listener, move |stream, peer| {
+        let settings = Arc::clone(&self.shared);
+        let cost = move || settings.current.load().config.memory_reservation();
+        server.accept_reserving(listener, cost, move |stream, peer| {
             // The generation in force now; this connection keeps it to its end.
             let ctx = shared.current.load_full();
             bump(&ctx.stats.accepted);
@@ -128,6 +137,7 @@ impl Hop {
             udp_forwarded: get(&s.udp_forwarded),
             udp_dropped: get(&s.udp_dropped),
             udp_refused: get(&s.udp_refused),
+            memory_refused: self.shared.memory.refused(),
         };
         tracing::info!(?report, "stopped");
         Ok(report)

@@ -49,6 +49,9 @@ pub struct ServeReport {
     /// address denied by the allowlist, unresolvable or unreachable. The answer is a bare
     /// status record, never larger than the datagram it answers.
     pub udp_refused: u64,
+    /// Connections closed at accept because their reservation would have passed
+    /// [`ServeConfig::memory_budget`] (not counted in `accepted`).
+    pub memory_refused: u64,
 }
 
 /// Binds the hop's TCP listener and, with [`ServeConfig::udp`], its UDP socket on the same

@@ -19,7 +19,8 @@ const PROGRAM: &str = "ferry-hop";
 /// wrong. A good config is swapped in for new connections and datagram flows: keys (a key
 /// removed from the file is refused from then on), allowlist, timeouts, per-client limits and
 /// `max_connections` / `max_handshakes` (limiters whose limits did not change keep their
-/// counts; changed ones start empty), the listener's TLS certificate and the next-hop CAs.
+/// counts; changed ones start empty), `memory_budget` (live connections keep their
+/// reservations), the listener's TLS certificate and the next-hop CAs.
 /// Live connections keep the settings they started with and are never cut. The replay guard
 /// is kept (so `replay_window` / `replay_capacity` and `metrics` keep their running values,
 /// reported as needing a restart). A changed `listen` or `udp` refuses the whole reload
@@ -88,8 +89,10 @@ impl Reloader {
         if config.udp != old.udp {
             return Err(ReloadError::changed("udp", old.udp, config.udp));
         }
+        let memory_budget = config.memory_budget;
         let (next, report) = current.next(config);
         self.shared.current.store(Arc::new(next));
+        self.shared.memory.set_limit(memory_budget);
         Ok(report)
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ferry_app_core::duration::format_duration;
+use ferry_app_core::size::format_size;
 use ferry_bridge::SplicePolicy;
 
 use super::ProxyConfig;
@@ -21,6 +22,16 @@ impl ProxyConfig {
             self.max_connections,
             format_duration(self.drain_timeout)
         );
+        let per: Vec<String> = self
+            .listeners
+            .iter()
+            .map(|l| format!("{}={}", l.name, format_size(l.memory_reservation)))
+            .collect();
+        out.push_str(&format!(
+            "memory: budget={} per connection: {}\n",
+            format_size(self.memory_budget.get()),
+            per.join(" ")
+        ));
         for l in &self.listeners {
             let b = &l.bridge;
             out.push_str(&format!(

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ferry_app_core::ConfigError;
 use ferry_app_core::duration::{de_duration, de_opt_duration};
+use ferry_app_core::memory::{DEFAULT_MEMORY_BUDGET, check_budget, per_connection};
 use ferry_bridge::{BridgeConfig, SplicePolicy};
 use serde::Deserialize;
 
@@ -45,6 +46,8 @@ pub(super) struct ServerFile {
     pub(super) max_connections: Option<usize>,
     #[serde(default, deserialize_with = "de_some_duration")]
     pub(super) drain_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "ferry_app_core::size::de_some_size")]
+    pub(super) memory_budget: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -156,8 +159,17 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             .dump
             .map(|t| t.validate(&format!("{key}.dump")))
             .transpose()?;
+        let memory_reservation = memory_reservation(
+            &bridge,
+            tls.is_some(),
+            &l.pool,
+            &routes,
+            &pools,
+            accept_proxy.is_some(),
+        );
         listeners.push(ListenerConfig {
             name: l.name.unwrap_or_else(|| key.clone()),
+            memory_reservation,
             bind,
             reuse_port: l.reuse_port,
             pool: l.pool,
@@ -172,10 +184,21 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         });
     }
     let drain_timeout = file.server.drain_timeout.unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+    let most = listeners
+        .iter()
+        .map(|l| l.memory_reservation)
+        .max()
+        .unwrap_or(0);
+    let memory_budget = match file.server.memory_budget {
+        None => DEFAULT_MEMORY_BUDGET,
+        Some(b) => check_budget(b, most)
+            .map_err(|reason| ConfigError::invalid("server.memory_budget", reason))?,
+    };
     Ok(ProxyConfig {
         listeners,
         pools,
         max_connections,
+        memory_budget,
         drain_timeout,
         log_format: file.log_format.unwrap_or_default(),
         metrics: file
@@ -188,6 +211,29 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             })
             .transpose()?,
     })
+}
+
+/// What one connection of a listener reserves from the memory budget: the relay's buffers,
+/// the client's TLS (on a TLS listener), the upstream's TLS (when any pool the listener sends
+/// to re-encrypts) and the PROXY header read (with `accept_proxy`).
+fn memory_reservation(
+    bridge: &BridgeConfig,
+    client_tls: bool,
+    pool: &Option<String>,
+    routes: &[Route],
+    pools: &BTreeMap<String, PoolConfig>,
+    accept_proxy: bool,
+) -> u64 {
+    let upstream_tls = pool
+        .iter()
+        .chain(routes.iter().map(|r| &r.pool))
+        .any(|name| pools.get(name).is_some_and(|p| p.tls.is_some()));
+    let head = if accept_proxy {
+        crate::proxy_protocol::head_bytes()
+    } else {
+        0
+    };
+    per_connection(bridge, u8::from(client_tls) + u8::from(upstream_tls), head)
 }
 
 /// Validates `routes` (pattern -> pool name) of the listener at `key`.

@@ -65,6 +65,8 @@ pub(super) struct LimitsFile {
     max_tunnels: Option<usize>,
     max_tunnels_per_client: Option<u32>,
     max_tunnels_per_agent: Option<u32>,
+    #[serde(default, deserialize_with = "ferry_app_core::size::de_some_size")]
+    memory_budget: Option<u64>,
     client_rate: Option<String>,
     agent_rate: Option<String>,
     auth_failures: Option<String>,
@@ -179,6 +181,7 @@ impl GatewayAuth {
 /// max_tunnels = 16384
 /// max_tunnels_per_client = 256
 /// max_tunnels_per_agent = 1024
+/// memory_budget = "1GiB"              # buffers reserved by client connections; above: refused
 /// client_rate = "50/s burst 100"      # or "off"
 /// agent_rate = "500/s burst 1000"
 /// auth_failures = "10/min burst 10"
@@ -375,6 +378,13 @@ impl GatewayConfig {
         }
         if let Some(hc) = t.half_close {
             front.bridge = front.bridge.half_close_timeout(hc);
+        }
+        // A client forwarded to the owning peer gateway holds a TLS stream to it too.
+        front.peer_tls_side = cluster.is_some();
+        let reservation = front.memory_reservation(client_tls.is_some());
+        if let Some(b) = l.memory_budget {
+            front.memory_budget = ferry_app_core::memory::check_budget(b, reservation)
+                .map_err(|reason| ConfigError::invalid("limits.memory_budget", reason))?;
         }
         let mut agent_quic = quic_settings(
             ("timeouts.agent_keep_alive", "timeouts.agent_idle"),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ferry_allow::SpecialAddresses;
 use ferry_app_core::duration::format_duration;
+use ferry_app_core::size::format_size;
 use ferry_limit::Quota;
 
 use super::{CertSpec, ClusterConfig, GatewayConfig, RegistrySpec};
@@ -128,6 +129,12 @@ impl GatewayConfig {
             out,
             "limits: max_tunnels={} max_tunnels_per_client={} max_tunnels_per_agent={}",
             l.max_tunnels, l.max_tunnels_per_client, l.max_tunnels_per_agent
+        );
+        let _ = writeln!(
+            out,
+            "memory: budget={} per connection: {}",
+            format_size(f.memory_budget.get()),
+            format_size(f.memory_reservation(self.client_tls.is_some()))
         );
         let _ = writeln!(
             out,

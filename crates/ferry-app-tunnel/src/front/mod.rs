@@ -32,6 +32,7 @@ mod live;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -88,6 +89,32 @@ pub struct FrontConfig {
     /// What happens to the live tunnels of a client whose credential is revoked by a reload
     /// ([`ClientFront::reload`]). Default [`RevokedClientTunnels::Keep`].
     pub revoked_client_tunnels: RevokedClientTunnels,
+    /// Memory budget for client connection buffers (`[limits] memory_budget`, a size such as
+    /// `"256MiB"`): a new connection whose reservation
+    /// ([`FrontConfig::memory_reservation`]) would take the total above it is closed at
+    /// accept and counted in `ferry_gateway_memory_refused_total`; live tunnels are never
+    /// cut. Reloadable. Default 1 GiB
+    /// ([`DEFAULT_MEMORY_BUDGET`](ferry_app_core::memory::DEFAULT_MEMORY_BUDGET)).
+    pub memory_budget: NonZeroU64,
+    /// Clients may be forwarded to a peer gateway over TLS (`[cluster]`): one more TLS side
+    /// in the reservation.
+    pub(crate) peer_tls_side: bool,
+}
+
+impl FrontConfig {
+    /// Bytes each client connection reserves from [`FrontConfig::memory_budget`] at accept:
+    /// the relay's two copy buffers ([`FrontConfig::bridge`], 16 KiB each by default), the
+    /// request head ([`FrontConfig::max_head`]), and 128 KiB per TLS side (the client's, with
+    /// `client_tls`; the peer gateway's, with `[cluster]`). The QUIC stream's receive window
+    /// is not in it: it is bounded per agent connection (see `ferry_app_core::memory`).
+    #[must_use]
+    pub fn memory_reservation(&self, client_tls: bool) -> u64 {
+        ferry_app_core::memory::per_connection(
+            &self.bridge,
+            u8::from(client_tls) + u8::from(self.peer_tls_side),
+            self.max_head,
+        )
+    }
 }
 
 /// What a reload does to the live tunnels of a client whose credential no longer verifies
@@ -130,6 +157,8 @@ impl Default for FrontConfig {
             bridge: BridgeConfig::default().idle_timeout(Some(DEFAULT_TUNNEL_IDLE_TIMEOUT)),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             revoked_client_tunnels: RevokedClientTunnels::default(),
+            memory_budget: ferry_app_core::memory::DEFAULT_MEMORY_BUDGET,
+            peer_tls_side: false,
         }
     }
 }
@@ -208,6 +237,8 @@ pub(crate) struct Inner<O> {
     pub(crate) stats: FrontStats,
     pub(crate) cut: CancellationToken,
     pub(crate) live: live::LiveTunnels,
+    /// The memory budget of client connections (its limit follows reloads).
+    pub(crate) memory: ferry_app_core::memory::MemoryBudget,
     /// Serialises reloads.
     reload: std::sync::Mutex<()>,
 }
@@ -253,8 +284,11 @@ impl<O: TunnelOpener> ClientFront<O> {
             tokio::time::Instant::now().into_std(),
         ));
         let bridge = Bridge::new(config.bridge.clone());
+        let memory =
+            ferry_app_core::memory::MemoryBudget::new("ferry_gateway", config.memory_budget);
         Self {
             inner: Arc::new(Inner {
+                memory,
                 current: ArcSwap::from_pointee(Generation {
                     config,
                     auth,
@@ -272,8 +306,8 @@ impl<O: TunnelOpener> ClientFront<O> {
         }
     }
 
-    /// Swaps in new settings, credentials and TLS acceptor for new connections; connections
-    /// already accepted keep the ones they started with. The limiter state (rates, counts,
+    /// Swaps in new settings, credentials and TLS acceptor for new connections (and the memory
+    /// budget at once); connections already accepted keep the ones they started with. The limiter state (rates, counts,
     /// blocked sources) is kept when `config.limits` is unchanged; otherwise new limiters start
     /// empty (tunnels open under the old ones hold their permits there until they end). Then,
     /// with [`RevokedClientTunnels::Cut`] in `config`, every remembered live tunnel whose
@@ -301,6 +335,7 @@ impl<O: TunnelOpener> ClientFront<O> {
         };
         let bridge = Bridge::new(config.bridge.clone());
         let cut = config.revoked_client_tunnels == RevokedClientTunnels::Cut;
+        self.inner.memory.set_limit(config.memory_budget);
         self.inner.current.store(Arc::new(Generation {
             config,
             auth,
@@ -344,6 +379,18 @@ impl<O: TunnelOpener> ClientFront<O> {
         &self.inner.stats
     }
 
+    /// Bytes reserved from [`FrontConfig::memory_budget`] by live client connections.
+    #[must_use]
+    pub fn memory_reserved(&self) -> u64 {
+        self.inner.memory.reserved()
+    }
+
+    /// Client connections refused at accept by [`FrontConfig::memory_budget`] so far.
+    #[must_use]
+    pub fn memory_refused(&self) -> u64 {
+        self.inner.memory.refused()
+    }
+
     /// Tunnels open now.
     #[must_use]
     pub fn tunnels_in_flight(&self) -> usize {
@@ -360,9 +407,15 @@ impl<O: TunnelOpener> ClientFront<O> {
     /// stops accepting, gives live connections [`FrontConfig::drain_timeout`] and cuts the
     /// rest. Returns when every connection task has ended.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let server = Server::with_tokens(CancellationToken::new(), self.inner.cut.clone());
+        let server = Server::with_tokens(CancellationToken::new(), self.inner.cut.clone())
+            .memory_budget(self.inner.memory.clone());
         let front = self.clone();
-        server.accept(listener, move |tcp, peer| {
+        let settings = self.clone();
+        let cost = move || {
+            let g = settings.inner.current.load();
+            g.config.memory_reservation(g.tls.is_some())
+        };
+        server.accept_reserving(listener, cost, move |tcp, peer| {
             let front = front.clone();
             Some(async move { front.handle_tcp(tcp, peer).await })
         });

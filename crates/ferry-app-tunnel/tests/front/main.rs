@@ -6,6 +6,7 @@ mod curl;
 mod garbage;
 mod harness;
 mod hostile;
+mod memory;
 #[path = "../support/servers.rs"]
 mod servers;
 mod statuses;
