@@ -1,6 +1,6 @@
 //! TLS through the proxy, run in-process through `ferry_app_proxy::Proxy` with listeners on
 //! port 0: termination, SNI routing, re-encryption, resumption, certificate reload, handshake
-//! floods, and `openssl s_client` session reuse.
+//! floods, slow TLS clients, and `openssl s_client` session reuse.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,5 +12,6 @@ mod reload;
 mod resumption;
 #[path = "../support/running.rs"]
 mod running;
+mod slow;
 mod sni;
 mod termination;
