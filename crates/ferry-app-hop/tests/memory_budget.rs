@@ -15,18 +15,10 @@ use ferry_app_hop::serve::bind;
 use ferry_app_hop::{ServeReport, serve};
 use ferry_chain::Address;
 use ferry_chain::client::{ClientConfig, connect};
-use ferry_test_support::{blocking::poll, metric, payload};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use ferry_test_support::{blocking::poll, metric, net::echoed, payload};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-
-/// Sends `data` and reads the same number of bytes back (the stream stays open).
-async fn echoed<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, data: &[u8]) -> Vec<u8> {
-    s.write_all(data).await.unwrap();
-    let mut back = vec![0u8; data.len()];
-    s.read_exact(&mut back).await.unwrap();
-    back
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn above_the_budget_new_connections_are_refused_until_one_ends() {

@@ -18,7 +18,7 @@ use ferry_chain::{
     Address, Chain, Decoded, DomainName, Flags, HopKey, Host, KeyId, Request, SealOptions, Status,
     decode_response, random_nonce, seal_request,
 };
-use ferry_test_support::net::{nothing_accepted, same_port_listeners, trickle};
+use ferry_test_support::net::{accepted, nothing_accepted, same_port_listeners, trickle};
 use ferry_test_support::resolve::Scripted;
 use ring::rand::SystemRandom;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -501,13 +501,6 @@ async fn rebinding(script: Scripted) -> (Result<(), ClientError>, [TcpListener; 
         .await
         .map(drop);
     (r, [allowed, denied], dns)
-}
-
-async fn accepted(listener: &TcpListener) {
-    tokio::time::timeout(Duration::from_secs(10), listener.accept())
-        .await
-        .expect("the checked address was dialled")
-        .unwrap();
 }
 
 #[tokio::test]

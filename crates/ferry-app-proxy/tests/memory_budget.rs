@@ -9,20 +9,17 @@ mod common;
 
 use common::start;
 use ferry_app_proxy::ProxyConfig;
-use ferry_test_support::{blocking::poll, metric, net::echo, payload};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ferry_test_support::{
+    blocking::poll,
+    metric,
+    net::{echo, echoed},
+    payload,
+};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 /// A plain listener's connection reserves its two 16 KiB relay buffers.
 const PER_CONNECTION: u64 = 32 * 1024;
-
-/// Sends `data` and reads the same number of bytes back (the connection stays open).
-async fn echoed(c: &mut TcpStream, data: &[u8]) -> Vec<u8> {
-    c.write_all(data).await.unwrap();
-    let mut back = vec![0u8; data.len()];
-    c.read_exact(&mut back).await.unwrap();
-    back
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn above_the_budget_new_connections_are_refused_until_one_ends() {

@@ -198,6 +198,24 @@ pub async fn same_port_listeners<const N: usize>(ips: [&str; N]) -> [TcpListener
     panic!("no port free on every one of {ips:?}");
 }
 
+/// Writes `data` and reads the same number of bytes back, leaving the stream open (an echo
+/// through a connection that must stay up).
+pub async fn echoed<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, data: &[u8]) -> Vec<u8> {
+    stream.write_all(data).await.unwrap();
+    let mut back = vec![0u8; data.len()];
+    stream.read_exact(&mut back).await.unwrap();
+    back
+}
+
+/// Waits for `listener`'s next connection (panics after 10 s: a dial that never came).
+pub async fn accepted(listener: &TcpListener) -> TcpStream {
+    tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept())
+        .await
+        .expect("nothing was dialled")
+        .unwrap()
+        .0
+}
+
 /// Whether `listener` has accepted nothing before: connects to it and checks that the first
 /// connection in its queue is this one (no wait, no timeout).
 pub async fn nothing_accepted(listener: &TcpListener) -> bool {

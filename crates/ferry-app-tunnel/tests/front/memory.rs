@@ -4,19 +4,11 @@
 
 use std::num::NonZeroU64;
 
-use ferry_test_support::payload;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use ferry_test_support::{net::echoed, payload};
+use tokio::io::AsyncReadExt as _;
 use tokio::net::TcpStream;
 
 use crate::harness::{TOKEN, ask, connect_request, echo_server, start};
-
-/// Sends `data` and reads the same number of bytes back (the tunnel stays open).
-async fn echoed(s: &mut TcpStream, data: &[u8]) -> Vec<u8> {
-    s.write_all(data).await.unwrap();
-    let mut back = vec![0u8; data.len()];
-    s.read_exact(&mut back).await.unwrap();
-    back
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn above_the_budget_new_connections_are_refused_until_one_ends() {

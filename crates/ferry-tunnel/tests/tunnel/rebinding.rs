@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_test_support::net::{nothing_accepted, same_port_listeners};
+use ferry_test_support::net::{accepted, nothing_accepted, same_port_listeners};
 use ferry_test_support::resolve::Scripted;
 use ferry_tunnel::{Destination, OpenError};
 use tokio::net::TcpListener;
@@ -34,13 +34,6 @@ async fn agent_with(dns: &Arc<Scripted>) -> (Pki, GatewayHandle, AgentHandle) {
 
 fn rebind_test(allowed: &TcpListener) -> Destination {
     Destination::parse("rebind.test", allowed.local_addr().unwrap().port()).unwrap()
-}
-
-async fn accepted(listener: &TcpListener) {
-    tokio::time::timeout(Duration::from_secs(10), listener.accept())
-        .await
-        .expect("the checked address was dialled")
-        .unwrap();
 }
 
 #[tokio::test]
