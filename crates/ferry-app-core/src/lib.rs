@@ -1,7 +1,7 @@
 //! What Ferry's programs share, so that each exists once: validated config values, listeners
 //! and the EMFILE-safe [`listen::Acceptor`]; the accept-and-drain loop ([`serve::Server`]); the
 //! plain-or-TLS stream and its relay ([`stream::Stream`]); the memory budget for connection
-//! buffers ([`memory::MemoryBudget`]); byte sizes in config files ([`size`]); the admin endpoint
+//! buffers ([`memory::MemoryBudget`]); source networks ([`net::parse_net`]); byte sizes in config files ([`size`]); the admin endpoint
 //! ([`admin::start`]); the reload outcome, its log lines and metric ([`reload`]); the wall
 //! clock ([`clock::WallClock`]); the log format ([`log::LogFormat`]); and the error types
 //! every program returns.
@@ -31,6 +31,7 @@ pub mod explain;
 pub mod listen;
 pub mod log;
 pub mod memory;
+pub mod net;
 pub mod reload;
 pub mod serve;
 pub mod size;

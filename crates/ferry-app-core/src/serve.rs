@@ -110,8 +110,26 @@ impl Server {
     /// would pass the budget is closed at once and `handler` is not called; the reservation of
     /// an admitted one is given back when its future ends (or when `handler` returns `None`).
     /// Without a budget, or with a cost of 0, nothing is reserved.
-    pub fn accept_reserving<C, F, Fut>(&self, listener: TcpListener, mut cost: C, mut handler: F)
+    pub fn accept_reserving<C, F, Fut>(&self, listener: TcpListener, cost: C, handler: F)
     where
+        C: FnMut() -> u64 + Send + 'static,
+        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.accept_reserving_until(listener, CancellationToken::new(), cost, handler);
+    }
+
+    /// [`Server::accept_reserving`] for one listener of a changing set (a listener removed at
+    /// a reload): its loop also ends, dropping `listener`, when `until` is cancelled, while
+    /// the connections it accepted run on and are waited for by [`Server::drain`] like all
+    /// the others.
+    pub fn accept_reserving_until<C, F, Fut>(
+        &self,
+        listener: TcpListener,
+        until: CancellationToken,
+        mut cost: C,
+        mut handler: F,
+    ) where
         C: FnMut() -> u64 + Send + 'static,
         F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -126,6 +144,7 @@ impl Server {
                 if let Some(limit) = &this.limit {
                     tokio::select! {
                         () = this.stop.cancelled() => return,
+                        () = until.cancelled() => return,
                         p = limit.acquire() => match p {
                             // Given back by the admission's drop (see `Admission`).
                             Ok(p) => {
@@ -138,6 +157,7 @@ impl Server {
                 }
                 let (stream, peer) = tokio::select! {
                     () = this.stop.cancelled() => return,
+                    () = until.cancelled() => return,
                     c = acceptor.accept(&listener) => c,
                 };
                 if let Some(budget) = &this.memory {
@@ -352,6 +372,42 @@ mod tests {
         assert_eq!(&b, b"2");
         drop(second);
         server.drain(Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test]
+    async fn a_listener_stopped_alone_closes_while_its_connections_run_on() {
+        let (l, addr) = listener().await;
+        let (other, other_addr) = listener().await;
+        let server = Server::new();
+        let until = CancellationToken::new();
+        server.accept_reserving_until(l, until.clone(), || 0, echo(server.cut().clone()));
+        server.accept(other, echo(server.cut().clone()));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"x").await.unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).await.unwrap();
+        until.cancel();
+        // The loop drops its listener: new connections are refused once it has.
+        let mut refused = false;
+        for _ in 0..1000 {
+            if TcpStream::connect(addr).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(refused, "the stopped listener still accepts");
+        // Its live connection and the other listener still work.
+        c.write_all(b"y").await.unwrap();
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"y");
+        let mut d = TcpStream::connect(other_addr).await.unwrap();
+        d.write_all(b"z").await.unwrap();
+        d.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"z");
+        drop((c, d));
+        server.drain(Duration::from_secs(30)).await;
+        assert_eq!(server.live(), 0);
     }
 
     #[tokio::test]

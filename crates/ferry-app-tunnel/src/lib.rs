@@ -31,6 +31,11 @@
 //!   metrics in [`metrics`]; an access-log line per connection (target `ferry::access`);
 //!   [`ClientFront::reload`] swaps its settings, credentials and TLS acceptor for new
 //!   connections (limiter state kept when the limits are unchanged);
+//! - [`service`]: TCP services (`[[service]]`): a public port forwarded, without CONNECT and
+//!   without a client credential, through an agent to one destination, with the front's
+//!   opener (so through the owner gateway with `[cluster]`), `allow_from`, per-source limits,
+//!   `send_proxy`, an access-log line and `ferry_gateway_service_*` metrics per connection;
+//!   added, removed and changed by a reload;
 //! - [`TunnelOpener`]: the seam to the tunnel transport; the gateway implements it over its
 //!   agent connections;
 //! - [`cluster`]: several gateways: [`RoutedOpener`] serves agents connected here locally and
@@ -95,6 +100,7 @@ pub mod gateway;
 mod local;
 pub mod metrics;
 mod opener;
+pub mod service;
 mod verify;
 
 pub use clock::{FixedClock, SharedClock, SystemClock, UnixClock};

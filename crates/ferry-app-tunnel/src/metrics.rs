@@ -8,6 +8,9 @@
 //! | `ferry_gateway_tunnels_total` | counter | `end` (the bridge's end labels, `cut_at_drain`, or `cut_revoked`) |
 //! | `ferry_gateway_active_tunnels` | gauge | none |
 //! | `ferry_gateway_bytes_total` | counter | `direction` (`client_to_agent`, `agent_to_client`) |
+//! | `ferry_gateway_service_connections_total` | counter | `service`, `result` (`ok`, `refused_source`, `client_rate_limited`, `limited`, `denied_by_gateway`, `agent_denied`, `agent_not_connected`, `dial_failed`, `open_timeout`, `overloaded`, `transport_failed`, `proxy_header_failed`, `cut_at_drain`) |
+//! | `ferry_gateway_service_active_connections` | gauge | `service` |
+//! | `ferry_gateway_service_bytes_total` | counter | `service`, `direction` (`client_to_agent`, `agent_to_client`) |
 //!
 //! [`describe_metrics`] registers their HELP text (the gateway calls it once its admin endpoint
 //! has started).
@@ -31,6 +34,45 @@ pub(crate) fn tunnel_ended(end: &'static str, up: u64, down: u64) {
     if down > 0 {
         metrics::counter!("ferry_gateway_bytes_total", "direction" => "agent_to_client")
             .increment(down);
+    }
+}
+
+pub(crate) fn service_connection(service: &str, result: &'static str, up: u64, down: u64) {
+    metrics::counter!(
+        "ferry_gateway_service_connections_total",
+        "service" => service.to_owned(),
+        "result" => result
+    )
+    .increment(1);
+    for (direction, n) in [("client_to_agent", up), ("agent_to_client", down)] {
+        if n > 0 {
+            metrics::counter!(
+                "ferry_gateway_service_bytes_total",
+                "service" => service.to_owned(),
+                "direction" => direction
+            )
+            .increment(n);
+        }
+    }
+}
+
+/// Holds `ferry_gateway_service_active_connections{service}` up while alive.
+pub(crate) struct ActiveServiceConnection(metrics::Gauge);
+
+impl ActiveServiceConnection {
+    pub(crate) fn new(service: &str) -> Self {
+        let g = metrics::gauge!(
+            "ferry_gateway_service_active_connections",
+            "service" => service.to_owned()
+        );
+        g.increment(1.0);
+        Self(g)
+    }
+}
+
+impl Drop for ActiveServiceConnection {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 
@@ -71,6 +113,18 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         "ferry_gateway_bytes_total",
         "Bytes relayed by finished client tunnels, by direction (client_to_agent, agent_to_client)."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_service_connections_total",
+        "Connections to a [[service]] port, by service and result (ok, refused_source, limited, agent_denied, ...)."
+    );
+    metrics::describe_gauge!(
+        "ferry_gateway_service_active_connections",
+        "Connections to a [[service]] port relaying now, by service."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_service_bytes_total",
+        "Bytes relayed by finished [[service]] connections, by service and direction (client_to_agent, agent_to_client)."
     );
     metrics::describe_counter!(
         "ferry_gateway_registry_failures_total",

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::cluster::{ClusterConfig, ClusterFile};
 use super::flags::GatewayFlags;
+use super::service::{Inherited, ServiceConfig, ServiceFile};
 use super::{
     CertFile, CertSpec, allowlist, parse_rate, quic_settings, quic_windows, read, syntax, with_path,
 };
@@ -37,6 +38,8 @@ pub(super) struct GatewayFile {
     #[serde(default)]
     timeouts: TimeoutsFile,
     cluster: Option<ClusterFile>,
+    #[serde(default, rename = "service")]
+    services: Vec<ServiceFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +201,9 @@ impl GatewayAuth {
 /// agent_idle = "30s"        # an agent silent this long is gone (its tunnels end)
 ///
 /// # [cluster]     # optional: several gateways (keys in `ClusterConfig`)
+///
+/// # [[service]]   # optional, repeated: a public TCP port forwarded through an agent
+/// # name = "ssh"  # (keys in `ServiceConfig`)
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -231,6 +237,9 @@ pub struct GatewayConfig {
     /// agent may send on one tunnel, and on all its tunnels together, before the gateway has
     /// read it. The connection window bounds what one agent can make the gateway buffer.
     pub agent_quic: ferry_tunnel::QuicSettings,
+    /// TCP services (`[[service]]`, see [`ServiceConfig`]): public ports forwarded through an
+    /// agent without CONNECT. Default none.
+    pub services: Vec<ServiceConfig>,
 }
 
 fn addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -312,6 +321,7 @@ impl GatewayConfig {
             limits: LimitsFile::default(),
             timeouts: TimeoutsFile::default(),
             cluster: None,
+            services: Vec::new(),
         })
     }
 
@@ -400,6 +410,22 @@ impl GatewayConfig {
             l.agent_receive_window,
             &mut agent_quic,
         )?;
+        let mut listeners = vec![("listen", listen)];
+        listeners.extend(metrics.map(|m| ("metrics", m)));
+        listeners.extend(
+            cluster
+                .as_ref()
+                .map(|c| ("cluster.peer_listen", c.peer_listen)),
+        );
+        let services = super::service::validate(
+            file.services,
+            &Inherited {
+                allow: &front.allow,
+                limits: &front.limits,
+                bridge: &front.bridge,
+                listeners,
+            },
+        )?;
         Ok(Self {
             listen,
             agent_listen,
@@ -411,6 +437,7 @@ impl GatewayConfig {
             front,
             cluster,
             agent_quic,
+            services,
         })
     }
 }

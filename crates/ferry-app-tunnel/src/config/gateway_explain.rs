@@ -158,6 +158,12 @@ impl GatewayConfig {
             Some(c) => out.push_str(&cluster(c, &self.agent_tls)),
             None => out.push_str("cluster: off (a single gateway)\n"),
         }
+        if self.services.is_empty() {
+            out.push_str("services: none\n");
+        }
+        for s in &self.services {
+            let _ = writeln!(out, "{}", s.explain());
+        }
         out
     }
 }

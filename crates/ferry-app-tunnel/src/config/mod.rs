@@ -16,6 +16,9 @@ mod flags;
 mod gateway;
 mod gateway_explain;
 mod rate;
+mod service;
+#[cfg(test)]
+mod service_tests;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +36,8 @@ pub use self::cluster::{ClusterConfig, DEFAULT_REGISTRY_TIMEOUT, RegistrySpec};
 pub use self::flags::{AgentFlags, GatewayFlags};
 pub use self::gateway::{GatewayAuth, GatewayConfig, JwtKeyFile};
 pub use self::rate::parse_rate;
+pub(crate) use self::service::gateway_allows;
+pub use self::service::{MAX_SERVICE_NAME, ServiceConfig};
 
 /// A certificate for a TLS or QUIC listener.
 #[derive(Clone, Debug, PartialEq, Eq)]

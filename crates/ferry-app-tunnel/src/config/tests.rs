@@ -408,7 +408,7 @@ fn agent_credential_load() {
 }
 
 /// The TOML block in a type's docs, from the source file.
-fn doc_example(source: &str) -> String {
+pub(super) fn doc_example(source: &str) -> String {
     let mut out = String::new();
     let mut inside = false;
     for line in source.lines() {

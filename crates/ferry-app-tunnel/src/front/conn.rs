@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use ferry_auth::Role;
 use ferry_bridge::{Counters, Session};
-use ferry_front::Address;
 use ferry_front::http_connect::{HttpLimits, Reply, write_response};
 use ferry_limit::ClientKey;
 use ferry_tunnel::AgentId;
@@ -274,12 +273,7 @@ async fn serve<O, S>(
         .take()
         .map(|c| inner.live.add(&c.username, &c.password));
 
-    let allowed = match &target {
-        Address::Ip(sa) => cfg.allow.check_ip(sa.ip(), sa.port()).is_allowed(),
-        Address::Domain(name, port) => cfg.allow.matches(name, *port).is_allowed(),
-        _ => false,
-    };
-    if !allowed {
+    if !crate::config::gateway_allows(&cfg.allow, &target) {
         respond_code(inner, g, &mut client, 403).await;
         return access.log(Some(403), "denied_by_gateway", 0, 0, None);
     }

@@ -362,6 +362,17 @@ impl<O: TunnelOpener> ClientFront<O> {
         &self.inner.opener
     }
 
+    /// The settings new connections use (the services read the gateway's allowlist and open
+    /// timeout from them).
+    pub(crate) fn generation(&self) -> Arc<Generation> {
+        self.inner.current.load_full()
+    }
+
+    /// The memory budget of client connections, which the services share.
+    pub(crate) fn memory(&self) -> &ferry_app_core::memory::MemoryBudget {
+        &self.inner.memory
+    }
+
     /// The TLS acceptor new connections use.
     pub(crate) fn tls(&self) -> Option<TlsAcceptor> {
         self.inner.current.load().tls.clone()

@@ -37,6 +37,7 @@ use crate::cluster::{Forwarder, PeerFront, RoutedOpener};
 use crate::config::{ClusterConfig, GatewayConfig};
 use crate::front::ClientFront;
 use crate::local::LocalOpener;
+use crate::service::Services;
 use crate::verify::AgentAuth;
 
 /// A gateway with everything loaded and bound, not serving yet.
@@ -48,6 +49,7 @@ pub struct BoundGateway {
     client: TcpListener,
     client_addr: SocketAddr,
     peer: Option<(PeerFront<LocalOpener>, TcpListener, SocketAddr)>,
+    services: Services<GatewayOpener>,
     admin: Option<Admin>,
     keeper: Option<keeper::KeeperTasks>,
     reloader: Reloader,
@@ -148,6 +150,7 @@ pub fn bind_with_clock(
         }
     };
     let front = ClientFront::new(config.front.clone(), auth, opener, client_tls, clock);
+    let services = Services::bind(front.clone(), &config.services)?;
     let admin = config
         .metrics
         .map(|addr| ferry_app_core::admin::start(addr, "ferry-gateway"))
@@ -160,7 +163,7 @@ pub fn bind_with_clock(
     let reloader = Reloader::new(
         config.clone(),
         agent_auth,
-        front.clone(),
+        services.clone(),
         tunnel.clone(),
         endpoint.clone(),
         peer.as_ref().map(|(p, _, _)| p.clone()),
@@ -180,6 +183,7 @@ pub fn bind_with_clock(
         client,
         client_addr,
         peer,
+        services,
         admin,
         keeper,
         reloader,
@@ -264,6 +268,12 @@ impl BoundGateway {
         self.peer.as_ref().map(|(_, _, a)| *a)
     }
 
+    /// The TCP services (`[[service]]`): their bound addresses and counters.
+    #[must_use]
+    pub fn services(&self) -> &Services<GatewayOpener> {
+        &self.services
+    }
+
     /// The admin endpoint's address (`metrics` only).
     #[must_use]
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
@@ -304,6 +314,14 @@ impl BoundGateway {
         let s = stop.clone();
         tasks.push(tokio::spawn(async move {
             front.serve(self.client, s.cancelled_owned()).await;
+        }));
+        self.services.start();
+        let services = self.services.clone();
+        let drain = self.front.config().drain_timeout;
+        let s = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            s.cancelled().await;
+            services.drain(drain).await;
         }));
         if let Some((peer, listener, _)) = self.peer {
             let s = stop.clone();

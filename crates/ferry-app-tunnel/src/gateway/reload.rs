@@ -18,6 +18,7 @@ use crate::cluster::PeerFront;
 use crate::config::{GatewayConfig, GatewayFlags};
 use crate::front::{ClientFront, RevokedClientTunnels};
 use crate::local::LocalOpener;
+use crate::service::Services;
 use crate::verify::AgentAuth;
 
 /// The program name reloads are logged and counted under.
@@ -56,6 +57,7 @@ struct Shared {
     running: Mutex<GatewayConfig>,
     agent_auth: AgentAuth,
     front: ClientFront<GatewayOpener>,
+    services: Services<GatewayOpener>,
     tunnel: ferry_tunnel::Gateway,
     endpoint: Endpoint,
     peer: Option<PeerFront<LocalOpener>>,
@@ -73,17 +75,20 @@ impl Reloader {
     pub(super) fn new(
         running: GatewayConfig,
         agent_auth: AgentAuth,
-        front: ClientFront<GatewayOpener>,
+        services: Services<GatewayOpener>,
         tunnel: ferry_tunnel::Gateway,
         endpoint: Endpoint,
         peer: Option<PeerFront<LocalOpener>>,
         stopping: CancellationToken,
     ) -> Self {
+        // The services open tunnels with the client front's opener: one handle gives both.
+        let front = services.front().clone();
         Self {
             shared: Arc::new(Shared {
                 running: Mutex::new(running),
                 agent_auth,
                 front,
+                services,
                 tunnel,
                 endpoint,
                 peer,
@@ -175,6 +180,9 @@ impl Reloader {
         } else {
             None
         };
+        // Last of the checks: new services' listeners are bound (and closed again if the
+        // reload goes no further).
+        let services = s.services.prepare(&new.services)?;
         let client_tls = match (&running.client_tls, &new.client_tls) {
             (Some(old), Some(spec)) if !reload_needed(old, spec) => s.front.tls(),
             _ => loaded.client_tls,
@@ -214,6 +222,16 @@ impl Reloader {
         let front = s.front.reload(new.front.clone(), loaded.auth, client_tls);
         if front.limits_kept {
             report.applied.push("limiter state kept".to_owned());
+        }
+        let svc = s.services.commit(services);
+        for (what, names) in [
+            ("services added", &svc.added),
+            ("services removed (live connections run on)", &svc.removed),
+            ("services changed (for new connections)", &svc.changed),
+        ] {
+            if !names.is_empty() {
+                report.applied.push(format!("{what}: {}", names.join(" ")));
+            }
         }
         let revalidated = s.tunnel.revalidate();
         if !revalidated.revoked.is_empty() {

@@ -8,3 +8,4 @@ mod peer;
 mod routing;
 #[path = "../support/servers.rs"]
 mod servers;
+mod services;

@@ -119,6 +119,7 @@ pub(crate) struct GatewayHandle {
     pub(crate) agents: SocketAddr,
     pub(crate) tunnel: ferry_tunnel::Gateway,
     pub(crate) reloader: gateway::Reloader,
+    pub(crate) services: ferry_app_tunnel::service::Services<gateway::GatewayOpener>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -150,6 +151,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
     let (client, agents) = (bound.client_addr(), bound.agent_addr());
     let tunnel = bound.tunnel().clone();
     let reloader = bound.reloader();
+    let services = bound.services().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         bound
@@ -163,6 +165,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
         agents,
         tunnel,
         reloader,
+        services,
         stop: Some(tx),
         task,
     }

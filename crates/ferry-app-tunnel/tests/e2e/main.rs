@@ -12,6 +12,7 @@ mod reload;
 mod restart;
 #[path = "../support/servers.rs"]
 mod servers;
+mod services;
 mod silent;
 mod statuses;
 #[path = "../support/udp_relay.rs"]

@@ -1,0 +1,159 @@
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use super::*;
+
+/// A gateway permitting 127.0.0.1:22 and app.internal:5432, with `services` appended.
+fn gw(services: &str) -> Result<GatewayConfig, String> {
+    GatewayConfig::from_toml(&format!(
+        r#"
+listen = "127.0.0.1:8080"
+agent_listen = "127.0.0.1:4433"
+allow = ["127.0.0.1:22", "app.internal:5432"]
+[tls]
+self_signed = true
+[auth]
+tokens = "tokens.txt"
+[limits]
+max_tunnels_per_client = 7
+client_rate = "3/s burst 4"
+[timeouts]
+idle = "2m"
+{services}
+"#
+    ))
+    .map_err(|e| e.to_string())
+}
+
+const SSH: &str = r#"
+[[service]]
+name = "ssh"
+bind = "0.0.0.0:2222"
+agent = "edge-1"
+destination = "127.0.0.1:22"
+"#;
+
+#[test]
+fn a_service_inherits_the_gateways_limits_and_idle_timeout() {
+    let c = gw(SSH).unwrap();
+    let [s] = c.services.as_slice() else {
+        panic!("{:?}", c.services)
+    };
+    assert_eq!(s.name, "ssh");
+    assert_eq!(s.bind.to_string(), "0.0.0.0:2222");
+    assert_eq!(s.agent.as_str(), "edge-1");
+    assert_eq!(s.destination.to_string(), "127.0.0.1:22");
+    assert!(s.allow_from.is_empty());
+    assert!(s.admits("203.0.113.9".parse().unwrap()));
+    assert_eq!(s.limits.max_tunnels_per_client.get(), 7);
+    assert_eq!(s.limits.client_rate, c.front.limits.client_rate);
+    assert_eq!(s.limits.agent_rate, None);
+    assert_eq!(s.limits.auth_failures, None);
+    assert_eq!(s.send_proxy, None);
+    assert_eq!(s.bridge.idle_timeout, Some(Duration::from_secs(120)));
+    assert!(
+        c.explain()
+            .contains("service ssh: tcp bind=0.0.0.0:2222 agent=edge-1")
+    );
+    assert!(gw("").unwrap().explain().contains("services: none"));
+}
+
+#[test]
+fn a_service_with_every_key() {
+    let c = gw(r#"
+[[service]]
+name = "db.ci-1"
+bind = "[::]:5432"
+protocol = "tcp"
+agent = "edge-2"
+destination = "app.internal:5432"
+allow_from = ["10.0.0.0/8", "2001:db8::1"]
+max_connections_per_client = 2
+client_rate = "off"
+send_proxy = "v2"
+idle_timeout = "off"
+"#)
+    .unwrap();
+    let s = &c.services[0];
+    assert_eq!(s.allow_from.len(), 2);
+    assert!(s.admits("10.1.2.3".parse().unwrap()));
+    assert!(s.admits("::ffff:10.1.2.3".parse().unwrap()));
+    assert!(!s.admits("192.0.2.1".parse().unwrap()));
+    assert_eq!(s.limits.max_tunnels_per_client.get(), 2);
+    assert_eq!(s.limits.client_rate, None);
+    assert_eq!(s.send_proxy, Some(ferry_front::proxy_protocol::Version::V2));
+    assert_eq!(s.bridge.idle_timeout, None);
+}
+
+#[test]
+fn service_errors_name_the_key() {
+    let with = |extra: &str| gw(&format!("{SSH}{extra}")).unwrap_err();
+    let udp = gw(&SSH.replace("[[service]]", "[[service]]\nprotocol = \"udp\"")).unwrap_err();
+    assert!(
+        udp.contains("service[0].protocol") && udp.contains("not supported yet"),
+        "{udp}"
+    );
+    let e = with(
+        "[[service]]\nname = \"ssh\"\nbind = \"0.0.0.0:2223\"\nagent = \"edge-1\"\ndestination = \"127.0.0.1:22\"\n",
+    );
+    assert!(
+        e.contains("service[1].name") && e.contains("used by another service"),
+        "{e}"
+    );
+    let e = with(
+        "[[service]]\nname = \"ssh2\"\nbind = \"0.0.0.0:2222\"\nagent = \"edge-1\"\ndestination = \"127.0.0.1:22\"\n",
+    );
+    assert!(
+        e.contains("service[1].bind") && e.contains("used by another service"),
+        "{e}"
+    );
+    let e = gw(&SSH.replace("0.0.0.0:2222", "127.0.0.1:8080")).unwrap_err();
+    assert!(
+        e.contains("service[0].bind") && e.contains("`listen`"),
+        "{e}"
+    );
+    let e = gw(&SSH.replace("edge-1", "bad id")).unwrap_err();
+    assert!(e.contains("service[0].agent"), "{e}");
+    let e = gw(&SSH.replace("127.0.0.1:22", "127.0.0.1:23")).unwrap_err();
+    assert!(
+        e.contains("service[0].destination")
+            && e.contains("not permitted by the gateway's `allow`"),
+        "{e}"
+    );
+    let e = gw(&SSH.replace("127.0.0.1:22", "no-port")).unwrap_err();
+    assert!(e.contains("service[0].destination"), "{e}");
+    let e = gw(&SSH.replace("\"ssh\"", "\"s s\"")).unwrap_err();
+    assert!(e.contains("service[0].name"), "{e}");
+    let e = with("allow_from = [\"10.1.2.3/8\"]\n");
+    assert!(
+        e.contains("service[0].allow_from[0]") && e.contains("did you mean"),
+        "{e}"
+    );
+    let e = with("max_connections_per_client = 0\n");
+    assert!(e.contains("service[0].max_connections_per_client"), "{e}");
+    let e = with("send_proxy = \"v3\"\n");
+    assert!(e.contains("send_proxy"), "{e}");
+    let e = with("bogus = 1\n");
+    assert!(e.contains("bogus"), "{e}");
+}
+
+#[test]
+fn the_documented_service_example_parses() {
+    let example = tests::doc_example(include_str!("service.rs"));
+    assert!(example.contains("[[service]]"));
+    let c = GatewayConfig::from_toml(&format!(
+        r#"
+listen = "127.0.0.1:8080"
+agent_listen = "127.0.0.1:4433"
+allow = ["127.0.0.1:22"]
+[tls]
+self_signed = true
+[auth]
+tokens = "tokens.txt"
+{example}
+"#
+    ))
+    .unwrap();
+    assert_eq!(c.services[0].name, "ssh");
+}

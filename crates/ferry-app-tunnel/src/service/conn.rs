@@ -1,0 +1,150 @@
+//! One service connection through the steps listed in the [module docs](super).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ferry_bridge::{Counters, Session};
+use ferry_front::proxy_protocol::ProxyHeader;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+
+use super::{Inner, ServiceStats, Settings};
+use crate::config::{ServiceConfig, gateway_allows};
+use crate::opener::TunnelOpener;
+
+/// The access-log line and the counters of one connection.
+struct Done<'a> {
+    config: &'a ServiceConfig,
+    stats: &'a ServiceStats,
+    peer: SocketAddr,
+    started: Instant,
+}
+
+impl Done<'_> {
+    fn log(&self, result: &'static str, end: &str, up: u64, down: u64, error: Option<&str>) {
+        self.stats.count(result, up, down);
+        crate::metrics::service_connection(&self.config.name, result, up, down);
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "ferry::access",
+            service = %self.config.name,
+            client = %self.peer,
+            agent = self.config.agent.as_str(),
+            destination = %self.config.destination,
+            result,
+            end,
+            bytes_up = up,
+            bytes_down = down,
+            ms,
+            error = error.unwrap_or("-"),
+            "service"
+        );
+    }
+}
+
+/// A source outside `allow_from`, closed at accept.
+pub(super) fn refused_source(config: &ServiceConfig, stats: &ServiceStats, peer: SocketAddr) {
+    Done {
+        config,
+        stats,
+        peer,
+        started: Instant::now(),
+    }
+    .log("refused_source", "refused_source", 0, 0, None);
+}
+
+/// The PROXY header announcing `client` → `local` (the same socket's two ends, so the same
+/// address family).
+fn proxy_header(
+    version: ferry_front::proxy_protocol::Version,
+    client: SocketAddr,
+    local: SocketAddr,
+) -> Result<Vec<u8>, ferry_front::proxy_protocol::ProxyEncodeError> {
+    let mut out = Vec::with_capacity(64);
+    ProxyHeader::proxy(version, client, local).encode(&mut out)?;
+    Ok(out)
+}
+
+pub(super) async fn handle<O: TunnelOpener>(
+    inner: &Inner<O>,
+    settings: &Settings,
+    stats: &ServiceStats,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
+    let started = Instant::now();
+    let _ = tcp.set_nodelay(true);
+    let config = &settings.config;
+    let done = Done {
+        config,
+        stats,
+        peer,
+        started,
+    };
+    let now = started.into_std();
+    let limiters = &settings.limiters;
+    let source = limiters.source(peer.ip());
+    if limiters.check_client_rate(source, now).is_err() {
+        return done.log("client_rate_limited", "client_rate_limited", 0, 0, None);
+    }
+    let _permits = match limiters.admit(source, config.agent.as_str(), now) {
+        Ok(p) => p,
+        Err(_refused) => return done.log("limited", "limited", 0, 0, None),
+    };
+    // The gateway's allowlist of now (a reload may have narrowed it).
+    let g = inner.front.generation();
+    if !gateway_allows(
+        &g.config.allow,
+        &crate::destination::to_target(&config.destination),
+    ) {
+        return done.log("denied_by_gateway", "denied_by_gateway", 0, 0, None);
+    }
+    let cut = inner.server.cut();
+    let open = inner
+        .front
+        .opener()
+        .open(&config.agent, &config.destination, peer);
+    let opened = tokio::select! {
+        () = cut.cancelled() => return done.log("cut_at_drain", "cut_at_drain", 0, 0, None),
+        r = timeout(g.config.open_timeout, open) => r,
+    };
+    let mut tunnel = match opened {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(failure)) => {
+            let why = failure.to_string();
+            return done.log(failure.label(), failure.label(), 0, 0, Some(&why));
+        }
+        Err(_elapsed) => return done.log("open_timeout", "open_timeout", 0, 0, None),
+    };
+    if let Some(version) = config.send_proxy {
+        let written = match tcp.local_addr() {
+            Ok(local) => match proxy_header(version, peer, local) {
+                Ok(header) => timeout(g.config.open_timeout, tunnel.write_all(&header))
+                    .await
+                    .map_err(|_elapsed| "timed out".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = written {
+            return done.log(
+                "proxy_header_failed",
+                "proxy_header_failed",
+                0,
+                0,
+                Some(&why),
+            );
+        }
+    }
+    let _active = crate::metrics::ActiveServiceConnection::new(&config.name);
+    let counters = Arc::new(Counters::new());
+    let session = Session::new().counters(Arc::clone(&counters));
+    let relay = settings.bridge.run(tcp, tunnel, session);
+    let (up, down, end) = tokio::select! {
+        () = cut.cancelled() => (counters.a_to_b(), counters.b_to_a(), "cut_at_drain"),
+        outcome = relay => (outcome.a_to_b, outcome.b_to_a, outcome.end.label()),
+    };
+    done.log("ok", end, up, down, None);
+}
