@@ -329,32 +329,12 @@ struct NextHopTlsFile {
     ca: Vec<PathBuf>,
 }
 
-/// A network (`ADDRESS/PREFIX`, no host bits set) or one address.
-fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
-        return Ok(ipnet::IpNet::from(ip));
-    }
-    let shown: String = text.chars().take(64).collect();
-    let net: ipnet::IpNet = text
-        .parse()
-        .map_err(|_bad| format!("{shown:?} is not a network (ADDRESS/PREFIX) or an address"))?;
-    if net.trunc() != net {
-        return Err(format!(
-            "{shown:?} has host bits set (did you mean {}?)",
-            net.trunc()
-        ));
-    }
-    Ok(net)
-}
-
 impl ServeConfig {
     /// Whether `peer` is one of [`ServeConfig::trusted_senders`] (IPv4-mapped IPv6 peers are
     /// taken as IPv4).
     #[must_use]
     pub fn trusts(&self, peer: std::net::IpAddr) -> bool {
-        let peer = peer.to_canonical();
-        self.trusted_senders.iter().any(|n| n.contains(&peer))
+        ferry_app_core::net::contains(&self.trusted_senders, peer)
     }
 }
 
@@ -418,7 +398,7 @@ impl ServeFile {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                parse_net(t)
+                ferry_app_core::net::parse_net(t)
                     .map_err(|why| ConfigError::invalid(format!("trusted_senders[{i}]"), why))
             })
             .collect::<Result<_, _>>()?;

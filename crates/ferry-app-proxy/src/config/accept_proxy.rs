@@ -35,8 +35,7 @@ impl AcceptProxy {
     /// Whether `peer` is in a trusted network.
     #[must_use]
     pub fn trusts(&self, peer: IpAddr) -> bool {
-        let peer = peer.to_canonical();
-        self.trusted.iter().any(|n| n.contains(&peer))
+        ferry_app_core::net::contains(&self.trusted, peer)
     }
 
     /// One line for `ferry-proxy check`.
@@ -87,15 +86,8 @@ impl AcceptProxyFile {
             .iter()
             .enumerate()
             .map(|(i, t)| {
-                parse_net(t).ok_or_else(|| {
-                    ConfigError::invalid(
-                        format!("{key}.trusted[{i}]"),
-                        format!(
-                            "{:?} is not a network (ADDRESS/PREFIX) or an address",
-                            t.chars().take(64).collect::<String>()
-                        ),
-                    )
-                })
+                ferry_app_core::net::parse_net(t)
+                    .map_err(|reason| ConfigError::invalid(format!("{key}.trusted[{i}]"), reason))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (v1, v2) = match &self.versions {
@@ -122,13 +114,4 @@ impl AcceptProxyFile {
             timeout,
         })
     }
-}
-
-/// `A.B.C.D/N`, `V6/N` or a bare address (a /32 or /128).
-fn parse_net(text: &str) -> Option<IpNet> {
-    let text = text.trim();
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Some(net.trunc());
-    }
-    text.parse::<IpAddr>().ok().map(IpNet::from)
 }

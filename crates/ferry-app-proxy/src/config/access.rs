@@ -125,9 +125,9 @@ impl AccessRules {
     ///
     /// [`AccessDenied`] saying which rule refused.
     pub fn check(&self, client: IpAddr, unix_secs: u64) -> Result<(), AccessDenied> {
-        let ip = client.to_canonical();
-        if self.deny.iter().any(|n| n.contains(&ip))
-            || (!self.allow.is_empty() && !self.allow.iter().any(|n| n.contains(&ip)))
+        use ferry_app_core::net::contains;
+        if contains(&self.deny, client)
+            || (!self.allow.is_empty() && !contains(&self.allow, client))
         {
             return Err(AccessDenied::Cidr);
         }

@@ -190,7 +190,8 @@ impl AccessFile {
             list.iter()
                 .enumerate()
                 .map(|(i, t)| {
-                    parse_net(t).map_err(|r| ConfigError::invalid(format!("{key}.{name}[{i}]"), r))
+                    ferry_app_core::net::parse_net(t)
+                        .map_err(|r| ConfigError::invalid(format!("{key}.{name}[{i}]"), r))
                 })
                 .collect::<Result<Vec<_>, _>>()
         };
@@ -210,25 +211,6 @@ impl AccessFile {
             action: action(self.action, self.reply, key)?,
         })
     }
-}
-
-/// A CIDR (`10.0.0.0/8`, `2001:db8::/32`) or a single address (as /32 or /128). Host bits
-/// must be zero, so that a typo such as `10.1.2.3/8` is not silently widened.
-fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
-        return Ok(ipnet::IpNet::from(ip));
-    }
-    let net: ipnet::IpNet = text
-        .parse()
-        .map_err(|_bad| format!("{text:?} is not a CIDR (ADDR/LEN) or an address"))?;
-    if net.trunc() != net {
-        return Err(format!(
-            "{text:?} has host bits set (did you mean {}?)",
-            net.trunc()
-        ));
-    }
-    Ok(net)
 }
 
 impl DumpFile {

@@ -191,7 +191,7 @@ fn errors_name_their_key() {
         (
             "[listener.access]\ndeny = [\"10.0.0.0/8\", \"nope\"]",
             "listener[0].access.deny[1]",
-            "CIDR",
+            "not a network (ADDRESS/PREFIX)",
         ),
         (
             "[listener.access]\nallow = [\"10.1.2.3/8\"]",
