@@ -14,6 +14,8 @@
 # - A crash, leak, timeout or out-of-memory finding leaves its input in
 #   fuzz/artifacts/TARGET/; the script then exits 1. Add such an input to the target's corpus
 #   as a regression seed (`seed-<what>`) once it is fixed.
+# - FUZZ_DEV=1 builds the targets in the debug profile (quicker to build, slower to run; CI's
+#   smoke run uses it).
 # - FUZZ_LOG_DIR=DIR keeps each target's libFuzzer log there (default: a temp dir, removed).
 #
 # Output: `target seconds runs exec/s corpus-files findings`, then `N passed, N failed`.
@@ -41,7 +43,12 @@ else
 fi
 
 # Release builds with debug assertions, so an integer overflow is a finding too.
-flags=(-O --debug-assertions "${sanitizer[@]}")
+# FUZZ_DEV=1: a debug build instead (much quicker to build, slower to run: for a smoke run).
+if [ "${FUZZ_DEV:-0}" = 1 ]; then
+    flags=(--dev "${sanitizer[@]}")
+else
+    flags=(-O --debug-assertions "${sanitizer[@]}")
+fi
 
 if [ "$#" -gt 0 ]; then
     targets=("$@")
