@@ -44,7 +44,8 @@ pub enum CertificateFault {
         /// Its `notBefore`, in seconds since the Unix epoch, when known.
         not_before: Option<u64>,
     },
-    /// The certificate is not signed by any CA the client trusts.
+    /// The certificate is not signed by any CA the client trusts (no trusted CA has its issuer's
+    /// name, or one has but its key did not sign it).
     UnknownIssuer,
     /// The certificate's extended key usage does not allow TLS servers (`serverAuth`).
     NotForServers,
@@ -90,7 +91,9 @@ impl CertificateFault {
             CertificateError::NotValidYetContext { not_before, .. } => Self::NotYetValid {
                 not_before: Some(not_before.as_secs()),
             },
-            CertificateError::UnknownIssuer => Self::UnknownIssuer,
+            // A CA of the same name but another key (two private CAs made alike) is found as
+            // the issuer, and its signature does not verify: not signed by the trusted CA.
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => Self::UnknownIssuer,
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
                 Self::NotForServers
             }

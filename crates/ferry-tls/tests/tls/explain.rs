@@ -210,3 +210,19 @@ async fn certificate_from_another_ca_names_the_trusted_file() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn certificate_from_a_namesake_ca_names_the_trusted_file() {
+    // Two CAs made alike: same name, other keys. webpki finds the trusted one as the issuer
+    // by name and its signature does not verify.
+    let dir = TempDir::new("namesake");
+    let ca = PrivateCa::generate("Ferry private CA", now(), DEFAULT_CA_VALIDITY).unwrap();
+    let namesake = PrivateCa::generate("Ferry private CA", now(), DEFAULT_CA_VALIDITY).unwrap();
+    let ca_file = dir.write("ca.pem", ca.cert_pem());
+    let server = namesake
+        .issue_server(["localhost"], now(), DEFAULT_SERVER_VALIDITY)
+        .unwrap();
+    let (fault, text) = refusal(handshake(server.to_source(), &ca_file, "localhost").await);
+    assert_eq!(fault, CertificateFault::UnknownIssuer);
+    assert!(text.contains("is not signed by the CA in"), "{text}");
+}
