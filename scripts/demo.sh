@@ -24,8 +24,8 @@ gw_agents=$(port 7) gw_clients=$(port 8) gw_admin=$(port 9) agent_admin=$(port 1
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step() { printf '   %s\n' "$*"; }
 
-# The demo's tools: curl (the client), python3 (the HTTP upstreams), openssl (the gateway's
-# certificate). A fresh Debian machine may lack some; install them as the tests do.
+# The demo's tools: curl (the client), python3 (the HTTP upstreams), openssl (random hop
+# keys). A fresh Debian machine may lack some; install them as the tests do.
 need=()
 for tool in curl python3 openssl; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
@@ -145,24 +145,21 @@ step "ferry-hop trace --config access.toml --destination 127.0.0.1:$up_a:"
 
 # --- 3. reverse tunnel -----------------------------------------------------------------------
 say "3/3 reverse tunnel: ferry-gateway (:$gw_clients for clients, :$gw_agents QUIC for agents) + ferry-agent 'edge-1'"
-# The gateway's certificate (agents verify it against this file); an end-entity certificate,
-# valid one day, for localhost and 127.0.0.1.
-openssl req -x509 -nodes -days 1 -subj /CN=localhost \
-    -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -addext "basicConstraints=critical,CA:FALSE" \
-    -keyout "$work/gw.key" -out "$work/gw.pem" 2>/dev/null
+# A private CA (agents trust ca.pem) and the gateway's certificate for localhost and
+# 127.0.0.1, valid one day.
+"$bin/ferry-gateway" cert --name localhost --ip 127.0.0.1 --days 1 --out-dir "$work/pki" >/dev/null
+step "ferry-gateway cert --name localhost --ip 127.0.0.1 --days 1 --out-dir pki"
 # Credentials: the token file keeps only hashes; each token is printed once.
 "$bin/ferry-gateway" token new --role agent --agent-id edge-1 --token-file "$work/tokens" >"$work/edge-1.token"
 client_token=$("$bin/ferry-gateway" token new --role client --agent-id edge-1 --token-file "$work/tokens")
 step "ferry-gateway token new --role agent|client --agent-id edge-1 --token-file tokens"
 # Both the gateway and the agent must allow a destination (deny by default).
 start gateway "$bin/ferry-gateway" --agent-listen "127.0.0.1:$gw_agents" --listen "127.0.0.1:$gw_clients" \
-    --tls-cert "$work/gw.pem" --tls-key "$work/gw.key" --token-file "$work/tokens" \
+    --tls-cert "$work/pki/gateway.pem" --tls-key "$work/pki/gateway.key" --token-file "$work/tokens" \
     --allow "127.0.0.1:$up_b" --metrics "127.0.0.1:$gw_admin"
 wait_port "$gw_clients"
 start agent "$bin/ferry-agent" --gateway "127.0.0.1:$gw_agents" --server-name localhost \
-    --tls-ca "$work/gw.pem" --agent-id edge-1 --token-file "$work/edge-1.token" \
+    --tls-ca "$work/pki/ca.pem" --agent-id edge-1 --token-file "$work/edge-1.token" \
     --allow "127.0.0.1:$up_b" --metrics "127.0.0.1:$agent_admin"
 wait_port "$agent_admin"
 # Wait (bounded: 10 s) until the agent holds its connection to the gateway.

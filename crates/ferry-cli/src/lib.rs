@@ -2,6 +2,7 @@
 //! and error reporting. Behaviour lives in the `ferry-app-*` crates; the binaries stay thin.
 
 pub mod args;
+pub mod certificate;
 pub mod credentials;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -83,7 +83,7 @@ impl CertSource {
     }
 }
 
-fn certified(
+pub(crate) fn certified(
     certs: Vec<rustls_pki_types::CertificateDer<'static>>,
     key_der: rustls_pki_types::PrivateKeyDer<'static>,
     provider: &CryptoProvider,

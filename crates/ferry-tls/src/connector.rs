@@ -15,6 +15,7 @@ use crate::acceptor::config::DEFAULT_HANDSHAKE_TIMEOUT;
 use crate::acceptor::deadline_after;
 use crate::cert::CertSource;
 use crate::error::{HandshakeError, TlsConfigError};
+use crate::explain::{CertificateFault, CertificateRefused};
 use crate::info::{HandshakeInfo, TlsVersion};
 use crate::insecure::InsecureSkipVerify;
 use crate::pem::{PemInput, load_roots};
@@ -145,6 +146,8 @@ pub struct TlsConnector {
     config: Arc<ClientConfig>,
     server_name: Option<String>,
     timeout: Duration,
+    /// Where the trusted CAs came from (their files), for refusals.
+    trusted: Option<String>,
 }
 
 impl TlsConnector {
@@ -193,10 +196,19 @@ impl TlsConnector {
             server_name(name)
                 .map_err(|_invalid| TlsConfigError::InvalidServerName { name: name.clone() })?;
         }
+        let trusted = (!config.insecure && !config.cas.is_empty()).then(|| {
+            config
+                .cas
+                .iter()
+                .map(|ca| ca.origin().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
         Ok(Self {
             config: Arc::new(client),
             server_name: config.server_name.clone(),
             timeout: config.timeout,
+            trusted,
         })
     }
 
@@ -206,6 +218,7 @@ impl TlsConnector {
             config,
             server_name: None,
             timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            trusted: None,
         }
     }
 
@@ -216,8 +229,12 @@ impl TlsConnector {
     /// # Errors
     ///
     /// [`HandshakeError::InvalidServerName`], [`HandshakeError::Timeout`],
-    /// [`HandshakeError::Tls`] (including an untrusted or mismatched certificate:
-    /// `rustls::Error::InvalidCertificate`), [`HandshakeError::Io`].
+    /// [`HandshakeError::Certificate`] when the server's certificate is refused for a reason
+    /// [`CertificateFault`](crate::CertificateFault) names (a CA certificate as the leaf, a name
+    /// not covered, expired, not yet valid, an unknown issuer, no `serverAuth`; the peer is
+    /// told as `the server NAME`), [`HandshakeError::Tls`] for other TLS failures (including
+    /// other certificate errors: `rustls::Error::InvalidCertificate`),
+    /// [`HandshakeError::Io`].
     ///
     /// # Cancel safety
     ///
@@ -241,11 +258,29 @@ impl TlsConnector {
         let stream = timeout_at(deadline, connector.connect(name, io))
             .await
             .map_err(|_elapsed| HandshakeError::Timeout(self.timeout))?
-            .map_err(HandshakeError::from_io)?;
+            .map_err(|e| self.explain(name_text, HandshakeError::from_io(e)))?;
         let (_, conn) = stream.get_ref();
         let info = HandshakeInfo::from_state(conn, sni)
             .ok_or(HandshakeError::Tls(rustls::Error::HandshakeNotComplete))?;
         Ok((stream, info))
+    }
+}
+
+impl TlsConnector {
+    /// `error`, as [`HandshakeError::Certificate`] when it is a certificate refusal this crate
+    /// explains.
+    fn explain(&self, name: &str, error: HandshakeError) -> HandshakeError {
+        match &error {
+            HandshakeError::Tls(tls) => match CertificateFault::from_tls(tls) {
+                Some(fault) => HandshakeError::Certificate(CertificateRefused::new(
+                    format!("the server {name}"),
+                    self.trusted.clone(),
+                    fault,
+                )),
+                None => error,
+            },
+            _ => error,
+        }
     }
 }
 

@@ -188,6 +188,33 @@ pub enum TlsConfigError {
     /// Generating a self-signed certificate failed.
     #[error("cannot generate a self-signed certificate")]
     SelfSigned(#[source] rcgen::Error),
+    /// Issuing a certificate ([`PrivateCa`](crate::PrivateCa)) failed.
+    #[error("cannot issue the certificate")]
+    Issue(#[source] rcgen::Error),
+    /// A certificate's validity period does not fit in X.509 (it starts before year 1 or ends
+    /// after year 9999).
+    #[error("certificate validity period is out of range")]
+    Validity,
+    /// The CA certificate given to [`PrivateCa::from_pem`](crate::PrivateCa::from_pem) cannot
+    /// be used to issue certificates.
+    #[error("{origin}: cannot use this certificate as the issuing CA")]
+    CaCertificate {
+        /// The input.
+        origin: Origin,
+        /// What rcgen reported.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// The CA key given to [`PrivateCa::from_pem`](crate::PrivateCa::from_pem) cannot sign
+    /// certificates.
+    #[error("{origin}: cannot use this key to sign certificates")]
+    CaKey {
+        /// The input.
+        origin: Origin,
+        /// What rcgen reported.
+        #[source]
+        source: rcgen::Error,
+    },
     /// Building the client-certificate verifier failed.
     #[error("cannot build the client certificate verifier")]
     ClientVerifier(#[source] rustls::server::VerifierBuilderError),
@@ -212,6 +239,10 @@ pub enum HandshakeError {
     /// The peer violated the protocol, sent an alert, or failed verification.
     #[error("tls handshake failed")]
     Tls(#[source] rustls::Error),
+    /// The server's certificate was refused (client side, [`TlsConnector`](crate::TlsConnector)):
+    /// the message says which server, what is wrong and how to fix it.
+    #[error(transparent)]
+    Certificate(crate::CertificateRefused),
     /// The transport failed (including the peer closing the connection mid-handshake).
     #[error("i/o error during tls handshake")]
     Io(#[source] io::Error),

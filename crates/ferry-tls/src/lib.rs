@@ -23,6 +23,14 @@
 //!   client certificates (mTLS), server-name override, ALPN; skipping verification needs the
 //!   explicitly named [`ConnectorConfig::insecure_skip_verify`]. Optional client-certificate
 //!   verification on the acceptor ([`ClientAuth`]).
+//! - **Certificate problems in plain words**: a refused server certificate is a
+//!   [`HandshakeError::Certificate`] whose message says which server, what is wrong (a CA
+//!   certificate as the leaf, a name not covered, expired, not yet valid, an unknown issuer)
+//!   and how to fix it ([`CertificateRefused`]); [`RecordingVerifier`] does the same for QUIC;
+//!   [`check_server_certificate`] finds what clients would refuse in a server's own
+//!   certificate.
+//! - **A private CA** ([`PrivateCa`]): ECDSA P-256 CA and server certificates with rcgen (what
+//!   `ferry-gateway cert` writes).
 //! - **Typed errors**: [`HandshakeError`] separates timeout, busy, TLS (`rustls::Error` as a
 //!   source, not hidden in an `io::Error`) and transport failures.
 //!
@@ -94,8 +102,10 @@ mod acceptor;
 mod cert;
 mod connector;
 mod error;
+mod explain;
 mod info;
 mod insecure;
+mod issue;
 mod pem;
 mod self_signed;
 mod sni;
@@ -109,7 +119,12 @@ pub use acceptor::{ServerTlsStream, TlsAcceptor};
 pub use cert::CertSource;
 pub use connector::{ClientTlsStream, ConnectorConfig, DEFAULT_CLIENT_SESSIONS, TlsConnector};
 pub use error::{HandshakeError, Origin, TlsConfigError};
+pub use explain::{
+    CertificateFault, CertificateRefused, RecordingVerifier, ServerCertWarning,
+    check_server_certificate,
+};
 pub use info::{HandshakeInfo, TlsVersion};
+pub use issue::{DEFAULT_CA_VALIDITY, DEFAULT_SERVER_VALIDITY, IssuedCert, PrivateCa};
 pub use pem::{MAX_PEM_FILE_LEN, PemInput};
 pub use self_signed::SelfSigned;
 pub use tickets::{DEFAULT_TICKET_ROTATION, MIN_TICKET_KEY_LEN, SharedTicketer, Tickets};

@@ -62,6 +62,9 @@ pub enum QuicConfigError {
     /// rustls refused the protocol versions of its ring provider.
     #[error("tls protocol versions")]
     Versions(#[source] rustls::Error),
+    /// The CA certificates trusted for the gateway cannot make a verifier (there are none).
+    #[error("no trusted ca certificate for the gateway")]
+    Roots(#[source] ferry_tls::TlsConfigError),
     /// The idle timeout is above QUIC's limit (2^62 ms).
     #[error("idle timeout out of range")]
     IdleTimeout,
@@ -180,6 +183,24 @@ pub fn client_crypto(
     roots: Arc<rustls::RootCertStore>,
 ) -> Result<Arc<QuicClientConfig>, QuicConfigError> {
     QuicClientConfig::try_from(client_tls(roots)?)
+        .map(Arc::new)
+        .map_err(QuicConfigError::Tls)
+}
+
+/// [`client_crypto`] with `verifier` checking the gateway's certificate (the agent's
+/// [`ferry_tls::RecordingVerifier`], which remembers why it refused one).
+pub(crate) fn client_crypto_verified(
+    verifier: Arc<ferry_tls::RecordingVerifier>,
+) -> Result<Arc<QuicClientConfig>, QuicConfigError> {
+    let mut tls = rustls::ClientConfig::builder_with_provider(ring_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(QuicConfigError::Versions)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.enable_early_data = false;
+    QuicClientConfig::try_from(tls)
         .map(Arc::new)
         .map_err(QuicConfigError::Tls)
 }

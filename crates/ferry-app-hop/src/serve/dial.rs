@@ -117,6 +117,11 @@ pub(crate) async fn dial_next(
     };
     match tokio::time::timeout_at(deadline, connector.connect(&name, tcp)).await {
         Ok(Ok((stream, _info))) => Ok((Stream::Client(Box::new(stream)), addr)),
+        Ok(Err(ferry_tls::HandshakeError::Certificate(refused))) => {
+            let refused = refused.with_peer(format!("the next hop {next}"));
+            tracing::warn!(next = %next, "tls to the next hop failed: {refused}");
+            Err(Status::Unreachable)
+        }
         Ok(Err(e)) => {
             tracing::info!(next = %next, error = %e, "tls to the next hop failed");
             Err(Status::Unreachable)

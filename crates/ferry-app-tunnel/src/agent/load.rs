@@ -40,6 +40,7 @@ pub(crate) fn tunnel_config(
         credential,
         Arc::clone(&config.allow),
     );
+    tunnel.roots_source = Some(format!("{} (ca / --tls-ca)", config.ca.display()));
     tunnel.dial_timeout = config.connect_timeout;
     tunnel.backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     tunnel.quic = config.quic;

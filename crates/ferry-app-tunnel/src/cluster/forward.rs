@@ -145,6 +145,10 @@ impl Forwarder {
         let handshake = timeout(cfg.connect_timeout, self.connector.connect(&name, tcp));
         let mut tls = match handshake.await {
             Ok(Ok((tls, _info))) => tls,
+            Ok(Err(ferry_tls::HandshakeError::Certificate(refused))) => {
+                let refused = refused.with_peer(format!("the peer gateway {owner}"));
+                return Err(ForwardError::Tls(refused.to_string()));
+            }
             Ok(Err(e)) => return Err(ForwardError::Tls(ferry_app_core::error::error_line(&e))),
             Err(_elapsed) => return Err(ForwardError::Unreachable("tls timed out".into())),
         };

@@ -25,6 +25,22 @@ fn source(spec: &CertSpec) -> CertSource {
     }
 }
 
+/// Logs one warning for each problem that would make `clients` (e.g. `agents`) refuse the
+/// certificate of `spec` (the config key `key`) at `now_unix` (seconds since the epoch): a CA
+/// certificate, an expired or not yet valid one, one without subject alternative name or
+/// without `serverAuth`. Nothing for a self-signed certificate or one that cannot be read
+/// (loading it reports that). Returns the number of warnings.
+pub fn warn_if_refused(key: &str, spec: &CertSpec, clients: &str, now_unix: u64) -> usize {
+    let now = ferry_tls::rustls::pki_types::UnixTime::since_unix_epoch(
+        std::time::Duration::from_secs(now_unix),
+    );
+    let warnings = ferry_tls::check_server_certificate(&source(spec), now);
+    for warning in &warnings {
+        tracing::warn!(key, refused_by = clients, "{warning}");
+    }
+    warnings.len()
+}
+
 /// A TLS acceptor for `spec`; `tls13_only` for QUIC.
 ///
 /// # Errors

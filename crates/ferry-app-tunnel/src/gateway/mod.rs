@@ -92,6 +92,18 @@ pub fn bind_with_clock(
         agent_tls,
         client_tls,
     } = loaded::Loaded::load(config)?;
+    // Certificates clients would refuse are loaded all the same (a renewal may be on its
+    // way), but said at start, with the fix.
+    let now = clock.unix_secs();
+    load::warn_if_refused("tls", &config.agent_tls, "agents", now);
+    if let Some(spec) = &config.client_tls {
+        load::warn_if_refused("client_tls", spec, "clients", now);
+    }
+    if let Some(c) = &config.cluster
+        && let Some(spec) = &c.peer_tls
+    {
+        load::warn_if_refused("cluster.peer_tls", spec, "peer gateways", now);
+    }
     let cluster = config
         .cluster
         .as_ref()

@@ -20,7 +20,7 @@ pub const PROGRAM: &str = "ferry-gateway";
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version, args_conflicts_with_subcommands = true)]
 pub struct Args {
-    /// `check`, `token` or `jwt`, or none to run.
+    /// `check`, `explain`, `cert`, `token` or `jwt`, or none to run.
     #[command(subcommand)]
     pub command: Option<Command>,
     /// QUIC (UDP) address agents connect to, e.g. 0.0.0.0:4433.
@@ -99,6 +99,14 @@ pub enum Command {
     /// and checks every address again). Exits 0 when allowed, 1 when denied, 64 for a bad file
     /// or destination.
     Explain(super::ExplainArgs),
+    /// Make a private CA and a certificate for the gateway: writes ca.pem (the CA agents and
+    /// peer gateways trust, --tls-ca), ca.key (mode 0600, to issue more certificates later
+    /// with --ca-cert/--ca-key), gateway.pem (the certificate for the given names and IPs,
+    /// then the CA) and gateway.key (mode 0600), and prints the flags to pass to the gateway,
+    /// the agents and peer gateways. ECDSA P-256; the certificate has the names as
+    /// subjectAltNames, CA:FALSE and serverAuth, and is valid for 825 days (--days), the CA
+    /// for 10 years (--ca-days). Existing files are kept unless --force is given.
+    Cert(crate::certificate::CertArgs),
     /// Create static tokens.
     Token {
         /// `new`.

@@ -1,5 +1,5 @@
 //! `ferry-gateway`: the reverse tunnel's gateway (agents over QUIC, clients over HTTP
-//! CONNECT), and the `token` / `jwt` credential tools. See `ferry-gateway --help`.
+//! CONNECT), the `cert` certificate tool and the `token` / `jwt` credential tools. See `ferry-gateway --help`.
 
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use ferry_app_tunnel::config::{GatewayConfig, GatewayFlags};
 use ferry_app_tunnel::gateway::Reloader;
 use ferry_cli::args::ExplainArgs;
 use ferry_cli::args::gateway::{Args, Command, PROGRAM};
+use ferry_cli::certificate::run_cert;
 use ferry_cli::credentials::{run_jwt, run_token};
 use ferry_cli::{EXIT_FAILURE, EXIT_USAGE, ProgramRun, fail};
 
@@ -24,6 +25,16 @@ fn main() -> ExitCode {
         Some(Command::Jwt { command }) => {
             let result = run_jwt(command, &mut std::io::stdout());
             return result.map_or_else(|e| fail(PROGRAM, &e, EXIT_FAILURE), |()| ExitCode::SUCCESS);
+        }
+        Some(Command::Cert(cert)) => {
+            // The binary is where the clock is read (libraries take time as a parameter).
+            #[allow(clippy::disallowed_methods)]
+            let now = std::time::SystemTime::now();
+            return match run_cert(cert, now, &mut std::io::stdout()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) if e.is_usage() => fail(PROGRAM, &e, EXIT_USAGE),
+                Err(e) => fail(PROGRAM, &e, EXIT_FAILURE),
+            };
         }
         Some(Command::Check { file }) => return check(file),
         Some(Command::Explain(ExplainArgs {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod explain;
 mod flood;
 mod handshake;
 mod mtls_connector;

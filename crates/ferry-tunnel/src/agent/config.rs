@@ -26,6 +26,9 @@ pub struct AgentConfig {
     pub server_name: String,
     /// CA certificates trusted for the gateway's certificate (no other roots, no "insecure").
     pub roots: Arc<rustls::RootCertStore>,
+    /// Where `roots` came from, for the message when the gateway's certificate is not signed
+    /// by them (e.g. `--tls-ca /etc/ferry/ca.pem`). Default: none ("a trusted CA").
+    pub roots_source: Option<String>,
     /// The id this agent connects as.
     pub agent_id: AgentId,
     /// Its static token or JWT (empty only for a gateway without authentication).
@@ -64,6 +67,7 @@ impl fmt::Debug for AgentConfig {
         f.debug_struct("AgentConfig")
             .field("gateway", &self.gateway)
             .field("server_name", &self.server_name)
+            .field("roots_source", &self.roots_source)
             .field("agent_id", &self.agent_id)
             .field("credential", &self.credential)
             .field("allowlist_rules", &self.allowlist.len())
@@ -94,6 +98,7 @@ impl AgentConfig {
             gateway,
             server_name: server_name.into(),
             roots,
+            roots_source: None,
             agent_id,
             credential,
             allowlist,

@@ -282,9 +282,23 @@ impl Agent {
                 &config.server_name,
             )
             .map_err(|e| ConnectFailure::Failed(e.to_string()))?;
+        // A refusal left by an earlier attempt on these settings is not this attempt's.
+        let _ = generation.verifier.take_refusal();
         let conn = match timeout_at(deadline, connecting).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(ConnectFailure::Failed(e.to_string())),
+            Ok(Err(e)) => {
+                // quinn passes the TLS error on as text; the verifier kept what it refused.
+                let why = match generation.verifier.take_refusal() {
+                    Some(fault) => ferry_tls::CertificateRefused::new(
+                        format!("the gateway at {}", config.gateway),
+                        config.roots_source.clone(),
+                        fault,
+                    )
+                    .to_string(),
+                    None => e.to_string(),
+                };
+                return Err(ConnectFailure::Failed(why));
+            }
             Err(_elapsed) => return Err(ConnectFailure::Failed("handshake timed out".into())),
         };
         match timeout_at(deadline, Self::authenticate(&conn, config)).await {

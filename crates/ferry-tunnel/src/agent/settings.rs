@@ -15,6 +15,9 @@ pub(crate) struct Generation {
     pub(crate) config: Arc<AgentConfig>,
     /// The quinn client config (roots, ALPN, transport settings) for the next connect.
     pub(crate) client: quinn::ClientConfig,
+    /// The verifier in `client`: why it refused the gateway's certificate, after a failed
+    /// handshake (one attempt at a time uses a generation).
+    pub(crate) verifier: Arc<ferry_tls::RecordingVerifier>,
     /// The bridge for new tunnels.
     pub(crate) bridge: Bridge,
 }
@@ -22,7 +25,12 @@ pub(crate) struct Generation {
 impl Generation {
     /// Builds everything `config` needs; fails without side effects.
     pub(crate) fn build(config: AgentConfig) -> Result<Self, QuicConfigError> {
-        let mut client = quinn::ClientConfig::new(quic::client_crypto(Arc::clone(&config.roots))?);
+        let verifier = Arc::new(
+            ferry_tls::RecordingVerifier::new(Arc::clone(&config.roots))
+                .map_err(QuicConfigError::Roots)?,
+        );
+        let mut client =
+            quinn::ClientConfig::new(quic::client_crypto_verified(Arc::clone(&verifier))?);
         client.transport_config(quic::transport_config(
             &config.quic,
             config.max_tunnels.get(),
@@ -31,6 +39,7 @@ impl Generation {
         Ok(Self {
             config: Arc::new(config),
             client,
+            verifier,
             bridge,
         })
     }

@@ -114,6 +114,11 @@ pub(crate) async fn start_gateway_with(
             Err(e) => panic!("bind {addr}: {e}"),
         }
     };
+    run_bound(gateway, endpoint)
+}
+
+/// Runs `gateway` on an endpoint it bound.
+pub(crate) fn run_bound(gateway: Gateway, endpoint: quinn::Endpoint) -> GatewayHandle {
     let addr = endpoint.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let g = gateway.clone();
