@@ -86,7 +86,7 @@ pub mod fuzzing;
 pub use keeper::{Beat, Keeper, Standing};
 pub use key::{HASHED_PREFIX, KEY_PREFIX, agent_key};
 pub use lease::{DEFAULT_HEARTBEAT, DEFAULT_TTL, Lease, LeaseError};
-pub use memcached::{MemcachedRegistry, ServersError, score, server_for};
+pub use memcached::{MemcachedRegistry, Server, ServersError, score, server_for};
 pub use memory::MemoryRegistry;
 pub use owner::{Entry, InstanceId, Owner, RandomError};
 pub use record::RecordError;

@@ -1,9 +1,11 @@
 //! [`MemcachedRegistry`]: the registry shared by several gateways, in memcached (one server,
 //! or several with each key on one of them by rendezvous hashing).
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ferry_memcache::resolve::SharedResolver;
 use ferry_memcache::{Client, ClientConfig, Deleted, Key, Stored};
 
 use crate::key::agent_key;
@@ -39,6 +41,43 @@ pub struct MemcachedRegistry {
     servers: Vec<Client>,
     /// `servers[0]`.
     first: Client,
+}
+
+/// One memcached server of a [`MemcachedRegistry`]: an address, or a host name resolved when
+/// connecting and again when connecting fails.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Server {
+    /// `IP:PORT` or `[IPv6]:PORT`.
+    Addr(SocketAddr),
+    /// `host:PORT`.
+    Name {
+        /// The host name, lowercase.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl Server {
+    /// A server named `host` (lowercased here) on `port`.
+    #[must_use]
+    pub fn host(host: &str, port: u16) -> Self {
+        Self::Name {
+            host: host.to_ascii_lowercase(),
+            port,
+        }
+    }
+}
+
+/// The server's name in the rendezvous scheme: `IP:PORT`, `[IPv6]:PORT` or `host:PORT`.
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Addr(a) => write!(f, "{a}"),
+            Self::Name { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
 }
 
 /// A set of memcached servers [`MemcachedRegistry::spread`] cannot use.
@@ -126,6 +165,32 @@ impl MemcachedRegistry {
         let mut config = ClientConfig::default();
         config.op_timeout = op_timeout;
         Self::new(Client::new(addr, config))
+    }
+
+    /// A registry over `servers` (one or several, see [`MemcachedRegistry::spread`]), with
+    /// `op_timeout` per round trip (other client settings default); host names are resolved
+    /// through `resolver` (`ferry_memcache::resolve::system()` in programs).
+    ///
+    /// # Errors
+    ///
+    /// [`ServersError`] when `servers` is empty or names a server twice.
+    pub fn open(
+        servers: &[Server],
+        op_timeout: Duration,
+        resolver: &SharedResolver,
+    ) -> Result<Self, ServersError> {
+        let mut config = ClientConfig::default();
+        config.op_timeout = op_timeout;
+        let clients = servers
+            .iter()
+            .map(|s| match s {
+                Server::Addr(a) => Client::new(*a, config.clone()),
+                Server::Name { host, port } => {
+                    Client::resolving(host, *port, std::sync::Arc::clone(resolver), config.clone())
+                }
+            })
+            .collect();
+        Self::spread(clients)
     }
 
     /// The clients, one per server, in the order given (for health checks: [`Client::noop`]).
