@@ -42,8 +42,9 @@
 //!
 //! It does not hold agent connections or forward clients (`ferry-tunnel` and
 //! `ferry-app-tunnel`), does not replicate records or move keys away from a server that is
-//! down (see [`MemcachedRegistry`] for why), does not cache lookups, and gives no guarantee beyond memcached's own: if memcached evicts or loses a
-//! record, the owner writes it again on its next heartbeat ([`Refresh::Recreated`]).
+//! down (see [`MemcachedRegistry`] for why), does not cache lookups, and gives no guarantee
+//! beyond memcached's own: if memcached evicts or loses a record, the owner writes it again on
+//! its next heartbeat ([`Refresh::Recreated`]).
 //!
 //! # Example
 //!
