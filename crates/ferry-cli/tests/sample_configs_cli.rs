@@ -192,7 +192,8 @@ fn both_cluster_samples_check_each_with_its_own_addresses() {
             &out,
             &[
                 &format!("listen: {listen}"),
-                "cluster: registry=memcached://127.0.0.1:11211",
+                "cluster: registry=memcached://localhost:11211, host names resolved when \
+                 connecting and again when connecting fails",
                 &format!("peer_listen={peer} advertise={peer}"),
                 "peer_credential_file=examples/config/sample/peer.secret",
                 "ttl=30s heartbeat=10s",

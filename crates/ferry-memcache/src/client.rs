@@ -1,12 +1,13 @@
 //! The async client: a small pool of connections, one request at a time on each, every
 //! operation bounded by one timeout.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use ferry_base::resolve::SharedResolver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -86,6 +87,14 @@ pub enum Deleted {
 /// Connections are opened on demand, up to [`ClientConfig::max_connections`], and kept for
 /// reuse after a clean exchange. A connection that saw an error or a timeout is closed, never
 /// reused, so a late answer can never be read as the answer to the next request.
+///
+/// The server is an address ([`Client::new`]) or a host name ([`Client::resolving`]). A name
+/// is resolved when a connection is needed and the answer is kept while connections to it
+/// succeed; when connecting to the kept addresses fails (refused, unreachable, or cut by the
+/// operation timeout), the name is resolved again, within the same operation when time is
+/// left, else at the next one. So a memcached replaced at a new address is found as soon as
+/// the old one stops accepting connections. Open connections stay with the server they were
+/// opened to until they fail.
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -93,10 +102,26 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    addr: SocketAddr,
+    target: Target,
+    /// `IP:PORT` or `host:PORT` (lowercase host): the server's name in logs and in
+    /// [`Client::server`].
+    name: String,
     config: ClientConfig,
     idle: Mutex<Vec<Conn>>,
     permits: Semaphore,
+}
+
+/// Where connections go.
+#[derive(Debug)]
+enum Target {
+    Addr(SocketAddr),
+    Name {
+        host: String,
+        port: u16,
+        resolver: SharedResolver,
+        /// The last answer, while connecting to it works (empty: resolve first).
+        known: Mutex<Vec<SocketAddr>>,
+    },
 }
 
 #[derive(Debug)]
@@ -109,10 +134,44 @@ impl Client {
     /// A client for the server at `addr`. Nothing is connected until the first operation.
     #[must_use]
     pub fn new(addr: SocketAddr, config: ClientConfig) -> Self {
+        Self::with_target(Target::Addr(addr), addr.to_string(), config)
+    }
+
+    /// A client for the server `host:port`, `host` resolved through `resolver` when a
+    /// connection is needed and again when connecting fails (see the type's documentation).
+    /// An IP literal (`10.0.0.9`, `::1`, `[::1]`) is used as is, like [`Client::new`]. Nothing
+    /// is resolved or connected until the first operation.
+    #[must_use]
+    pub fn resolving(
+        host: &str,
+        port: u16,
+        resolver: SharedResolver,
+        config: ClientConfig,
+    ) -> Self {
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Self::new(SocketAddr::new(ip, port), config);
+        }
+        let host = host.to_ascii_lowercase();
+        let name = format!("{host}:{port}");
+        let target = Target::Name {
+            host,
+            port,
+            resolver,
+            known: Mutex::new(Vec::new()),
+        };
+        Self::with_target(target, name, config)
+    }
+
+    fn with_target(target: Target, name: String, config: ClientConfig) -> Self {
         let permits = Semaphore::new(config.max_connections.get());
         Self {
             inner: Arc::new(Inner {
-                addr,
+                target,
+                name,
                 config,
                 idle: Mutex::new(Vec::new()),
                 permits,
@@ -120,10 +179,21 @@ impl Client {
         }
     }
 
-    /// The server's address.
+    /// The server's address when the client was made with one ([`Client::new`], or
+    /// [`Client::resolving`] with an IP literal); `None` for a host name.
     #[must_use]
-    pub fn addr(&self) -> SocketAddr {
-        self.inner.addr
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self.inner.target {
+            Target::Addr(addr) => Some(addr),
+            Target::Name { .. } => None,
+        }
+    }
+
+    /// The server as configured: `IP:PORT` (`[V6]:PORT`) or `host:PORT` with the host in
+    /// lowercase.
+    #[must_use]
+    pub fn server(&self) -> &str {
+        &self.inner.name
     }
 
     /// Reads `key` with its token and remaining TTL; `None` on a miss.
@@ -275,9 +345,7 @@ impl Client {
             let mut conn = match self.take_idle() {
                 Some(conn) => conn,
                 None => Conn {
-                    stream: TcpStream::connect(inner.addr)
-                        .await
-                        .map_err(Error::Connect)?,
+                    stream: self.connect().await?,
                     buf: BytesMut::with_capacity(256),
                 },
             };
@@ -298,6 +366,58 @@ impl Client {
         .map_err(|_elapsed| Error::Timeout)?
     }
 
+    /// A new connection to the server; for a name, to the kept addresses or, when none is
+    /// kept or none of them accepts, to a fresh answer.
+    async fn connect(&self) -> Result<TcpStream, Error> {
+        match &self.inner.target {
+            Target::Addr(addr) => TcpStream::connect(addr).await.map_err(Error::Connect),
+            Target::Name {
+                host,
+                port,
+                resolver,
+                known,
+            } => self.connect_name(host, *port, resolver, known).await,
+        }
+    }
+
+    async fn connect_name(
+        &self,
+        host: &str,
+        port: u16,
+        resolver: &SharedResolver,
+        known: &Mutex<Vec<SocketAddr>>,
+    ) -> Result<TcpStream, Error> {
+        // Taken out, and put back only once a connection to one of them succeeded: an attempt
+        // cut short by the operation timeout leaves nothing kept, so the next one resolves.
+        let kept = std::mem::take(&mut *lock(known));
+        let mut failed = None;
+        if !kept.is_empty() {
+            match connect_any(&kept).await {
+                Ok(stream) => {
+                    keep(known, kept);
+                    return Ok(stream);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        let fresh = resolver.resolve(host, port).await.map_err(Error::Resolve)?;
+        if fresh.is_empty() {
+            return Err(Error::Resolve(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no addresses",
+            )));
+        }
+        if let Some(e) = failed
+            && fresh == kept
+        {
+            return Err(e); // the same answer, just refused
+        }
+        tracing::debug!(server = %self.inner.name, addresses = ?fresh, "memcached name resolved");
+        let stream = connect_any(&fresh).await?;
+        keep(known, fresh);
+        Ok(stream)
+    }
+
     /// An idle connection the server has not closed meanwhile (an idle connection that is
     /// readable has either hit EOF or holds bytes nobody asked for: both are dropped).
     fn take_idle(&self) -> Option<Conn> {
@@ -316,6 +436,30 @@ impl Client {
         }
         None
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Keeps `addrs` as the name's answer unless another operation kept a newer one meanwhile.
+fn keep(known: &Mutex<Vec<SocketAddr>>, addrs: Vec<SocketAddr>) {
+    let mut known = lock(known);
+    if known.is_empty() {
+        *known = addrs;
+    }
+}
+
+/// Connects to the first of `addrs` that accepts, in order; the last error otherwise.
+async fn connect_any(addrs: &[SocketAddr]) -> Result<TcpStream, Error> {
+    let mut last = std::io::Error::from(std::io::ErrorKind::AddrNotAvailable);
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(Error::Connect(last))
 }
 
 async fn read_response(conn: &mut Conn, max_value: usize) -> Result<Response, Error> {

@@ -69,6 +69,10 @@ pub enum Error {
     /// Connecting to the server failed.
     #[error("cannot connect to memcached")]
     Connect(#[source] io::Error),
+    /// The server's host name could not be resolved, or resolved to no address
+    /// ([`Client::resolving`](crate::Client::resolving)).
+    #[error("cannot resolve the memcached host name")]
+    Resolve(#[source] io::Error),
     /// Reading from or writing to the server failed, or it closed the connection mid-response.
     #[error("i/o with memcached failed")]
     Io(#[source] io::Error),

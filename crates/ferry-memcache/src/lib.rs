@@ -7,6 +7,9 @@
 //!   delete (optionally only if the token still matches), touch, no-op. Every operation is
 //!   bounded by one timeout ([`ClientConfig::op_timeout`], 500 ms) so a slow or dead server
 //!   makes callers fail fast, not hang; connections that saw an error are closed, never reused.
+//! - The server is an address or a host name ([`Client::resolving`]) resolved through an
+//!   injectable [`resolve::Resolver`] when connecting, and again when connecting fails (a
+//!   memcached replaced at a new address is found).
 //! - [`Key`]: keys are validated when made (1–250 printable ASCII bytes without spaces), so no
 //!   request can carry a second command.
 //! - [`codec`]: the protocol without I/O: request encoders and a response decoder that reports
@@ -14,7 +17,8 @@
 //!
 //! # What it does not do
 //!
-//! No consistent hashing over several servers, no binary protocol, no TLS or SASL, no
+//! No hashing over several servers (one client is one server; `ferry-registry` spreads its
+//! keys over several clients), no binary protocol, no TLS or SASL, no
 //! pipelining of several requests on one connection, no retries (an operation that fails is
 //! reported; the caller decides, since a retried store may not be idempotent).
 //!
@@ -56,6 +60,13 @@ pub use client::{Client, ClientConfig, Deleted, Item, Stored};
 pub use codec::{MAX_TTL, Ttl};
 pub use error::{Error, KeyError, ProtocolError};
 pub use key::{Key, MAX_KEY_LEN};
+
+/// Name resolution for [`Client::resolving`]: `ferry-base`'s resolver trait, re-exported.
+pub mod resolve {
+    pub use ferry_base::resolve::{
+        ResolveFuture, Resolver, SharedResolver, SystemResolver, system,
+    };
+}
 
 // The README's examples are compiled and run as doctests (the README is the package's front
 // page); the rendered crate docs are the `//!` text above.

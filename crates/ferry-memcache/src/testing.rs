@@ -2,13 +2,13 @@
 //! killed on drop.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// A running `memcached` process listening on 127.0.0.1. Dropping it kills the process.
+/// A running `memcached` process listening on 127.0.0.1 (or another loopback address). Dropping it kills the process.
 #[derive(Debug)]
 pub struct Memcached {
     child: Child,
@@ -34,15 +34,23 @@ impl Memcached {
     ///
     /// As [`Memcached::start`]; with a fixed port, when that port is taken.
     pub async fn start_on(port: Option<u16>) -> io::Result<Self> {
+        Self::start_at(Ipv4Addr::LOCALHOST.into(), port).await
+    }
+
+    /// Starts `memcached` on `ip` (a loopback address such as 127.0.0.2, e.g. to play a server
+    /// replaced at a new address with the same port) and `port`, or a free port when `None`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Memcached::start_on`].
+    pub async fn start_at(ip: IpAddr, port: Option<u16>) -> io::Result<Self> {
         let mut last = io::Error::other("memcached did not start");
         for _ in 0..8 {
             let chosen = match port {
                 Some(p) => p,
-                None => TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-                    .local_addr()?
-                    .port(),
+                None => TcpListener::bind((ip, 0))?.local_addr()?.port(),
             };
-            match Self::spawn(chosen).await {
+            match Self::spawn(ip, chosen).await {
                 Ok(server) => return Ok(server),
                 Err(e) => last = e,
             }
@@ -55,19 +63,11 @@ impl Memcached {
         Err(last)
     }
 
-    async fn spawn(port: u16) -> io::Result<Self> {
+    async fn spawn(ip: IpAddr, port: u16) -> io::Result<Self> {
         let mut child = Command::new("memcached")
-            .args([
-                "-l",
-                "127.0.0.1",
-                "-U",
-                "0",
-                "-m",
-                "16",
-                "-vv",
-                "-u",
-                "nobody",
-            ])
+            .arg("-l")
+            .arg(ip.to_string())
+            .args(["-U", "0", "-m", "16", "-vv", "-u", "nobody"])
             .arg("-p")
             .arg(port.to_string())
             .stdin(Stdio::null())
@@ -87,7 +87,7 @@ impl Memcached {
                 tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
                 return Ok(Self {
                     child,
-                    addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                    addr: SocketAddr::new(ip, port),
                 });
             }
         }

@@ -8,7 +8,10 @@
 //!   (`Arc<dyn Registry>`); methods return boxed futures.
 //! - [`MemcachedRegistry`]: the shared implementation on memcached (`ferry-memcache`'s meta
 //!   protocol client); every round trip bounded by the client's operation timeout, so an
-//!   outage fails fast with [`RegistryError::Unavailable`] and recovery needs nothing.
+//!   outage fails fast with [`RegistryError::Unavailable`] and recovery needs nothing. Servers
+//!   are addresses or host names (resolved when connecting, again when connecting fails);
+//!   with several servers each agent's record is on one of them, chosen by rendezvous hashing
+//!   ([`server_for`]).
 //! - [`MemoryRegistry`]: the same semantics in one process (a single gateway, tests), on
 //!   tokio's clock.
 //! - [`Keeper`]: a gateway's side: claim on connect, refresh every heartbeat, release on
@@ -38,9 +41,10 @@
 //! # What it does not do
 //!
 //! It does not hold agent connections or forward clients (`ferry-tunnel` and
-//! `ferry-app-tunnel`), does not spread keys over several memcached servers, does not cache
-//! lookups, and gives no guarantee beyond memcached's own: if memcached evicts or loses a
-//! record, the owner writes it again on its next heartbeat ([`Refresh::Recreated`]).
+//! `ferry-app-tunnel`), does not replicate records or move keys away from a server that is
+//! down (see [`MemcachedRegistry`] for why), does not cache lookups, and gives no guarantee
+//! beyond memcached's own: if memcached evicts or loses a record, the owner writes it again on
+//! its next heartbeat ([`Refresh::Recreated`]).
 //!
 //! # Example
 //!
@@ -83,7 +87,7 @@ pub mod fuzzing;
 pub use keeper::{Beat, Keeper, Standing};
 pub use key::{HASHED_PREFIX, KEY_PREFIX, agent_key};
 pub use lease::{DEFAULT_HEARTBEAT, DEFAULT_TTL, Lease, LeaseError};
-pub use memcached::MemcachedRegistry;
+pub use memcached::{MemcachedRegistry, Server, ServersError, score, server_for};
 pub use memory::MemoryRegistry;
 pub use owner::{Entry, InstanceId, Owner, RandomError};
 pub use record::RecordError;

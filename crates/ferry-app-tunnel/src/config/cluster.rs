@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ferry_app_core::ConfigError;
 use ferry_app_core::duration::de_duration;
-use ferry_registry::Lease;
+use ferry_registry::{Lease, Server};
 use serde::Deserialize;
 
 use super::{CertFile, CertSpec};
@@ -22,7 +22,7 @@ pub const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_millis(500);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ClusterFile {
-    registry: String,
+    registry: RegistryField,
     peer_listen: String,
     advertise: String,
     peer_ca: PathBuf,
@@ -41,6 +41,14 @@ pub(super) struct ClusterFile {
     forward_connect_timeout: Option<Duration>,
 }
 
+/// `registry = "..."` or `registry = ["...", ...]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RegistryField {
+    One(String),
+    Many(Vec<String>),
+}
+
 fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     de_duration(d).map(Some)
 }
@@ -51,15 +59,84 @@ fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D
 pub enum RegistrySpec {
     /// In this process only (`registry = "memory"`): one gateway, or tests.
     Memory,
-    /// A memcached server (`registry = "memcached://IP:PORT"`).
-    Memcached(SocketAddr),
+    /// One or several memcached servers (`registry = "memcached://HOST:PORT"`, a list of
+    /// them, or one string of them separated by commas), sorted by name and distinct: each
+    /// agent's record is on one server chosen by rendezvous hashing over the servers' names
+    /// (`ferry_registry::server_for`), so their order does not matter. Host names are
+    /// resolved when connecting and again when connecting fails.
+    Memcached(Vec<Server>),
+}
+
+impl std::fmt::Display for RegistrySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Memcached(servers) => {
+                for (i, s) in servers.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}memcached://{s}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+const REGISTRY_FORMS: &str = "expected \"memcached://HOST:PORT\" (IP:PORT, [IPv6]:PORT or host name), a list of them, or \"memory\"";
+
+/// One `memcached://HOST:PORT` entry of `cluster.registry` (named `key` in errors).
+fn memcached_server(key: &str, text: &str) -> Result<Server, ConfigError> {
+    let rest = text
+        .strip_prefix("memcached://")
+        .ok_or_else(|| ConfigError::invalid(key, format!("{text:?}: {REGISTRY_FORMS}")))?;
+    match ferry_front::Address::parse_authority(rest) {
+        Ok(ferry_front::Address::Ip(a)) => Ok(Server::Addr(a)),
+        Ok(ferry_front::Address::Domain(host, port)) => Ok(Server::host(&host, port)),
+        Ok(_) | Err(_) => Err(ConfigError::invalid(
+            key,
+            format!("{text:?}: the server is not IP:PORT, [IPv6]:PORT or HOST:PORT"),
+        )),
+    }
+}
+
+fn registry_spec(field: RegistryField) -> Result<RegistrySpec, ConfigError> {
+    const KEY: &str = "cluster.registry";
+    let entries: Vec<String> = match field {
+        RegistryField::One(text) if text == "memory" => return Ok(RegistrySpec::Memory),
+        RegistryField::One(text) if !text.contains(',') => {
+            return Ok(RegistrySpec::Memcached(vec![memcached_server(KEY, &text)?]));
+        }
+        RegistryField::One(text) => text.split(',').map(|e| e.trim().to_owned()).collect(),
+        RegistryField::Many(list) => list,
+    };
+    if entries.is_empty() {
+        return Err(ConfigError::invalid(
+            KEY,
+            format!("empty list: {REGISTRY_FORMS}"),
+        ));
+    }
+    let mut servers: Vec<Server> = Vec::with_capacity(entries.len());
+    for (i, text) in entries.iter().enumerate() {
+        let key = format!("{KEY}[{i}]");
+        let server = memcached_server(&key, text)?;
+        if servers.contains(&server) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("memcached://{server} is listed twice"),
+            ));
+        }
+        servers.push(server);
+    }
+    servers.sort_by_key(ToString::to_string);
+    Ok(RegistrySpec::Memcached(servers))
 }
 
 /// The validated `[cluster]` table.
 ///
 /// ```toml
 /// [cluster]
-/// registry = "memcached://10.0.0.9:11211"  # or "memory"; required
+/// registry = "memcached://10.0.0.9:11211"  # or "memcached://cache.internal:11211", a list
+///                                          # of them, or "memory"; required
 /// peer_listen = "0.0.0.0:7443"        # inter-gateway listener (TLS); required
 /// advertise = "10.0.0.5:7443"         # address other gateways dial; required, not 0.0.0.0;
 ///                                     # port 0: the port peer_listen is bound to
@@ -149,18 +226,7 @@ fn addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
 
 impl ClusterFile {
     pub(super) fn validate(self) -> Result<ClusterConfig, ConfigError> {
-        let registry = match self.registry.as_str() {
-            "memory" => RegistrySpec::Memory,
-            other => match other.strip_prefix("memcached://") {
-                Some(rest) => RegistrySpec::Memcached(addr("cluster.registry", rest)?),
-                None => {
-                    return Err(ConfigError::invalid(
-                        "cluster.registry",
-                        format!("{other:?}: expected \"memcached://IP:PORT\" or \"memory\""),
-                    ));
-                }
-            },
-        };
+        let registry = registry_spec(self.registry)?;
         let peer_listen = addr("cluster.peer_listen", &self.peer_listen)?;
         let advertise = addr("cluster.advertise", &self.advertise)?;
         if advertise.ip().is_unspecified() {

@@ -38,7 +38,7 @@ fn defaults_and_absence() {
     let c = with("").unwrap().cluster.unwrap();
     assert_eq!(
         c.registry,
-        RegistrySpec::Memcached("10.0.0.9:11211".parse().unwrap())
+        RegistrySpec::Memcached(vec![Server::Addr("10.0.0.9:11211".parse().unwrap())])
     );
     assert_eq!(c.advertise, "10.0.0.5:7443".parse().unwrap());
     assert_eq!(c.lease, Lease::default());
@@ -104,7 +104,9 @@ fn errors_name_their_key() {
     assert!(e.contains("bogus"), "{e}");
     let e = replaced("memcached://10.0.0.9:11211", "redis://x");
     assert!(e.contains("cluster.registry"), "{e}");
-    let e = replaced("memcached://10.0.0.9:11211", "memcached://host-name:11211");
+    let e = replaced("memcached://10.0.0.9:11211", "memcached://host name:11211");
+    assert!(e.contains("cluster.registry"), "{e}");
+    let e = replaced("memcached://10.0.0.9:11211", "memcached://cache.internal");
     assert!(e.contains("cluster.registry"), "{e}");
     let e = replaced("10.0.0.5:7443", "0.0.0.0:7443");
     assert!(e.contains("cluster.advertise"), "{e}");
@@ -149,4 +151,102 @@ fn credential_file_is_checked() {
         ConfigError::Read { .. }
     ));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn registry(value: &str) -> Result<RegistrySpec, String> {
+    let text = format!(
+        "{GW}{}",
+        CLUSTER.replace("\"memcached://10.0.0.9:11211\"", value)
+    );
+    GatewayConfig::from_toml(&text)
+        .map(|c| c.cluster.unwrap().registry)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn registry_by_host_name() {
+    assert_eq!(
+        registry("\"memcached://Cache.Internal:11211\"").unwrap(),
+        RegistrySpec::Memcached(vec![Server::host("cache.internal", 11211)])
+    );
+    assert_eq!(
+        registry("\"memcached://[::1]:11211\"").unwrap(),
+        RegistrySpec::Memcached(vec![Server::Addr("[::1]:11211".parse().unwrap())])
+    );
+}
+
+#[test]
+fn several_registry_servers_as_a_list_or_a_comma_separated_string() {
+    let want = RegistrySpec::Memcached(vec![
+        Server::Addr("10.0.0.9:11211".parse().unwrap()),
+        Server::host("mc-b.internal", 11211),
+    ]);
+    // Sorted by name: the order written does not matter (placement is by name).
+    let list = registry("[\"memcached://mc-b.internal:11211\", \"memcached://10.0.0.9:11211\"]");
+    assert_eq!(list.unwrap(), want);
+    let commas = registry("\"memcached://mc-b.internal:11211, memcached://10.0.0.9:11211\"");
+    assert_eq!(commas.unwrap(), want);
+    assert_eq!(
+        want.to_string(),
+        "memcached://10.0.0.9:11211, memcached://mc-b.internal:11211"
+    );
+}
+
+#[test]
+fn bad_registry_entries_name_the_key_and_index() {
+    let cases = [
+        ("[]", "cluster.registry"),
+        (
+            "[\"memcached://10.0.0.9:11211\", \"redis://x:1\"]",
+            "cluster.registry[1]",
+        ),
+        (
+            "[\"memcached://a:1\", \"memcached://b\"]",
+            "cluster.registry[1]",
+        ),
+        ("[\"memcached://a:1\", \"memory\"]", "cluster.registry[1]"),
+        ("[\"memcached://a:0\"]", "cluster.registry[0]"),
+        (
+            "[\"memcached://a:1\", \"memcached://b:1\", \"memcached://A:1\"]",
+            "cluster.registry[2]",
+        ),
+        (
+            "\"memcached://a:1,memcached://bad host:1\"",
+            "cluster.registry[1]",
+        ),
+        ("\"memcached://a:1,\"", "cluster.registry[1]"),
+    ];
+    for (value, key) in cases {
+        let e = registry(value).unwrap_err();
+        assert!(e.contains(&format!("`{key}`")), "{value}: {e}");
+    }
+    let twice = registry("[\"memcached://a:1\", \"memcached://A:1\"]").unwrap_err();
+    assert!(twice.contains("listed twice"), "{twice}");
+    let wrong_type = registry("7").unwrap_err();
+    assert!(wrong_type.contains("registry"), "{wrong_type}");
+}
+
+#[test]
+fn check_explains_the_registry_servers() {
+    let text = format!(
+        "{GW}{}",
+        CLUSTER.replace(
+            "\"memcached://10.0.0.9:11211\"",
+            "[\"memcached://mc-b.internal:11211\", \"memcached://10.0.0.9:11211\"]"
+        )
+    );
+    let out = GatewayConfig::from_toml(&text).unwrap().explain();
+    assert!(
+        out.contains(
+            "cluster: registry=memcached://10.0.0.9:11211, memcached://mc-b.internal:11211, \
+             2 servers, each agent's record on one by rendezvous hashing of its key over the \
+             server names, host names resolved when connecting and again when connecting fails"
+        ),
+        "{out}"
+    );
+    let one = with("").unwrap().explain();
+    assert!(
+        one.contains("cluster: registry=memcached://10.0.0.9:11211 peer_listen="),
+        "{one}"
+    );
 }

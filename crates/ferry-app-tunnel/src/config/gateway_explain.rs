@@ -8,6 +8,7 @@ use ferry_allow::SpecialAddresses;
 use ferry_app_core::duration::format_duration;
 use ferry_app_core::size::format_size;
 use ferry_limit::Quota;
+use ferry_registry::Server;
 
 use super::{CertSpec, ClusterConfig, GatewayConfig, RegistrySpec};
 
@@ -41,9 +42,25 @@ fn cert(spec: &CertSpec) -> String {
 }
 
 fn cluster(c: &ClusterConfig, agent_tls: &CertSpec) -> String {
-    let registry = match c.registry {
+    let registry = match &c.registry {
         RegistrySpec::Memory => "memory (this process only)".to_owned(),
-        RegistrySpec::Memcached(a) => format!("memcached://{a}"),
+        RegistrySpec::Memcached(servers) => {
+            let names = if servers.iter().any(|s| matches!(s, Server::Name { .. })) {
+                ", host names resolved when connecting and again when connecting fails"
+            } else {
+                ""
+            };
+            let spread = if servers.len() > 1 {
+                format!(
+                    ", {} servers, each agent's record on one by rendezvous hashing of its key \
+                     over the server names",
+                    servers.len()
+                )
+            } else {
+                String::new()
+            };
+            format!("{}{spread}{names}", c.registry)
+        }
     };
     format!(
         "cluster: registry={registry} peer_listen={} advertise={} peer_ca={} peer_server_name={} \

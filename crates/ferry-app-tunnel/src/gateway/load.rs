@@ -98,13 +98,31 @@ pub fn roots(key: &str, path: &Path) -> Result<ferry_tls::rustls::RootCertStore,
     Ok(store)
 }
 
-/// The registry `[cluster]` names.
-#[must_use]
-pub fn registry(cluster: &ClusterConfig) -> Arc<dyn Registry> {
-    match cluster.registry {
-        RegistrySpec::Memcached(addr) => {
-            Arc::new(MemcachedRegistry::connect(addr, cluster.registry_timeout))
-        }
+/// The registry `[cluster]` names, host names resolved by the system resolver.
+///
+/// # Errors
+///
+/// As [`registry_with`].
+pub fn registry(cluster: &ClusterConfig) -> Result<Arc<dyn Registry>, ConfigError> {
+    registry_with(cluster, &ferry_base::resolve::system())
+}
+
+/// The registry `[cluster]` names, host names resolved through `resolver`. Nothing is
+/// resolved or connected here: the first registry call does that.
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] naming `cluster.registry` for an empty or repeated server list
+/// (which a validated config never holds).
+pub fn registry_with(
+    cluster: &ClusterConfig,
+    resolver: &ferry_base::resolve::SharedResolver,
+) -> Result<Arc<dyn Registry>, ConfigError> {
+    Ok(match &cluster.registry {
+        RegistrySpec::Memcached(servers) => Arc::new(
+            MemcachedRegistry::open(servers, cluster.registry_timeout, resolver)
+                .map_err(|e| ConfigError::invalid("cluster.registry", e.to_string()))?,
+        ),
         RegistrySpec::Memory => Arc::new(MemoryRegistry::new()),
-    }
+    })
 }

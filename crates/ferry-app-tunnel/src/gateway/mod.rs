@@ -247,7 +247,7 @@ impl Cluster {
         let me = Owner::new(instance, advertise);
         let forwarder = Forwarder::new(connector, credential.clone(), c.forward.clone(), instance);
         Ok(Self {
-            registry: load::registry(c),
+            registry: load::registry(c)?,
             me,
             lease: c.lease,
             credential,

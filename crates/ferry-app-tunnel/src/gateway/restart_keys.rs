@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use ferry_app_core::duration::format_duration;
 use ferry_app_core::reload::{ReloadError, Reloaded};
 
-use crate::config::{ClusterConfig, GatewayConfig, RegistrySpec};
+use crate::config::{ClusterConfig, GatewayConfig};
 
 fn addr(a: Option<SocketAddr>) -> String {
     a.map_or_else(|| "none".to_owned(), |a| a.to_string())
@@ -27,18 +27,11 @@ fn toggled(key: &str, on: bool) -> ReloadError {
     }
 }
 
-fn registry(r: &RegistrySpec) -> String {
-    match r {
-        RegistrySpec::Memory => "memory".to_owned(),
-        RegistrySpec::Memcached(a) => format!("memcached://{a}"),
-    }
-}
-
 fn cluster(old: &ClusterConfig, new: &ClusterConfig) -> Result<(), ReloadError> {
     changed(
         "cluster.registry",
-        &registry(&old.registry),
-        &registry(&new.registry),
+        &old.registry.to_string(),
+        &new.registry.to_string(),
     )?;
     changed("cluster.peer_listen", &old.peer_listen, &new.peer_listen)?;
     changed("cluster.advertise", &old.advertise, &new.advertise)?;

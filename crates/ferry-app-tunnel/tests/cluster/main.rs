@@ -5,6 +5,7 @@
 mod failures;
 mod harness;
 mod peer;
+mod registry_servers;
 mod routing;
 #[path = "../support/servers.rs"]
 mod servers;
