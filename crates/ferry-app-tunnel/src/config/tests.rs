@@ -527,7 +527,10 @@ fn gateway_accept_proxy_off_by_default_defaults_settings_errors_and_check() {
             "trusted = [\"::1\"]\ntimeout = \"0s\"",
             "accept_proxy.timeout",
         ),
-        ("trusted = [\"::1\"]\nversions = [\"v3\"]", "unknown variant `v3`"),
+        (
+            "trusted = [\"::1\"]\nversions = [\"v3\"]",
+            "unknown variant `v3`",
+        ),
         ("trusted = [\"::1\"]\nheader = \"5s\"", "header"),
     ] {
         let e = gw_err(&format!("{GW}[accept_proxy]\n{ap}\n"));
