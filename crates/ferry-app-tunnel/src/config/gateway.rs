@@ -167,8 +167,8 @@ impl GatewayAuth {
 /// allow = ["*.internal:443"]       # destinations clients may ask for; required, non-empty
 /// allow_special_addresses = false  # let the rules alone decide for loopback, private, ...
 /// metrics = "127.0.0.1:9090"       # optional admin endpoint (/metrics, /healthz)
-/// # accept_proxy = { trusted = ["10.0.0.0/8"], versions = ["v1", "v2"], timeout = "5s" }
-/// #                                # a load balancer in front of `listen`; default none
+/// # a TCP load balancer in front of `listen` sends the PROXY protocol; default none
+/// accept_proxy = { trusted = ["10.0.0.0/8"], versions = ["v1", "v2"], timeout = "5s" }
 ///
 /// [tls]            # the certificate agents verify (QUIC); required
 /// cert = "gw.pem"

@@ -61,8 +61,8 @@ enum SendProxyFile {
 /// max_connections_per_client = 16 # default: limits.max_tunnels_per_client
 /// client_rate = "5/s burst 10"    # default: limits.client_rate ("off" for none)
 /// send_proxy = "v2"               # default: none ("v1" or "v2")
-/// # accept_proxy = { trusted = ["10.0.0.0/8"], versions = ["v1", "v2"], timeout = "5s" }
-/// #                               # default: none (clients connect directly)
+/// accept_proxy = { trusted = ["10.0.0.0/8"], versions = ["v1", "v2"], timeout = "5s" }
+///                                 # default: none (clients connect directly)
 /// idle_timeout = "1h"             # default: timeouts.idle ("off" to disable)
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -155,6 +155,7 @@ tokens = "tokens.txt"
 "#
     ))
     .unwrap();
+    assert!(c.services[0].accept_proxy.is_some());
     assert_eq!(c.services[0].name, "ssh");
 }
 

@@ -434,6 +434,7 @@ fn documented_examples_parse() {
     assert!(gw.contains("agent_listen"));
     let c = GatewayConfig::from_toml(&gw).unwrap();
     assert_eq!(c.auth.jwt_keys[0].kid.as_deref(), Some("2026"));
+    assert!(c.front.accept_proxy.is_some());
     let agent = doc_example(include_str!("agent.rs"));
     assert!(agent.contains("agent_id"));
     let c = AgentConfig::from_toml(&agent).unwrap();
