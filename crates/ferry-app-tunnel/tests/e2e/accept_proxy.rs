@@ -2,7 +2,8 @@
 //! with a PROXY v2 header naming the real client. The client front's per-client limit, its
 //! failed-auth block and its access log key on the header's address; an untrusted sender of a
 //! header, a late header and a missing one are refused; a service passes the original client
-//! through `send_proxy` and checks `allow_from` against it.
+//! through `send_proxy` and checks `allow_from` against it; on a `[client_tls]` front the header
+//! comes before the TLS handshake.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -228,6 +229,59 @@ async fn an_untrusted_sender_a_late_header_and_no_header_are_refused_before_any_
     .await;
     assert_eq!(status, 200, "{text}");
     assert_eq!(round_trip(s, b"ok").await, b"ok");
+    agent.stop().await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_tls_front_the_header_comes_before_the_handshake_and_names_the_client() {
+    let log = access_log();
+    let files = Files::new(1);
+    let echo = echo_server().await;
+    let extra = format!(
+        "[client_tls]\ncert = \"{}\"\nkey = \"{}\"\n[accept_proxy]\ntrusted = [\"127.0.0.1\"]\n",
+        files.path("gw.pem"),
+        files.path("gw.key")
+    );
+    let gw = start_gateway(&files.gateway_config("127.0.0.1:0", &extra)).await;
+    let mut agent = start_agent(&files.agent_config(gw.agents, "edge-0", "")).await;
+    agent.wait_for(|s| s.connected).await;
+    let mut tls = ferry_tls::ConnectorConfig::new();
+    tls.add_ca(ferry_tls::PemInput::memory(
+        "gateway",
+        std::fs::read_to_string(files.path("gw.pem")).unwrap(),
+    ));
+    let connector = ferry_tls::TlsConnector::new(&tls).unwrap();
+
+    // The balancer's plain header first, then the client's TLS handshake and CONNECT.
+    let mut tcp = connect_from("127.0.0.1", gw.client).await;
+    tcp.write_all(&v2("127.0.0.30:3030", "192.0.2.1:443"))
+        .await
+        .unwrap();
+    let (mut s, _info) = connector.connect("localhost", tcp).await.unwrap();
+    let request = connect_request(&echo.to_string(), "edge-0", Some(CLIENT_TOKEN));
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut b).await.unwrap(),
+            1,
+            "closed before a reply head"
+        );
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s.write_all(b"through tls").await.unwrap();
+    let mut back = [0u8; 11];
+    s.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"through tls");
+    drop(s);
+    logged(&log, &["client=127.0.0.30:3030", "status=200"]).await;
     agent.stop().await;
     gw.stop().await;
 }
