@@ -286,6 +286,45 @@ async fn on_a_tls_front_the_header_comes_before_the_handshake_and_names_the_clie
     gw.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_turns_accept_proxy_on_for_new_connections() {
+    let files = Files::new(1);
+    let echo = echo_server().await;
+    let gw = start_gateway(&files.gateway_config("127.0.0.1:0", "")).await;
+    let mut agent = start_agent(&files.agent_config(gw.agents, "edge-0", "")).await;
+    agent.wait_for(|s| s.connected).await;
+    let request = connect_request(&echo.to_string(), "edge-0", Some(CLIENT_TOKEN));
+    // Before: a direct client is served.
+    let mut direct = connect_from("127.0.0.1", gw.client).await;
+    direct.write_all(request.as_bytes()).await.unwrap();
+    assert_eq!(read_head(&mut direct).await.0, 200);
+
+    let done = gw
+        .reloader
+        .reload(files.gateway_config("127.0.0.1:0", FRONT))
+        .unwrap();
+    assert!(!done.applied.is_empty(), "{done:?}");
+    assert!(gw.front.config().accept_proxy.is_some());
+    // After: a connection without a header is refused, one through the balancer is served,
+    // and the tunnel opened before the reload still relays.
+    let mut bare = connect_from("127.0.0.1", gw.client).await;
+    let _ = bare.write_all(request.as_bytes()).await;
+    assert!(read_to_close(&mut bare).await.is_empty());
+    assert_eq!(gw.front.stats().proxy_rejected(), 1);
+    let (status, text, s) = forwarded(
+        gw.client,
+        &v2("127.0.0.40:1", "192.0.2.1:8080"),
+        echo,
+        CLIENT_TOKEN,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(round_trip(s, b"after").await, b"after");
+    assert_eq!(round_trip(direct, b"live").await, b"live");
+    agent.stop().await;
+    gw.stop().await;
+}
+
 /// A server that decodes one PROXY header per connection with `ferry-front`, reports it, then
 /// echoes the rest of the connection.
 async fn proxy_header_server() -> (SocketAddr, mpsc::UnboundedReceiver<ProxyHeader>) {
