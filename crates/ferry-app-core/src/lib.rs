@@ -1,10 +1,11 @@
 //! What Ferry's programs share, so that each exists once: validated config values, listeners
 //! and the EMFILE-safe [`listen::Acceptor`]; the accept-and-drain loop ([`serve::Server`]); the
 //! plain-or-TLS stream and its relay ([`stream::Stream`]); the memory budget for connection
-//! buffers ([`memory::MemoryBudget`]); source networks ([`net::parse_net`]); byte sizes in config files ([`size`]); the admin endpoint
-//! ([`admin::start`]); the reload outcome, its log lines and metric ([`reload`]); the wall
-//! clock ([`clock::WallClock`]); the log format ([`log::LogFormat`]); and the error types
-//! every program returns.
+//! buffers ([`memory::MemoryBudget`]); source networks ([`net::parse_net`]); the PROXY protocol
+//! from a load balancer and to upstreams ([`proxy_protocol`]); byte sizes in config files
+//! ([`size`]); the admin endpoint ([`admin::start`]); the reload outcome, its log lines and
+//! metric ([`reload`]); the wall clock ([`clock::WallClock`]); the log format
+//! ([`log::LogFormat`]); and the error types every program returns.
 //!
 //! The programs themselves live in their own crates (`ferry-app-proxy`, and the chain-hop and
 //! tunnel crates); each has a `run(config, listeners, shutdown)` that tests and other Rust
@@ -32,6 +33,7 @@ pub mod listen;
 pub mod log;
 pub mod memory;
 pub mod net;
+pub mod proxy_protocol;
 pub mod reload;
 pub mod serve;
 pub mod size;

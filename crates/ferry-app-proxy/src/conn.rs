@@ -94,7 +94,12 @@ async fn client_addresses(
         return Some((peer, local));
     };
     let end = if accept.trusts(peer.ip()) {
-        match unless_cut(ctx, crate::proxy_protocol::accept(client, peer, accept)).await? {
+        match unless_cut(
+            ctx,
+            ferry_app_core::proxy_protocol::accept(client, peer, accept),
+        )
+        .await?
+        {
             Ok((source, destination)) => return Some((source, destination.unwrap_or(local))),
             Err(error) => {
                 tracing::warn!(

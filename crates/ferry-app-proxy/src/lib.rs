@@ -168,7 +168,6 @@ mod listener;
 mod metrics;
 mod pool;
 mod proxy;
-mod proxy_protocol;
 mod refuse;
 mod reload;
 mod report;

@@ -148,7 +148,7 @@ impl Upstream {
             .map_err(UpstreamError::Connect)?;
         let (mut tcp, addr, guard) = (connected.stream, connected.endpoint, connected.guard);
         if let Some(version) = self.config.send_proxy {
-            let header = crate::proxy_protocol::header_for(version, client, destination);
+            let header = ferry_app_core::proxy_protocol::header_for(version, client, destination);
             tcp.write_all(&header)
                 .await
                 .map_err(|source| UpstreamError::ProxyHeader { addr, source })?;

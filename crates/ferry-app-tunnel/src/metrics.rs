@@ -5,10 +5,11 @@
 //! |---|---|---|
 //! | `ferry_gateway_replies_total` | counter | `code` (`200`, `400`, `403`, `405`, `407`, `408`, `429`, `502`, `503`, `504`) |
 //! | `ferry_gateway_auth_failures_total` | counter | `reason` (`missing`, `malformed`, `refused`, `blocked`) |
+//! | `ferry_gateway_proxy_rejected_total` | counter | `reason` (`proxy_untrusted`, `proxy_header_invalid`, `proxy_header_timeout`): client front connections refused by `accept_proxy` |
 //! | `ferry_gateway_tunnels_total` | counter | `end` (the bridge's end labels, `cut_at_drain`, or `cut_revoked`) |
 //! | `ferry_gateway_active_tunnels` | gauge | none |
 //! | `ferry_gateway_bytes_total` | counter | `direction` (`client_to_agent`, `agent_to_client`) |
-//! | `ferry_gateway_service_connections_total` | counter | `service`, `result` (`ok`, `refused_source`, `client_rate_limited`, `limited`, `denied_by_gateway`, `agent_denied`, `agent_not_connected`, `dial_failed`, `open_timeout`, `overloaded`, `transport_failed`, `proxy_header_failed`, `cut_at_drain`) |
+//! | `ferry_gateway_service_connections_total` | counter | `service`, `result` (`ok`, `refused_source`, `client_rate_limited`, `limited`, `denied_by_gateway`, `agent_denied`, `agent_not_connected`, `dial_failed`, `open_timeout`, `overloaded`, `transport_failed`, `proxy_header_failed`, `proxy_untrusted`, `proxy_header_invalid`, `proxy_header_timeout`, `cut_at_drain`) |
 //! | `ferry_gateway_service_active_connections` | gauge | `service` |
 //! | `ferry_gateway_service_bytes_total` | counter | `service`, `direction` (`client_to_agent`, `agent_to_client`) |
 //!
@@ -23,6 +24,10 @@ pub(crate) fn reply(code: u16) {
 
 pub(crate) fn auth_failure(reason: &'static str) {
     metrics::counter!("ferry_gateway_auth_failures_total", "reason" => reason).increment(1);
+}
+
+pub(crate) fn proxy_rejected(reason: &'static str) {
+    metrics::counter!("ferry_gateway_proxy_rejected_total", "reason" => reason).increment(1);
 }
 
 pub(crate) fn tunnel_ended(end: &'static str, up: u64, down: u64) {
@@ -104,6 +109,10 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         "ferry_gateway_auth_failures_total",
         "Failed client authentications, by reason (missing, malformed, refused, blocked)."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_proxy_rejected_total",
+        "Client connections refused by accept_proxy, by reason (proxy_untrusted, proxy_header_invalid, proxy_header_timeout)."
     );
     metrics::describe_counter!(
         "ferry_gateway_tunnels_total",

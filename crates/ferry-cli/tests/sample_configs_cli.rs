@@ -159,9 +159,30 @@ fn gateway_sample_checks_with_tokens_jwt_key_limits_and_timeouts() {
             "max_tunnels=16384 max_tunnels_per_client=256 max_tunnels_per_agent=1024",
             "header=10s open=10s idle=5m half_close=30s drain=30s agent_keep_alive=10s agent_idle=30s",
             "cluster: off",
+            "accept_proxy: off (the TCP peer is the client)",
         ],
     );
     assert_no_secret(&out, &[AGENT_TOKEN, CLIENT_TOKEN]);
+}
+
+#[test]
+fn gateway_sample_accept_proxy_line_checks_once_uncommented() {
+    let text = std::fs::read_to_string(root().join("examples/config/gateway.toml")).unwrap();
+    let line = "# accept_proxy = { trusted = [\"10.0.0.0/8\"], versions";
+    assert!(text.contains(line), "the sample shows accept_proxy");
+    let uncommented = text.replacen(line, &line[2..], 1);
+    let dir = std::env::temp_dir().join(format!("ferry-sample-ap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gateway.toml");
+    std::fs::write(&file, uncommented).unwrap();
+    let out = check_ok(GATEWAY, &["check", file.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_has(
+        &out,
+        &[
+            "accept_proxy: PROXY header required from trusted=[10.0.0.0/8] versions=v1,v2 timeout=5s",
+        ],
+    );
 }
 
 #[test]

@@ -12,7 +12,6 @@ use ferry_app_core::memory::{DEFAULT_MEMORY_BUDGET, check_budget, per_connection
 use ferry_bridge::{BridgeConfig, SplicePolicy};
 use serde::Deserialize;
 
-use super::accept_proxy::AcceptProxyFile;
 use super::limits_file::{AccessFile, DumpFile, LimitsFile};
 use super::pool_file::PoolFile;
 use super::tls_file::ListenerTlsFile;
@@ -21,6 +20,7 @@ use super::{
     DEFAULT_MAX_CONNECTIONS, ListenerConfig, NamePattern, PoolConfig, ProxyConfig, Route,
 };
 use crate::route::Router;
+use ferry_app_core::proxy_protocol::AcceptProxyFile;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -229,7 +229,7 @@ fn memory_reservation(
         .chain(routes.iter().map(|r| &r.pool))
         .any(|name| pools.get(name).is_some_and(|p| p.tls.is_some()));
     let head = if accept_proxy {
-        crate::proxy_protocol::head_bytes()
+        ferry_app_core::proxy_protocol::head_bytes()
     } else {
         0
     };

@@ -31,7 +31,7 @@ impl PoolConfig {
     pub(crate) fn effective_settings(&self) -> ferry_pool::PoolConfig {
         let mut settings = self.settings.clone();
         if let (Some(version), Some(check)) = (self.send_proxy, settings.health_check.as_mut()) {
-            let mut send = crate::proxy_protocol::local_header(version);
+            let mut send = ferry_app_core::proxy_protocol::local_header(version);
             send.extend_from_slice(check.send.as_deref().unwrap_or_default());
             check.send = Some(send);
         }

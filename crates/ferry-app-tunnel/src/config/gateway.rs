@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ferry_app_core::ConfigError;
 use ferry_app_core::duration::{de_duration, de_opt_duration};
+use ferry_app_core::proxy_protocol::AcceptProxyFile;
 use ferry_auth::{Authenticator, JwtConfig, JwtVerifier, TokenStore, VerifyingKey};
 use serde::Deserialize;
 
@@ -32,6 +33,7 @@ pub(super) struct GatewayFile {
     log_format: Option<ferry_app_core::log::LogFormat>,
     tls: CertFile,
     client_tls: Option<CertFile>,
+    accept_proxy: Option<AcceptProxyFile>,
     auth: Option<AuthFile>,
     #[serde(default)]
     limits: LimitsFile,
@@ -165,6 +167,8 @@ impl GatewayAuth {
 /// allow = ["*.internal:443"]       # destinations clients may ask for; required, non-empty
 /// allow_special_addresses = false  # let the rules alone decide for loopback, private, ...
 /// metrics = "127.0.0.1:9090"       # optional admin endpoint (/metrics, /healthz)
+/// # a TCP load balancer in front of `listen` sends the PROXY protocol; default none
+/// accept_proxy = { trusted = ["10.0.0.0/8"], versions = ["v1", "v2"], timeout = "5s" }
 ///
 /// [tls]            # the certificate agents verify (QUIC); required
 /// cert = "gw.pem"
@@ -223,7 +227,7 @@ pub struct GatewayConfig {
     /// Log line format (`log_format`, top level, `text` or `json`; `--log-format`
     /// overrides it). Default text.
     pub log_format: ferry_app_core::log::LogFormat,
-    /// The client front's settings (`allow`, `[limits]`, `[timeouts]`).
+    /// The client front's settings (`allow`, `accept_proxy`, `[limits]`, `[timeouts]`).
     pub front: FrontConfig,
     /// Several gateways sharing agent ownership (`[cluster]`, see [`ClusterConfig`]). Default
     /// none: a single gateway.
@@ -303,6 +307,7 @@ impl GatewayConfig {
                 self_signed: flags.tls_self_signed,
             },
             client_tls: None,
+            accept_proxy: None,
             auth: has_auth.then(|| AuthFile {
                 tokens: flags.tokens.clone(),
                 jwt_keys: flags
@@ -350,8 +355,13 @@ impl GatewayConfig {
         let cluster = file.cluster.map(ClusterFile::validate).transpose()?;
         let allow = allowlist("allow", &file.allow, file.allow_special_addresses)?;
 
+        let accept_proxy = file
+            .accept_proxy
+            .map(|a| a.validate("accept_proxy"))
+            .transpose()?;
         let mut front = FrontConfig {
             allow: Arc::new(allow),
+            accept_proxy,
             revoked_client_tunnels: revoked,
             ..FrontConfig::default()
         };

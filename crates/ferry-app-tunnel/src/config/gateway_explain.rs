@@ -95,6 +95,14 @@ impl GatewayConfig {
         let l = &f.limits;
         let mut out = String::new();
         let _ = writeln!(out, "listen: {} (client front, HTTP CONNECT)", self.listen);
+        let _ = writeln!(
+            out,
+            "accept_proxy: {}",
+            f.accept_proxy.as_ref().map_or_else(
+                || "off (the TCP peer is the client)".to_owned(),
+                ferry_app_core::proxy_protocol::AcceptProxy::explain
+            )
+        );
         let _ = writeln!(out, "agent_listen: {} (QUIC, UDP)", self.agent_listen);
         let _ = writeln!(
             out,

@@ -9,6 +9,7 @@ use ferry_allow::Allowlist;
 use ferry_app_core::ConfigError;
 use ferry_app_core::duration::de_opt_duration;
 use ferry_app_core::net::{IpNet, parse_net};
+use ferry_app_core::proxy_protocol::{AcceptProxy, AcceptProxyFile};
 use ferry_bridge::BridgeConfig;
 use ferry_front::Address;
 use ferry_front::proxy_protocol::Version;
@@ -34,6 +35,7 @@ pub(super) struct ServiceFile {
     max_connections_per_client: Option<u32>,
     client_rate: Option<String>,
     send_proxy: Option<SendProxyFile>,
+    accept_proxy: Option<AcceptProxyFile>,
     #[serde(default, deserialize_with = "de_opt_duration")]
     idle_timeout: Option<Option<Duration>>,
 }
@@ -59,6 +61,8 @@ enum SendProxyFile {
 /// max_connections_per_client = 16 # default: limits.max_tunnels_per_client
 /// client_rate = "5/s burst 10"    # default: limits.client_rate ("off" for none)
 /// send_proxy = "v2"               # default: none ("v1" or "v2")
+/// accept_proxy = { trusted = ["10.0.0.0/8"], versions = ["v1", "v2"], timeout = "5s" }
+///                                 # default: none (clients connect directly)
 /// idle_timeout = "1h"             # default: timeouts.idle ("off" to disable)
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,15 +78,21 @@ pub struct ServiceConfig {
     /// here and for every connection); the agent's own allowlist decides again.
     pub destination: Destination,
     /// Source networks allowed to connect (`allow_from`); connections from anywhere else are
-    /// closed at accept. Default empty: every source.
+    /// closed at accept. Default empty: every source. With [`ServiceConfig::accept_proxy`]
+    /// it is checked against the client the PROXY header names, once the header is read.
     pub allow_from: Vec<IpNet>,
+    /// A load balancer in front (`accept_proxy`): every connection must come from one of its
+    /// trusted networks and start with a PROXY header, whose source address is the client
+    /// from then on (`allow_from`, limits, access log, the `send_proxy` header). Default none.
+    pub accept_proxy: Option<AcceptProxy>,
     /// The service's own limits: `max_tunnels_per_client` is `max_connections_per_client`
     /// (default `limits.max_tunnels_per_client`), `client_rate` is the service's `client_rate`
     /// (default `limits.client_rate`), `max_tunnels` and `max_tunnels_per_agent` are the
     /// gateway's; no agent rate and no failed-auth block (there is no credential).
     pub limits: FrontLimits,
     /// The PROXY protocol header written to the tunnel before the client's bytes
-    /// (`send_proxy`): the client's address and the service's bound address. Default none.
+    /// (`send_proxy`): the client's address and the service's bound address (with
+    /// `accept_proxy`, the source and destination of the received header). Default none.
     pub send_proxy: Option<Version>,
     /// Relay settings: the idle timeout is `idle_timeout` (default `timeouts.idle`, 5 min),
     /// the rest the gateway's (`timeouts.half_close`).
@@ -112,7 +122,7 @@ impl ServiceConfig {
         );
         format!(
             "service {}: tcp bind={} agent={} destination={} allow_from={} \
-             max_connections_per_client={} client_rate={rate} send_proxy={} idle_timeout={}",
+             max_connections_per_client={} client_rate={rate} send_proxy={} idle_timeout={}{}",
             self.name,
             self.bind,
             self.agent.as_str(),
@@ -132,6 +142,9 @@ impl ServiceConfig {
                 || "off".to_owned(),
                 ferry_app_core::duration::format_duration
             ),
+            self.accept_proxy
+                .as_ref()
+                .map_or_else(String::new, |a| format!(" accept_proxy: {}", a.explain())),
         )
     }
 }
@@ -259,6 +272,10 @@ impl ServiceFile {
                     .map_err(|why| ConfigError::invalid(key(&format!("allow_from[{j}]")), why))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let accept_proxy = self
+            .accept_proxy
+            .map(|a| a.validate(&key("accept_proxy")))
+            .transpose()?;
         let mut limits = FrontLimits {
             agent_rate: None,
             auth_failures: None,
@@ -283,6 +300,7 @@ impl ServiceFile {
             agent,
             destination,
             allow_from,
+            accept_proxy,
             limits,
             send_proxy: self.send_proxy.map(|v| match v {
                 SendProxyFile::V1 => Version::V1,

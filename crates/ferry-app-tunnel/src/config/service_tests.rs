@@ -155,5 +155,49 @@ tokens = "tokens.txt"
 "#
     ))
     .unwrap();
+    assert!(c.services[0].accept_proxy.is_some());
     assert_eq!(c.services[0].name, "ssh");
+}
+
+#[test]
+fn a_service_accepts_proxy_headers_only_when_asked_and_errors_name_the_key() {
+    let c = gw(SSH).unwrap();
+    assert_eq!(c.services[0].accept_proxy, None);
+    assert!(!c.services[0].explain().contains("accept_proxy"));
+    let with = format!(
+        "{SSH}accept_proxy = {{ trusted = [\"10.0.0.0/8\"], versions = [\"v1\"], timeout = \"3s\" }}\nsend_proxy = \"v2\"\n"
+    );
+    let c = gw(&with).unwrap();
+    let s = &c.services[0];
+    let a = s.accept_proxy.as_ref().unwrap();
+    assert_eq!(a.trusted[0].to_string(), "10.0.0.0/8");
+    assert!(a.v1 && !a.v2);
+    assert_eq!(a.timeout, Duration::from_secs(3));
+    assert!(
+        s.explain().contains(
+            "accept_proxy: PROXY header required from trusted=[10.0.0.0/8] versions=v1 timeout=3s"
+        ),
+        "{}",
+        s.explain()
+    );
+    // The client front is not affected by a service's accept_proxy.
+    assert_eq!(c.front.accept_proxy, None);
+    for (ap, key) in [
+        ("{ trusted = [] }", "service[0].accept_proxy.trusted"),
+        (
+            "{ trusted = [\"10.0.0.1/8\"] }",
+            "service[0].accept_proxy.trusted[0]",
+        ),
+        (
+            "{ trusted = [\"::1\"], timeout = \"0s\" }",
+            "service[0].accept_proxy.timeout",
+        ),
+        (
+            "{ trusted = [\"::1\"], versions = [] }",
+            "service[0].accept_proxy.versions",
+        ),
+    ] {
+        let e = gw(&format!("{SSH}accept_proxy = {ap}\n")).unwrap_err();
+        assert!(e.contains(key), "{ap}: {e}");
+    }
 }

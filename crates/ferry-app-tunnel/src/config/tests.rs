@@ -434,6 +434,7 @@ fn documented_examples_parse() {
     assert!(gw.contains("agent_listen"));
     let c = GatewayConfig::from_toml(&gw).unwrap();
     assert_eq!(c.auth.jwt_keys[0].kid.as_deref(), Some("2026"));
+    assert!(c.front.accept_proxy.is_some());
     let agent = doc_example(include_str!("agent.rs"));
     assert!(agent.contains("agent_id"));
     let c = AgentConfig::from_toml(&agent).unwrap();
@@ -472,5 +473,68 @@ fn gateway_explain_names_files_and_fills_defaults() {
         "cluster: off",
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+}
+
+#[test]
+fn gateway_accept_proxy_off_by_default_defaults_settings_errors_and_check() {
+    let c = GatewayConfig::from_toml(GW).unwrap();
+    assert_eq!(c.front.accept_proxy, None);
+    assert!(
+        c.explain()
+            .contains("accept_proxy: off (the TCP peer is the client)")
+    );
+    let plain_reservation = c.front.memory_reservation(false);
+
+    // Top level, before the tables (inline), or as its own table.
+    let inline = format!("accept_proxy = {{ trusted = [\"10.0.0.0/8\", \"192.0.2.7\"] }}\n{GW}");
+    let c = GatewayConfig::from_toml(&inline).unwrap();
+    let a = c.front.accept_proxy.as_ref().unwrap();
+    assert_eq!(a.trusted.len(), 2);
+    assert!(a.v1 && a.v2, "both versions by default");
+    assert_eq!(
+        a.timeout,
+        ferry_app_core::proxy_protocol::DEFAULT_PROXY_HEADER_TIMEOUT
+    );
+    assert!(a.trusts("10.1.2.3".parse().unwrap()));
+    assert!(!a.trusts("192.0.2.8".parse().unwrap()));
+    // The header read is in each connection's reservation.
+    assert!(c.front.memory_reservation(false) > plain_reservation);
+    let text = c.explain();
+    assert!(
+        text.contains(
+            "accept_proxy: PROXY header required from trusted=[10.0.0.0/8, 192.0.2.7/32] \
+             versions=v1,v2 timeout=5s"
+        ),
+        "{text}"
+    );
+
+    let table =
+        format!("{GW}[accept_proxy]\ntrusted = [\"::1\"]\nversions = [\"v2\"]\ntimeout = \"2s\"\n");
+    let c = GatewayConfig::from_toml(&table).unwrap();
+    let a = c.front.accept_proxy.unwrap();
+    assert!(!a.v1 && a.v2);
+    assert_eq!(a.timeout, Duration::from_secs(2));
+
+    for (ap, key) in [
+        ("trusted = []", "accept_proxy.trusted"),
+        ("trusted = [\"10.1.2.3/8\"]", "accept_proxy.trusted[0]"),
+        ("trusted = [\"nope\"]", "accept_proxy.trusted[0]"),
+        (
+            "trusted = [\"::1\"]\nversions = []",
+            "accept_proxy.versions",
+        ),
+        (
+            "trusted = [\"::1\"]\ntimeout = \"0s\"",
+            "accept_proxy.timeout",
+        ),
+        (
+            "trusted = [\"::1\"]\nversions = [\"v3\"]",
+            "unknown variant `v3`",
+        ),
+        ("trusted = [\"::1\"]\nheader = \"5s\"", "header"),
+    ] {
+        let e = gw_err(&format!("{GW}[accept_proxy]\n{ap}\n"));
+        assert!(e.contains(key), "{ap}: {e}");
     }
 }

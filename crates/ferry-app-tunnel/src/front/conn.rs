@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use ferry_app_core::proxy_protocol::{self, AcceptProxy};
 use ferry_auth::Role;
 use ferry_bridge::{Counters, Session};
 use ferry_front::http_connect::{HttpLimits, Reply, write_response};
@@ -63,14 +64,28 @@ pub(super) async fn handle_tcp<O: TunnelOpener>(
 ) {
     let started = Instant::now();
     let g = inner.current.load_full();
-    let access = Access {
+    let mut access = Access {
         peer,
         started,
         agent: None,
         target: None,
     };
-    let source = g.limiters.source(peer.ip());
-    if let Some(secs) = g.limiters.blocked_for(source, started.into_std()) {
+    // Behind a load balancer, the client is who its header says, from here on. Boxed: fronts
+    // without `accept_proxy` should not carry the header reader in their tasks.
+    if let Some(accept) = &g.config.accept_proxy {
+        match Box::pin(client_address(inner, &mut tcp, peer, accept)).await {
+            Ok(client) => access.peer = client,
+            Err((end, error)) => {
+                if end != "cut_at_drain" {
+                    inner.stats.proxy_rejected.fetch_add(1, Ordering::Relaxed);
+                    crate::metrics::proxy_rejected(end);
+                }
+                return access.log(None, end, 0, 0, error.as_deref());
+            }
+        }
+    }
+    let source = g.limiters.source(access.peer.ip());
+    if let Some(secs) = g.limiters.blocked_for(source, Instant::now().into_std()) {
         inner.stats.auth_failures.fetch_add(1, Ordering::Relaxed);
         crate::metrics::auth_failure("blocked");
         respond(
@@ -85,7 +100,8 @@ pub(super) async fn handle_tcp<O: TunnelOpener>(
         access.log(Some(429), "auth_blocked", 0, 0, None);
         return;
     }
-    let deadline = started + g.config.header_timeout;
+    // From accept, or from the end of the PROXY header: TLS and the request head together.
+    let deadline = Instant::now() + g.config.header_timeout;
     match &g.tls {
         None => serve(inner, &g, tcp, source, deadline, access).await,
         Some(acceptor) => match timeout_at(deadline, Box::pin(acceptor.accept(tcp))).await {
@@ -97,6 +113,30 @@ pub(super) async fn handle_tcp<O: TunnelOpener>(
         },
     }
 }
+
+/// Reads the PROXY header of a trusted peer (within `accept.timeout`, before anything else)
+/// and returns the client it names (the peer itself for a `LOCAL` header). Refused: the `end`
+/// label (`proxy_untrusted`, `proxy_header_invalid`, `proxy_header_timeout`, or `cut_at_drain`)
+/// and the error.
+async fn client_address<O>(
+    inner: &Inner<O>,
+    tcp: &mut TcpStream,
+    peer: SocketAddr,
+    accept: &AcceptProxy,
+) -> Result<SocketAddr, (&'static str, Option<String>)> {
+    if !accept.trusts(peer.ip()) {
+        return Err((proxy_protocol::UNTRUSTED, Some(UNTRUSTED_WHY.to_owned())));
+    }
+    let read = tokio::select! {
+        () = inner.cut.cancelled() => return Err(("cut_at_drain", None)),
+        r = proxy_protocol::accept(tcp, peer, accept) => r,
+    };
+    read.map(|(source, _destination)| source)
+        .map_err(|e| (e.end(), Some(chain(&e))))
+}
+
+/// The error logged for a peer outside `accept_proxy.trusted`.
+pub(crate) const UNTRUSTED_WHY: &str = "peer is not in accept_proxy.trusted";
 
 /// Writes a reply (bounded in time) and closes the write side.
 async fn respond<O, S>(inner: &Inner<O>, g: &Generation, client: &mut S, reply: Reply<'_>)

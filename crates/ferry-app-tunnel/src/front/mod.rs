@@ -2,10 +2,16 @@
 //!
 //! One connection, in order (the first step that refuses answers and closes):
 //!
+//! 0. with [`FrontConfig::accept_proxy`] (a load balancer in front): a peer outside its
+//!    `trusted` networks is closed before a byte is read (`proxy_untrusted`); a trusted peer's
+//!    PROXY header is read within its timeout (`proxy_header_invalid`, `proxy_header_timeout`),
+//!    and its source address is the client in every later step (a `LOCAL` header keeps the
+//!    peer's);
 //! 1. a source blocked for failed authentication is answered `429` (with `Retry-After`) at
-//!    once, without reading anything ([`FrontLimits::auth_failures`]);
+//!    once, without reading anything more ([`FrontLimits::auth_failures`]);
 //! 2. the TLS handshake, when the front has an acceptor (bounded by `ferry-tls`);
-//! 3. the request head, within [`FrontConfig::header_timeout`] (total, not per read; `408`)
+//! 3. the request head, within [`FrontConfig::header_timeout`] (total with the TLS handshake,
+//!    counted from accept or from the end of the PROXY header, not per read; `408`)
 //!    and [`FrontConfig::max_head`] bytes (`400`); a method other than CONNECT: `405`;
 //!    malformed: `400`;
 //! 4. the per-source new-tunnel rate: `429`;
@@ -39,6 +45,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ferry_allow::Allowlist;
+use ferry_app_core::proxy_protocol::AcceptProxy;
 use ferry_app_core::serve::Server;
 use ferry_auth::Authenticator;
 use ferry_bridge::{Bridge, BridgeConfig};
@@ -46,6 +53,7 @@ use ferry_tls::TlsAcceptor;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use self::conn::UNTRUSTED_WHY;
 pub use self::limits::FrontLimits;
 use self::limits::Limiters;
 use crate::clock::SharedClock;
@@ -80,6 +88,11 @@ pub struct FrontConfig {
     pub allow: Arc<Allowlist>,
     /// Rate, concurrency and failed-auth limits. Default [`FrontLimits::default`].
     pub limits: FrontLimits,
+    /// A load balancer in front (`accept_proxy`): every connection must come from one of its
+    /// trusted networks and start, before TLS, with a PROXY header within its timeout; the
+    /// header's source address is the client from then on (limits, the failed-auth block, the
+    /// access log, the address passed to the opener). Default none: the TCP peer is the client.
+    pub accept_proxy: Option<AcceptProxy>,
     /// Relay settings. Default: `BridgeConfig` with a 5 min idle timeout
     /// ([`DEFAULT_TUNNEL_IDLE_TIMEOUT`]).
     pub bridge: BridgeConfig,
@@ -105,14 +118,20 @@ impl FrontConfig {
     /// Bytes each client connection reserves from [`FrontConfig::memory_budget`] at accept:
     /// the relay's two copy buffers ([`FrontConfig::bridge`], 16 KiB each by default), the
     /// request head ([`FrontConfig::max_head`]), and 128 KiB per TLS side (the client's, with
-    /// `client_tls`; the peer gateway's, with `[cluster]`). The QUIC stream's receive window
-    /// is not in it: it is bounded per agent connection (see `ferry_app_core::memory`).
+    /// `client_tls`; the peer gateway's, with `[cluster]`), and with `accept_proxy` the PROXY
+    /// header read (about 1 KiB). The QUIC stream's receive window is not in it: it is bounded
+    /// per agent connection (see `ferry_app_core::memory`).
     #[must_use]
     pub fn memory_reservation(&self, client_tls: bool) -> u64 {
+        let header = if self.accept_proxy.is_some() {
+            ferry_app_core::proxy_protocol::head_bytes()
+        } else {
+            0
+        };
         ferry_app_core::memory::per_connection(
             &self.bridge,
             u8::from(client_tls) + u8::from(self.peer_tls_side),
-            self.max_head,
+            self.max_head.saturating_add(header),
         )
     }
 }
@@ -154,6 +173,7 @@ impl Default for FrontConfig {
             open_timeout: DEFAULT_OPEN_TIMEOUT,
             allow: Arc::new(Allowlist::default()),
             limits: FrontLimits::default(),
+            accept_proxy: None,
             bridge: BridgeConfig::default().idle_timeout(Some(DEFAULT_TUNNEL_IDLE_TIMEOUT)),
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             revoked_client_tunnels: RevokedClientTunnels::default(),
@@ -171,6 +191,7 @@ const CODES: [u16; 10] = [200, 400, 403, 405, 407, 408, 429, 502, 503, 504];
 pub struct FrontStats {
     replies: [AtomicU64; CODES.len()],
     auth_failures: AtomicU64,
+    proxy_rejected: AtomicU64,
     tunnels_done: AtomicU64,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
@@ -191,6 +212,13 @@ impl FrontStats {
     #[must_use]
     pub fn auth_failures(&self) -> u64 {
         self.auth_failures.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed with `accept_proxy` before a request was read: a peer outside
+    /// `trusted`, or a bad or late PROXY header.
+    #[must_use]
+    pub fn proxy_rejected(&self) -> u64 {
+        self.proxy_rejected.load(Ordering::Relaxed)
     }
 
     /// Tunnels that finished (after a `200`).

@@ -39,7 +39,7 @@ const PROGRAM: &str = "ferry-gateway";
 /// - live tunnels of a revoked client run on (`auth.revoked_client_tunnels = "keep"`, the
 ///   default) or are cut (`"cut"`);
 /// - the allowlist, the limits (their state is kept when they are unchanged), the client
-///   front's timeouts;
+///   front's timeouts and `accept_proxy`, each service's settings;
 /// - the agent endpoint's certificate (`[tls]`, for new QUIC handshakes) and the client front's
 ///   (`[client_tls]`); certificate files are read again even when their paths are unchanged, a
 ///   self-signed certificate that stays self-signed is kept;

@@ -3,14 +3,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ferry_app_core::proxy_protocol::{self, AcceptProxy};
 use ferry_bridge::{Counters, Session};
-use ferry_front::proxy_protocol::ProxyHeader;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
 use super::{Inner, ServiceStats, Settings};
 use crate::config::{ServiceConfig, gateway_allows};
+use crate::front::UNTRUSTED_WHY;
 use crate::opener::TunnelOpener;
 
 /// The access-log line and the counters of one connection.
@@ -54,35 +55,61 @@ pub(super) fn refused_source(config: &ServiceConfig, stats: &ServiceStats, peer:
     .log("refused_source", "refused_source", 0, 0, None);
 }
 
-/// The PROXY header announcing `client` → `local` (the same socket's two ends, so the same
-/// address family).
-fn proxy_header(
-    version: ferry_front::proxy_protocol::Version,
-    client: SocketAddr,
-    local: SocketAddr,
-) -> Result<Vec<u8>, ferry_front::proxy_protocol::ProxyEncodeError> {
-    let mut out = Vec::with_capacity(64);
-    ProxyHeader::proxy(version, client, local).encode(&mut out)?;
-    Ok(out)
+/// With `accept_proxy`: the client and the address it connected to, as the trusted peer's
+/// PROXY header names them (the peer and `None` for a `LOCAL` header). Refused: the result
+/// label and the error.
+async fn from_balancer(
+    cut: &tokio_util::sync::CancellationToken,
+    tcp: &mut TcpStream,
+    peer: SocketAddr,
+    accept: &AcceptProxy,
+) -> Result<(SocketAddr, Option<SocketAddr>), (&'static str, String)> {
+    if !accept.trusts(peer.ip()) {
+        return Err((proxy_protocol::UNTRUSTED, UNTRUSTED_WHY.to_owned()));
+    }
+    tokio::select! {
+        () = cut.cancelled() => Err(("cut_at_drain", String::new())),
+        r = proxy_protocol::accept(tcp, peer, accept) => {
+            r.map_err(|e| (e.end(), ferry_app_core::error::error_line(&e)))
+        }
+    }
 }
 
 pub(super) async fn handle<O: TunnelOpener>(
     inner: &Inner<O>,
     settings: &Settings,
     stats: &ServiceStats,
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     peer: SocketAddr,
 ) {
     let started = Instant::now();
     let _ = tcp.set_nodelay(true);
     let config = &settings.config;
-    let done = Done {
+    let mut done = Done {
         config,
         stats,
         peer,
         started,
     };
-    let now = started.into_std();
+    let cut = inner.server.cut();
+    let mut destination = None;
+    if let Some(accept) = &config.accept_proxy {
+        match Box::pin(from_balancer(cut, &mut tcp, peer, accept)).await {
+            Ok((client, to)) => {
+                done.peer = client;
+                destination = to;
+            }
+            Err((result, why)) => {
+                let error = (!why.is_empty()).then_some(why.as_str());
+                return done.log(result, result, 0, 0, error);
+            }
+        }
+        if !config.admits(done.peer.ip()) {
+            return done.log("refused_source", "refused_source", 0, 0, None);
+        }
+    }
+    let peer = done.peer;
+    let now = Instant::now().into_std();
     let limiters = &settings.limiters;
     let source = limiters.source(peer.ip());
     if limiters.check_client_rate(source, now).is_err() {
@@ -100,7 +127,6 @@ pub(super) async fn handle<O: TunnelOpener>(
     ) {
         return done.log("denied_by_gateway", "denied_by_gateway", 0, 0, None);
     }
-    let cut = inner.server.cut();
     let open = inner
         .front
         .opener()
@@ -118,14 +144,14 @@ pub(super) async fn handle<O: TunnelOpener>(
         Err(_elapsed) => return done.log("open_timeout", "open_timeout", 0, 0, None),
     };
     if let Some(version) = config.send_proxy {
-        let written = match tcp.local_addr() {
-            Ok(local) => match proxy_header(version, peer, local) {
-                Ok(header) => timeout(g.config.open_timeout, tunnel.write_all(&header))
+        let written = match destination.map_or_else(|| tcp.local_addr(), Ok) {
+            Ok(local) => {
+                let header = proxy_protocol::header_for(version, peer, local);
+                timeout(g.config.open_timeout, tunnel.write_all(&header))
                     .await
                     .map_err(|_elapsed| "timed out".to_owned())
-                    .and_then(|r| r.map_err(|e| e.to_string())),
-                Err(e) => Err(e.to_string()),
-            },
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+            }
             Err(e) => Err(e.to_string()),
         };
         if let Err(why) = written {

@@ -8,15 +8,19 @@
 //!
 //! 1. `allow_from`: a source outside it is closed at accept (`refused_source`); before that,
 //!    the gateway's memory budget (shared with the client front) is reserved, or the
-//!    connection is closed at once;
+//!    connection is closed at once. With `accept_proxy` (a load balancer in front), a peer
+//!    outside its `trusted` networks is closed before a byte is read (`proxy_untrusted`), a
+//!    trusted peer's PROXY header is read within its timeout (`proxy_header_invalid`,
+//!    `proxy_header_timeout`), and from then on the header's source address is the client:
+//!    `allow_from` is checked against it, and it keys the limits, is logged and is sent on;
 //! 2. the service's per-source new-connection rate (`client_rate_limited`), then its
 //!    per-source, per-agent and total concurrency (`limited`);
 //! 3. the destination against the gateway's current `allow` (`denied_by_gateway`);
 //! 4. [`TunnelOpener::open`] within the gateway's `timeouts.open` (failures as the client
 //!    front's: `agent_denied` when the agent's allowlist refuses, `agent_not_connected`,
 //!    `dial_failed`, `open_timeout`, `overloaded`, `transport_failed`);
-//! 5. with `send_proxy`, the PROXY header (client address → the service's bound address)
-//!    written to the tunnel (`proxy_header_failed`);
+//! 5. with `send_proxy`, the PROXY header (client address → the service's bound address, or
+//!    the received header's addresses) written to the tunnel (`proxy_header_failed`);
 //! 6. raw bytes both ways through `ferry-bridge` with the service's idle timeout (`ok`, with
 //!    the relay's end).
 //!
@@ -260,10 +264,15 @@ impl<O: TunnelOpener> Services<O> {
         let cost = move || {
             let s = cost_settings.load();
             let g = front.generation();
+            let header = if s.config.accept_proxy.is_some() {
+                ferry_app_core::proxy_protocol::head_bytes()
+            } else {
+                0
+            };
             ferry_app_core::memory::per_connection(
                 &s.config.bridge,
                 u8::from(g.config.peer_tls_side),
-                0,
+                header,
             )
         };
         let inner = Arc::clone(&self.inner);
@@ -274,7 +283,8 @@ impl<O: TunnelOpener> Services<O> {
             cost,
             move |tcp, peer| {
                 let s = settings.load_full();
-                if !s.config.admits(peer.ip()) {
+                // Behind a load balancer `allow_from` applies to the header's client, once read.
+                if s.config.accept_proxy.is_none() && !s.config.admits(peer.ip()) {
                     conn::refused_source(&s.config, &stats, peer);
                     return None;
                 }

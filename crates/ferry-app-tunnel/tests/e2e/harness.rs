@@ -120,6 +120,7 @@ pub(crate) struct GatewayHandle {
     pub(crate) tunnel: ferry_tunnel::Gateway,
     pub(crate) reloader: gateway::Reloader,
     pub(crate) services: ferry_app_tunnel::service::Services<gateway::GatewayOpener>,
+    pub(crate) front: ferry_app_tunnel::front::ClientFront<gateway::GatewayOpener>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -152,6 +153,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
     let tunnel = bound.tunnel().clone();
     let reloader = bound.reloader();
     let services = bound.services().clone();
+    let front = bound.front().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         bound
@@ -166,6 +168,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
         tunnel,
         reloader,
         services,
+        front,
         stop: Some(tx),
         task,
     }

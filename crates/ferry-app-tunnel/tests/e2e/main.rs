@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accept_proxy;
 mod auth;
 mod bulk;
 mod cluster;
