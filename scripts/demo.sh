@@ -43,33 +43,17 @@ else
     bin=target/release
 fi
 
+# start, stop_all, wait_port, make_cert, make_hop_keys.
+# shellcheck source=scripts/lib/run.sh
+. scripts/lib/run.sh
+
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_all
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-# Starts a program in the background, its log in $work/NAME.log.
-start() {
-    local name=$1
-    shift
-    "$@" >"$work/$name.log" 2>&1 &
-    pids+=($!)
-}
-
-# Waits (bounded: 10 s) until something accepts TCP connections on 127.0.0.1:$1.
-wait_port() {
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$1; logs in $work:" >&2
-    tail -n 5 "$work"/*.log >&2
-    return 1
-}
 
 # Two HTTP upstreams, each serving a file that names it.
 for u in a b; do
@@ -109,12 +93,7 @@ grep -E '^ferry_proxy_(connections_total|tls_handshakes_total)' <<<"$metrics" | 
 say "2/3 forward chain: SOCKS5 on 127.0.0.1:$socks -> hop 1 (:$hop1) -> hop 2 (:$hop2) -> upstream a"
 # Each hop shares a random 32-byte key with the client; keys live in files, never on the
 # command line.
-key1=$(openssl rand -hex 32)
-key2=$(openssl rand -hex 32)
-printf '1 %s\n' "$key1" >"$work/hop1.keys"
-printf '2 %s\n' "$key2" >"$work/hop2.keys"
-printf '1 %s\n2 %s\n' "$key1" "$key2" >"$work/client.keys"
-chmod 600 "$work"/*.keys
+make_hop_keys "$work" 2
 # Each hop may reach only its next address (secure default: without --allow, nothing).
 start hop1 "$bin/ferry-hop" serve --listen "127.0.0.1:$hop1" --key-file "$work/hop1.keys" \
     --allow "127.0.0.1:$hop2"
@@ -147,11 +126,7 @@ step "ferry-hop trace --config access.toml --destination 127.0.0.1:$up_a:"
 say "3/3 reverse tunnel: ferry-gateway (:$gw_clients for clients, :$gw_agents QUIC for agents) + ferry-agent 'edge-1'"
 # The gateway's certificate (agents verify it against this file); an end-entity certificate,
 # valid one day, for localhost and 127.0.0.1.
-openssl req -x509 -nodes -days 1 -subj /CN=localhost \
-    -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-    -addext "basicConstraints=critical,CA:FALSE" \
-    -keyout "$work/gw.key" -out "$work/gw.pem" 2>/dev/null
+make_cert "$work/gw.key" "$work/gw.pem"
 # Credentials: the token file keeps only hashes; each token is printed once.
 "$bin/ferry-gateway" token new --role agent --agent-id edge-1 --token-file "$work/tokens" >"$work/edge-1.token"
 client_token=$("$bin/ferry-gateway" token new --role client --agent-id edge-1 --token-file "$work/tokens")
@@ -181,9 +156,7 @@ step "a destination no rule allows (127.0.0.1:$up_a) is refused: CONNECT status 
 
 # --- summary ---------------------------------------------------------------------------------
 say "stopping (every program drains on SIGTERM)"
-for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-pids=()
+stop_all
 
 ok=0 fail=0
 check() {
