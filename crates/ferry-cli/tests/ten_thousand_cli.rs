@@ -3,8 +3,8 @@
 //! distinct payload echoed byte-exact on every one of them, then all closed and the gauge back
 //! at 0.
 //!
-//! Opt-in: it runs with `FERRY_TEST_10K=1` (`scripts/soak.sh` sets it with
-//! `FERRY_TEST_10K=1 scripts/soak.sh`) and passes without doing anything otherwise.
+//! Opt-in: it runs with `FERRY_TEST_10K=1` (`FERRY_TEST_10K=1 scripts/soak.sh` runs it before
+//! the soak) and passes without doing anything otherwise.
 //! `FERRY_TEST_10K_CONNECTIONS=N` holds N connections instead of 10,000.
 //!
 //! Descriptors: this process holds N client and N echo sockets, the proxy 2 N sockets plus its
