@@ -43,33 +43,17 @@ else
     bin=target/release
 fi
 
+# start, stop_all, wait_port, make_hop_keys.
+# shellcheck source=scripts/lib/run.sh
+. scripts/lib/run.sh
+
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop_all
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-# Starts a program in the background, its log in $work/NAME.log.
-start() {
-    local name=$1
-    shift
-    "$@" >"$work/$name.log" 2>&1 &
-    pids+=($!)
-}
-
-# Waits (bounded: 10 s) until something accepts TCP connections on 127.0.0.1:$1.
-wait_port() {
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on 127.0.0.1:$1; logs in $work:" >&2
-    tail -n 5 "$work"/*.log >&2
-    return 1
-}
 
 # Two HTTP upstreams, each serving a file that names it.
 for u in a b; do
@@ -109,12 +93,7 @@ grep -E '^ferry_proxy_(connections_total|tls_handshakes_total)' <<<"$metrics" | 
 say "2/3 forward chain: SOCKS5 on 127.0.0.1:$socks -> hop 1 (:$hop1) -> hop 2 (:$hop2) -> upstream a"
 # Each hop shares a random 32-byte key with the client; keys live in files, never on the
 # command line.
-key1=$(openssl rand -hex 32)
-key2=$(openssl rand -hex 32)
-printf '1 %s\n' "$key1" >"$work/hop1.keys"
-printf '2 %s\n' "$key2" >"$work/hop2.keys"
-printf '1 %s\n2 %s\n' "$key1" "$key2" >"$work/client.keys"
-chmod 600 "$work"/*.keys
+make_hop_keys "$work" 2
 # Each hop may reach only its next address (secure default: without --allow, nothing).
 start hop1 "$bin/ferry-hop" serve --listen "127.0.0.1:$hop1" --key-file "$work/hop1.keys" \
     --allow "127.0.0.1:$hop2"
@@ -178,9 +157,7 @@ step "a destination no rule allows (127.0.0.1:$up_a) is refused: CONNECT status 
 
 # --- summary ---------------------------------------------------------------------------------
 say "stopping (every program drains on SIGTERM)"
-for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-pids=()
+stop_all
 
 ok=0 fail=0
 check() {

@@ -34,6 +34,10 @@ mod naive_tls;
 mod procstat;
 mod quic_relay;
 mod server;
+mod soak;
+mod soak_plan;
+mod soak_tcp;
+mod soak_udp;
 mod tls_load;
 mod tls_table;
 
@@ -182,6 +186,8 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Keep a mixed, byte-verified load going through the four programs (scripts/soak.sh).
+    Soak(Box<soak::SoakArgs>),
     /// Measure proxies against the direct path and the naive proxy.
     Compare {
         /// A proxy to measure, as NAME=COMMAND; the command gets `--listen ADDR --upstream ADDR`
@@ -221,6 +227,7 @@ fn main() -> io::Result<()> {
                 Ok(())
             }
             Cmd::Echo { listen } => echo(listen).await,
+            Cmd::Soak(args) => soak::run(*args).await,
             Cmd::Naive { listen, upstream } => naive::run(listen, upstream).await,
             Cmd::NaiveTls {
                 listen,
@@ -325,9 +332,22 @@ fn raise_nofile() {
 }
 
 async fn echo(listen: SocketAddr) -> io::Result<()> {
-    let listener = TcpListener::bind(listen).await?;
+    echo_on(TcpListener::bind(listen).await?).await;
+    Ok(())
+}
+
+/// Echoes every connection on `listener` until its peer's EOF, then closes it; forever (a
+/// failed accept, such as EMFILE, is logged and retried).
+pub(crate) async fn echo_on(listener: TcpListener) {
     loop {
-        let (mut s, _) = listener.accept().await?;
+        let mut s = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                eprintln!("echo: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
         tokio::spawn(async move {
             let (mut r, mut w) = s.split();
             let _ = tokio::io::copy(&mut r, &mut w).await;

@@ -77,6 +77,11 @@ impl Client {
     async fn connect(&self, target: SocketAddr) -> io::Result<TlsStream<TcpStream>> {
         let tcp = TcpStream::connect(target).await?;
         tcp.set_nodelay(true)?;
+        self.handshake(tcp).await
+    }
+
+    /// The client handshake on an established TCP connection.
+    pub(crate) async fn handshake(&self, tcp: TcpStream) -> io::Result<TlsStream<TcpStream>> {
         self.connector.connect(self.name.clone(), tcp).await
     }
 

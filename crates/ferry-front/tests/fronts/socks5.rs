@@ -135,6 +135,20 @@ fn udp_associate_accepts_any_well_formed_hint_and_connect_stays_strict() {
     assert!(r.unwrap().event.is_some());
 }
 
+/// Fuzz finding (socks5_client, crash-40c82f97): a server reply naming its bound address as
+/// the domain `1::` parses to the IPv6 address itself, like a request target would, so it
+/// re-encodes as ATYP 4; the harness now allows that one rewrite.
+#[test]
+fn a_reply_naming_an_ip_literal_as_a_domain_parses_to_the_address() {
+    let reply = [5, 1, 0, 3, 3, b'1', b':', b':', 0, 80];
+    let Ok(Parsed::Complete { value, consumed }) = socks5::client::parse_reply(&reply) else {
+        panic!("not parsed");
+    };
+    assert_eq!(consumed, reply.len());
+    assert_eq!(value.bound, Address::Ip("[1::]:80".parse().unwrap()));
+    fuzzing::socks5_client(&reply);
+}
+
 #[test]
 fn refused_credentials_close() {
     let (mut s, mut out, _) = server(AuthMode::UsernamePassword, &[5, 1, 2, 1, 1, b'a', 1, b'b']);
