@@ -141,7 +141,7 @@ fn udp_associate_accepts_any_well_formed_hint_and_connect_stays_strict() {
 #[test]
 fn a_reply_naming_an_ip_literal_as_a_domain_parses_to_the_address() {
     let reply = [5, 1, 0, 3, 3, b'1', b':', b':', 0, 80];
-    let Ok(Parsed::Complete { value, consumed }) = socks5::client::parse_reply(&reply) else {
+    let Ok(Parsed::Complete { value, consumed }) = client::parse_reply(&reply) else {
         panic!("not parsed");
     };
     assert_eq!(consumed, reply.len());
