@@ -9,14 +9,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use ferry_front::proxy_protocol::{ProxyHeader, ProxyLimits, Version, decode};
+use ferry_front::proxy_protocol::{ProxyHeader, Version};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::harness::{
-    CLIENT_TOKEN, Files, connect_request, echo_server, read_head, round_trip, start_agent,
-    start_gateway,
+    CLIENT_TOKEN, Files, connect_request, echo_server, proxy_header_server, read_head, round_trip,
+    start_agent, start_gateway,
 };
 
 /// The `ferry::access` lines logged by this test binary (a global subscriber, installed once).
@@ -323,34 +322,6 @@ async fn a_reload_turns_accept_proxy_on_for_new_connections() {
     assert_eq!(round_trip(direct, b"live").await, b"live");
     agent.stop().await;
     gw.stop().await;
-}
-
-/// A server that decodes one PROXY header per connection with `ferry-front`, reports it, then
-/// echoes the rest of the connection.
-async fn proxy_header_server() -> (SocketAddr, mpsc::UnboundedReceiver<ProxyHeader>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let limits = ProxyLimits::default();
-                let Ok((header, rest)) =
-                    ferry_base::io::read_message(&mut s, 1024, |b| decode(b, &limits)).await
-                else {
-                    return;
-                };
-                let rest = rest.to_vec();
-                let _ = tx.send(header);
-                let (mut r, mut w) = s.into_split();
-                w.write_all(&rest).await.unwrap();
-                tokio::io::copy(&mut r, &mut w).await.unwrap();
-                w.shutdown().await.unwrap();
-            });
-        }
-    });
-    (addr, rx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -283,3 +283,35 @@ pub(crate) async fn tunnel(front: SocketAddr, target: SocketAddr) -> TcpStream {
 pub(crate) fn payload(len: usize, seed: u64) -> Vec<u8> {
     ferry_test_support::payload(len, seed)
 }
+
+/// A server that decodes one PROXY header per connection with `ferry-front`, reports it, then
+/// echoes the rest of the connection.
+pub(crate) async fn proxy_header_server() -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<ferry_front::proxy_protocol::ProxyHeader>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                use ferry_front::proxy_protocol::{ProxyLimits, decode};
+                let limits = ProxyLimits::default();
+                let Ok((header, rest)) =
+                    ferry_base::io::read_message(&mut s, 1024, |b| decode(b, &limits)).await
+                else {
+                    return;
+                };
+                let rest = rest.to_vec();
+                let _ = tx.send(header);
+                let (mut r, mut w) = s.into_split();
+                w.write_all(&rest).await.unwrap();
+                tokio::io::copy(&mut r, &mut w).await.unwrap();
+                w.shutdown().await.unwrap();
+            });
+        }
+    });
+    (addr, rx)
+}

@@ -8,14 +8,14 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use ferry_app_core::reload::ReloadError;
-use ferry_front::proxy_protocol::{ProxyHeader, ProxyLimits, Version, decode};
+use ferry_front::proxy_protocol::Version;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::process::Command;
-use tokio::sync::mpsc;
 
 use crate::harness::{
-    Files, echo_server, http_server, payload, round_trip, start_agent, start_gateway,
+    Files, echo_server, http_server, payload, proxy_header_server, round_trip, start_agent,
+    start_gateway,
 };
 
 /// A `[[service]]` table on port 0 through `edge-0`, with `extra` keys.
@@ -85,34 +85,6 @@ async fn eight_mib_through_a_service_is_byte_exact_with_half_close_both_ways() {
     assert!(back == data, "bytes differ");
     agent.stop().await;
     gw.stop().await;
-}
-
-/// A server that decodes one PROXY header per connection with `ferry-front`, reports it, then
-/// echoes the rest of the connection.
-async fn proxy_header_server() -> (SocketAddr, mpsc::UnboundedReceiver<ProxyHeader>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let limits = ProxyLimits::default();
-                let Ok((header, rest)) =
-                    ferry_base::io::read_message(&mut s, 1024, |b| decode(b, &limits)).await
-                else {
-                    return;
-                };
-                let rest = rest.to_vec();
-                let _ = tx.send(header);
-                let (mut r, mut w) = s.into_split();
-                w.write_all(&rest).await.unwrap();
-                tokio::io::copy(&mut r, &mut w).await.unwrap();
-                w.shutdown().await.unwrap();
-            });
-        }
-    });
-    (addr, rx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,9 +17,17 @@ use crate::tunnels::client;
 /// A gateway and an agent whose allowlist names `rebind.test` and allows `127.0.0.2` only, with
 /// names resolved by `dns`.
 async fn agent_with(dns: &Arc<Scripted>) -> (Pki, GatewayHandle, AgentHandle) {
+    agent_with_dial_timeout(dns, None).await
+}
+
+/// [`agent_with`], with the agent's dial timeout set when `dial_timeout` is given.
+async fn agent_with_dial_timeout(
+    dns: &Arc<Scripted>,
+    dial_timeout: Option<Duration>,
+) -> (Pki, GatewayHandle, AgentHandle) {
     let pki = Pki::new();
     let gw = start_gateway(&pki, fast_gateway_config()).await;
-    let config = agent_config(
+    let mut config = agent_config(
         &pki,
         gw.addr,
         "site-1",
@@ -27,6 +35,9 @@ async fn agent_with(dns: &Arc<Scripted>) -> (Pki, GatewayHandle, AgentHandle) {
         "rebind.test, 127.0.0.2/32",
     )
     .with_resolver(dns.clone());
+    if let Some(t) = dial_timeout {
+        config.dial_timeout = t;
+    }
     let mut agent = start_agent(config);
     agent.wait_for(|s| s.connected).await;
     (pki, gw, agent)
@@ -108,13 +119,7 @@ async fn denied_addresses_of_a_mixed_answer_are_skipped() {
 #[tokio::test]
 async fn a_resolver_that_never_answers_is_cut_by_the_dial_timeout() {
     let dns = Arc::new(Scripted::never_answering());
-    let pki = Pki::new();
-    let gw = start_gateway(&pki, fast_gateway_config()).await;
-    let mut config = agent_config(&pki, gw.addr, "site-1", "token-site-1", "rebind.test")
-        .with_resolver(dns.clone());
-    config.dial_timeout = Duration::from_millis(300);
-    let mut agent = start_agent(config);
-    agent.wait_for(|s| s.connected).await;
+    let (_pki, gw, agent) = agent_with_dial_timeout(&dns, Some(Duration::from_millis(300))).await;
     let dest = Destination::parse("rebind.test", 9).unwrap();
     let r = gw.gateway.open(&id("site-1"), dest, client()).await;
     assert!(
