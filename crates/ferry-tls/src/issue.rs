@@ -293,32 +293,10 @@ fn serial() -> Result<SerialNumber, TlsConfigError> {
 
 /// `cert` as PEM, written as rcgen writes it (64-column base64, LF line ends).
 fn pem_of(cert: &CertificateDer<'_>) -> String {
-    pem_encode("CERTIFICATE", cert.as_ref())
-}
-
-fn pem_encode(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::with_capacity(der.len().div_ceil(3) * 4);
-    for chunk in der.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 0x3f) as usize]));
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    pem::encode_config(
+        &pem::Pem::new("CERTIFICATE", cert.as_ref()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
 }
 
 #[cfg(test)]
@@ -333,7 +311,7 @@ mod tests {
     fn pem_encoding_reads_back_for_every_padding() {
         for len in [1usize, 2, 3, 47, 48, 49, 100] {
             let der: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
-            let pem = pem_encode("CERTIFICATE", &der);
+            let pem = pem_of(&CertificateDer::from(der.clone()));
             let back = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
             assert_eq!(back.as_ref(), &der[..], "length {len}");
         }
