@@ -103,6 +103,13 @@ impl Memcached {
         self.addr
     }
 
+    /// The server's process id (`None` once it has exited), for tests that pause it with
+    /// `SIGSTOP` to play a server that hangs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Kills the server and waits for it to exit (its port is free again afterwards).
     ///
     /// # Errors

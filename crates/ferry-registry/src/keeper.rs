@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
 use crate::lease::Lease;
 use crate::owner::Owner;
 use crate::registry::{Claim, Refresh, Registry, RegistryError, Release};
@@ -122,27 +125,34 @@ impl Keeper {
     /// One heartbeat: refresh every owned record, claim every other one again. An agent that
     /// disconnects during the beat is released afterwards, so the beat never leaves a record
     /// for an agent that is gone.
+    ///
+    /// The agents' registry calls run concurrently, at most [`BEAT_CONCURRENCY`] at once, so
+    /// a registry server that hangs (each call waiting for its operation timeout) delays only
+    /// the records kept on that server, not the renewal of the others. Must run inside a Tokio
+    /// runtime (the calls are spawned as tasks).
     pub async fn beat(&self) -> Beat {
         let agents: Vec<(String, Standing)> =
             self.agents().iter().map(|(a, s)| (a.clone(), *s)).collect();
-        let mut beat = Beat::default();
-        let ttl = self.lease.ttl();
+        let slots = Arc::new(Semaphore::new(BEAT_CONCURRENCY));
+        let mut calls = JoinSet::new();
         for (agent, standing) in agents {
-            let now = if standing == Standing::Owned {
-                match self.registry.refresh(&agent, &self.me, ttl).await {
-                    Ok(Refresh::Refreshed | Refresh::Recreated) => Standing::Owned,
-                    Ok(Refresh::Lost(other)) => {
-                        tracing::warn!(agent, owner = %other, "agent record taken by another gateway");
-                        Standing::Held(other)
-                    }
-                    Err(_) => Standing::Unknown,
-                }
-            } else {
-                let claim = self.registry.claim(&agent, &self.me, ttl).await;
-                if let Err(e) = &claim {
-                    tracing::warn!(agent, error = %e, "registry claim failed");
-                }
-                standing_of_claim(claim.as_ref().ok())
+            let registry = Arc::clone(&self.registry);
+            let me = self.me;
+            let ttl = self.lease.ttl();
+            let slots = Arc::clone(&slots);
+            calls.spawn(async move {
+                // Never closed, so the permit always comes.
+                let _slot = slots.acquire_owned().await.ok();
+                let now = renew(registry.as_ref(), &agent, standing, &me, ttl).await;
+                (agent, now)
+            });
+        }
+        let mut beat = Beat::default();
+        while let Some(done) = calls.join_next().await {
+            let Ok((agent, now)) = done else {
+                // A panicking registry call: counted as failed, retried next beat.
+                beat.failed += 1;
+                continue;
             };
             match now {
                 Standing::Owned => beat.owned += 1,
@@ -173,6 +183,38 @@ impl Keeper {
         for agent in agents {
             let _ = self.registry.release(&agent, &self.me).await;
         }
+    }
+}
+
+/// Registry calls one [`Keeper::beat`] has in flight at once, at most.
+pub const BEAT_CONCURRENCY: usize = 64;
+
+/// One agent's registry call in a beat: refresh an owned record, claim any other.
+async fn renew(
+    registry: &dyn Registry,
+    agent: &str,
+    standing: Standing,
+    me: &Owner,
+    ttl: std::time::Duration,
+) -> Standing {
+    if standing == Standing::Owned {
+        match registry.refresh(agent, me, ttl).await {
+            Ok(Refresh::Refreshed | Refresh::Recreated) => Standing::Owned,
+            Ok(Refresh::Lost(other)) => {
+                tracing::warn!(agent, owner = %other, "agent record taken by another gateway");
+                Standing::Held(other)
+            }
+            Err(e) => {
+                tracing::warn!(agent, error = %e, "registry refresh failed");
+                Standing::Unknown
+            }
+        }
+    } else {
+        let claim = registry.claim(agent, me, ttl).await;
+        if let Err(e) = &claim {
+            tracing::warn!(agent, error = %e, "registry claim failed");
+        }
+        standing_of_claim(claim.as_ref().ok())
     }
 }
 

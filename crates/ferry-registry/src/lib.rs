@@ -84,7 +84,7 @@ mod registry;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use keeper::{Beat, Keeper, Standing};
+pub use keeper::{BEAT_CONCURRENCY, Beat, Keeper, Standing};
 pub use key::{HASHED_PREFIX, KEY_PREFIX, agent_key};
 pub use lease::{DEFAULT_HEARTBEAT, DEFAULT_TTL, Lease, LeaseError};
 pub use memcached::{MemcachedRegistry, Server, ServersError, score, server_for};

@@ -141,6 +141,75 @@ async fn a_stopped_server_fails_its_keys_fast_and_owners_write_them_again_when_i
     }
 }
 
+/// Sends `signal` (`STOP` or `CONT`) to the memcached process.
+fn signal(server: &Memcached, signal: &str) {
+    let pid = server.pid().expect("memcached is running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_server_does_not_hold_up_the_renewal_of_the_other_servers_records() {
+    let (m0, m1) = (
+        Memcached::start().await.unwrap(),
+        Memcached::start().await.unwrap(),
+    );
+    let names = [m0.addr().to_string(), m1.addr().to_string()];
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Calls to the hung server wait this long: far longer than the test's guard below, so a
+    // beat that waited for them before renewing the healthy server's records would fail it.
+    let mut slow = config();
+    slow.op_timeout = Duration::from_secs(60);
+    let reg: Arc<dyn Registry> = Arc::new(
+        MemcachedRegistry::spread(vec![
+            Client::new(m0.addr(), slow.clone()),
+            Client::new(m1.addr(), slow),
+        ])
+        .unwrap(),
+    );
+    let keeper = Arc::new(Keeper::new(Arc::clone(&reg), owner(1), Lease::default()));
+    let agents: Vec<String> = (0..24).map(|i| format!("agent-{i}")).collect();
+    for agent in &agents {
+        assert_eq!(keeper.connected(agent).await.unwrap(), Claim::Claimed);
+    }
+    let (on_hung, on_healthy): (Vec<&String>, Vec<&String>) =
+        agents.iter().partition(|a| expected(a, &names) == 1);
+    assert!(!on_hung.is_empty() && !on_healthy.is_empty());
+
+    // The healthy server loses its records (as after a restart); the other one hangs.
+    let direct = Client::new(m0.addr(), ClientConfig::default());
+    for agent in &on_healthy {
+        direct.delete(&agent_key(agent)).await.unwrap();
+    }
+    signal(&m1, "STOP");
+    let k = Arc::clone(&keeper);
+    let beat = tokio::spawn(async move { k.beat().await });
+
+    // The healthy server's records are written again while the hung calls still wait.
+    let rewritten = async {
+        for agent in &on_healthy {
+            while !has(&m0, agent).await {
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    let guard = tokio::time::timeout(Duration::from_secs(20), rewritten).await;
+    let still_waiting = !beat.is_finished();
+    signal(&m1, "CONT");
+    assert!(guard.is_ok(), "the healthy server's records were not renewed during the beat");
+    assert!(still_waiting, "the beat ended before the hung server answered");
+
+    // Once the server answers again, the beat ends with every record renewed.
+    let beat = beat.await.unwrap();
+    assert_eq!((beat.owned, beat.failed), (agents.len(), 0));
+    for agent in &on_hung {
+        assert!(has(&m1, agent).await, "{agent}");
+    }
+}
+
 #[tokio::test]
 async fn a_server_replaced_at_a_new_address_is_followed() {
     let old = Memcached::start().await.unwrap();
