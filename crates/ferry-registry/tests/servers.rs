@@ -199,8 +199,14 @@ async fn a_hung_server_does_not_hold_up_the_renewal_of_the_other_servers_records
     let guard = tokio::time::timeout(Duration::from_secs(20), rewritten).await;
     let still_waiting = !beat.is_finished();
     signal(&m1, "CONT");
-    assert!(guard.is_ok(), "the healthy server's records were not renewed during the beat");
-    assert!(still_waiting, "the beat ended before the hung server answered");
+    assert!(
+        guard.is_ok(),
+        "the healthy server's records were not renewed during the beat"
+    );
+    assert!(
+        still_waiting,
+        "the beat ended before the hung server answered"
+    );
 
     // Once the server answers again, the beat ends with every record renewed.
     let beat = beat.await.unwrap();
