@@ -10,6 +10,9 @@
 //! - `ferry`: `ferry-gateway` and `ferry-agent` (QUIC/TLS 1.3 between them, an ECDSA P-256
 //!   certificate, static tokens made with `ferry-gateway token new`); every client connection
 //!   starts with `CONNECT` and `Proxy-Authorization: Basic`, counted in its cost.
+//! - `ferry-service` (with `--service`): the same programs, the gateway exposing the upstream
+//!   as a TCP port service (`[[service]]`): clients connect straight to the service port and
+//!   send no `CONNECT`, exactly what rathole's visitors do.
 //!
 //! - `quic-bare` (with `--quic-bare`): the barest tunnel on quinn, this program's
 //!   `quic-relay-public` and `quic-relay-private` (see `quic_relay`): what QUIC itself costs
@@ -42,6 +45,7 @@ pub(crate) struct Opts {
     pub(crate) rathole: Option<PathBuf>,
     pub(crate) rathole_noise: Option<PathBuf>,
     pub(crate) quic_bare: bool,
+    pub(crate) service: bool,
     pub(crate) bytes: u64,
     pub(crate) seconds: Duration,
     pub(crate) rounds: usize,
@@ -261,13 +265,29 @@ async fn quic_bare(dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> {
     Ok(path)
 }
 
+/// How clients reach the upstream through `ferry-gateway`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// `CONNECT` with a client token on the client front.
+    Connect,
+    /// A TCP port service: no `CONNECT`, no credential.
+    Service,
+}
+
 /// `ferry-gateway` (limits off, the upstream allowed) and one `ferry-agent` for it.
 async fn ferry(
     gateway: &Path,
     agent: &Path,
     dir: &Path,
     upstream: SocketAddr,
+    entry: Entry,
 ) -> io::Result<TunnelPath> {
+    let (name, dir) = match entry {
+        Entry::Connect => ("ferry", dir.join("ferry")),
+        Entry::Service => ("ferry-service", dir.join("ferry-service")),
+    };
+    let dir = dir.as_path();
+    std::fs::create_dir_all(dir)?;
     let (cert, key) = make_cert(dir, CertKind::Ecdsa)?;
     let tokens = dir.join("tokens");
     let tokens_arg = tokens.display().to_string();
@@ -292,8 +312,17 @@ async fn ferry(
     let agent_token_file = dir.join("agent.token");
     std::fs::write(&agent_token_file, &agent_token)?;
     let (listen, agent_listen) = (free_port().await?, free_port().await?);
+    let service = free_port().await?;
     // The per-source and per-agent limits would cap the rate runs; the bench measures the
     // tunnel, not its limiters.
+    let service_block = match entry {
+        Entry::Connect => String::new(),
+        Entry::Service => format!(
+            "[[service]]\nname = \"bench\"\nbind = \"{service}\"\nagent = \"bench\"\n\
+             destination = \"{upstream}\"\nmax_connections_per_client = 1000000\n\
+             client_rate = \"off\"\n"
+        ),
+    };
     let config = dir.join("gateway.toml");
     std::fs::write(
         &config,
@@ -302,7 +331,8 @@ async fn ferry(
              allow_special_addresses = true\n\
              [tls]\ncert = {cert:?}\nkey = {key:?}\n[auth]\ntokens = {tokens_arg:?}\n\
              [limits]\nmax_tunnels = 1000000\nmax_tunnels_per_client = 1000000\n\
-             max_tunnels_per_agent = 1000000\nclient_rate = \"off\"\nagent_rate = \"off\"\n",
+             max_tunnels_per_agent = 1000000\nclient_rate = \"off\"\nagent_rate = \"off\"\n\
+             {service_block}",
             cert = cert.display().to_string(),
             key = key.display().to_string(),
         ),
@@ -345,9 +375,13 @@ async fn ferry(
             ],
         )?,
     );
+    let dest = match entry {
+        Entry::Connect => Dest::http_connect(listen, upstream, "bench", &client_token),
+        Entry::Service => service.into(),
+    };
     let path = TunnelPath {
-        name: "ferry".into(),
-        dest: Dest::http_connect(listen, upstream, "bench", &client_token),
+        name: name.into(),
+        dest,
         procs: vec![gw, ag],
     };
     // Ready once the agent is registered and a tunnel carries an echo.
@@ -393,7 +427,10 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
         paths.push(quic_bare(dir, upstream).await?);
     }
     if let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) {
-        paths.push(ferry(gateway, agent, dir, upstream).await?);
+        paths.push(ferry(gateway, agent, dir, upstream, Entry::Connect).await?);
+        if o.service {
+            paths.push(ferry(gateway, agent, dir, upstream, Entry::Service).await?);
+        }
     }
     let load0 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut figs: Vec<Figures> = paths.iter().map(|_| Figures::default()).collect();

@@ -176,6 +176,10 @@ enum Cmd {
         /// `quic-relay-public` and `quic-relay-private`), what QUIC itself costs here.
         #[arg(long)]
         quic_bare: bool,
+        /// Also measure `ferry-service`: the gateway exposing the upstream as a TCP port
+        /// service (`[[service]]`, no CONNECT), what rathole's visitors do (needs --gateway).
+        #[arg(long, requires = "gateway")]
+        service: bool,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 512 << 20)]
         bytes: u64,
@@ -286,6 +290,7 @@ fn main() -> io::Result<()> {
                 rathole,
                 rathole_noise,
                 quic_bare,
+                service,
                 bytes,
                 seconds,
                 rounds,
@@ -296,6 +301,7 @@ fn main() -> io::Result<()> {
                     rathole,
                     rathole_noise,
                     quic_bare,
+                    service,
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     rounds,
