@@ -46,6 +46,7 @@ pub(crate) struct Opts {
     pub(crate) rathole_noise: Option<PathBuf>,
     pub(crate) quic_bare: bool,
     pub(crate) service: bool,
+    pub(crate) transports: Vec<String>,
     pub(crate) bytes: u64,
     pub(crate) seconds: Duration,
     pub(crate) rounds: usize,
@@ -281,11 +282,16 @@ async fn ferry(
     dir: &Path,
     upstream: SocketAddr,
     entry: Entry,
+    transport: Option<&str>,
 ) -> io::Result<TunnelPath> {
-    let (name, dir) = match entry {
-        Entry::Connect => ("ferry", dir.join("ferry")),
-        Entry::Service => ("ferry-service", dir.join("ferry-service")),
+    let mut name = match entry {
+        Entry::Connect => "ferry".to_owned(),
+        Entry::Service => "ferry-service".to_owned(),
     };
+    if let Some(t) = transport {
+        name = format!("{name}/{t}");
+    }
+    let dir = dir.join(name.replace('/', "-"));
     let dir = dir.as_path();
     std::fs::create_dir_all(dir)?;
     let (cert, key) = make_cert(dir, CertKind::Ecdsa)?;
@@ -372,7 +378,15 @@ async fn ferry(
                 "--allow-special-addresses".into(),
                 "--log".into(),
                 "warn".into(),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                transport
+                    .map(|t| ["--transport".into(), t.into()])
+                    .into_iter()
+                    .flatten(),
+            )
+            .collect::<Vec<String>>(),
         )?,
     );
     let dest = match entry {
@@ -380,7 +394,7 @@ async fn ferry(
         Entry::Service => service.into(),
     };
     let path = TunnelPath {
-        name: name.into(),
+        name,
         dest,
         procs: vec![gw, ag],
     };
@@ -427,9 +441,16 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
         paths.push(quic_bare(dir, upstream).await?);
     }
     if let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) {
-        paths.push(ferry(gateway, agent, dir, upstream, Entry::Connect).await?);
-        if o.service {
-            paths.push(ferry(gateway, agent, dir, upstream, Entry::Service).await?);
+        let transports: Vec<Option<&str>> = if o.transports.is_empty() {
+            vec![None]
+        } else {
+            o.transports.iter().map(|t| Some(t.as_str())).collect()
+        };
+        for t in transports {
+            paths.push(ferry(gateway, agent, dir, upstream, Entry::Connect, t).await?);
+            if o.service {
+                paths.push(ferry(gateway, agent, dir, upstream, Entry::Service, t).await?);
+            }
         }
     }
     let load0 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

@@ -180,6 +180,10 @@ enum Cmd {
         /// service (`[[service]]`, no CONNECT), what rathole's visitors do (needs --gateway).
         #[arg(long, requires = "gateway")]
         service: bool,
+        /// Measure the agent on these transports (`quic`, `tcp`; repeatable): one `ferry/T`
+        /// (and `ferry-service/T`) path each. Default: the agent's default (`auto`).
+        #[arg(long = "transport", value_name = "TRANSPORT")]
+        transports: Vec<String>,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 512 << 20)]
         bytes: u64,
@@ -291,6 +295,7 @@ fn main() -> io::Result<()> {
                 rathole_noise,
                 quic_bare,
                 service,
+                transports,
                 bytes,
                 seconds,
                 rounds,
@@ -302,6 +307,7 @@ fn main() -> io::Result<()> {
                     rathole_noise,
                     quic_bare,
                     service,
+                    transports,
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     rounds,
