@@ -25,6 +25,20 @@ pub trait TunnelOpener: Send + Sync + 'static {
         destination: &Destination,
         client: SocketAddr,
     ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send;
+
+    /// Opens a UDP tunnel (one flow, for the client address `client`) through `agent` to
+    /// `destination`: the stream carries datagram frames
+    /// ([`ferry_tunnel::udp`]) both ways. The default answers
+    /// [`OpenFailure::UdpUnsupported`] (an opener that only does TCP).
+    fn open_udp(
+        &self,
+        agent: &AgentId,
+        destination: &Destination,
+        client: SocketAddr,
+    ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send {
+        let _ = (agent, destination, client);
+        std::future::ready(Err(OpenFailure::UdpUnsupported))
+    }
 }
 
 /// Why a tunnel could not be opened, and the status the client is answered with.
@@ -50,6 +64,10 @@ pub enum OpenFailure {
     /// The agent connection failed while opening (reset, protocol error): `502`.
     #[error("agent connection failed: {0}")]
     Transport(String),
+    /// A UDP tunnel was asked of an agent (or an owner gateway) that does not speak UDP
+    /// tunnels: `502`.
+    #[error("agent too old for UDP services")]
+    UdpUnsupported,
 }
 
 impl OpenFailure {
@@ -59,7 +77,7 @@ impl OpenFailure {
         match self {
             Self::AgentNotConnected | Self::Overloaded => 503,
             Self::Denied => 403,
-            Self::DialFailed(_) | Self::Transport(_) => 502,
+            Self::DialFailed(_) | Self::Transport(_) | Self::UdpUnsupported => 502,
             Self::Timeout => 504,
         }
     }
@@ -74,6 +92,7 @@ impl OpenFailure {
             Self::Timeout => "open_timeout",
             Self::Overloaded => "overloaded",
             Self::Transport(_) => "transport_failed",
+            Self::UdpUnsupported => "udp_unsupported",
         }
     }
 }

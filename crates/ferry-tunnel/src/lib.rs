@@ -169,6 +169,7 @@ pub mod metrics;
 mod quic;
 mod read;
 mod stream;
+pub mod udp;
 mod verifier;
 pub mod wire;
 
@@ -184,8 +185,8 @@ pub use quinn;
 pub use stream::TunnelStream;
 pub use verifier::{AgentRejected, AgentVerifier};
 pub use wire::{
-    AuthReply, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_HEADER_LEN, RejectReason,
-    TunnelHeader, TunnelStatus, WireError,
+    AuthReply, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_DATAGRAM, MAX_HEADER_LEN,
+    Protocol, RejectReason, TunnelHeader, TunnelStatus, WireError,
 };
 
 // The normative wire specification, kept inside the crate so that it is packaged and rendered
