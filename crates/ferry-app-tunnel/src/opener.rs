@@ -27,18 +27,14 @@ pub trait TunnelOpener: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send;
 
     /// Opens a UDP tunnel (one flow, for the client address `client`) through `agent` to
-    /// `destination`: the stream carries datagram frames
-    /// ([`ferry_tunnel::udp`]) both ways. The default answers
-    /// [`OpenFailure::UdpUnsupported`] (an opener that only does TCP).
+    /// `destination`: the stream carries datagram frames ([`ferry_tunnel::udp`]) both ways.
+    /// An opener that cannot answers [`OpenFailure::UdpUnsupported`].
     fn open_udp(
         &self,
         agent: &AgentId,
         destination: &Destination,
         client: SocketAddr,
-    ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send {
-        let _ = (agent, destination, client);
-        std::future::ready(Err(OpenFailure::UdpUnsupported))
-    }
+    ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send;
 }
 
 /// Why a tunnel could not be opened, and the status the client is answered with.

@@ -104,7 +104,11 @@ async fn a_thousand_datagrams_of_mixed_sizes_echo_byte_exact_to_two_clients_at_o
         for i in 0..500usize {
             let data = payload(size(i), seed * 1000 + i as u64);
             let back = echo(&s, &data).await;
-            assert!(back == data, "client {seed}: datagram {i} ({} bytes) differs", data.len());
+            assert!(
+                back == data,
+                "client {seed}: datagram {i} ({} bytes) differs",
+                data.len()
+            );
             bytes += data.len();
         }
         bytes
@@ -134,7 +138,10 @@ async fn the_flow_cap_drops_a_third_client_and_the_first_two_keep_working() {
     assert_eq!(echo(&two, b"two").await, b"two");
     let three = client("127.0.0.1", addr).await;
     three.send(b"three").await.unwrap();
-    until("the third flow dropped", || stats.udp_dropped("flow_cap") == 1).await;
+    until("the third flow dropped", || {
+        stats.udp_dropped("flow_cap") == 1
+    })
+    .await;
     assert_eq!(stats.udp_flows(), 2);
     assert_eq!(echo(&one, b"one again").await, b"one again");
     assert_eq!(echo(&two, b"two again").await, b"two again");
@@ -147,7 +154,11 @@ async fn the_flow_cap_drops_a_third_client_and_the_first_two_keep_working() {
 async fn an_idle_flow_expires_and_the_next_datagram_starts_a_new_one() {
     let files = Files::new(1);
     let echo_addr = udp_echo().await;
-    let (gw, agent) = start(&files, &service("brief", echo_addr, "idle_timeout = \"300ms\"")).await;
+    let (gw, agent) = start(
+        &files,
+        &service("brief", echo_addr, "idle_timeout = \"300ms\""),
+    )
+    .await;
     let addr = gw.services.addr("brief").unwrap();
     let stats = gw.services.stats("brief");
     let s = client("127.0.0.1", addr).await;
@@ -180,7 +191,10 @@ async fn a_source_outside_allow_from_gets_nothing_and_makes_no_flow() {
     for _ in 0..3 {
         outsider.send(&[0u8; 1000]).await.unwrap();
     }
-    until("the datagrams dropped", || stats.udp_dropped("refused_source") == 3).await;
+    until("the datagrams dropped", || {
+        stats.udp_dropped("refused_source") == 3
+    })
+    .await;
     assert_eq!(stats.udp_flows(), 0);
     assert!(nothing_received(&outsider), "an outsider got an answer");
     let insider = client("127.0.0.2", addr).await;
@@ -208,7 +222,10 @@ async fn a_destination_the_agent_refuses_gets_nothing_and_is_counted_agent_denie
     s.send(b"anyone?").await.unwrap();
     s.send(b"hello?").await.unwrap();
     // The flow holds (dropping) until idle, then ends with the agent's answer as its result.
-    until("the refused flow ended", || stats.connections("agent_denied") == 1).await;
+    until("the refused flow ended", || {
+        stats.connections("agent_denied") == 1
+    })
+    .await;
     assert_eq!(stats.connections("ok"), 0);
     assert_eq!(stats.udp_dropped("open_failed"), 2);
     assert!(nothing_received(&s));
@@ -238,14 +255,19 @@ async fn a_reload_adds_and_removes_a_udp_service() {
         .reload(files.gateway_config("127.0.0.1:0", ""))
         .unwrap();
     assert!(
-        done.applied.iter().any(|a| a.starts_with("services removed")),
+        done.applied
+            .iter()
+            .any(|a| a.starts_with("services removed")),
         "{done:?}"
     );
     assert_eq!(gw.services.addr("dns"), None);
     assert_eq!(echo(&s, b"live flow").await, b"live flow");
     let late = client("127.0.0.1", addr).await;
     late.send(b"new client").await.unwrap();
-    until("the new client dropped", || stats.udp_dropped("closing") == 1).await;
+    until("the new client dropped", || {
+        stats.udp_dropped("closing") == 1
+    })
+    .await;
     assert!(nothing_received(&late));
     agent.stop().await;
     gw.stop().await;
