@@ -1,4 +1,5 @@
-//! The gateway's TCP services (`[[service]]`): a public port per service, each connection
+//! The gateway's services (`[[service]]`): a public port per service. UDP services are in
+//! [`udp`] (a socket, a flow table, one tunnel per client address). For TCP, each connection
 //! forwarded without CONNECT and without a client credential through the service's agent to
 //! its destination, with the same [`TunnelOpener`] the client front uses (so with `[cluster]`
 //! through the owner gateway when the agent is connected elsewhere).

@@ -97,12 +97,12 @@ pub(super) async fn serve<O: TunnelOpener>(
                 Err(_) => continue,
             },
         };
+        stats.datagram_in(n);
         if n > MAX_DATAGRAM {
             drop_datagram(&stats, &name, "too_large");
             continue;
         }
         let payload = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-        stats.datagram_in(n);
         if let Some(flow) = flows.get(&from) {
             match enqueue(flow, payload) {
                 Ok(()) => continue,
