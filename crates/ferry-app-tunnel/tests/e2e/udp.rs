@@ -85,7 +85,7 @@ fn nothing_received(s: &UdpSocket) -> bool {
 /// others spread in between.
 fn size(i: usize) -> usize {
     const EDGES: [usize; 9] = [0, 1, 512, 1200, 1472, 1500, 9000, 65_000, MAX_DATAGRAM];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         EDGES[(i / 3) % EDGES.len()]
     } else {
         (i * 7919) % 4096 + (i % 5) * 2000

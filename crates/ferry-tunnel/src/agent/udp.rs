@@ -78,10 +78,9 @@ pub(super) async fn relay(
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut scratch = Vec::new();
         loop {
-            let n = match socket.recv(&mut buf).await {
-                Ok(n) => n,
-                // An ICMP error for an earlier datagram: the flow goes on.
-                Err(_) => continue,
+            // An error is ICMP's answer to an earlier datagram: the flow goes on.
+            let Ok(n) = socket.recv(&mut buf).await else {
+                continue;
             };
             touch();
             let d = buf.get(..n).unwrap_or_default();
