@@ -398,7 +398,8 @@ impl<O: TunnelOpener> Flow<O> {
             () = expiry => Ok("idle"),
         };
         match result {
-            Ok(end @ ("idle" | "closed")) => {
+            // A clean end finishes the stream (a truncated one, or an error, resets it on drop).
+            Ok(end @ ("idle" | "closed" | "agent_finished")) => {
                 let mut stream = frames.into_inner().unsplit(send);
                 let _ = timeout(Duration::from_secs(1), stream.shutdown()).await;
                 if end == "closed" { "closing" } else { end }

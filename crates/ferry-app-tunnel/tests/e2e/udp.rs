@@ -1,8 +1,9 @@
 //! `[[service]]` with `protocol = "udp"`: datagrams through the gateway, a real agent and a
 //! real UDP echo server on loopback. 1000 datagrams of mixed sizes up to the largest carried
 //! (65,507 bytes) byte-exact to two clients at once; the flow cap; idle expiry; `allow_from`
-//! answering nothing; a destination the agent refuses; a reload adding and removing a UDP
-//! service.
+//! answering nothing; a destination the agent refuses; a datagram too long for the tunnel
+//! (IPv6); a reload adding and removing a UDP service; a hand-made agent sending an oversize
+//! frame, ending inside a frame (both reset), or ending between frames (a clean end).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use ferry_app_tunnel::service::ServiceStats;
 use ferry_tunnel::MAX_DATAGRAM;
 use tokio::net::UdpSocket;
 
-use crate::harness::{Files, payload, start_agent, start_gateway};
+use crate::harness::{Files, agent_token, payload, start_agent, start_gateway};
 
 /// A UDP echo server on 127.0.0.1: every datagram goes back to its sender.
 async fn udp_echo() -> SocketAddr {
@@ -234,6 +235,28 @@ async fn a_destination_the_agent_refuses_gets_nothing_and_is_counted_agent_denie
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_ipv6_a_datagram_longer_than_65507_bytes_is_dropped_and_the_flow_goes_on() {
+    let files = Files::new(1);
+    let echo_addr = udp_echo().await;
+    let services = service("v6", echo_addr, "").replace("127.0.0.1:0", "[::1]:0");
+    let (gw, agent) = start(&files, &services).await;
+    let addr = gw.services.addr("v6").unwrap();
+    let stats = gw.services.stats("v6");
+    let s = client("[::1]", addr).await;
+    assert_eq!(echo(&s, b"small").await, b"small");
+    s.send(&vec![7u8; MAX_DATAGRAM + 1]).await.unwrap();
+    until("the long datagram dropped", || {
+        stats.udp_dropped("too_large") == 1
+    })
+    .await;
+    let largest = payload(MAX_DATAGRAM, 3);
+    assert!(echo(&s, &largest).await == largest);
+    assert_eq!(stats.udp_flows(), 1);
+    agent.stop().await;
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_adds_and_removes_a_udp_service() {
     let files = Files::new(1);
     let echo_addr = udp_echo().await;
@@ -270,5 +293,141 @@ async fn a_reload_adds_and_removes_a_udp_service() {
     .await;
     assert!(nothing_received(&late));
     agent.stop().await;
+    gw.stop().await;
+}
+
+/// A hand-made agent `edge-0`: authenticates over real QUIC with the real token, then answers
+/// the first tunnel with `ok` and writes `frame` on it (then finishes its side if `finish`). Returns the header bytes it read and
+/// how the gateway ended the stream (its read side: a reset code, or `None` for a clean end).
+async fn hostile_agent(
+    files: &Files,
+    gateway: SocketAddr,
+    frame: &'static [u8],
+    finish: bool,
+) -> tokio::task::JoinHandle<(Vec<u8>, Option<u64>)> {
+    use ferry_tunnel::quinn;
+    use ferry_tunnel::wire::{
+        AuthRequest, Credential, REPLY_LEN, TunnelStatus, encode_auth, encode_status,
+    };
+
+    let roots =
+        ferry_app_tunnel::gateway::load::roots("ca", files.dir.join("gw.pem").as_path()).unwrap();
+    let crypto = ferry_tunnel::client_crypto(Arc::new(roots)).unwrap();
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conn = endpoint
+        .connect_with(quinn::ClientConfig::new(crypto), gateway, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let mut auth = Vec::new();
+    encode_auth(
+        &AuthRequest {
+            agent_id: ferry_tunnel::AgentId::new("edge-0").unwrap(),
+            credential: Credential::new(&agent_token("edge-0")).unwrap(),
+        },
+        &mut auth,
+    );
+    send.write_all(&auth).await.unwrap();
+    send.finish().unwrap();
+    assert_eq!(
+        recv.read_to_end(REPLY_LEN).await.unwrap(),
+        [1, 0],
+        "auth ok"
+    );
+    tokio::spawn(async move {
+        let _endpoint = endpoint;
+        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+        let mut header = vec![0u8; 2];
+        recv.read_exact(&mut header).await.unwrap();
+        let mut status = Vec::new();
+        encode_status(TunnelStatus::Ok, &mut status);
+        send.write_all(&status).await.unwrap();
+        send.write_all(frame).await.unwrap();
+        if finish {
+            send.finish().unwrap();
+        }
+        // Whatever the gateway sends until it gives up on the stream.
+        let mut sink = vec![0u8; 70_000];
+        let end = loop {
+            match recv.read(&mut sink).await {
+                Ok(Some(_)) => {}
+                Ok(None) => break None,
+                Err(quinn::ReadError::Reset(code)) => break Some(code.into_inner()),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        (header, end)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_sending_an_oversize_frame_gets_its_flow_reset() {
+    let files = Files::new(1);
+    let gw = start_gateway(&files.gateway_config(
+        "127.0.0.1:0",
+        &service("hostile", "127.0.0.1:9".parse().unwrap(), ""),
+    ))
+    .await;
+    // 65,535 bytes announced: more than any datagram.
+    let agent = hostile_agent(&files, gw.agents, &[0xff, 0xff, 0, 0], false).await;
+    let stats = gw.services.stats("hostile");
+    let s = client("127.0.0.1", gw.services.addr("hostile").unwrap()).await;
+    s.send(b"hello").await.unwrap();
+    let (header, end) = tokio::time::timeout(Duration::from_secs(20), agent)
+        .await
+        .expect("the gateway kept the stream")
+        .unwrap();
+    assert_eq!(header, [2, 0x11], "a version 2 UDP header");
+    assert_eq!(end, Some(1), "reset with code 1 (aborted), not a clean end");
+    until("the flow logged", || stats.connections("ok") == 1).await;
+    assert!(nothing_received(&s));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_ending_inside_a_frame_gets_its_flow_reset() {
+    let files = Files::new(1);
+    let gw = start_gateway(&files.gateway_config(
+        "127.0.0.1:0",
+        &service("cut", "127.0.0.1:9".parse().unwrap(), ""),
+    ))
+    .await;
+    // A frame of 16 bytes announced, 2 sent; the raw agent then finishes its side.
+    let agent = hostile_agent(&files, gw.agents, &[0x00, 0x10, b'a', b'b'], true).await;
+    let s = client("127.0.0.1", gw.services.addr("cut").unwrap()).await;
+    s.send(b"hello").await.unwrap();
+    let (_, end) = tokio::time::timeout(Duration::from_secs(20), agent)
+        .await
+        .expect("the gateway kept the stream")
+        .unwrap();
+    assert_eq!(end, Some(1), "reset with code 1 (aborted)");
+    assert!(nothing_received(&s));
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_ending_between_frames_gets_a_clean_end() {
+    let files = Files::new(1);
+    let gw = start_gateway(&files.gateway_config(
+        "127.0.0.1:0",
+        &service("clean", "127.0.0.1:9".parse().unwrap(), ""),
+    ))
+    .await;
+    // One whole datagram, then the agent finishes: the gateway relays it and finishes too.
+    let agent = hostile_agent(&files, gw.agents, &[0x00, 0x02, b'o', b'k'], true).await;
+    let s = client("127.0.0.1", gw.services.addr("clean").unwrap()).await;
+    s.send(b"hello").await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(20), s.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"ok");
+    let (_, end) = tokio::time::timeout(Duration::from_secs(20), agent)
+        .await
+        .expect("the gateway kept the stream")
+        .unwrap();
+    assert_eq!(end, None, "a clean end, not a reset");
     gw.stop().await;
 }
