@@ -411,7 +411,8 @@ impl<O: TunnelOpener> Services<O> {
         self.inner.stats(name)
     }
 
-    /// Service connections running now (removed services' included).
+    /// Service connections running now (removed services' included), UDP flows and each UDP
+    /// service's socket loop included.
     #[must_use]
     pub fn live(&self) -> usize {
         self.inner.server.live()
