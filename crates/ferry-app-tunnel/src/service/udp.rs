@@ -455,3 +455,43 @@ fn udp_datagram(service: &str, direction: &'static str) {
     )
     .increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn handle(cap: usize) -> (FlowHandle, mpsc::Receiver<Bytes>) {
+        let (tx, rx) = mpsc::channel(cap);
+        let queued = Arc::new(AtomicUsize::new(0));
+        (FlowHandle { tx, queued }, rx)
+    }
+
+    #[test]
+    fn a_flow_queue_is_bounded_in_bytes_and_in_datagrams() {
+        let (flow, _rx) = handle(FLOW_QUEUE);
+        let big = Bytes::from(vec![0u8; MAX_DATAGRAM]);
+        // 256 KiB hold four of the largest datagrams, not five.
+        for _ in 0..4 {
+            enqueue(&flow, big.clone()).unwrap();
+        }
+        assert_eq!(enqueue(&flow, big.clone()), Err(Some("queue_full")));
+        assert_eq!(flow.queued.load(Ordering::Relaxed), 4 * MAX_DATAGRAM);
+        // Small datagrams: the count bounds them.
+        let (flow, _rx2) = handle(FLOW_QUEUE);
+        for _ in 0..FLOW_QUEUE {
+            enqueue(&flow, Bytes::from_static(b"x")).unwrap();
+        }
+        assert_eq!(
+            enqueue(&flow, Bytes::from_static(b"x")),
+            Err(Some("queue_full"))
+        );
+        assert_eq!(flow.queued.load(Ordering::Relaxed), FLOW_QUEUE);
+        // The flow's task has ended: the caller starts a new flow.
+        let (closed, rx3) = handle(1);
+        drop(rx3);
+        assert_eq!(enqueue(&closed, Bytes::from_static(b"x")), Err(None));
+        assert_eq!(closed.queued.load(Ordering::Relaxed), 0);
+    }
+}
