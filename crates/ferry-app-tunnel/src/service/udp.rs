@@ -476,7 +476,7 @@ mod tests {
         for _ in 0..4 {
             enqueue(&flow, big.clone()).unwrap();
         }
-        assert_eq!(enqueue(&flow, big.clone()), Err(Some("queue_full")));
+        assert_eq!(enqueue(&flow, big), Err(Some("queue_full")));
         assert_eq!(flow.queued.load(Ordering::Relaxed), 4 * MAX_DATAGRAM);
         // Small datagrams: the count bounds them.
         let (flow, _rx2) = handle(FLOW_QUEUE);
