@@ -38,6 +38,7 @@ impl LocalOpener {
 /// | `Dial(Unavailable)` (agent draining or full) | `Overloaded` | 503 |
 /// | `Dial(other)` (DNS failure, refused, unreachable, ...) | `DialFailed` | 502 |
 /// | `ConnectionLost`, `Protocol` | `Transport` | 502 |
+/// | `UdpUnsupported` (agent too old for UDP tunnels) | `UdpUnsupported` | 502 |
 #[must_use]
 pub fn open_failure(error: &OpenError) -> OpenFailure {
     match error {
@@ -48,6 +49,7 @@ pub fn open_failure(error: &OpenError) -> OpenFailure {
         OpenError::Denied | OpenError::Dial(TunnelStatus::Denied) => OpenFailure::Denied,
         OpenError::Timeout | OpenError::Dial(TunnelStatus::Timeout) => OpenFailure::Timeout,
         OpenError::Dial(status) => OpenFailure::DialFailed(status.label().to_owned()),
+        OpenError::UdpUnsupported => OpenFailure::UdpUnsupported,
         OpenError::ConnectionLost(_) | OpenError::Protocol => {
             OpenFailure::Transport(ferry_app_core::error::error_line(error))
         }
@@ -67,6 +69,18 @@ impl TunnelOpener for LocalOpener {
     ) -> Result<TunnelStream, OpenFailure> {
         self.gateway
             .open(agent, destination.clone(), client)
+            .await
+            .map_err(|e| open_failure(&e))
+    }
+
+    async fn open_udp(
+        &self,
+        agent: &AgentId,
+        destination: &Destination,
+        client: SocketAddr,
+    ) -> Result<TunnelStream, OpenFailure> {
+        self.gateway
+            .open_udp(agent, destination.clone(), client)
             .await
             .map_err(|e| open_failure(&e))
     }

@@ -9,9 +9,12 @@
 //! | `ferry_gateway_tunnels_total` | counter | `end` (the bridge's end labels, `cut_at_drain`, or `cut_revoked`) |
 //! | `ferry_gateway_active_tunnels` | gauge | none |
 //! | `ferry_gateway_bytes_total` | counter | `direction` (`client_to_agent`, `agent_to_client`) |
-//! | `ferry_gateway_service_connections_total` | counter | `service`, `result` (`ok`, `refused_source`, `client_rate_limited`, `limited`, `denied_by_gateway`, `agent_denied`, `agent_not_connected`, `dial_failed`, `open_timeout`, `overloaded`, `transport_failed`, `proxy_header_failed`, `proxy_untrusted`, `proxy_header_invalid`, `proxy_header_timeout`, `cut_at_drain`) |
+//! | `ferry_gateway_service_connections_total` | counter | `service`, `result` (`ok`, `refused_source`, `client_rate_limited`, `limited`, `denied_by_gateway`, `agent_denied`, `agent_not_connected`, `dial_failed`, `open_timeout`, `overloaded`, `transport_failed`, `proxy_header_failed`, `proxy_untrusted`, `proxy_header_invalid`, `proxy_header_timeout`, `cut_at_drain`; UDP flows also `udp_unsupported`) |
 //! | `ferry_gateway_service_active_connections` | gauge | `service` |
 //! | `ferry_gateway_service_bytes_total` | counter | `service`, `direction` (`client_to_agent`, `agent_to_client`) |
+//! | `ferry_gateway_service_udp_flows` | gauge | `service` (UDP services: flows in the table) |
+//! | `ferry_gateway_service_udp_datagrams_total` | counter | `service`, `direction` (`client_to_agent`, `agent_to_client`) |
+//! | `ferry_gateway_service_udp_dropped_total` | counter | `service`, `reason` (`too_large`, `queue_full`, `refused_source`, `closing`, `flow_cap`, `client_rate_limited`, `limited`, `denied_by_gateway`, `open_failed`) |
 //!
 //! [`describe_metrics`] registers their HELP text (the gateway calls it once its admin endpoint
 //! has started).
@@ -134,6 +137,18 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         "ferry_gateway_service_bytes_total",
         "Bytes relayed by finished [[service]] connections, by service and direction (client_to_agent, agent_to_client)."
+    );
+    metrics::describe_gauge!(
+        "ferry_gateway_service_udp_flows",
+        "Flows in a UDP [[service]]'s table, by service."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_service_udp_datagrams_total",
+        "Datagrams relayed by UDP [[service]] flows, by service and direction (client_to_agent, agent_to_client)."
+    );
+    metrics::describe_counter!(
+        "ferry_gateway_service_udp_dropped_total",
+        "Datagrams a UDP [[service]] dropped without an answer, by service and reason (refused_source, flow_cap, queue_full, ...)."
     );
     metrics::describe_counter!(
         "ferry_gateway_registry_failures_total",

@@ -25,6 +25,16 @@ pub trait TunnelOpener: Send + Sync + 'static {
         destination: &Destination,
         client: SocketAddr,
     ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send;
+
+    /// Opens a UDP tunnel (one flow, for the client address `client`) through `agent` to
+    /// `destination`: the stream carries datagram frames ([`ferry_tunnel::udp`]) both ways.
+    /// An opener that cannot answers [`OpenFailure::UdpUnsupported`].
+    fn open_udp(
+        &self,
+        agent: &AgentId,
+        destination: &Destination,
+        client: SocketAddr,
+    ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send;
 }
 
 /// Why a tunnel could not be opened, and the status the client is answered with.
@@ -50,6 +60,10 @@ pub enum OpenFailure {
     /// The agent connection failed while opening (reset, protocol error): `502`.
     #[error("agent connection failed: {0}")]
     Transport(String),
+    /// A UDP tunnel was asked of an agent (or an owner gateway) that does not speak UDP
+    /// tunnels: `502`.
+    #[error("agent too old for UDP services")]
+    UdpUnsupported,
 }
 
 impl OpenFailure {
@@ -59,7 +73,7 @@ impl OpenFailure {
         match self {
             Self::AgentNotConnected | Self::Overloaded => 503,
             Self::Denied => 403,
-            Self::DialFailed(_) | Self::Transport(_) => 502,
+            Self::DialFailed(_) | Self::Transport(_) | Self::UdpUnsupported => 502,
             Self::Timeout => 504,
         }
     }
@@ -74,6 +88,7 @@ impl OpenFailure {
             Self::Timeout => "open_timeout",
             Self::Overloaded => "overloaded",
             Self::Transport(_) => "transport_failed",
+            Self::UdpUnsupported => "udp_unsupported",
         }
     }
 }

@@ -8,9 +8,10 @@ use std::num::NonZeroU16;
 
 use crate::agent_id::AgentId;
 use crate::wire::{
-    AuthReply, AuthRequest, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_HEADER_LEN,
-    Parsed, REPLY_LEN, TunnelHeader, TunnelStatus, WireError, decode_auth, decode_auth_reply,
-    decode_header, decode_status, encode_auth, encode_auth_reply, encode_header, encode_status,
+    AuthReply, AuthRequest, Credential, DatagramReader, DestHost, Destination, MAX_AUTH_LEN,
+    MAX_DATAGRAM, MAX_FRAME_LEN, MAX_HEADER_LEN, Parsed, Protocol, REPLY_LEN, TunnelHeader,
+    TunnelStatus, WireError, decode_auth, decode_auth_reply, decode_datagram, decode_header,
+    decode_status, encode_auth, encode_auth_reply, encode_datagram, encode_header, encode_status,
 };
 
 /// Takes bytes off the front of fuzz input, zeros when it runs out.
@@ -73,7 +74,13 @@ pub fn header_from(b: &mut Bytes<'_>) -> TunnelHeader {
     };
     let port = NonZeroU16::new(u16::from_be_bytes(b.array())).unwrap_or(NonZeroU16::MIN);
     let client = SocketAddr::new(ip_from(b), u16::from_be_bytes(b.array()));
+    let protocol = if b.byte().is_multiple_of(2) {
+        Protocol::Tcp
+    } else {
+        Protocol::Udp
+    };
     TunnelHeader {
+        protocol,
         request_id,
         destination: Destination::new(host, port),
         client,
@@ -176,4 +183,93 @@ pub fn header(data: &[u8]) {
             consumed: REPLY_LEN
         })
     );
+}
+
+/// Harness `tunnel_datagram`: arbitrary bytes as a UDP tunnel's stream. The frame decoder
+/// (whole, every prefix) and a [`DatagramReader`] fed in pieces whose sizes come from the input
+/// agree: the same datagrams in the same order, then the same error or a clean end or a partial
+/// frame; the reader never holds more than [`MAX_FRAME_LEN`] bytes. Then datagrams built from
+/// the bytes round-trip through the encoder and the reader.
+pub fn datagram(data: &[u8]) {
+    // Reference: decode frame after frame from the whole input.
+    let mut expected: Vec<&[u8]> = Vec::new();
+    let mut rest = data;
+    let end = loop {
+        match decode_datagram(rest) {
+            Ok(Parsed::Complete { value, consumed }) => {
+                assert!(consumed <= MAX_FRAME_LEN && value.end == consumed);
+                assert!(value.len() <= MAX_DATAGRAM);
+                expected.push(&rest[value]);
+                rest = &rest[consumed..];
+            }
+            Ok(Parsed::Incomplete) => break Ok(rest.len()),
+            Err(e) => {
+                assert!(matches!(e, WireError::DatagramTooLarge(n) if n > MAX_DATAGRAM));
+                break Err(e);
+            }
+        }
+    };
+    for cut in 0..rest.len().min(2) {
+        assert_eq!(decode_datagram(&rest[..cut]), Ok(Parsed::Incomplete));
+    }
+    // The reader, fed in pieces of 1..=256 bytes (sizes taken from the input itself).
+    let mut reader = DatagramReader::new();
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut input = data;
+    let mut sizes = data.iter().cycle();
+    let mut error = None;
+    'feed: while !input.is_empty() {
+        let want = usize::from(*sizes.next().unwrap_or(&1)) + 1;
+        let room = reader.unfilled();
+        assert!(!room.is_empty(), "reader has no room");
+        let n = want.min(room.len()).min(input.len());
+        room[..n].copy_from_slice(&input[..n]);
+        reader.filled(n);
+        input = &input[n..];
+        loop {
+            match reader.next_datagram() {
+                Ok(Some(d)) => got.push(d.to_vec()),
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break 'feed;
+                }
+            }
+        }
+    }
+    assert_eq!(got, expected);
+    match end {
+        Ok(partial) => {
+            assert_eq!(error, None);
+            assert_eq!(reader.is_mid_frame(), partial > 0);
+        }
+        Err(e) => assert_eq!(error, Some(e)),
+    }
+    // Datagrams built from the input round-trip.
+    let mut b = Bytes(data);
+    let mut wire = Vec::new();
+    let mut sent = Vec::new();
+    for _ in 0..usize::from(b.byte() % 8) {
+        let len = usize::from(u16::from_be_bytes(b.array())) % 300;
+        let payload: Vec<u8> = (0..len).map(|_| b.byte()).collect();
+        encode_datagram(&payload, &mut wire).unwrap();
+        sent.push(payload);
+    }
+    let mut reader = DatagramReader::new();
+    let mut back = Vec::new();
+    for piece in wire.chunks(usize::from(b.byte()) + 1) {
+        let mut piece = piece;
+        while !piece.is_empty() {
+            let room = reader.unfilled();
+            let n = room.len().min(piece.len());
+            room[..n].copy_from_slice(&piece[..n]);
+            reader.filled(n);
+            piece = &piece[n..];
+            while let Some(d) = reader.next_datagram().unwrap() {
+                back.push(d.to_vec());
+            }
+        }
+    }
+    assert_eq!(back, sent);
+    assert!(!reader.is_mid_frame());
 }

@@ -18,6 +18,12 @@
 //!   behind the verifier changed, e.g. a reloaded token file) and disconnects the revoked ones
 //!   ([`Revalidated`]); the agent endpoint's certificate is swapped for new connections with
 //!   [`Gateway::server_config`] and `quinn::Endpoint::set_server_config`.
+//! - UDP tunnels: [`Gateway::open_udp`] opens a tunnel whose stream carries datagram frames
+//!   (header version 2; [`wire::encode_datagram`], [`udp::DatagramStream`]); the agent checks
+//!   the destination as for TCP, relays each datagram through a UDP socket connected to the
+//!   checked address and ends the flow after [`AgentConfig::udp_idle_timeout`] (60 s) without
+//!   a datagram. Datagrams up to [`MAX_DATAGRAM`] (65,507) bytes cross whole, reliable and
+//!   ordered within a flow.
 //! - [`Agent`]: connects to the gateway with ALPN `ferry-tunnel/1`, authenticates, serves
 //!   tunnels (allowlist and special-address check, resolve once, dial exactly the checked
 //!   address with a timeout, status, `ferry-bridge` relay), reconnects with exponential
@@ -69,6 +75,8 @@
 //! | tunnel idle / half-close linger (agent bridge) | 5 min / 30 s |
 //! | reconnect back-off | full jitter in `[0, min(30 s, 500 ms · 2^n)]` |
 //! | drain timeout | 30 s |
+//! | UDP tunnel idle timeout (agent) | 60 s |
+//! | largest datagram on a UDP tunnel | 65,507 bytes |
 //!
 //! # Example
 //!
@@ -169,6 +177,7 @@ pub mod metrics;
 mod quic;
 mod read;
 mod stream;
+pub mod udp;
 mod verifier;
 pub mod wire;
 
@@ -184,8 +193,8 @@ pub use quinn;
 pub use stream::TunnelStream;
 pub use verifier::{AgentRejected, AgentVerifier};
 pub use wire::{
-    AuthReply, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_HEADER_LEN, RejectReason,
-    TunnelHeader, TunnelStatus, WireError,
+    AuthReply, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_DATAGRAM, MAX_HEADER_LEN,
+    Protocol, RejectReason, TunnelHeader, TunnelStatus, WireError,
 };
 
 // The normative wire specification, kept inside the crate so that it is packaged and rendered

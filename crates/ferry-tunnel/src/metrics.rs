@@ -11,7 +11,7 @@
 //! | `ferry_tunnel_agent_auth_total` | counter | `result` = `ok`, `bad_credential`, `unavailable`, `malformed`, `timeout`, `handshake`, `alpn`, `refused` | agent authentication attempts (gateway) |
 //! | `ferry_tunnel_agents_replaced_total` | counter | | connections closed because the same agent id authenticated again (gateway) |
 //! | `ferry_tunnel_agents_revoked_total` | counter | | connections closed because their credential no longer verified at a [`Gateway::revalidate`](crate::Gateway::revalidate) (gateway) |
-//! | `ferry_tunnel_tunnels_opened_total` | counter | `result` = `ok`, a [`TunnelStatus`](crate::TunnelStatus) label, `not_connected`, `timeout`, `stream_cap`, `connection_lost`, `protocol` | [`Gateway::open`](crate::Gateway::open) calls |
+//! | `ferry_tunnel_tunnels_opened_total` | counter | `result` = `ok`, a [`TunnelStatus`](crate::TunnelStatus) label, `not_connected`, `timeout`, `stream_cap`, `connection_lost`, `protocol`, `udp_unsupported` | [`Gateway::open`](crate::Gateway::open) and [`Gateway::open_udp`](crate::Gateway::open_udp) calls |
 //!
 //! Agent (these were `ferry_tunnel_agent_connects_total` and `ferry_tunnel_agent_tunnels_total`
 //! before the agent program had a metrics endpoint):
@@ -23,7 +23,8 @@
 //! | `ferry_agent_disconnects_total` | counter | `reason` = `lost`, `replaced` | authenticated connections that ended other than by shutdown |
 //! | `ferry_agent_tunnels_total` | counter | `status` = a [`TunnelStatus`](crate::TunnelStatus) label (`ok`, `denied`, `refused`, `unreachable`, `timeout`, `dns_failure`, `failure`, `unavailable`, `malformed`, `unsupported_version`) | tunnel streams answered: the dial result |
 //! | `ferry_agent_active_tunnels` | gauge | | tunnels relaying now |
-//! | `ferry_agent_bytes_total` | counter | `direction` = `gateway_to_destination`, `destination_to_gateway` | bytes relayed, counted when a tunnel ends |
+//! | `ferry_agent_bytes_total` | counter | `direction` = `gateway_to_destination`, `destination_to_gateway` | bytes relayed, counted when a tunnel ends (UDP tunnels: datagram payload bytes) |
+//! | `ferry_agent_udp_datagrams_total` | counter | `direction` = `gateway_to_destination`, `destination_to_gateway` | datagrams relayed by UDP tunnels, counted when a tunnel ends |
 
 pub(crate) const AGENTS_CONNECTED: &str = "ferry_tunnel_agents_connected";
 pub(crate) const AGENT_AUTH: &str = "ferry_tunnel_agent_auth_total";
@@ -43,6 +44,8 @@ pub const AGENT_TUNNELS: &str = "ferry_agent_tunnels_total";
 pub const AGENT_ACTIVE_TUNNELS: &str = "ferry_agent_active_tunnels";
 /// Counter: bytes the agent relayed, by `direction`.
 pub const AGENT_BYTES: &str = "ferry_agent_bytes_total";
+/// Counter: datagrams the agent relayed on UDP tunnels, by `direction`.
+pub const AGENT_UDP_DATAGRAMS: &str = "ferry_agent_udp_datagrams_total";
 
 /// Gives every agent-side metric its HELP text (call it once the recorder is installed, for
 /// example after starting the admin endpoint).
@@ -67,6 +70,10 @@ pub fn describe_agent_metrics() {
     metrics::describe_counter!(
         AGENT_BYTES,
         "Bytes relayed through tunnels, by direction, counted when a tunnel ends."
+    );
+    metrics::describe_counter!(
+        AGENT_UDP_DATAGRAMS,
+        "Datagrams relayed by UDP tunnels, by direction, counted when a tunnel ends."
     );
 }
 

@@ -9,9 +9,10 @@ use std::fmt::Write as _;
 
 use ferry_tunnel::fuzzing;
 use ferry_tunnel::wire::{
-    AuthReply, AuthRequest, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_HEADER_LEN,
-    Parsed, RejectReason, TunnelHeader, TunnelStatus, WireError, decode_auth, decode_auth_reply,
-    decode_header, decode_status, encode_auth, encode_auth_reply, encode_header, encode_status,
+    AuthReply, AuthRequest, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_DATAGRAM,
+    MAX_HEADER_LEN, Parsed, Protocol, RejectReason, TunnelHeader, TunnelStatus, WireError,
+    decode_auth, decode_auth_reply, decode_datagram, decode_header, decode_status, encode_auth,
+    encode_auth_reply, encode_datagram, encode_header, encode_status,
 };
 use ferry_tunnel::{AgentId, MAX_AGENT_ID_LEN};
 use proptest::prelude::*;
@@ -49,6 +50,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     let mut h1 = Vec::new();
     encode_header(
         &TunnelHeader {
+            protocol: Protocol::Tcp,
             request_id: 1,
             destination: "192.0.2.1:443"
                 .parse::<std::net::SocketAddr>()
@@ -62,12 +64,30 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     let mut h2 = Vec::new();
     encode_header(
         &TunnelHeader {
+            protocol: Protocol::Tcp,
             request_id: 0x0102_0304_0506_0708,
             destination: Destination::parse("example.com", 8080).unwrap(),
             client: "[2001:db8::1]:5000".parse().unwrap(),
         },
         &mut h2,
     );
+    let mut h3 = Vec::new();
+    encode_header(
+        &TunnelHeader {
+            protocol: Protocol::Udp,
+            request_id: 2,
+            destination: "192.0.2.53:53"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .try_into()
+                .unwrap(),
+            client: "198.51.100.7:40000".parse().unwrap(),
+        },
+        &mut h3,
+    );
+    let mut frames = Vec::new();
+    encode_datagram(b"ping", &mut frames).unwrap();
+    encode_datagram(b"", &mut frames).unwrap();
     let mut s_ok = Vec::new();
     encode_status(TunnelStatus::Ok, &mut s_ok);
     let mut s_refused = Vec::new();
@@ -86,6 +106,11 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("Status `ok`", s_ok),
         ("Status `refused`", s_refused),
+        (
+            "UDP tunnel header (version 2), request 2, destination `192.0.2.53:53`, client `198.51.100.7:40000`",
+            h3,
+        ),
+        ("Datagram frames: `ping`, then an empty datagram", frames),
     ]
 }
 
@@ -132,8 +157,9 @@ fn vectors_decode() {
 #[test]
 fn limits() {
     assert_eq!(MAX_AUTH_LEN, 4 + MAX_AGENT_ID_LEN + 8192);
-    assert_eq!(MAX_HEADER_LEN, 287);
-    let longest = TunnelHeader {
+    assert_eq!(MAX_HEADER_LEN, 288);
+    let mut longest = TunnelHeader {
+        protocol: Protocol::Udp,
         request_id: u64::MAX,
         destination: Destination::new(
             DestHost::domain(&"a".repeat(255)).unwrap(),
@@ -144,6 +170,14 @@ fn limits() {
     let mut out = Vec::new();
     encode_header(&longest, &mut out);
     assert_eq!(out.len(), MAX_HEADER_LEN);
+    // A TCP header is the version 1 header, one byte shorter (no protocol byte).
+    longest.protocol = Protocol::Tcp;
+    let mut out = Vec::new();
+    encode_header(&longest, &mut out);
+    assert_eq!(out.len(), MAX_HEADER_LEN - 1);
+    let mut frame = Vec::new();
+    encode_datagram(&vec![0; MAX_DATAGRAM], &mut frame).unwrap();
+    assert_eq!(frame.len(), 2 + 65_507);
     let auth = AuthRequest {
         agent_id: AgentId::new(&"i".repeat(64)).unwrap(),
         credential: Credential::new(&"c".repeat(8192)).unwrap(),
@@ -203,6 +237,23 @@ fn bad_input_is_a_typed_error() {
         decode_header(&[&h[..], &[1, 1, 2, 3, 4, 0, 80, 3]].concat()),
         Err(WireError::AddressType(3))
     );
+    // Version 2: only the UDP protocol byte (0x11) is defined; TCP keeps version 1.
+    assert_eq!(
+        decode_header(&[2, 0x06]),
+        Err(WireError::UnknownProtocol(6))
+    );
+    assert_eq!(decode_header(&[2, 0]), Err(WireError::UnknownProtocol(0)));
+    assert_eq!(decode_header(&[2]), Ok(Parsed::Incomplete));
+    assert_eq!(decode_header(&[3]), Err(WireError::UnsupportedVersion(3)));
+    // A datagram frame longer than 65,507 bytes: refused at its length, before its payload.
+    assert_eq!(
+        decode_datagram(&[0xff, 0xe4]),
+        Err(WireError::DatagramTooLarge(65_508))
+    );
+    assert_eq!(
+        encode_datagram(&vec![0; 65_508], &mut Vec::new()),
+        Err(WireError::DatagramTooLarge(65_508))
+    );
     // Empty input is incomplete, not an error.
     assert_eq!(decode_auth(&[]), Ok(Parsed::Incomplete));
     assert_eq!(decode_header(&[]), Ok(Parsed::Incomplete));
@@ -246,6 +297,22 @@ proptest! {
     #[test]
     fn header_harness(data in proptest::collection::vec(any::<u8>(), 0..400)) {
         fuzzing::header(&data);
+    }
+
+    #[test]
+    fn datagram_harness(data in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        fuzzing::datagram(&data);
+    }
+
+    #[test]
+    fn datagram_harness_valid_frames(sizes in proptest::collection::vec(0usize..400, 0..8), tail in proptest::collection::vec(any::<u8>(), 0..40)) {
+        // Valid frames first, so the reader gets past the first length.
+        let mut wire = Vec::new();
+        for (i, n) in sizes.iter().enumerate() {
+            encode_datagram(&vec![u8::try_from(i).unwrap(); *n], &mut wire).unwrap();
+        }
+        wire.extend_from_slice(&tail);
+        fuzzing::datagram(&wire);
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub(crate) fn tunnel_config(
     tunnel.dial_timeout = config.connect_timeout;
     tunnel.backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     tunnel.quic = config.quic;
+    tunnel.udp_idle_timeout = config.udp_idle_timeout;
     Ok(tunnel)
 }
 

@@ -26,7 +26,7 @@ pub(crate) type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 ///
 /// | keys | from |
 /// |---|---|
-/// | `allow`, `allow_special_addresses`, `connect_timeout` | the next tunnel |
+/// | `allow`, `allow_special_addresses`, `connect_timeout`, `udp_idle_timeout` | the next tunnel |
 /// | `ca`, `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window` | the next connection to the gateway |
 /// | `reconnect_min`, `reconnect_max` | the next reconnect delay |
 ///
@@ -158,6 +158,7 @@ fn plan(running: &AgentConfig, new: &AgentConfig) -> Result<Reloaded, ReloadErro
     let mut report = Reloaded::new([
         "allow (next tunnel)",
         "connect_timeout (next tunnel)",
+        "udp_idle_timeout (next UDP tunnel)",
         "ca and credential, re-read (next connect)",
         "keep_alive, idle_timeout and receive windows (next connect)",
         "reconnect_min and reconnect_max (next delay)",

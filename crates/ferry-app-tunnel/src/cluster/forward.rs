@@ -14,13 +14,15 @@ use ferry_front::http_connect::{
 };
 use ferry_registry::InstanceId;
 use ferry_tls::{ClientTlsStream, TlsConnector};
-use ferry_tunnel::{AgentId, Destination};
+use ferry_tunnel::{AgentId, Destination, Protocol};
 use tokio::io::{AsyncRead, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::credential::{GatewayCredential, PEER_USERNAME};
-use super::{AGENT_HEADER, AGENT_NOT_CONNECTED, CLIENT_HEADER, REASON_HEADER, VIA_HEADER};
+use super::{
+    AGENT_HEADER, AGENT_NOT_CONNECTED, CLIENT_HEADER, PROTOCOL_HEADER, REASON_HEADER, VIA_HEADER,
+};
 
 /// Default bound on reaching the owner: TCP connect plus TLS handshake, 2 s.
 pub const DEFAULT_FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -70,6 +72,10 @@ pub(crate) enum ForwardError {
     ReplyTimeout,
     /// The reply was not an HTTP head, or the connection failed while reading it.
     Protocol(String),
+    /// A UDP tunnel was asked for and the owner's `200` did not confirm it with
+    /// `Ferry-Protocol: udp` (a gateway older than UDP services, which would have opened a TCP
+    /// tunnel): the connection is dropped.
+    UdpUnsupported,
 }
 
 /// Opens tunnels on owner gateways. Cheap to clone.
@@ -112,24 +118,25 @@ impl Forwarder {
         agent: &AgentId,
         destination: &Destination,
         client: SocketAddr,
+        protocol: Protocol,
     ) -> Result<Forwarded, ForwardError> {
         let target = crate::destination::to_target(destination);
+        let udp = protocol == Protocol::Udp;
         let creds = BasicCredentials::new(PEER_USERNAME, self.credential.secret())
             .map_err(|e| ForwardError::Protocol(e.to_string()))?;
         let client_text = client.to_string();
         let via = self.via.to_hex();
+        let mut fields = vec![
+            (AGENT_HEADER, agent.as_str()),
+            (CLIENT_HEADER, client_text.as_str()),
+            (VIA_HEADER, via.as_str()),
+        ];
+        if udp {
+            fields.push((PROTOCOL_HEADER, "udp"));
+        }
         let mut request = Vec::with_capacity(256);
-        write_connect_request(
-            &mut request,
-            &target,
-            Some(&creds),
-            &[
-                (AGENT_HEADER, agent.as_str()),
-                (CLIENT_HEADER, &client_text),
-                (VIA_HEADER, &via),
-            ],
-        )
-        .map_err(|e| ForwardError::Protocol(e.to_string()))?;
+        write_connect_request(&mut request, &target, Some(&creds), &fields)
+            .map_err(|e| ForwardError::Protocol(e.to_string()))?;
 
         let cfg = self.config.load_full();
         let tcp = match timeout(cfg.connect_timeout, TcpStream::connect(owner)).await {
@@ -157,27 +164,43 @@ impl Forwarder {
             tls.flush().await?;
             read_reply(&mut tls, cfg.max_head).await
         };
-        let (status, agent_absent, early) = match timeout(cfg.reply_timeout, exchange).await {
+        let reply = match timeout(cfg.reply_timeout, exchange).await {
             Err(_elapsed) => return Err(ForwardError::ReplyTimeout),
             Ok(Err(e)) => return Err(ForwardError::Protocol(e.to_string())),
             Ok(Ok(reply)) => reply,
         };
+        let Reply {
+            status,
+            agent_absent,
+            udp_confirmed,
+            early,
+        } = reply;
         if !(200..300).contains(&status) {
             return Err(ForwardError::Refused {
                 status,
                 agent_absent,
             });
         }
+        if udp && !udp_confirmed {
+            return Err(ForwardError::UdpUnsupported);
+        }
         Ok(Prefixed::new(early, tls))
     }
 }
 
-/// Reads the reply head; returns its status, whether it says the agent is absent, and the
-/// tunnel bytes that arrived after it.
-async fn read_reply<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    max_head: usize,
-) -> io::Result<(u16, bool, Bytes)> {
+/// The owner's reply head, as far as the forwarder needs it.
+struct Reply {
+    status: u16,
+    /// `Ferry-Reason: agent-not-connected`.
+    agent_absent: bool,
+    /// `Ferry-Protocol: udp`: the owner opened a UDP tunnel.
+    udp_confirmed: bool,
+    /// Tunnel bytes that arrived after the head.
+    early: Bytes,
+}
+
+/// Reads the reply head.
+async fn read_reply<S: AsyncRead + Unpin>(stream: &mut S, max_head: usize) -> io::Result<Reply> {
     let limits = HttpLimits::default().with_max_head(max_head);
     let (value, early) = read_message(stream, max_head, |b| parse_response(b, &limits))
         .await
@@ -186,10 +209,18 @@ async fn read_reply<S: AsyncRead + Unpin>(
             ReadError::Eof { .. } => io::ErrorKind::UnexpectedEof.into(),
             other => io::Error::other(other),
         })?;
-    let absent = value
+    let agent_absent = value
         .header(REASON_HEADER)
         .is_some_and(|v| v.trim_ascii() == AGENT_NOT_CONNECTED.as_bytes());
-    Ok((value.status, absent, early))
+    let udp_confirmed = value
+        .header(PROTOCOL_HEADER)
+        .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"udp"));
+    Ok(Reply {
+        status: value.status,
+        agent_absent,
+        udp_confirmed,
+        early,
+    })
 }
 
 /// A tunnel opened on the owner gateway: the TLS stream, with the bytes that arrived with the
@@ -206,18 +237,23 @@ mod tests {
     async fn reply_head_keeps_the_bytes_after_it() {
         let wire: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n220 banner\r\n";
         let mut input = wire;
-        let (status, absent, early) = read_reply(&mut input, 8192).await.unwrap();
-        assert_eq!((status, absent), (200, false));
-        assert_eq!(&early[..], b"220 banner\r\n");
+        let r = read_reply(&mut input, 8192).await.unwrap();
+        assert_eq!(
+            (r.status, r.agent_absent, r.udp_confirmed),
+            (200, false, false)
+        );
+        assert_eq!(&r.early[..], b"220 banner\r\n");
+        let mut udp: &[u8] = b"HTTP/1.1 200 Connection established\r\nFerry-Protocol: udp\r\n\r\n";
+        assert!(read_reply(&mut udp, 8192).await.unwrap().udp_confirmed);
     }
 
     #[tokio::test]
     async fn reply_reason_and_limits() {
         let mut absent: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nFerry-Reason: agent-not-connected\r\nContent-Length: 0\r\n\r\n";
-        let (status, gone, _) = read_reply(&mut absent, 8192).await.unwrap();
-        assert_eq!((status, gone), (503, true));
+        let r = read_reply(&mut absent, 8192).await.unwrap();
+        assert_eq!((r.status, r.agent_absent), (503, true));
         let mut busy: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\r\n";
-        assert!(!read_reply(&mut busy, 8192).await.unwrap().1);
+        assert!(!read_reply(&mut busy, 8192).await.unwrap().agent_absent);
         let mut truncated: &[u8] = b"HTTP/1.1 200 Conn";
         assert!(read_reply(&mut truncated, 8192).await.is_err());
         let long = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "a".repeat(9000));

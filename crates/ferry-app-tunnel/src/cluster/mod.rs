@@ -20,10 +20,13 @@
 //! Ferry-Agent: <agent id>
 //! Ferry-Client: <client ip:port>
 //! Ferry-Via: <forwarding gateway's instance id, 32 hex digits>
+//! Ferry-Protocol: udp              (only for a UDP service's flow)
 //! ```
 //!
 //! The owner answers like the client front (`200`, then raw bytes; `403`, `502`, `503`,
-//! `504`, ...). `503` with `Ferry-Reason: agent-not-connected` means the agent is not
+//! `504`, ...). For a UDP flow its `200` carries `Ferry-Protocol: udp` and the bytes after it
+//! are datagram frames; a `200` without it (an owner older than UDP services) is dropped and
+//! the flow fails as `udp_unsupported`. `503` with `Ferry-Reason: agent-not-connected` means the agent is not
 //! connected there: the forwarder's record was stale.
 //!
 //! # Metrics
@@ -55,6 +58,10 @@ pub const AGENT_HEADER: &str = "Ferry-Agent";
 pub const CLIENT_HEADER: &str = "Ferry-Client";
 /// Request field naming the forwarding gateway (logs only).
 pub const VIA_HEADER: &str = "Ferry-Via";
+/// Request field asking for a UDP tunnel (`udp`; absent: TCP); the owner's `200` repeats it to
+/// confirm (an owner that does not know it would have opened a TCP tunnel, so the forwarder
+/// drops a UDP forward whose reply lacks it).
+pub const PROTOCOL_HEADER: &str = "Ferry-Protocol";
 /// Reply field explaining a `503`.
 pub const REASON_HEADER: &str = "Ferry-Reason";
 /// [`REASON_HEADER`] value: the agent is not connected to this gateway.

@@ -22,7 +22,9 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use super::credential::GatewayCredential;
-use super::{AGENT_HEADER, AGENT_NOT_CONNECTED, CLIENT_HEADER, REASON_HEADER, VIA_HEADER};
+use super::{
+    AGENT_HEADER, AGENT_NOT_CONNECTED, CLIENT_HEADER, PROTOCOL_HEADER, REASON_HEADER, VIA_HEADER,
+};
 use crate::front::head::{HeadError, read_head};
 use crate::opener::{OpenFailure, TunnelOpener};
 
@@ -306,7 +308,17 @@ async fn serve<L, S>(
             .take(64)
             .collect::<String>()
     });
-    tracing::debug!(agent, %client, via = via.as_deref().unwrap_or("-"), target = %request.target, "forwarded tunnel");
+    // Absent: TCP (what every gateway before UDP services sends).
+    let udp = match request.header(PROTOCOL_HEADER).map(<[u8]>::trim_ascii) {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case(b"tcp") => false,
+        Some(v) if v.eq_ignore_ascii_case(b"udp") => true,
+        Some(_) => {
+            reply(&mut conn, 400, &[], wait).await;
+            return log(peer, Some(agent), Some(400), "bad_protocol_header", "-");
+        }
+    };
+    tracing::debug!(agent, %client, via = via.as_deref().unwrap_or("-"), target = %request.target, udp, "forwarded tunnel");
 
     let target = &request.target;
     let allowed = match target {
@@ -337,7 +349,13 @@ async fn serve<L, S>(
     };
     let opened = tokio::select! {
         () = inner.cut.cancelled() => return log(peer, Some(agent), None, "cut_at_drain", "-"),
-        r = timeout(cfg.open_timeout, inner.local.open(&agent_id, &destination, client)) => r,
+        r = timeout(cfg.open_timeout, async {
+            if udp {
+                inner.local.open_udp(&agent_id, &destination, client).await
+            } else {
+                inner.local.open(&agent_id, &destination, client).await
+            }
+        }) => r,
     };
     let tunnel = match opened {
         Ok(Ok(stream)) => stream,
@@ -366,7 +384,13 @@ async fn serve<L, S>(
             return log(peer, Some(agent), Some(504), "open_timeout", "-");
         }
     };
-    reply(&mut conn, 200, &[], wait).await;
+    // A UDP tunnel is confirmed, so that the forwarder knows this gateway did not open TCP.
+    let confirm: &[(&str, &str)] = if udp {
+        &[(PROTOCOL_HEADER, "udp")]
+    } else {
+        &[]
+    };
+    reply(&mut conn, 200, confirm, wait).await;
     let session = Session::new().prefix_a_to_b(Bytes::from(early));
     let relay = g.bridge.run(conn, tunnel, session);
     let end = tokio::select! {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use ferry_registry::{Entry, Forget, Owner, Registry};
-use ferry_tunnel::{AgentId, Destination};
+use ferry_tunnel::{AgentId, Destination, Protocol};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::timeout;
 
@@ -135,7 +135,35 @@ impl<L: TunnelOpener> TunnelOpener for RoutedOpener<L> {
         destination: &Destination,
         client: SocketAddr,
     ) -> Result<Self::Stream, OpenFailure> {
-        match self.local.open(agent, destination, client).await {
+        self.route(agent, destination, client, Protocol::Tcp).await
+    }
+
+    /// As [`RoutedOpener::open`]; the forward to the owner asks for a UDP tunnel
+    /// (`Ferry-Protocol: udp`), and an owner that does not confirm it in its reply (a gateway
+    /// older than UDP services) is [`OpenFailure::UdpUnsupported`].
+    async fn open_udp(
+        &self,
+        agent: &AgentId,
+        destination: &Destination,
+        client: SocketAddr,
+    ) -> Result<Self::Stream, OpenFailure> {
+        self.route(agent, destination, client, Protocol::Udp).await
+    }
+}
+
+impl<L: TunnelOpener> RoutedOpener<L> {
+    async fn route(
+        &self,
+        agent: &AgentId,
+        destination: &Destination,
+        client: SocketAddr,
+        protocol: Protocol,
+    ) -> Result<RoutedStream<L::Stream>, OpenFailure> {
+        let local = match protocol {
+            Protocol::Udp => self.local.open_udp(agent, destination, client).await,
+            _ => self.local.open(agent, destination, client).await,
+        };
+        match local {
             Ok(stream) => return Ok(RoutedStream::Local(stream)),
             Err(OpenFailure::AgentNotConnected) => {}
             Err(other) => return Err(other),
@@ -149,7 +177,7 @@ impl<L: TunnelOpener> TunnelOpener for RoutedOpener<L> {
         }
         let forwarded = self
             .forwarder
-            .forward(seen.owner.addr, agent, destination, client)
+            .forward(seen.owner.addr, agent, destination, client, protocol)
             .await;
         match forwarded {
             Ok(stream) => Ok(RoutedStream::Remote(Box::new(stream))),
@@ -178,6 +206,10 @@ impl<L: TunnelOpener> TunnelOpener for RoutedOpener<L> {
             Err(ForwardError::Protocol(why)) => Err(OpenFailure::Transport(format!(
                 "owner reply unusable: {why}"
             ))),
+            Err(ForwardError::UdpUnsupported) => {
+                tracing::warn!(agent = agent.as_str(), owner = %seen.owner.addr, "owner gateway too old for UDP services: it did not confirm a UDP tunnel");
+                Err(OpenFailure::UdpUnsupported)
+            }
         }
     }
 }
@@ -243,5 +275,14 @@ impl<T: TunnelOpener> TunnelOpener for Arc<T> {
         client: SocketAddr,
     ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send {
         (**self).open(agent, destination, client)
+    }
+
+    fn open_udp(
+        &self,
+        agent: &AgentId,
+        destination: &Destination,
+        client: SocketAddr,
+    ) -> impl Future<Output = Result<Self::Stream, OpenFailure>> + Send {
+        (**self).open_udp(agent, destination, client)
     }
 }

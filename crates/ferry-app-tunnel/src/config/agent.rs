@@ -13,6 +13,9 @@ use serde::Deserialize;
 use super::flags::AgentFlags;
 use super::{allowlist, quic_settings, quic_windows, read, syntax, with_path};
 
+/// Default `udp_idle_timeout`: 60 s.
+pub const DEFAULT_UDP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Default timeout for dialing a destination: 5 s.
 pub const DEFAULT_AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default first reconnect delay: 1 s.
@@ -44,6 +47,8 @@ pub(super) struct AgentFile {
     keep_alive: Option<Duration>,
     #[serde(default, deserialize_with = "de_some")]
     idle_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    udp_idle_timeout: Option<Duration>,
     stream_receive_window: Option<u64>,
     receive_window: Option<u64>,
     metrics: Option<String>,
@@ -116,6 +121,7 @@ impl AgentCredential {
 /// reconnect_max = "60s"
 /// keep_alive = "10s"                # QUIC keep-alive when nothing else is sent
 /// idle_timeout = "30s"              # gateway connection lost after this long without a packet
+/// udp_idle_timeout = "60s"          # a UDP tunnel (flow) ends after this long without a datagram
 /// stream_receive_window = 2097152   # bytes the gateway may send on one tunnel before it is read
 /// receive_window = 16777216         # bytes it may send on all tunnels together (memory bound)
 /// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
@@ -152,6 +158,10 @@ pub struct AgentConfig {
     /// the gateway may send on one tunnel, and on all tunnels together, before the agent has
     /// read it, which bounds the agent's buffering per connection.
     pub quic: ferry_tunnel::QuicSettings,
+    /// A UDP tunnel (one flow of a gateway UDP service) ends after this long without a
+    /// datagram either way (`udp_idle_timeout`). Default 60 s
+    /// ([`DEFAULT_UDP_IDLE_TIMEOUT`]).
+    pub udp_idle_timeout: Duration,
     /// Admin endpoint, `/metrics` and `/healthz` (`metrics`, `IP:PORT`; `ferry-agent
     /// --metrics` overrides it). Default none.
     pub metrics: Option<SocketAddr>,
@@ -218,6 +228,7 @@ impl AgentConfig {
             reconnect_max: None,
             keep_alive: None,
             idle_timeout: None,
+            udp_idle_timeout: None,
             stream_receive_window: None,
             receive_window: None,
             metrics: None,
@@ -274,9 +285,11 @@ impl AgentConfig {
         let connect_timeout = f.connect_timeout.unwrap_or(DEFAULT_AGENT_CONNECT_TIMEOUT);
         let reconnect_min = f.reconnect_min.unwrap_or(DEFAULT_RECONNECT_MIN);
         let reconnect_max = f.reconnect_max.unwrap_or(DEFAULT_RECONNECT_MAX);
+        let udp_idle_timeout = f.udp_idle_timeout.unwrap_or(DEFAULT_UDP_IDLE_TIMEOUT);
         for (key, v) in [
             ("connect_timeout", connect_timeout),
             ("reconnect_min", reconnect_min),
+            ("udp_idle_timeout", udp_idle_timeout),
         ] {
             if v.is_zero() {
                 return Err(ConfigError::invalid(key, "must be longer than 0"));
@@ -314,6 +327,7 @@ impl AgentConfig {
             reconnect_min,
             reconnect_max,
             quic,
+            udp_idle_timeout,
             metrics,
             log_format: f.log_format.unwrap_or_default(),
         })

@@ -37,10 +37,11 @@ impl AgentConfig {
         };
         out.push_str(&format!("allow: {} ({special})\n", rules.join(", ")));
         out.push_str(&format!(
-            "timeouts: connect_timeout={} keep_alive={} idle_timeout={} (the lower of this and the gateway's agent_idle is used)\n",
+            "timeouts: connect_timeout={} keep_alive={} idle_timeout={} (the lower of this and the gateway's agent_idle is used) udp_idle_timeout={}\n",
             format_duration(self.connect_timeout),
             format_duration(self.quic.keep_alive_interval),
             format_duration(self.quic.idle_timeout),
+            format_duration(self.udp_idle_timeout),
         ));
         out.push_str(&format!(
             "reconnect: reconnect_min={} reconnect_max={} (full jitter)\n",

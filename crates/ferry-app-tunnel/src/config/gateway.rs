@@ -434,6 +434,7 @@ impl GatewayConfig {
                 limits: &front.limits,
                 bridge: &front.bridge,
                 listeners,
+                udp_listeners: vec![("agent_listen", agent_listen)],
             },
         )?;
         Ok(Self {

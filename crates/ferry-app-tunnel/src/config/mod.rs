@@ -30,14 +30,16 @@ use serde::Deserialize;
 
 pub use self::agent::{
     AgentConfig, AgentCredential, DEFAULT_AGENT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_MAX,
-    DEFAULT_RECONNECT_MIN,
+    DEFAULT_RECONNECT_MIN, DEFAULT_UDP_IDLE_TIMEOUT,
 };
 pub use self::cluster::{ClusterConfig, DEFAULT_REGISTRY_TIMEOUT, RegistrySpec};
 pub use self::flags::{AgentFlags, GatewayFlags};
 pub use self::gateway::{GatewayAuth, GatewayConfig, JwtKeyFile};
 pub use self::rate::parse_rate;
 pub(crate) use self::service::gateway_allows;
-pub use self::service::{MAX_SERVICE_NAME, ServiceConfig};
+pub use self::service::{
+    DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_MAX_FLOWS, MAX_SERVICE_NAME, ServiceConfig,
+};
 
 /// A certificate for a TLS or QUIC listener.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,8 +1,9 @@
-//! `[[service]]`: a public TCP port of the gateway forwarded, without CONNECT and without a
-//! client credential, through one agent to one destination.
+//! `[[service]]`: a public TCP or UDP port of the gateway forwarded, without CONNECT and
+//! without a client credential, through one agent to one destination.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use ferry_allow::Allowlist;
@@ -13,7 +14,7 @@ use ferry_app_core::proxy_protocol::{AcceptProxy, AcceptProxyFile};
 use ferry_bridge::BridgeConfig;
 use ferry_front::Address;
 use ferry_front::proxy_protocol::Version;
-use ferry_tunnel::{AgentId, Destination};
+use ferry_tunnel::{AgentId, Destination, Protocol};
 use serde::Deserialize;
 
 use super::parse_rate;
@@ -21,6 +22,12 @@ use crate::front::FrontLimits;
 
 /// Longest service name: 64 characters (it is a metric label and a log field).
 pub const MAX_SERVICE_NAME: usize = 64;
+
+/// Default `max_flows` of a UDP service: 1024 (the hop's `udp_max_flows` default).
+pub const DEFAULT_MAX_FLOWS: usize = 1024;
+
+/// Default `idle_timeout` of a UDP service's flows: 60 s (the hop's `udp_idle_timeout`).
+pub const DEFAULT_FLOW_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `[[service]]` as written.
 #[derive(Debug, Deserialize)]
@@ -38,6 +45,7 @@ pub(super) struct ServiceFile {
     accept_proxy: Option<AcceptProxyFile>,
     #[serde(default, deserialize_with = "de_opt_duration")]
     idle_timeout: Option<Option<Duration>>,
+    max_flows: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -47,14 +55,15 @@ enum SendProxyFile {
     V2,
 }
 
-/// One TCP service of the gateway (`[[service]]`): clients connect to [`ServiceConfig::bind`]
-/// and are forwarded through [`ServiceConfig::agent`] to [`ServiceConfig::destination`].
+/// One TCP or UDP service of the gateway (`[[service]]`): clients connect (TCP) or send
+/// datagrams (UDP) to [`ServiceConfig::bind`] and are forwarded through
+/// [`ServiceConfig::agent`] to [`ServiceConfig::destination`].
 ///
 /// ```toml
 /// [[service]]
 /// name = "ssh"                    # required: unique, 1-64 of A-Z a-z 0-9 - _ .
-/// bind = "0.0.0.0:2222"           # required: unique
-/// protocol = "tcp"                # default "tcp" ("udp" is not supported yet)
+/// bind = "0.0.0.0:2222"           # required: unique per protocol
+/// protocol = "tcp"                # default "tcp"; or "udp" (see below)
 /// agent = "edge-1"                # required: the agent id
 /// destination = "127.0.0.1:22"    # required: HOST:PORT the gateway's `allow` permits
 /// allow_from = ["203.0.113.0/24"] # default: every source
@@ -64,6 +73,19 @@ enum SendProxyFile {
 /// accept_proxy = { trusted = ["10.0.0.0/8"], versions = ["v1", "v2"], timeout = "5s" }
 ///                                 # default: none (clients connect directly)
 /// idle_timeout = "1h"             # default: timeouts.idle ("off" to disable)
+///
+/// [[service]]
+/// name = "dns"
+/// bind = "0.0.0.0:5353"
+/// protocol = "udp"                # one flow (tunnel) per client address
+/// agent = "edge-1"
+/// destination = "10.0.0.53:53"
+/// allow_from = ["203.0.113.0/24"] # other sources' datagrams are dropped, never answered
+/// max_flows = 1024                # default 1024: flows at once; new clients dropped beyond
+/// max_connections_per_client = 16 # flows per source IP; default limits.max_tunnels_per_client
+/// client_rate = "5/s burst 10"    # new flows per source IP; default limits.client_rate
+/// idle_timeout = "60s"            # default 60 s: a flow ends after this long without a datagram
+/// # send_proxy and accept_proxy are refused with "udp"
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -72,6 +94,16 @@ pub struct ServiceConfig {
     pub name: String,
     /// The public address clients connect to (`bind`).
     pub bind: SocketAddr,
+    /// TCP (a listener, one tunnel per connection) or UDP (a socket, one tunnel per client
+    /// address: a flow) (`protocol`). Default [`Protocol::Tcp`].
+    pub protocol: Protocol,
+    /// UDP: flows open at once (`max_flows`); a datagram from a new client address beyond it
+    /// is dropped (live flows are not affected). Default [`DEFAULT_MAX_FLOWS`]. Refused for
+    /// TCP.
+    pub max_flows: NonZeroUsize,
+    /// UDP: a flow ends after this long without a datagram either way (`idle_timeout`).
+    /// Default [`DEFAULT_FLOW_IDLE_TIMEOUT`]; `"off"` is refused for UDP.
+    pub flow_idle_timeout: Duration,
     /// The agent the service's tunnels go through (`agent`).
     pub agent: AgentId,
     /// Where the agent connects (`destination`). The gateway's `allow` must permit it (checked
@@ -109,17 +141,11 @@ impl ServiceConfig {
     /// One line for `ferry-gateway check`.
     #[must_use]
     pub fn explain(&self) -> String {
+        if self.protocol == Protocol::Udp {
+            return self.explain_udp();
+        }
         let from: Vec<String> = self.allow_from.iter().map(ToString::to_string).collect();
-        let rate = self.limits.client_rate.map_or_else(
-            || "off".to_owned(),
-            |q| {
-                format!(
-                    "burst {}, then 1 every {}",
-                    q.burst(),
-                    ferry_app_core::duration::format_duration(q.emission_interval())
-                )
-            },
-        );
+        let rate = self.rate_text();
         format!(
             "service {}: tcp bind={} agent={} destination={} allow_from={} \
              max_connections_per_client={} client_rate={rate} send_proxy={} idle_timeout={}{}",
@@ -149,6 +175,43 @@ impl ServiceConfig {
     }
 }
 
+impl ServiceConfig {
+    fn rate_text(&self) -> String {
+        self.limits.client_rate.map_or_else(
+            || "off".to_owned(),
+            |q| {
+                format!(
+                    "burst {}, then 1 every {}",
+                    q.burst(),
+                    ferry_app_core::duration::format_duration(q.emission_interval())
+                )
+            },
+        )
+    }
+
+    fn explain_udp(&self) -> String {
+        let from: Vec<String> = self.allow_from.iter().map(ToString::to_string).collect();
+        format!(
+            "service {}: udp bind={} agent={} destination={} allow_from={} max_flows={} \
+             max_flows_per_client={} client_rate={} idle_timeout={} max_datagram={}",
+            self.name,
+            self.bind,
+            self.agent.as_str(),
+            self.destination,
+            if from.is_empty() {
+                "any".to_owned()
+            } else {
+                from.join(", ")
+            },
+            self.max_flows,
+            self.limits.max_tunnels_per_client,
+            self.rate_text(),
+            ferry_app_core::duration::format_duration(self.flow_idle_timeout),
+            ferry_tunnel::MAX_DATAGRAM,
+        )
+    }
+}
+
 /// Whether the gateway's allowlist permits `target` (names are matched as names; the agent
 /// resolves and checks again). The client front and the services decide with it.
 pub(crate) fn gateway_allows(allow: &Allowlist, target: &Address) -> bool {
@@ -174,6 +237,8 @@ pub(super) struct Inherited<'a> {
     pub(super) bridge: &'a BridgeConfig,
     /// Other TCP listeners of the gateway (key, address): a service may not take theirs.
     pub(super) listeners: Vec<(&'static str, SocketAddr)>,
+    /// The gateway's UDP sockets (the agents' QUIC endpoint): a UDP service may not take them.
+    pub(super) udp_listeners: Vec<(&'static str, SocketAddr)>,
 }
 
 /// Validates every `[[service]]` (keys named `service[i].KEY`).
@@ -195,8 +260,9 @@ pub(super) fn validate(
                     format!("{:?} is used by another service", s.name),
                 ));
             }
-            // Port 0 (tests) binds a fresh port each time: no clash.
-            if s.bind.port() != 0 && !binds.insert(s.bind) {
+            // Port 0 (tests) binds a fresh port each time: no clash. A TCP and a UDP service
+            // may share an address.
+            if s.bind.port() != 0 && !binds.insert((s.protocol, s.bind)) {
                 return Err(ConfigError::invalid(
                     key("bind"),
                     format!("{} is used by another service", s.bind),
@@ -219,20 +285,53 @@ impl ServiceFile {
                 format!("{:?}: 1-64 characters of A-Z a-z 0-9 - _ .", self.name),
             ));
         }
-        match self.protocol.as_deref() {
-            None | Some("tcp") => {}
-            Some("udp") => {
-                return Err(ConfigError::invalid(
-                    key("protocol"),
-                    "\"udp\" is not supported yet (only \"tcp\")",
-                ));
-            }
+        let protocol = match self.protocol.as_deref() {
+            None | Some("tcp") => Protocol::Tcp,
+            Some("udp") => Protocol::Udp,
             Some(other) => {
                 return Err(ConfigError::invalid(
                     key("protocol"),
-                    format!("{other:?}: expected \"tcp\""),
+                    format!("{other:?}: expected \"tcp\" or \"udp\""),
                 ));
             }
+        };
+        let udp = protocol == Protocol::Udp;
+        if udp && self.send_proxy.is_some() {
+            return Err(ConfigError::invalid(
+                key("send_proxy"),
+                "not available with protocol = \"udp\" (a PROXY header belongs in front of a \
+                 byte stream; datagrams are sent as they came)",
+            ));
+        }
+        if udp && self.accept_proxy.is_some() {
+            return Err(ConfigError::invalid(
+                key("accept_proxy"),
+                "not available with protocol = \"udp\" (a load balancer's PROXY header comes \
+                 on a TCP connection)",
+            ));
+        }
+        if !udp && self.max_flows.is_some() {
+            return Err(ConfigError::invalid(
+                key("max_flows"),
+                "only for protocol = \"udp\" (TCP services use max_connections_per_client)",
+            ));
+        }
+        let max_flows = match self.max_flows {
+            None => NonZeroUsize::new(DEFAULT_MAX_FLOWS).unwrap_or(NonZeroUsize::MIN),
+            Some(n) => NonZeroUsize::new(n)
+                .ok_or_else(|| ConfigError::invalid(key("max_flows"), "must be at least 1"))?,
+        };
+        let flow_idle_timeout = match self.idle_timeout {
+            None => DEFAULT_FLOW_IDLE_TIMEOUT,
+            Some(Some(d)) => d,
+            Some(None) => DEFAULT_FLOW_IDLE_TIMEOUT,
+        };
+        if udp && self.idle_timeout == Some(None) {
+            return Err(ConfigError::invalid(
+                key("idle_timeout"),
+                "\"off\" is not available with protocol = \"udp\": a flow ends only by \
+                 expiring",
+            ));
         }
         let bind: SocketAddr = self.bind.parse().map_err(|_bad| {
             ConfigError::invalid(
@@ -240,8 +339,13 @@ impl ServiceFile {
                 format!("{:?} is not IP:PORT or [IPv6]:PORT", self.bind),
             )
         })?;
+        let taken = if udp {
+            &inherited.udp_listeners
+        } else {
+            &inherited.listeners
+        };
         if bind.port() != 0
-            && let Some((other, _)) = inherited.listeners.iter().find(|(_, a)| *a == bind)
+            && let Some((other, _)) = taken.iter().find(|(_, a)| *a == bind)
         {
             return Err(ConfigError::invalid(
                 key("bind"),
@@ -297,6 +401,9 @@ impl ServiceFile {
         Ok(ServiceConfig {
             name: self.name,
             bind,
+            protocol,
+            max_flows,
+            flow_idle_timeout,
             agent,
             destination,
             allow_from,

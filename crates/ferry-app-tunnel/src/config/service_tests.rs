@@ -89,10 +89,10 @@ idle_timeout = "off"
 #[test]
 fn service_errors_name_the_key() {
     let with = |extra: &str| gw(&format!("{SSH}{extra}")).unwrap_err();
-    let udp = gw(&SSH.replace("[[service]]", "[[service]]\nprotocol = \"udp\"")).unwrap_err();
+    let e = gw(&SSH.replace("[[service]]", "[[service]]\nprotocol = \"sctp\"")).unwrap_err();
     assert!(
-        udp.contains("service[0].protocol") && udp.contains("not supported yet"),
-        "{udp}"
+        e.contains("service[0].protocol") && e.contains("expected \"tcp\" or \"udp\""),
+        "{e}"
     );
     let e = with(
         "[[service]]\nname = \"ssh\"\nbind = \"0.0.0.0:2223\"\nagent = \"edge-1\"\ndestination = \"127.0.0.1:22\"\n",
@@ -146,7 +146,7 @@ fn the_documented_service_example_parses() {
         r#"
 listen = "127.0.0.1:8080"
 agent_listen = "127.0.0.1:4433"
-allow = ["127.0.0.1:22"]
+allow = ["127.0.0.1:22", "10.0.0.53:53"]
 [tls]
 self_signed = true
 [auth]
@@ -157,6 +157,8 @@ tokens = "tokens.txt"
     .unwrap();
     assert!(c.services[0].accept_proxy.is_some());
     assert_eq!(c.services[0].name, "ssh");
+    assert_eq!(c.services[1].protocol, ferry_tunnel::Protocol::Udp);
+    assert_eq!(c.services[1].max_flows.get(), 1024);
 }
 
 #[test]
@@ -200,4 +202,94 @@ fn a_service_accepts_proxy_headers_only_when_asked_and_errors_name_the_key() {
         let e = gw(&format!("{SSH}accept_proxy = {ap}\n")).unwrap_err();
         assert!(e.contains(key), "{ap}: {e}");
     }
+}
+
+const DNS: &str = r#"
+[[service]]
+name = "dns"
+bind = "0.0.0.0:2222"
+protocol = "udp"
+agent = "edge-1"
+destination = "127.0.0.1:22"
+"#;
+
+#[test]
+fn a_udp_service_has_its_defaults_and_its_own_keys() {
+    let c = gw(DNS).unwrap();
+    let [s] = c.services.as_slice() else {
+        panic!("{:?}", c.services)
+    };
+    assert_eq!(s.protocol, ferry_tunnel::Protocol::Udp);
+    assert_eq!(s.max_flows.get(), DEFAULT_MAX_FLOWS);
+    // Not the gateway's `timeouts.idle` (2 min here): the hop's UDP default.
+    assert_eq!(s.flow_idle_timeout, Duration::from_secs(60));
+    assert_eq!(s.limits.max_tunnels_per_client.get(), 7);
+    let text = c.explain();
+    assert!(
+        text.contains(
+            "service dns: udp bind=0.0.0.0:2222 agent=edge-1 destination=127.0.0.1:22 \
+             allow_from=any max_flows=1024 max_flows_per_client=7"
+        ) && text.contains("idle_timeout=1m")
+            && text.contains("max_datagram=65507"),
+        "{text}"
+    );
+    let c = gw(&format!(
+        "{DNS}max_flows = 2\nidle_timeout = \"5s\"\nmax_connections_per_client = 1\n\
+         client_rate = \"off\"\nallow_from = [\"10.0.0.0/8\"]\n"
+    ))
+    .unwrap();
+    let s = &c.services[0];
+    assert_eq!(s.max_flows.get(), 2);
+    assert_eq!(s.flow_idle_timeout, Duration::from_secs(5));
+    assert_eq!(s.limits.max_tunnels_per_client.get(), 1);
+    assert_eq!(s.limits.client_rate, None);
+    assert!(!s.admits("192.0.2.1".parse().unwrap()));
+    // A TCP and a UDP service may share an address; two UDP services may not.
+    let both = gw(&format!("{SSH}{DNS}")).unwrap();
+    assert_eq!(both.services.len(), 2);
+    let e = gw(&format!("{DNS}{}", DNS.replace("\"dns\"", "\"dns2\""))).unwrap_err();
+    assert!(
+        e.contains("service[1].bind") && e.contains("used by another service"),
+        "{e}"
+    );
+}
+
+#[test]
+fn udp_refuses_what_only_a_byte_stream_can_do() {
+    let with = |extra: &str| gw(&format!("{DNS}{extra}")).unwrap_err();
+    let e = with("send_proxy = \"v2\"\n");
+    assert!(
+        e.contains("service[0].send_proxy") && e.contains("not available with protocol = \"udp\""),
+        "{e}"
+    );
+    let e = with("accept_proxy = { trusted = [\"10.0.0.0/8\"] }\n");
+    assert!(
+        e.contains("service[0].accept_proxy") && e.contains("protocol = \"udp\""),
+        "{e}"
+    );
+    let e = with("idle_timeout = \"off\"\n");
+    assert!(
+        e.contains("service[0].idle_timeout") && e.contains("\"off\" is not available"),
+        "{e}"
+    );
+    let e = with("max_flows = 0\n");
+    assert!(
+        e.contains("service[0].max_flows") && e.contains("at least 1"),
+        "{e}"
+    );
+    // `max_flows` is for UDP only.
+    let e = gw(&format!("{SSH}max_flows = 5\n")).unwrap_err();
+    assert!(
+        e.contains("service[0].max_flows") && e.contains("only for protocol = \"udp\""),
+        "{e}"
+    );
+    // The agents' QUIC socket is UDP: a UDP service cannot take it (a TCP one may).
+    let e = gw(&DNS.replace("0.0.0.0:2222", "127.0.0.1:4433")).unwrap_err();
+    assert!(
+        e.contains("service[0].bind") && e.contains("`agent_listen`"),
+        "{e}"
+    );
+    assert!(gw(&SSH.replace("0.0.0.0:2222", "127.0.0.1:4433")).is_ok());
+    // And the client front's TCP `listen` is free for a UDP service.
+    assert!(gw(&DNS.replace("0.0.0.0:2222", "127.0.0.1:8080")).is_ok());
 }

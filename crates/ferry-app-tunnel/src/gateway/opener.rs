@@ -47,4 +47,19 @@ impl TunnelOpener for GatewayOpener {
             Self::Routed(r) => r.open(agent, destination, client).await,
         }
     }
+
+    async fn open_udp(
+        &self,
+        agent: &AgentId,
+        destination: &Destination,
+        client: SocketAddr,
+    ) -> Result<Self::Stream, OpenFailure> {
+        match self {
+            Self::Local(l) => l
+                .open_udp(agent, destination, client)
+                .await
+                .map(RoutedStream::Local),
+            Self::Routed(r) => r.open_udp(agent, destination, client).await,
+        }
+    }
 }

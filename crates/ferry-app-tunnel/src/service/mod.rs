@@ -1,4 +1,5 @@
-//! The gateway's TCP services (`[[service]]`): a public port per service, each connection
+//! The gateway's services (`[[service]]`): a public port per service. UDP services are in
+//! [`udp`] (a socket, a flow table, one tunnel per client address). For TCP, each connection
 //! forwarded without CONNECT and without a client credential through the service's agent to
 //! its destination, with the same [`TunnelOpener`] the client front uses (so with `[cluster]`
 //! through the owner gateway when the agent is connected elsewhere).
@@ -34,10 +35,11 @@
 //! new services start accepting.
 
 mod conn;
+pub mod udp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -46,7 +48,8 @@ use ferry_app_core::listen::bind_tcp;
 use ferry_app_core::serve::Server;
 use ferry_app_core::{AppError, ConfigError};
 use ferry_bridge::Bridge;
-use tokio::net::TcpListener;
+use ferry_tunnel::Protocol;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServiceConfig;
@@ -86,8 +89,15 @@ struct Entry {
     /// Stops the service's accept loop (the service was removed).
     until: CancellationToken,
     addr: SocketAddr,
-    /// The bound listener, until the accept loop starts ([`Services::start`]).
-    pending: Option<TcpListener>,
+    /// The bound listener or socket, until its loop starts ([`Services::start`]).
+    pending: Option<Bound>,
+}
+
+/// A service's bound TCP listener or UDP socket.
+#[derive(Debug)]
+enum Bound {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
 }
 
 /// Counters of one service (kept across reloads by name), readable without a metrics
@@ -97,9 +107,58 @@ pub struct ServiceStats {
     results: Mutex<BTreeMap<&'static str, u64>>,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
+    dropped: Mutex<BTreeMap<&'static str, u64>>,
+    flows: AtomicUsize,
+    datagrams_in: AtomicU64,
+    datagrams_out: AtomicU64,
 }
 
 impl ServiceStats {
+    /// UDP: flows in the table now (the `ferry_gateway_service_udp_flows` gauge).
+    #[must_use]
+    pub fn udp_flows(&self) -> usize {
+        self.flows.load(Ordering::Relaxed)
+    }
+
+    /// UDP: datagrams dropped for `reason` (the `reason` label of
+    /// `ferry_gateway_service_udp_dropped_total`).
+    #[must_use]
+    pub fn udp_dropped(&self, reason: &str) -> u64 {
+        self.dropped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(reason)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// UDP: datagrams received on the service's socket (before any check), and datagrams sent
+    /// back to clients.
+    #[must_use]
+    pub fn udp_datagrams(&self) -> (u64, u64) {
+        (
+            self.datagrams_in.load(Ordering::Relaxed),
+            self.datagrams_out.load(Ordering::Relaxed),
+        )
+    }
+
+    fn dropped(&self, reason: &'static str) {
+        *self
+            .dropped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    fn datagram_in(&self, _bytes: usize) {
+        self.datagrams_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn datagram_out(&self, _bytes: usize) {
+        self.datagrams_out.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Connections that ended with `result` (the `result` label of
     /// `ferry_gateway_service_connections_total`).
     #[must_use]
@@ -178,7 +237,7 @@ impl<O: TunnelOpener> std::fmt::Debug for Services<O> {
 #[derive(Debug)]
 pub struct Staged {
     configs: Vec<ServiceConfig>,
-    bound: HashMap<String, (TcpListener, SocketAddr)>,
+    bound: HashMap<String, (Bound, SocketAddr)>,
 }
 
 /// What one [`Services::commit`] did, by service name.
@@ -193,13 +252,29 @@ pub struct ServicesReloaded {
     pub changed: Vec<String>,
 }
 
-fn bind(config: &ServiceConfig) -> Result<(TcpListener, SocketAddr), AppError> {
-    let listener = bind_tcp(config.bind)?;
-    let addr = listener.local_addr().map_err(|source| AppError::Bind {
+fn bind(config: &ServiceConfig) -> Result<(Bound, SocketAddr), AppError> {
+    let err = |source| AppError::Bind {
         addr: config.bind,
         source,
-    })?;
-    Ok((listener, addr))
+    };
+    if config.protocol == Protocol::Udp {
+        let std = std::net::UdpSocket::bind(config.bind).map_err(err)?;
+        std.set_nonblocking(true).map_err(err)?;
+        let socket = UdpSocket::from_std(std).map_err(err)?;
+        let addr = socket.local_addr().map_err(err)?;
+        return Ok((Bound::Udp(socket), addr));
+    }
+    let listener = bind_tcp(config.bind)?;
+    let addr = listener.local_addr().map_err(err)?;
+    Ok((Bound::Tcp(listener), addr))
+}
+
+fn listening(c: &ServiceConfig, addr: SocketAddr) {
+    if c.protocol == Protocol::Udp {
+        tracing::info!(service = %c.name, addr = %addr, agent = c.agent.as_str(), destination = %c.destination, max_flows = c.max_flows.get(), "gateway service listening (UDP)");
+    } else {
+        tracing::info!(service = %c.name, addr = %addr, agent = c.agent.as_str(), destination = %c.destination, "gateway service listening (TCP)");
+    }
 }
 
 impl<O: TunnelOpener> Services<O> {
@@ -214,7 +289,7 @@ impl<O: TunnelOpener> Services<O> {
         let mut entries = BTreeMap::new();
         for c in configs {
             let (listener, addr) = bind(c)?;
-            tracing::info!(service = %c.name, addr = %addr, agent = c.agent.as_str(), destination = %c.destination, "gateway service listening (TCP)");
+            listening(c, addr);
             entries.insert(
                 c.name.clone(),
                 Entry {
@@ -257,7 +332,21 @@ impl<O: TunnelOpener> Services<O> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn spawn(&self, name: &str, listener: TcpListener, entry: &Entry) {
+    fn spawn(&self, name: &str, bound: Bound, entry: &Entry) {
+        let listener = match bound {
+            Bound::Tcp(l) => l,
+            Bound::Udp(socket) => {
+                let run = udp::serve(
+                    Arc::clone(&self.inner),
+                    Arc::clone(&entry.settings),
+                    self.inner.stats(name),
+                    socket,
+                    entry.until.clone(),
+                );
+                self.inner.server.spawn_connection(run);
+                return;
+            }
+        };
         let settings = Arc::clone(&entry.settings);
         let cost_settings = Arc::clone(&entry.settings);
         let front = self.inner.front.clone();
@@ -322,7 +411,8 @@ impl<O: TunnelOpener> Services<O> {
         self.inner.stats(name)
     }
 
-    /// Service connections running now (removed services' included).
+    /// Service connections running now (removed services' included), UDP flows and each UDP
+    /// service's socket loop included.
     #[must_use]
     pub fn live(&self) -> usize {
         self.inner.server.live()
@@ -339,10 +429,10 @@ impl<O: TunnelOpener> Services<O> {
         let state = self.lock();
         let mut bound = HashMap::new();
         for (i, c) in configs.iter().enumerate() {
-            let same_bind = state
-                .entries
-                .get(&c.name)
-                .is_some_and(|e| e.settings.load().config.bind == c.bind);
+            let same_bind = state.entries.get(&c.name).is_some_and(|e| {
+                let old = &e.settings.load().config;
+                old.bind == c.bind && old.protocol == c.protocol
+            });
             if same_bind {
                 continue;
             }
@@ -407,7 +497,7 @@ impl<O: TunnelOpener> Services<O> {
             let Some((listener, addr)) = bound.remove(&c.name) else {
                 continue;
             };
-            tracing::info!(service = %c.name, addr = %addr, agent = c.agent.as_str(), destination = %c.destination, "gateway service listening (TCP)");
+            listening(&c, addr);
             let mut entry = Entry {
                 settings: Arc::new(ArcSwap::from_pointee(Settings::new(c.clone()))),
                 until: CancellationToken::new(),

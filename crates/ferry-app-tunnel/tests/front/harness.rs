@@ -46,6 +46,15 @@ pub(crate) struct LocalOpener {
 impl TunnelOpener for LocalOpener {
     type Stream = TcpStream;
 
+    async fn open_udp(
+        &self,
+        _agent: &AgentId,
+        _destination: &Destination,
+        _client: SocketAddr,
+    ) -> Result<TcpStream, OpenFailure> {
+        Err(OpenFailure::UdpUnsupported)
+    }
+
     async fn open(
         &self,
         agent: &AgentId,

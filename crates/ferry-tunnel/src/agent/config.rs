@@ -60,6 +60,11 @@ pub struct AgentConfig {
     /// On shutdown, how long open tunnels may finish before the connection is closed.
     /// Default: 30 s.
     pub drain_timeout: Duration,
+    /// A UDP tunnel (one flow) ends when no datagram crossed it either way for this long: the
+    /// agent finishes the stream and closes its socket. Default: 60 s (the hop's UDP flows
+    /// expire after the same time). A UDP tunnel takes one of [`AgentConfig::max_tunnels`],
+    /// which so caps the agent's flows.
+    pub udp_idle_timeout: Duration,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -79,6 +84,7 @@ impl fmt::Debug for AgentConfig {
             .field("max_tunnels", &self.max_tunnels)
             .field("quic", &self.quic)
             .field("drain_timeout", &self.drain_timeout)
+            .field("udp_idle_timeout", &self.udp_idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +119,7 @@ impl AgentConfig {
                 .idle_timeout(Some(Duration::from_secs(300)))
                 .half_close_timeout(Some(Duration::from_secs(30))),
             drain_timeout: Duration::from_secs(30),
+            udp_idle_timeout: Duration::from_secs(60),
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ferry_allow::Allowlist;
 use ferry_base::resolve::Resolver;
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
 use crate::wire::{DestHost, Destination, TunnelStatus};
@@ -31,7 +31,63 @@ pub(crate) async fn dial(
 ) -> Result<TcpStream, TunnelStatus> {
     let deadline = Instant::now() + timeout;
     let port = dest.port.get();
-    let addrs: Vec<IpAddr> = match &dest.host {
+    let addrs = checked(dest, allowlist, resolver, deadline).await?;
+    let mut last = TunnelStatus::Failure;
+    for ip in addrs {
+        match timeout_at(deadline, TcpStream::connect(SocketAddr::new(ip, port))).await {
+            Err(_elapsed) => return Err(TunnelStatus::Timeout),
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = status_of(&e),
+        }
+    }
+    Err(last)
+}
+
+/// For a UDP tunnel: checks `dest` exactly as [`dial`] does (same allowlist, special-address
+/// set, one resolution) and returns a UDP socket connected to the first address that passed
+/// (a connected socket only receives datagrams from that address).
+pub(crate) async fn connect_udp(
+    dest: &Destination,
+    allowlist: &Allowlist,
+    resolver: &dyn Resolver,
+    timeout: Duration,
+) -> Result<UdpSocket, TunnelStatus> {
+    let deadline = Instant::now() + timeout;
+    let addrs = checked(dest, allowlist, resolver, deadline).await?;
+    let Some(ip) = addrs.first().copied() else {
+        return Err(TunnelStatus::Denied);
+    };
+    let target = SocketAddr::new(ip, dest.port.get());
+    let local: SocketAddr = if ip.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let connect = async {
+        let socket = UdpSocket::bind(local).await?;
+        socket.connect(target).await?;
+        Ok::<_, io::Error>(socket)
+    };
+    match timeout_at(deadline, connect).await {
+        Err(_elapsed) => Err(TunnelStatus::Timeout),
+        Ok(Ok(socket)) => Ok(socket),
+        Ok(Err(e)) => Err(status_of(&e)),
+    }
+}
+
+/// The addresses `dest` may be reached at: its IP when the allowlist permits it, or the
+/// permitted addresses of one resolution of its name (at most [`MAX_ADDRS`]).
+async fn checked(
+    dest: &Destination,
+    allowlist: &Allowlist,
+    resolver: &dyn Resolver,
+    deadline: Instant,
+) -> Result<Vec<IpAddr>, TunnelStatus> {
+    let port = dest.port.get();
+    Ok(match &dest.host {
         DestHost::Ip(ip) => {
             if !allowlist.check_ip(*ip, port).is_allowed() {
                 return Err(TunnelStatus::Denied);
@@ -58,19 +114,7 @@ pub(crate) async fn dial(
             }
             allowed
         }
-    };
-    let mut last = TunnelStatus::Failure;
-    for ip in addrs {
-        match timeout_at(deadline, TcpStream::connect(SocketAddr::new(ip, port))).await {
-            Err(_elapsed) => return Err(TunnelStatus::Timeout),
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Ok(Err(e)) => last = status_of(&e),
-        }
-    }
-    Err(last)
+    })
 }
 
 fn status_of(e: &io::Error) -> TunnelStatus {

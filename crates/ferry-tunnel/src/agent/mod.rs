@@ -4,6 +4,7 @@ mod config;
 mod dial;
 mod serve;
 mod settings;
+mod udp;
 
 pub use config::{AgentConfig, AgentStatus};
 

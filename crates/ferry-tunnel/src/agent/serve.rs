@@ -11,12 +11,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
-use super::{End, Shared, classify, dial::dial};
+use super::{End, Shared, classify, dial::connect_udp, dial::dial, udp};
 use crate::metrics::{AGENT_ACTIVE_TUNNELS, AGENT_BYTES, AGENT_TUNNELS};
 use crate::read::{ReadError, read_message};
 use crate::stream::TunnelStream;
 use crate::wire::{
-    MAX_HEADER_LEN, TunnelStatus, WireError, close_code, decode_header, encode_status,
+    MAX_HEADER_LEN, Protocol, TunnelStatus, WireError, close_code, decode_header, encode_status,
 };
 
 /// Accepts tunnel streams until the connection is lost or `stop` fires; then drains.
@@ -32,7 +32,7 @@ pub(super) async fn serve(
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let token = tunnels.token();
-                    tunnels.spawn(handle(Arc::clone(shared), send, recv, token, false));
+                    tunnels.spawn(handle(Arc::clone(shared), send, recv, token, stop.clone(), false));
                 }
                 Err(e) => return classify(e),
             },
@@ -47,7 +47,7 @@ pub(super) async fn serve(
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let token = tunnels.token();
-                    tunnels.spawn(handle(Arc::clone(shared), send, recv, token, true));
+                    tunnels.spawn(handle(Arc::clone(shared), send, recv, token, stop.clone(), true));
                 }
                 Err(_) => break,
             },
@@ -75,6 +75,7 @@ async fn handle(
     send: SendStream,
     recv: RecvStream,
     token: TaskTrackerToken,
+    stop: CancellationToken,
     draining: bool,
 ) {
     // The settings in force when the stream arrived, kept for the whole tunnel.
@@ -96,7 +97,9 @@ async fn handle(
             stream.request_id = header.request_id;
             header
         }
-        Ok(Err(ReadError::Wire(WireError::UnsupportedVersion(_)))) => {
+        Ok(Err(ReadError::Wire(
+            WireError::UnsupportedVersion(_) | WireError::UnknownProtocol(_),
+        ))) => {
             reply(&mut stream, TunnelStatus::UnsupportedVersion).await;
             return;
         }
@@ -112,6 +115,9 @@ async fn handle(
     };
     let id = header.request_id;
     let dest = &header.destination;
+    if header.protocol == Protocol::Udp {
+        return handle_udp(stream, &header, config, &stop).await;
+    }
     let upstream = match dial(
         dest,
         &config.allowlist,
@@ -148,6 +154,48 @@ async fn handle(
         up = outcome.a_to_b,
         down = outcome.b_to_a,
         end = outcome.end.label(),
+        "tunnel closed"
+    );
+}
+
+/// One UDP tunnel after its header: the same checks as a TCP tunnel, a UDP socket connected to
+/// the checked address, status, then datagrams both ways ([`udp::relay`]).
+async fn handle_udp(
+    mut stream: TunnelStream,
+    header: &crate::wire::TunnelHeader,
+    config: &super::AgentConfig,
+    stop: &CancellationToken,
+) {
+    let id = header.request_id;
+    let dest = &header.destination;
+    let socket = match connect_udp(
+        dest,
+        &config.allowlist,
+        &*config.resolver,
+        config.dial_timeout,
+    )
+    .await
+    {
+        Ok(socket) => socket,
+        Err(status) => {
+            tracing::info!(request = id, client = %header.client, %dest, %status, protocol = "udp", "tunnel refused");
+            reply(&mut stream, status).await;
+            return;
+        }
+    };
+    reply(&mut stream, TunnelStatus::Ok).await;
+    tracing::debug!(request = id, client = %header.client, %dest, protocol = "udp", "tunnel open");
+    let active = ActiveTunnel::new();
+    let outcome = udp::relay(stream, socket, config.udp_idle_timeout, stop).await;
+    drop(active);
+    tracing::debug!(
+        request = id,
+        protocol = "udp",
+        up_datagrams = outcome.up.datagrams,
+        up = outcome.up.bytes,
+        down_datagrams = outcome.down.datagrams,
+        down = outcome.down.bytes,
+        end = outcome.end,
         "tunnel closed"
     );
 }

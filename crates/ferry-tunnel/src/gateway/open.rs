@@ -12,7 +12,7 @@ use crate::metrics::TUNNELS_OPENED;
 use crate::read::{ReadError, read_message};
 use crate::stream::TunnelStream;
 use crate::wire::{
-    Destination, REPLY_LEN, TunnelHeader, TunnelStatus, decode_status, encode_header,
+    Destination, Protocol, REPLY_LEN, TunnelHeader, TunnelStatus, decode_status, encode_header,
 };
 
 /// A tunnel could not be opened. Suggested HTTP mapping for a CONNECT front end in brackets.
@@ -43,6 +43,11 @@ pub enum OpenError {
     /// The agent answered something that is not a valid status (502).
     #[error("agent broke the protocol")]
     Protocol,
+    /// The agent does not speak UDP tunnels: it answered the version 2 header of
+    /// [`Gateway::open_udp`] with `unsupported_version` (an agent older than UDP services)
+    /// (502).
+    #[error("agent too old for UDP services")]
+    UdpUnsupported,
 }
 
 impl OpenError {
@@ -55,6 +60,7 @@ impl OpenError {
             Self::StreamCapReached => "stream_cap",
             Self::ConnectionLost(_) => "connection_lost",
             Self::Protocol => "protocol",
+            Self::UdpUnsupported => "udp_unsupported",
         }
     }
 }
@@ -77,7 +83,47 @@ impl Gateway {
         destination: Destination,
         client: SocketAddr,
     ) -> Result<TunnelStream, OpenError> {
-        let result = self.try_open(agent, destination, client).await;
+        self.open_protocol(agent, destination, client, Protocol::Tcp)
+            .await
+    }
+
+    /// Opens a UDP tunnel through `agent` to `destination` on behalf of `client` (one flow:
+    /// one client address): like [`Gateway::open`], with a version 2 header (protocol UDP).
+    /// On `ok` the stream carries datagram frames both ways
+    /// ([`wire::encode_datagram`](crate::wire::encode_datagram),
+    /// [`wire::DatagramReader`](crate::wire::DatagramReader); [`crate::udp`] reads and writes
+    /// them on a stream): the agent relays each to and from a UDP socket connected to the
+    /// checked destination address, until either side finishes the stream or the agent's
+    /// [`AgentConfig::udp_idle_timeout`](crate::AgentConfig::udp_idle_timeout) passes without
+    /// a datagram.
+    ///
+    /// # Errors
+    ///
+    /// As [`Gateway::open`], and [`OpenError::UdpUnsupported`] when the agent does not know
+    /// version 2 headers.
+    pub async fn open_udp(
+        &self,
+        agent: &AgentId,
+        destination: Destination,
+        client: SocketAddr,
+    ) -> Result<TunnelStream, OpenError> {
+        let result = self
+            .open_protocol(agent, destination, client, Protocol::Udp)
+            .await;
+        if let Err(OpenError::UdpUnsupported) = &result {
+            tracing::warn!(%agent, "agent too old for UDP services: it does not know version 2 tunnel headers");
+        }
+        result
+    }
+
+    async fn open_protocol(
+        &self,
+        agent: &AgentId,
+        destination: Destination,
+        client: SocketAddr,
+        protocol: Protocol,
+    ) -> Result<TunnelStream, OpenError> {
+        let result = self.try_open(agent, destination, client, protocol).await;
         let label = match &result {
             Ok(_) => "ok",
             Err(e) => e.label(),
@@ -94,6 +140,7 @@ impl Gateway {
         agent: &AgentId,
         destination: Destination,
         client: SocketAddr,
+        protocol: Protocol,
     ) -> Result<TunnelStream, OpenError> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.config.open_timeout;
@@ -107,6 +154,7 @@ impl Gateway {
             .map_err(|_full| OpenError::StreamCapReached)?;
         let request_id = inner.next_request.fetch_add(1, Ordering::Relaxed);
         let header = TunnelHeader {
+            protocol,
             request_id,
             destination,
             client,
@@ -150,6 +198,9 @@ impl Gateway {
         match status {
             TunnelStatus::Ok => Ok(stream),
             TunnelStatus::Denied => Err(OpenError::Denied),
+            TunnelStatus::UnsupportedVersion if protocol != Protocol::Tcp => {
+                Err(OpenError::UdpUnsupported)
+            }
             other => Err(OpenError::Dial(other)),
         }
     }

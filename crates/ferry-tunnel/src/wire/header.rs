@@ -4,13 +4,22 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU16;
 
-use super::{Parsed, Reader, VERSION, WireError, decode_reply, version};
+use super::{Parsed, Reader, VERSION, WireError, decode_reply};
 
 /// Longest domain name in a header.
 pub const MAX_DOMAIN_LEN: usize = 255;
 
-/// Longest tunnel header: version, request id, domain destination, port, IPv6 client.
-pub const MAX_HEADER_LEN: usize = 1 + 8 + (1 + 1 + MAX_DOMAIN_LEN + 2) + (1 + 16 + 2);
+/// Longest tunnel header: version, protocol (version 2 only), request id, domain destination,
+/// port, IPv6 client.
+pub const MAX_HEADER_LEN: usize = 1 + 1 + 8 + (1 + 1 + MAX_DOMAIN_LEN + 2) + (1 + 16 + 2);
+
+/// The header version that carries a `protocol` byte (UDP tunnels). TCP tunnels keep sending
+/// version 1 headers, byte for byte as before.
+pub const HEADER_VERSION_2: u8 = 2;
+
+/// The version 2 `protocol` byte of a UDP tunnel (its IANA protocol number). TCP tunnels use
+/// version 1 headers, so version 2 defines no TCP value.
+pub const PROTOCOL_UDP: u8 = 0x11;
 
 const TYPE_V4: u8 = 1;
 const TYPE_DOMAIN: u8 = 3;
@@ -100,9 +109,41 @@ impl fmt::Display for Destination {
     }
 }
 
+/// What a tunnel carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// A byte stream to a TCP destination (header version 1; the default).
+    #[default]
+    Tcp,
+    /// Datagrams to a UDP destination, framed on the stream (header version 2, protocol
+    /// `0x11`; see [`encode_datagram`](super::encode_datagram)).
+    Udp,
+}
+
+impl Protocol {
+    /// `tcp` or `udp`, for logs and metrics.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// The header the gateway writes first on every tunnel stream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TunnelHeader {
+    /// What the tunnel carries: [`Protocol::Tcp`] is encoded as a version 1 header (unchanged
+    /// since the first release), anything else as version 2 with a `protocol` byte.
+    pub protocol: Protocol,
     /// An id chosen by the gateway for logs on both ends.
     pub request_id: u64,
     /// Where the agent should connect.
@@ -124,9 +165,13 @@ fn push_ip(ip: IpAddr, out: &mut Vec<u8>) {
     }
 }
 
-/// Appends the encoded header to `out` (at most [`MAX_HEADER_LEN`] bytes).
+/// Appends the encoded header to `out` (at most [`MAX_HEADER_LEN`] bytes): version 1 for
+/// [`Protocol::Tcp`], version 2 with the `protocol` byte otherwise.
 pub fn encode_header(header: &TunnelHeader, out: &mut Vec<u8>) {
-    out.push(VERSION);
+    match header.protocol {
+        Protocol::Tcp => out.push(VERSION),
+        Protocol::Udp => out.extend_from_slice(&[HEADER_VERSION_2, PROTOCOL_UDP]),
+    }
     out.extend_from_slice(&header.request_id.to_be_bytes());
     match &header.destination.host {
         DestHost::Ip(ip) => push_ip(*ip, out),
@@ -155,13 +200,26 @@ fn read_ip(r: &mut Reader<'_>, kind: u8) -> Result<Option<IpAddr>, WireError> {
 ///
 /// # Errors
 ///
-/// [`WireError::UnsupportedVersion`], [`WireError::AddressType`], [`WireError::DomainName`]
-/// (length 0 or bytes not allowed), [`WireError::Port`] (destination port 0).
+/// [`WireError::UnsupportedVersion`] (a version other than 1 and 2),
+/// [`WireError::UnknownProtocol`] (a version 2 `protocol` byte other than `0x11`),
+/// [`WireError::AddressType`], [`WireError::DomainName`] (length 0 or bytes not allowed),
+/// [`WireError::Port`] (destination port 0).
 pub fn decode_header(buf: &[u8]) -> Result<Parsed<TunnelHeader>, WireError> {
     let mut r = Reader::new(buf);
-    if version(&mut r)?.is_none() {
-        return Ok(Parsed::Incomplete);
-    }
+    let protocol = match r.u8() {
+        None => return Ok(Parsed::Incomplete),
+        Some(VERSION) => Protocol::Tcp,
+        Some(HEADER_VERSION_2) => {
+            let Some(code) = r.u8() else {
+                return Ok(Parsed::Incomplete);
+            };
+            if code != PROTOCOL_UDP {
+                return Err(WireError::UnknownProtocol(code));
+            }
+            Protocol::Udp
+        }
+        Some(v) => return Err(WireError::UnsupportedVersion(v)),
+    };
     let Some(id) = r.array::<8>() else {
         return Ok(Parsed::Incomplete);
     };
@@ -204,6 +262,7 @@ pub fn decode_header(buf: &[u8]) -> Result<Parsed<TunnelHeader>, WireError> {
     };
     Ok(Parsed::Complete {
         value: TunnelHeader {
+            protocol,
             request_id: u64::from_be_bytes(id),
             destination: Destination { host, port },
             client: SocketAddr::new(client_ip, client_port),

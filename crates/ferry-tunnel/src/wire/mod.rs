@@ -1,6 +1,6 @@
 //! The tunnel wire format, sans-IO: the agent's authentication message and the gateway's
-//! reply on the first stream, and the per-tunnel header and the agent's status on every
-//! tunnel stream. The normative byte tables are in `docs/wire/tunnel.md`.
+//! reply on the first stream, the per-tunnel header and the agent's status on every
+//! tunnel stream, and the datagram frames of UDP tunnels. The normative byte tables are in `docs/wire/tunnel.md`.
 //!
 //! Decoders take the bytes received so far and return [`Parsed::Incomplete`] ("read more"), a
 //! [`WireError`], or the message and the number of bytes it took; bytes after it belong to the
@@ -9,15 +9,21 @@
 //! than that. Encoders cannot fail: the types they take are validated when built.
 
 mod auth;
+mod datagram;
 mod header;
 
 pub use auth::{
     AuthReply, AuthRequest, Credential, MAX_AUTH_LEN, MAX_CREDENTIAL_LEN, RejectReason,
     decode_auth, decode_auth_reply, encode_auth, encode_auth_reply,
 };
+pub use datagram::{
+    DATAGRAM_PREFIX_LEN, DatagramReader, MAX_DATAGRAM, MAX_FRAME_LEN, decode_datagram,
+    encode_datagram,
+};
 pub use header::{
-    DestHost, Destination, MAX_DOMAIN_LEN, MAX_HEADER_LEN, TunnelHeader, TunnelStatus,
-    decode_header, decode_status, encode_header, encode_status,
+    DestHost, Destination, HEADER_VERSION_2, MAX_DOMAIN_LEN, MAX_HEADER_LEN, PROTOCOL_UDP,
+    Protocol, TunnelHeader, TunnelStatus, decode_header, decode_status, encode_header,
+    encode_status,
 };
 
 /// The protocol version carried in the first byte of every message.
@@ -85,6 +91,13 @@ pub enum WireError {
     /// Destination port 0.
     #[error("destination port 0")]
     Port,
+    /// A version 2 tunnel header whose `protocol` byte this implementation does not know.
+    #[error("unknown tunnel protocol {0}")]
+    UnknownProtocol(u8),
+    /// A datagram frame longer than [`MAX_DATAGRAM`] (its length field), or a datagram that
+    /// long given to the encoder.
+    #[error("datagram of {0} bytes is longer than {MAX_DATAGRAM}")]
+    DatagramTooLarge(usize),
 }
 
 /// A cursor over the input: `None` means "not enough bytes yet".

@@ -68,9 +68,13 @@ async fn malformed_or_foreign_headers_get_a_status() {
     bad.extend_from_slice(&[0; 8]);
     bad.push(9);
     assert_eq!(status_for(&conn, &bad).await, TunnelStatus::Malformed);
-    // Version 2.
+    // Version 3, and version 2 with a protocol other than UDP.
     assert_eq!(
-        status_for(&conn, &[2]).await,
+        status_for(&conn, &[3]).await,
+        TunnelStatus::UnsupportedVersion
+    );
+    assert_eq!(
+        status_for(&conn, &[2, 0x06]).await,
         TunnelStatus::UnsupportedVersion
     );
     // The connection survives both.

@@ -12,6 +12,7 @@ mod reconnect;
 mod revoke;
 mod statuses;
 mod tunnels;
+mod udp;
 mod update;
 mod window;
 mod zero_rtt;
