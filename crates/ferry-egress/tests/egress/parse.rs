@@ -1,0 +1,100 @@
+//! Property tests of the proxy URL and NO_PROXY parsers.
+
+use ferry_egress::{EgressProxy, NoProxy, ProxyKind, fuzzing};
+use ferry_front::Address;
+use proptest::prelude::*;
+
+fn label() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9-]{0,8}[a-z]"
+}
+
+fn domain() -> impl Strategy<Value = String> {
+    prop::collection::vec(label(), 1..4).prop_map(|l| l.join("."))
+}
+
+/// Every byte outside RFC 3986's unreserved set, percent-encoded.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn any_text_keeps_the_harness_invariants(text in "\\PC{0,80}(\n\\PC{0,30}){0,3}") {
+        fuzzing::egress_parse(text.as_bytes());
+    }
+
+    #[test]
+    fn any_bytes_keep_the_harness_invariants(bytes in prop::collection::vec(any::<u8>(), 0..120)) {
+        fuzzing::egress_parse(&bytes);
+    }
+
+    #[test]
+    fn urls_built_from_parts_parse_to_those_parts(
+        kind in prop_oneof![Just(ProxyKind::Http), Just(ProxyKind::Socks5), Just(ProxyKind::Socks5h)],
+        host in domain(),
+        port in proptest::option::of(1u16..),
+        user in "[^:\\p{Cc}]{1,20}",
+        pass in "[^\\p{Cc}]{1,20}",
+        upper in any::<bool>(),
+    ) {
+        let scheme = if upper { kind.scheme().to_ascii_uppercase() } else { kind.scheme().to_owned() };
+        let port_text = port.map(|p| format!(":{p}")).unwrap_or_default();
+        let url = format!("{scheme}://{}:{}@{host}{port_text}/", encode(&user), encode(&pass));
+        let p = EgressProxy::parse(&url).unwrap();
+        prop_assert_eq!(p.kind(), kind);
+        prop_assert_eq!(p.address(), &Address::Domain(host, port.unwrap_or(kind.default_port())));
+        let c = p.credentials().unwrap();
+        prop_assert_eq!((c.username(), c.password()), (user.as_str(), pass.as_str()));
+        // Neither Display nor Debug shows the password.
+        if pass.len() > 3 {
+            let shown = p.to_string();
+            let debug = format!("{p:?}");
+            prop_assert!(!shown.contains(&encode(&pass)));
+            prop_assert!(!debug.contains(&pass));
+        }
+    }
+
+    #[test]
+    fn a_domain_entry_matches_itself_and_subdomains_only(
+        entry in domain(),
+        sub in label(),
+        other in label(),
+        dot in any::<bool>(),
+        port in 1u16..,
+    ) {
+        let list = NoProxy::parse(&format!("{}{entry}", if dot { "." } else { "" })).unwrap();
+        let at = |name: String| Address::Domain(name, port);
+        let (below, glued, above) = (
+            format!("{sub}.{entry}"),
+            format!("{other}{entry}"),
+            format!("{entry}.{other}"),
+        );
+        prop_assert!(list.matches(&at(entry.clone())));
+        prop_assert!(list.matches(&at(below)));
+        prop_assert!(list.matches(&at(entry.to_ascii_uppercase())));
+        // A name that merely ends with the entry's text is another domain.
+        prop_assert!(!list.matches(&at(glued)));
+        prop_assert!(!list.matches(&at(above)));
+    }
+
+    #[test]
+    fn a_cidr_entry_matches_exactly_its_addresses(
+        net in any::<u32>(),
+        len in 0u8..=32,
+        ip in any::<u32>(),
+    ) {
+        let list = NoProxy::parse(&format!("{}/{len}", std::net::Ipv4Addr::from(net))).unwrap();
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+        let inside = (ip & mask) == (net & mask);
+        let target = Address::Ip((std::net::Ipv4Addr::from(ip), 443).into());
+        prop_assert_eq!(list.matches(&target), inside);
+    }
+}
