@@ -96,7 +96,7 @@ pub enum EgressError {
         max: usize,
     },
     /// The HTTP proxy answered CONNECT with a status outside 200-299 (other than 407).
-    #[error("the egress proxy {proxy} refused CONNECT to {target} with {status} {reason}")]
+    #[error("the egress proxy {proxy} refused CONNECT to {target} with {status}{}{reason}", if reason.is_empty() { "" } else { " " })]
     Refused {
         /// The proxy, without credentials.
         proxy: String,
@@ -104,26 +104,31 @@ pub enum EgressError {
         target: String,
         /// The status code.
         status: u16,
-        /// The reason phrase (printable ASCII, at most 64 bytes).
+        /// The reason phrase (printable ASCII, at most 64 bytes; empty when the proxy sent
+        /// none, or one that is not plain text).
         reason: String,
     },
-    /// The HTTP proxy answered 407 and no credentials were configured.
+    /// The HTTP proxy answered 407 (or 401) and no credentials were configured.
     #[error(
-        "the egress proxy {proxy} requires authentication (407{offered}) and no credentials are configured: put user:password@ in the proxy URL"
+        "the egress proxy {proxy} requires authentication ({status}{offered}) and no credentials are configured: put user:password@ in the proxy URL"
     )]
     AuthRequired {
         /// The proxy, without credentials.
         proxy: String,
+        /// 407, or 401 (some proxies, tinyproxy among them, answer 401).
+        status: u16,
         /// `, offers SCHEME` from `Proxy-Authenticate`, or empty.
         offered: Offered,
     },
-    /// The HTTP proxy answered 407 to the configured credentials.
+    /// The HTTP proxy answered 407 (or 401) to the configured credentials.
     #[error(
-        "the egress proxy {proxy} rejected the credentials of user {username:?} (407{offered}): check the user name and password in the proxy URL"
+        "the egress proxy {proxy} rejected the credentials of user {username:?} ({status}{offered}): check the user name and password in the proxy URL"
     )]
     AuthRejected {
         /// The proxy, without credentials.
         proxy: String,
+        /// 407, or 401 (some proxies, tinyproxy among them, answer 401).
+        status: u16,
         /// The user name sent.
         username: String,
         /// `, offers SCHEME` from `Proxy-Authenticate`, or empty.
@@ -201,13 +206,14 @@ pub enum EgressError {
 }
 
 impl EgressError {
-    /// The HTTP status the proxy answered, for [`EgressError::Refused`] (and 407 for the
-    /// authentication errors).
+    /// The HTTP status the proxy answered, for [`EgressError::Refused`],
+    /// [`EgressError::AuthRequired`] and [`EgressError::AuthRejected`].
     #[must_use]
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Refused { status, .. } => Some(*status),
-            Self::AuthRequired { .. } | Self::AuthRejected { .. } => Some(407),
+            Self::Refused { status, .. }
+            | Self::AuthRequired { status, .. }
+            | Self::AuthRejected { status, .. } => Some(*status),
             _ => None,
         }
     }

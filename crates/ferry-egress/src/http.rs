@@ -62,15 +62,24 @@ where
     .await?;
     match reply.status {
         200..=299 => Ok(()),
-        407 => {
-            let offered = Offered(reply.header("proxy-authenticate").map(scheme));
+        // 401 is not the destination's (the tunnel is not open): some proxies answer it
+        // instead of 407 (tinyproxy does to wrong credentials).
+        status @ (401 | 407) => {
+            let offered = Offered(
+                reply
+                    .header("proxy-authenticate")
+                    .or_else(|| reply.header("www-authenticate"))
+                    .map(scheme),
+            );
             Err(match proxy.credentials() {
                 None => EgressError::AuthRequired {
                     proxy: proxy.url_without_credentials(),
+                    status,
                     offered,
                 },
                 Some(c) => EgressError::AuthRejected {
                     proxy: proxy.url_without_credentials(),
+                    status,
                     username: c.username().to_owned(),
                     offered,
                 },

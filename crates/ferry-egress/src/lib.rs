@@ -18,8 +18,8 @@
 //!   (default 10 s), reading at most 8 KiB of HTTP reply head; returns the stream positioned
 //!   after the proxy's reply, with any bytes that came after it served first. [`handshake`]
 //!   does the same on a connection the caller opened.
-//! - [`EgressError`] says which side failed and what to fix: "the egress proxy
-//!   http://proxy.example:3128 refused CONNECT to gw.example:443 with 403 Forbidden".
+//! - [`EgressError`] says which side failed and what to fix: `the egress proxy
+//!   http://proxy.example:3128 refused CONNECT to gw.example:443 with 403 Forbidden`.
 //!
 //! The wire formats are ferry-front's: its HTTP CONNECT request writer and reply parser, its
 //! SOCKS5 client encoders and reply parsers.
@@ -33,7 +33,8 @@
 //! # Example
 //!
 //! ```
-//! use ferry_egress::{EgressPolicy, EgressProxy, NoProxy, ProxyKind};
+//! use ferry_egress::{ConnectConfig, EgressPolicy, ProxyKind, connect_via};
+//! use ferry_front::Address;
 //!
 //! let env = |name: &str| match name {
 //!     "HTTPS_PROXY" => Some("socks5h://agent:s3cret@proxy.corp.example:1080".to_owned()),
@@ -47,8 +48,15 @@
 //! assert!(policy.proxy_for(&"gw.internal.example:443".parse()?).is_none());
 //! assert!(policy.proxy_for(&"10.1.2.3:443".parse()?).is_none());
 //!
-//! // Then, in async code:
-//! // let stream = ferry_egress::connect_via(proxy, &target, &ConnectConfig::default()).await?;
+//! /// The gateway, through the proxy the policy gives it, or directly.
+//! async fn reach(policy: &EgressPolicy, gateway: &Address) -> Result<(), Box<dyn std::error::Error>> {
+//!     if let Some(proxy) = policy.proxy_for(gateway) {
+//!         let _tunnel = connect_via(proxy, gateway, &ConnectConfig::default()).await?;
+//!         // ... TLS to the gateway over `_tunnel`
+//!     }
+//!     Ok(())
+//! }
+//! # let _ = reach;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

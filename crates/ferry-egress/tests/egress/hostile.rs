@@ -272,14 +272,18 @@ async fn a_407_offering_another_scheme_says_only_basic_is_supported() {
 }
 
 #[tokio::test]
-async fn a_refusal_reason_with_control_characters_is_made_printable() {
+async fn a_refusal_reason_that_is_not_plain_text_is_left_out() {
     let (addr, _) = fake(Script::HttpReply(
-        b"HTTP/1.1 502 Bad\x7fGateway\r\nContent-Length: 0\r\n\r\n",
+        // U+202E (right-to-left override) in UTF-8: obs-text to HTTP, trouble in a log.
+        b"HTTP/1.1 502 Bad Gateway \xe2\x80\xae\r\nContent-Length: 0\r\n\r\n",
     ))
     .await;
     let err = via(&http(addr)).await.unwrap_err();
     assert_eq!(err.status(), Some(502));
-    assert!(err.to_string().ends_with("with 502 Bad?Gateway"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("the egress proxy http://{addr} refused CONNECT to gw.example:443 with 502")
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use ferry_front::socks5::ReplyCode;
 use ferry_test_support::net::{banner_echo, dead_port, echo, round_trip};
 use ferry_test_support::payload;
 use ferry_test_support::resolve::Scripted;
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::daemons::{danted, microsocks, tinyproxy};
 
@@ -16,13 +16,19 @@ fn proxy(url: &str) -> EgressProxy {
     EgressProxy::parse(url).unwrap()
 }
 
-/// A payload through the tunnel comes back byte for byte, and the half-close goes through.
+/// A payload through the tunnel comes back byte for byte (written and read concurrently, the
+/// connection left open: these proxies close both ways at the first half-close).
 async fn relays(proxy: &EgressProxy, target: &Address) {
     let stream = connect_via(proxy, target, &ConnectConfig::default())
         .await
         .unwrap_or_else(|e| panic!("{}", ferry_error_chain(&e)));
     let data = payload(300_000, 19);
-    assert_eq!(round_trip(stream, &data).await, data);
+    let (mut r, mut w) = tokio::io::split(stream);
+    let mut back = vec![0u8; data.len()];
+    let (wrote, read) = tokio::join!(w.write_all(&data), r.read_exact(&mut back));
+    wrote.unwrap();
+    read.unwrap();
+    assert!(back == data, "the payload came back changed");
 }
 
 fn ferry_error_chain(e: &dyn std::error::Error) -> String {
@@ -52,11 +58,12 @@ async fn http_connect_through_tinyproxy_without_credentials() {
 
 #[tokio::test]
 async fn http_connect_through_tinyproxy_with_basic_credentials() {
-    let tp = tinyproxy(Some(("agent-7", "s3cr@t:pw")), None);
+    // tinyproxy's BasicAuth takes letters, digits and "-._" only.
+    let tp = tinyproxy(Some(("agent-7", "s3cr.t_pw")), None);
     let target = Address::Ip(echo().await);
-    // The password's @ and : are percent-encoded in the URL and decoded before sending.
+    // Percent-encoded in the URL, decoded before sending.
     relays(
-        &proxy(&format!("http://agent-7:s3cr%40t%3Apw@{}", tp.addr)),
+        &proxy(&format!("http://agent-7:s3cr%2Et%5Fpw@{}", tp.addr)),
         &target,
     )
     .await;
@@ -97,9 +104,13 @@ async fn tinyproxy_refusing_the_password_names_the_user_and_never_the_password()
     .await
     .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, EgressError::AuthRejected { .. }), "{err:?}");
+    // tinyproxy answers wrong credentials with 401, not 407.
     assert!(
-        text.contains("rejected the credentials of user \"agent-7\""),
+        matches!(err, EgressError::AuthRejected { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("rejected the credentials of user \"agent-7\" (401"),
         "{text}"
     );
     assert!(!text.contains("wrong-one") && !format!("{err:?}").contains("wrong-one"));
@@ -144,7 +155,10 @@ async fn a_destination_that_speaks_first_loses_no_byte_through_tinyproxy() {
     let mut banner = [0u8; 11];
     stream.read_exact(&mut banner).await.unwrap();
     assert_eq!(&banner, b"220 ready\r\n");
-    assert_eq!(round_trip(stream, b"after").await, b"after");
+    stream.write_all(b"after").await.unwrap();
+    let mut back = [0u8; 5];
+    stream.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"after");
 }
 
 #[tokio::test]
