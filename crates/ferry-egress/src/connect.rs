@@ -33,8 +33,9 @@ pub struct ConnectConfig {
     /// Bound on resolving the proxy's name and connecting to it (every address, in the
     /// resolver's order). Default [`DEFAULT_CONNECT_TIMEOUT`] (5 s).
     pub connect_timeout: Duration,
-    /// One deadline for the whole handshake once connected: request, authentication, the
-    /// proxy's connection to the destination, every reply. Default
+    /// One deadline for the whole handshake once connected: resolving the destination
+    /// (`socks5://` only), request, authentication, the proxy's connection to the
+    /// destination, every reply. Default
     /// [`DEFAULT_HANDSHAKE_TIMEOUT`] (10 s).
     pub handshake_timeout: Duration,
     /// Largest HTTP reply head read from the proxy, in bytes. Default [`DEFAULT_MAX_HEAD`]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ferry_egress::{ConnectConfig, EgressError, EgressProxy, connect_via};
+use ferry_egress::{ConnectConfig, EgressError, EgressPolicy, EgressProxy, Source, connect_via};
 use ferry_front::Address;
 use ferry_front::socks5::ReplyCode;
 use ferry_test_support::net::{banner_echo, dead_port, echo, round_trip};
@@ -301,4 +301,26 @@ async fn microsocks_needing_credentials_refuses_the_method_and_the_error_says_so
             .contains("needs user:password@ in the proxy URL"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn https_proxy_and_no_proxy_from_the_environment_route_through_tinyproxy_or_directly() {
+    let tp = tinyproxy(None, None);
+    let proxied = Address::Domain("localhost".into(), echo().await.port());
+    let direct = Address::Ip(echo().await);
+    let url = format!("http://{}", tp.addr);
+    let no_proxy = format!("internal.example,{}", direct.socket_addr().unwrap().ip());
+    let env = |name: &str| match name {
+        "HTTPS_PROXY" => Some(url.clone()),
+        "NO_PROXY" => Some(no_proxy.clone()),
+        _ => None,
+    };
+    let policy = EgressPolicy::from_env(env).unwrap();
+    assert_eq!(policy.proxy_source(), Source::Env("HTTPS_PROXY"));
+    // 127.0.0.1 is listed: no proxy for it. localhost is not (names are not resolved).
+    assert!(policy.proxy_for(&direct).is_none());
+    let proxy = policy
+        .proxy_for(&proxied)
+        .expect("localhost goes through the proxy");
+    relays(proxy, &proxied).await;
 }
