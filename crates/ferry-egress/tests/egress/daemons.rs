@@ -4,9 +4,9 @@
 //! directory, on a port picked free just before (none of them reports a port bound for `:0`),
 //! and is killed on drop.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -70,67 +70,99 @@ fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
     rx
 }
 
-fn spawn(program: &str, args: &[&str], dir: PathBuf, port: u16, ready: Ready<'_>) -> Daemon {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh does): {e}"));
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let out = lines(child.stdout.take().unwrap());
-    let err = lines(child.stderr.take().unwrap());
-    let daemon = Daemon { child, addr, dir };
-    let (log, needle) = match ready {
-        Ready::Stdout(needle) => (&out, needle),
-        Ready::Stderr(needle) => (&err, needle),
-        Ready::Accepts => {
-            ferry_test_support::blocking::poll(program, || TcpStream::connect(addr).ok());
-            return daemon;
-        }
-    };
-    loop {
-        let line = log
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("{program} did not log {needle:?} within 20 s"));
-        if line.contains(needle) {
+/// Starts `program` on a free port: `setup(port, dir)` writes its config and gives its
+/// arguments. When it exits before it is ready (the port was taken between the pick and its
+/// bind), it is started again on another port, up to five times.
+fn start(
+    program: &str,
+    name: &str,
+    ready: Ready<'_>,
+    setup: impl Fn(u16, &Path) -> Vec<String>,
+) -> Daemon {
+    for _ in 0..5 {
+        let dir = scratch(name);
+        let port = free_port();
+        let args = setup(port, &dir);
+        let mut child = Command::new(program)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh does): {e}"));
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let out = lines(child.stdout.take().unwrap());
+        let err = lines(child.stderr.take().unwrap());
+        let mut daemon = Daemon { child, addr, dir };
+        let up = match ready {
+            Ready::Stdout(needle) => logged(&out, needle),
+            Ready::Stderr(needle) => logged(&err, needle),
+            Ready::Accepts => answers_socks5(&mut daemon),
+        };
+        if up {
             return daemon;
         }
     }
+    panic!("{program} did not start on any of five free ports");
+}
+
+/// Whether a line containing `needle` comes before the stream ends (the program exited).
+fn logged(log: &mpsc::Receiver<String>, needle: &str) -> bool {
+    loop {
+        match log.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) if line.contains(needle) => return true,
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no {needle:?} logged within 20 s"),
+        }
+    }
+}
+
+/// Bounded wait until the daemon answers a SOCKS5 greeting (so a listener of another test
+/// that took the port is not mistaken for it); false when it exited first.
+fn answers_socks5(daemon: &mut Daemon) -> bool {
+    ferry_test_support::blocking::poll("a SOCKS5 answer", || {
+        if !matches!(daemon.child.try_wait(), Ok(None)) {
+            return Some(false);
+        }
+        let mut s = TcpStream::connect(daemon.addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(&[5, 1, 0]).ok()?;
+        let mut reply = [0u8; 2];
+        s.read_exact(&mut reply).ok()?;
+        // An echo would answer 05 01.
+        Some(reply[0] == 5 && reply[1] != 1)
+    })
 }
 
 /// tinyproxy: HTTP CONNECT to any port (or only `connect_port`), Basic auth when `auth` is
 /// given.
 pub(crate) fn tinyproxy(auth: Option<(&str, &str)>, connect_port: Option<u16>) -> Daemon {
-    let dir = scratch("tinyproxy");
-    let port = free_port();
-    let mut cfg = format!(
-        "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\nLogLevel Info\n"
-    );
-    if let Some((user, pass)) = auth {
-        cfg.push_str(&format!("BasicAuth {user} {pass}\n"));
-    }
-    if let Some(p) = connect_port {
-        cfg.push_str(&format!("ConnectPort {p}\n"));
-    }
-    let file = dir.join("tinyproxy.conf");
-    std::fs::write(&file, cfg).unwrap();
-    let file = file.to_str().unwrap().to_owned();
-    spawn(
+    start(
         "tinyproxy",
-        &["-d", "-c", &file],
-        dir,
-        port,
+        "tinyproxy",
         Ready::Stdout("Accepting connections"),
+        |port, dir| {
+            let mut cfg = format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\n\
+                 LogLevel Info\n"
+            );
+            if let Some((user, pass)) = auth {
+                cfg.push_str(&format!("BasicAuth {user} {pass}\n"));
+            }
+            if let Some(p) = connect_port {
+                cfg.push_str(&format!("ConnectPort {p}\n"));
+            }
+            let file = dir.join("tinyproxy.conf");
+            std::fs::write(&file, cfg).unwrap();
+            vec!["-d".into(), "-c".into(), file.to_str().unwrap().into()]
+        },
     )
 }
 
 /// Dante's danted: SOCKS5 without authentication for loopback clients; connections to
 /// `blocked` are refused by a `socks block` rule (reply 0x02).
 pub(crate) fn danted(blocked: Option<SocketAddr>) -> Daemon {
-    let dir = scratch("danted");
-    let port = free_port();
     let block = blocked.map_or(String::new(), |b| {
         format!(
             "socks block {{ from: 0.0.0.0/0 to: {}/32 port = {} }}\n",
@@ -138,43 +170,46 @@ pub(crate) fn danted(blocked: Option<SocketAddr>) -> Daemon {
             b.port()
         )
     });
-    let cfg = format!(
-        "logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
-         socksmethod: none\nclientmethod: none\n\
-         user.privileged: root\nuser.unprivileged: nobody\n\
-         client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n{block}\
-         socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n"
-    );
-    let file = dir.join("danted.conf");
-    std::fs::write(&file, cfg).unwrap();
-    let pid = dir.join("danted.pid");
-    let (file, pid) = (
-        file.to_str().unwrap().to_owned(),
-        pid.to_str().unwrap().to_owned(),
-    );
     // Debian installs it in /usr/sbin, which a non-login PATH may lack.
-    let program = if std::path::Path::new("/usr/sbin/danted").exists() {
+    let program = if Path::new("/usr/sbin/danted").exists() {
         "/usr/sbin/danted"
     } else {
         "danted"
     };
-    spawn(
-        program,
-        &["-f", &file, "-p", &pid, "-N", "1"],
-        dir,
-        port,
-        Ready::Stderr("running"),
-    )
+    start(program, "danted", Ready::Stderr("running"), |port, dir| {
+        let cfg = format!(
+            "logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
+             socksmethod: none\nclientmethod: none\n\
+             user.privileged: root\nuser.unprivileged: nobody\n\
+             client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n{block}\
+             socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n"
+        );
+        let file = dir.join("danted.conf");
+        std::fs::write(&file, cfg).unwrap();
+        let pid = dir.join("danted.pid");
+        vec![
+            "-f".into(),
+            file.to_str().unwrap().into(),
+            "-p".into(),
+            pid.to_str().unwrap().into(),
+            "-N".into(),
+            "1".into(),
+        ]
+    })
 }
 
 /// microsocks: SOCKS5 with username/password (RFC 1929) when `auth` is given.
 pub(crate) fn microsocks(auth: Option<(&str, &str)>) -> Daemon {
-    let dir = scratch("microsocks");
-    let port = free_port().to_string();
-    let mut args = vec!["-i", "127.0.0.1", "-p", &port];
-    if let Some((user, pass)) = auth {
-        args.extend(["-u", user, "-P", pass]);
-    }
-    let port_num = port.parse().unwrap();
-    spawn("microsocks", &args, dir, port_num, Ready::Accepts)
+    start("microsocks", "microsocks", Ready::Accepts, |port, _| {
+        let mut args = vec![
+            "-i".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ];
+        if let Some((user, pass)) = auth {
+            args.extend(["-u".into(), user.into(), "-P".into(), pass.into()]);
+        }
+        args
+    })
 }
