@@ -334,3 +334,30 @@ async fn socks5_auth_failure_and_method_refusal_are_typed() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_socks5_exchange_trickled_one_byte_at_a_time_opens_the_tunnel() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut greeting = [0u8; 3];
+        s.read_exact(&mut greeting).await.unwrap();
+        for b in b"\x05\x00" {
+            s.write_all(&[*b]).await.unwrap();
+        }
+        let mut request = [0u8; 4 + 1 + 10 + 2];
+        s.read_exact(&mut request).await.unwrap();
+        // The reply, then tunnel bytes, one at a time.
+        let _ = trickle(
+            &mut s,
+            b"\x05\x00\x00\x03\x09localhost\x01\xbbafter",
+            Duration::from_millis(1),
+        )
+        .await;
+    });
+    let mut stream = via(&socks(addr)).await.unwrap();
+    let mut after = [0u8; 5];
+    stream.read_exact(&mut after).await.unwrap();
+    assert_eq!(&after, b"after");
+}

@@ -25,6 +25,55 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+/// One valid NO_PROXY entry, in any of the forms the parser takes.
+fn entry() -> impl Strategy<Value = String> {
+    let port = proptest::option::of(1u16..);
+    let with_port = |host: String, port: Option<u16>| match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    };
+    prop_oneof![
+        (
+            domain(),
+            prop_oneof![Just(""), Just("."), Just("*.")],
+            any::<bool>(),
+            port.clone()
+        )
+            .prop_map(move |(d, lead, upper, p)| {
+                let d = if upper { d.to_ascii_uppercase() } else { d };
+                with_port(format!("{lead}{d}"), p)
+            }),
+        (
+            any::<[u8; 4]>(),
+            proptest::option::of(0u8..=32),
+            port.clone()
+        )
+            .prop_map(move |(ip, len, p)| {
+                let ip = std::net::Ipv4Addr::from(ip);
+                let host = len.map_or(ip.to_string(), |l| format!("{ip}/{l}"));
+                with_port(host, p)
+            }),
+        (any::<[u16; 8]>(), proptest::option::of(0u8..=128)).prop_map(|(ip, len)| {
+            let ip = std::net::Ipv6Addr::from(ip);
+            len.map_or(ip.to_string(), |l| format!("{ip}/{l}"))
+        }),
+        (any::<[u16; 8]>(), 1u16..)
+            .prop_map(|(ip, p)| format!("[{}]:{p}", std::net::Ipv6Addr::from(ip))),
+        Just("*".to_owned()),
+    ]
+}
+
+/// A destination to match: a name or an address, with a port.
+fn destination() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (domain(), 1u16..).prop_map(|(d, p)| format!("{d}:{p}")),
+        (any::<[u8; 4]>(), 1u16..)
+            .prop_map(|(ip, p)| format!("{}:{p}", std::net::Ipv4Addr::from(ip))),
+        (any::<[u16; 8]>(), 1u16..)
+            .prop_map(|(ip, p)| format!("[{}]:{p}", std::net::Ipv6Addr::from(ip))),
+    ]
+}
+
 proptest! {
     #[test]
     fn any_text_keeps_the_harness_invariants(text in "\\PC{0,80}(\n\\PC{0,30}){0,3}") {
@@ -34,6 +83,24 @@ proptest! {
     #[test]
     fn any_bytes_keep_the_harness_invariants(bytes in prop::collection::vec(any::<u8>(), 0..120)) {
         fuzzing::egress_parse(&bytes);
+    }
+
+    #[test]
+    fn valid_lists_parse_and_keep_the_harness_invariants(
+        entries in prop::collection::vec(entry(), 0..6),
+        seps in prop::collection::vec(prop_oneof![Just(","), Just(" "), Just(" , "), Just(",,\t")], 6),
+        targets in prop::collection::vec(destination(), 0..6),
+    ) {
+        let mut list = String::new();
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 {
+                list.push_str(seps[i]);
+            }
+            list.push_str(e);
+        }
+        prop_assert!(NoProxy::parse(&list).is_ok(), "{list:?}");
+        let input = std::iter::once(list).chain(targets).collect::<Vec<_>>().join("\n");
+        fuzzing::egress_parse(input.as_bytes());
     }
 
     #[test]
