@@ -43,16 +43,11 @@ fn entry() -> impl Strategy<Value = String> {
                 let d = if upper { d.to_ascii_uppercase() } else { d };
                 with_port(format!("{lead}{d}"), p)
             }),
-        (
-            any::<[u8; 4]>(),
-            proptest::option::of(0u8..=32),
-            port.clone()
-        )
-            .prop_map(move |(ip, len, p)| {
-                let ip = std::net::Ipv4Addr::from(ip);
-                let host = len.map_or(ip.to_string(), |l| format!("{ip}/{l}"));
-                with_port(host, p)
-            }),
+        (any::<[u8; 4]>(), proptest::option::of(0u8..=32), port).prop_map(move |(ip, len, p)| {
+            let ip = std::net::Ipv4Addr::from(ip);
+            let host = len.map_or(ip.to_string(), |l| format!("{ip}/{l}"));
+            with_port(host, p)
+        }),
         (any::<[u16; 8]>(), proptest::option::of(0u8..=128)).prop_map(|(ip, len)| {
             let ip = std::net::Ipv6Addr::from(ip);
             len.map_or(ip.to_string(), |l| format!("{ip}/{l}"))
