@@ -278,8 +278,10 @@ fn parse_entry(token: &str) -> Result<NoProxyEntry, NoProxyReason> {
         return Err(NoProxyReason::Wildcard);
     }
     let name = name.strip_prefix('.').unwrap_or(name);
-    let name = name.strip_suffix('.').unwrap_or(name);
+    // Checked with its trailing dot, if any (one is allowed, `a..` is refused), then kept
+    // without it.
     validate_domain(name).map_err(NoProxyReason::Domain)?;
+    let name = name.strip_suffix('.').unwrap_or(name);
     Ok(NoProxyEntry::Domain {
         name: name.to_ascii_lowercase(),
         port,
@@ -410,6 +412,9 @@ mod tests {
                 NoProxyReason::Domain(AddressError::NumericDomain),
             ),
             ("a..b", 0, NoProxyReason::Domain(AddressError::DomainLabel)),
+            // Found by the fuzzer: two trailing dots used to leave one in the entry, which
+            // printed as a list that parsed to another one.
+            ("a..", 0, NoProxyReason::Domain(AddressError::DomainLabel)),
         ] {
             let err = NoProxy::parse(bad).unwrap_err();
             assert_eq!((err.index, err.reason), (index, reason), "{bad}");
