@@ -100,6 +100,7 @@
 
 mod acceptor;
 mod cert;
+mod client_cert;
 mod connector;
 mod error;
 mod explain;
@@ -117,6 +118,10 @@ pub use acceptor::config::{
 };
 pub use acceptor::{ServerTlsStream, TlsAcceptor};
 pub use cert::CertSource;
+pub use client_cert::{
+    CertIdentity, ClientCertChecker, ClientCertFault, ClientCertPolicy, ClientCertRefused,
+    IdentityError, MAX_SERIAL_LEN, RevokedSerials, Serial, SerialError, SharedClientVerifier,
+};
 pub use connector::{ClientTlsStream, ConnectorConfig, DEFAULT_CLIENT_SESSIONS, TlsConnector};
 pub use error::{HandshakeError, Origin, TlsConfigError};
 pub use explain::{

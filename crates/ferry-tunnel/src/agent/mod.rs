@@ -2,6 +2,7 @@
 
 mod config;
 mod dial;
+mod refused;
 mod serve;
 mod settings;
 
@@ -295,7 +296,12 @@ impl Agent {
                         fault,
                     )
                     .to_string(),
-                    None => e.to_string(),
+                    None => refused::certificate_refused(
+                        &e,
+                        config.gateway,
+                        config.client_cert.is_some(),
+                    )
+                    .unwrap_or_else(|| e.to_string()),
                 };
                 return Err(ConnectFailure::Failed(why));
             }
@@ -304,8 +310,17 @@ impl Agent {
         match timeout_at(deadline, Self::authenticate(&conn, config)).await {
             Ok(Ok(())) => Ok(conn),
             Ok(Err(failure)) => {
+                // In TLS 1.3 the agent's handshake is done before the gateway has checked its
+                // certificate: a refusal closes the connection during authentication.
+                let refusal = conn.close_reason().and_then(|reason| {
+                    refused::certificate_refused(
+                        &reason,
+                        config.gateway,
+                        config.client_cert.is_some(),
+                    )
+                });
                 conn.close(close_code::SHUTDOWN.into(), b"");
-                Err(failure)
+                Err(refusal.map_or(failure, ConnectFailure::Failed))
             }
             Err(_elapsed) => {
                 conn.close(close_code::AUTH_TIMEOUT.into(), b"auth timed out");
