@@ -151,7 +151,31 @@ async fn agents_need_a_certificate_from_the_ca_for_their_own_id() {
     .await;
     assert!(line.contains("the certificate of an agent"), "{line}");
 
-    // A valid certificate for another agent id: bad credential.
+    // A valid certificate for another agent id: `check` warns, the gateway says bad credential.
+    let borrowed_config = agent(&files, gw.agents, "edge-2", Some("edge-0-for-edge-2"));
+    let out = ferry_app_tunnel::agent::check(&borrowed_config, |_| None)
+        .await
+        .unwrap();
+    assert!(
+        out.contains(
+            "warning: the certificate names the agent \"edge-0\", not agent_id \"edge-2\""
+        ),
+        "{out}"
+    );
+    let out =
+        ferry_app_tunnel::agent::check(&agent(&files, gw.agents, "edge-0", Some("edge-0")), |_| {
+            None
+        })
+        .await
+        .unwrap();
+    assert!(
+        out.contains("loaded: cert ") && out.contains(": for agent edge-0 (CN=edge-0, serial "),
+        "{out}"
+    );
+    assert!(
+        out.contains("loaded: no token (the client certificate is the credential)"),
+        "{out}"
+    );
     let mut borrowed = start_agent(&agent(
         &files,
         gw.agents,

@@ -120,7 +120,7 @@ impl Agent {
     /// | settings | from |
     /// |---|---|
     /// | `allowlist`, `dial_timeout`, `header_timeout`, `bridge` | the next tunnel stream |
-    /// | `gateway`, `server_name`, `roots`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels` | the next connection attempt |
+    /// | `gateway`, `server_name`, `roots`, `client_cert`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels` | the next connection attempt |
     /// | `backoff` | the next delay (the attempt count goes on) |
     /// | `drain_timeout` | the next drain |
     ///
