@@ -36,9 +36,22 @@ pub(crate) fn certificate_refused(
     let ConnectionError::ConnectionClosed(close) = error else {
         return None;
     };
-    let (_, meaning) = ALERTS
+    let alert = ALERTS
         .iter()
-        .find(|(alert, _)| close.error_code == TransportErrorCode::crypto(*alert))?;
+        .map(|(alert, _)| *alert)
+        .find(|alert| close.error_code == TransportErrorCode::crypto(*alert))?;
+    alert_refusal(alert, gateway, presented)
+}
+
+/// The sentence for TLS alert `alert` (its RFC 8446 code, e.g. `u8::from` a rustls
+/// `AlertDescription` received over TLS on TCP) when it is about this agent's certificate;
+/// `None` for other alerts.
+pub(crate) fn alert_refusal(
+    alert: u8,
+    gateway: std::net::SocketAddr,
+    presented: bool,
+) -> Option<String> {
+    let (_, meaning) = ALERTS.iter().find(|(a, _)| *a == alert)?;
     Some(if presented {
         format!(
             "the gateway at {gateway} refused this agent's TLS client certificate: {meaning}; \
