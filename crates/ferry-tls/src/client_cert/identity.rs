@@ -121,3 +121,52 @@ impl std::fmt::Display for CertIdentity {
         write!(f, "{subject}, serial {}", self.serial)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::PrivateCa;
+
+    /// Certificates are only parsed here, never verified: any fixed time does.
+    const AT: Duration = Duration::from_secs(1_700_000_000);
+
+    fn ca() -> &'static PrivateCa {
+        static CA: std::sync::OnceLock<PrivateCa> = std::sync::OnceLock::new();
+        CA.get_or_init(|| {
+            PrivateCa::generate(
+                "identity test CA",
+                SystemTime::UNIX_EPOCH + AT,
+                crate::DEFAULT_CA_VALIDITY,
+            )
+            .unwrap()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Every agent id (printable ASCII without `:`, 1..=64 bytes) survives the trip
+        /// through a client certificate: issued, parsed, named back exactly.
+        #[test]
+        fn agent_ids_round_trip_through_a_certificate(id in "[!-9;-~]{1,64}") {
+            let cert = ca()
+                .issue_client(&id, SystemTime::UNIX_EPOCH + AT, Duration::from_secs(86_400))
+                .unwrap();
+            let identity = CertIdentity::parse(cert.leaf_der()).unwrap();
+            prop_assert_eq!(identity.agent_name(), Ok(id.as_str()));
+            prop_assert_eq!(&identity.serial, cert.serial());
+        }
+
+        /// Any bytes are parsed or refused as `Unparseable`; never a panic.
+        #[test]
+        fn any_bytes_are_handled(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = CertIdentity::parse(&CertificateDer::from(bytes));
+        }
+    }
+}
