@@ -53,7 +53,11 @@
 //! (before, `&str` agent, host and port, parsed again by every opener). The clock is the one
 //! every program shares ([`UnixClock`] is `ferry_app_core::clock::WallClock`; its
 //! `unix_secs` replaced `now_unix`). `cluster::Forwarded` is a `ferry_base::io::Prefixed`
-//! stream. Both configs gained `log_format`.
+//! stream. Both configs gained `log_format`. Client certificates (mTLS):
+//! [`config::GatewayAuth`] gained `agent_mode` ([`config::AgentAuthMode`]) and `agent_certs`,
+//! [`config::GatewayConfig`] `client_certs` ([`config::ClientCertSettings`]),
+//! [`config::AgentConfig`] `client_cert` ([`config::ClientCertFiles`]), [`config::AgentFlags`]
+//! `tls_cert` / `tls_key`; [`gateway::load::acceptor_with`] and [`AgentAuth::with_mode`] and [`AgentAuth::replace_with_mode`] are new.
 //!
 //! **What it does not do:** speak QUIC itself (that is `ferry-tunnel`), parse command lines
 //! or install signal handlers (`ferry-cli`), or read key and token files during validation

@@ -1,6 +1,7 @@
-//! `ferry-gateway cert`: a private CA and a server certificate for the gateway (the
-//! certificates themselves are `ferry_tls::PrivateCa`'s; this module writes the files
-//! carefully and prints what to pass to whom).
+//! `ferry-gateway cert`: a private CA and a server certificate for the gateway, or with
+//! `--client --agent-id ID` a client certificate for an agent (mTLS) (the certificates
+//! themselves are `ferry_tls::PrivateCa`'s; this module writes the files carefully and prints
+//! what to pass to whom).
 //!
 //! Nothing is written over an existing file without `--force`; private keys are created with
 //! mode 0600 on Unix (with `--force`, a new file replaces the old one, so the mode is 0600
@@ -23,7 +24,7 @@ pub const DEFAULT_CA_DAYS: u32 = 3650;
 
 /// `ferry-gateway cert`'s arguments.
 #[derive(Args, Debug, Clone)]
-#[command(group(ArgGroup::new("names").args(["name", "ip"]).required(true).multiple(true)))]
+#[command(group(ArgGroup::new("names").args(["name", "ip", "agent_id"]).required(true).multiple(true)))]
 pub struct CertArgs {
     /// DNS name clients connect to (a subjectAltName of the certificate); repeatable. The first
     /// name is also the one printed for `ferry-agent --server-name`.
@@ -32,6 +33,16 @@ pub struct CertArgs {
     /// IP address clients connect to (a subjectAltName of the certificate); repeatable.
     #[arg(long, value_name = "IP")]
     pub ip: Vec<IpAddr>,
+    /// Make a client certificate (extended key usage clientAuth) for the agent --agent-id
+    /// instead of a server certificate: what an agent presents to a gateway with
+    /// `auth.agent_auth = "certificate"` (or a client to `[client_tls] client_ca`). Issue it
+    /// with the CA the gateway's `agent_ca` names (--ca-cert/--ca-key).
+    #[arg(long, requires = "agent_id")]
+    pub client: bool,
+    /// The agent id the client certificate is for: its only DNS subjectAltName (and its
+    /// common name), which the gateway matches against the id the agent connects as.
+    #[arg(long, value_name = "AGENT_ID", requires = "client", conflicts_with_all = ["name", "ip"])]
+    pub agent_id: Option<String>,
     /// Directory to write the files to (created if missing): ca.pem and ca.key (unless
     /// --ca-cert is given), gateway.pem (the certificate, then the CA) and gateway.key.
     #[arg(long, value_name = "DIR")]
@@ -51,9 +62,10 @@ pub struct CertArgs {
     /// The private key of --ca-cert (PEM).
     #[arg(long, value_name = "PEM", requires = "ca_cert")]
     pub ca_key: Option<PathBuf>,
-    /// Base name of the certificate files: NAME.pem and NAME.key.
-    #[arg(long, value_name = "NAME", default_value = "gateway")]
-    pub file_name: String,
+    /// Base name of the certificate files: NAME.pem and NAME.key. Default `gateway`, or the
+    /// agent id with --client.
+    #[arg(long, value_name = "NAME")]
+    pub file_name: Option<String>,
     /// Replace files that already exist (default: refuse and write nothing).
     #[arg(long)]
     pub force: bool,
@@ -63,6 +75,9 @@ pub struct CertArgs {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CertError {
+    /// `--agent-id` is not a valid agent id.
+    #[error("--agent-id {0:?} is not a valid agent id (1-128 characters of A-Z a-z 0-9 . _ -)")]
+    AgentId(String),
     /// A name is not a DNS name, the CA files cannot be used, or issuing failed.
     #[error("cannot make the certificate")]
     Tls(#[from] TlsConfigError),
@@ -122,7 +137,13 @@ pub fn run_cert(
     now: SystemTime,
     out: &mut dyn Write,
 ) -> Result<Written, CertError> {
-    let stem = args.file_name.as_str();
+    let client = args.agent_id.as_deref().filter(|_| args.client);
+    if let Some(id) = client
+        && !ferry_auth::is_valid_agent_id(id)
+    {
+        return Err(CertError::AgentId(id.to_owned()));
+    }
+    let stem = args.file_name.as_deref().or(client).unwrap_or("gateway");
     if stem.is_empty() || stem == "ca" || stem.contains(['/', '\\']) || stem.starts_with('.') {
         return Err(CertError::FileName(stem.to_owned()));
     }
@@ -143,7 +164,10 @@ pub fn run_cert(
             true,
         ),
     };
-    let issued = ca.issue_server(&names, now, days(args.days))?;
+    let issued = match client {
+        Some(id) => ca.issue_client(id, now, days(args.days))?,
+        None => ca.issue_server(&names, now, days(args.days))?,
+    };
 
     let dir = &args.out_dir;
     let written = Written {
@@ -177,7 +201,11 @@ pub fn run_cert(
     for (path, text, secret) in &files {
         replace(path, text.as_bytes(), *secret)?;
     }
-    report(args, &names, &written, out).map_err(CertError::Stdout)?;
+    match client {
+        Some(id) => report_client(args, id, issued.serial(), &written, out),
+        None => report(args, &names, &written, out),
+    }
+    .map_err(CertError::Stdout)?;
     Ok(written)
 }
 
@@ -230,6 +258,43 @@ fn report(args: &CertArgs, names: &[String], w: &Written, out: &mut dyn Write) -
             ca_key.display()
         )?;
     }
+    Ok(())
+}
+
+fn report_client(
+    args: &CertArgs,
+    id: &str,
+    serial: &ferry_tls::Serial,
+    w: &Written,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let (ca, cert, key) = (w.ca_cert.display(), w.cert.display(), w.key.display());
+    match &w.ca_key {
+        Some(ca_key) => writeln!(
+            out,
+            "wrote {ca} (the CA: the gateway trusts it for agents) and {} (its key: keep it secret, it issues more certificates)",
+            ca_key.display()
+        )?,
+        None => writeln!(out, "issued by the CA in {ca}")?,
+    }
+    writeln!(
+        out,
+        "wrote {cert} and {key}: a client certificate for agent {id} (serial {serial}), valid for {} days",
+        args.days
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "agent {id}:  --agent-id {id} --tls-cert {cert} --tls-key {key}   (config file: cert, key)"
+    )?;
+    writeln!(
+        out,
+        "gateway:     [auth] agent_auth = \"certificate\" (or \"token+certificate\"), agent_ca = \"{ca}\""
+    )?;
+    writeln!(
+        out,
+        "revoke it:   [auth] agent_revoked_serials = [\"{serial}\"], then reload the gateway (SIGHUP)"
+    )?;
     Ok(())
 }
 

@@ -56,6 +56,17 @@ impl CertSource {
         }
     }
 
+    /// Loads (or generates) the chain and key with the ring provider, the key checked against
+    /// the leaf: what a client presents as its certificate (mTLS) with a rustls config built
+    /// elsewhere (QUIC), e.g. through `rustls::sign::SingleCertAndKey`.
+    ///
+    /// # Errors
+    ///
+    /// The read, PEM and key errors of [`TlsConfigError`], naming the file.
+    pub fn certified_key(&self) -> Result<Arc<CertifiedKey>, TlsConfigError> {
+        load_arc(self, &crate::acceptor::build::provider())
+    }
+
     /// Load (or generate) the chain and key, and check that the key matches the leaf.
     pub(crate) fn load(&self, provider: &CryptoProvider) -> Result<CertifiedKey, TlsConfigError> {
         match self {

@@ -215,6 +215,22 @@ pub enum TlsConfigError {
         #[source]
         source: rcgen::Error,
     },
+    /// A CRL file holds no `X509 CRL` block (and is not DER either).
+    #[error(
+        "{origin} contains no certificate revocation list (expected a `-----BEGIN X509 CRL-----` block or DER)"
+    )]
+    NoCrl {
+        /// The input.
+        origin: Origin,
+    },
+    /// A CRL cannot be parsed (delta CRLs and indirect CRLs are not supported).
+    #[error("{origin}: unusable certificate revocation list ({reason})")]
+    BadCrl {
+        /// The input.
+        origin: Origin,
+        /// What webpki reported.
+        reason: String,
+    },
     /// Building the client-certificate verifier failed.
     #[error("cannot build the client certificate verifier")]
     ClientVerifier(#[source] rustls::server::VerifierBuilderError),
@@ -243,6 +259,12 @@ pub enum HandshakeError {
     /// the message says which server, what is wrong and how to fix it.
     #[error(transparent)]
     Certificate(crate::CertificateRefused),
+    /// The client certificate of a resumed session no longer passes the acceptor's policy
+    /// ([`ClientAuth::Shared`](crate::ClientAuth::Shared)): revoked or expired since its
+    /// first handshake, or the policy changed. (A full handshake with a refused certificate
+    /// fails with [`HandshakeError::Tls`].)
+    #[error(transparent)]
+    ClientCertificate(crate::ClientCertRefused),
     /// The transport failed (including the peer closing the connection mid-handshake).
     #[error("i/o error during tls handshake")]
     Io(#[source] io::Error),

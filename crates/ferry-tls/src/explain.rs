@@ -245,7 +245,7 @@ impl fmt::Display for CertificateRefused {
 impl std::error::Error for CertificateRefused {}
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-fn utc(secs: u64) -> String {
+pub(crate) fn utc(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;
     // Howard Hinnant's civil_from_days.

@@ -10,6 +10,7 @@ use rcgen::{
 use ring::rand::SecureRandom as _;
 use rustls_pki_types::CertificateDer;
 
+use crate::client_cert::Serial;
 use crate::error::TlsConfigError;
 use crate::pem::{PemInput, load_certs, load_key};
 
@@ -198,7 +199,56 @@ impl PrivateCa {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         validity_period(&mut params, not_before, validity)?;
-        params.serial_number = Some(serial()?);
+        self.sign(params, not_before, validity)
+    }
+
+    /// A client certificate for the agent (or client) `name`: a new ECDSA P-256 key, `name`
+    /// as its only `dNSName` subject alternative name (what the gateway matches against the
+    /// agent id, see [`CertIdentity::agent_name`](crate::CertIdentity::agent_name)) and as
+    /// common name, `CA:FALSE`, key usage `digitalSignature`, extended key usage
+    /// `clientAuth`, valid from `not_before` for `validity` (see
+    /// [`DEFAULT_SERVER_VALIDITY`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError::InvalidServerName`] when `name` is empty or not ASCII (it must fit an
+    /// X.509 `IA5String`); [`TlsConfigError::Issue`] or [`TlsConfigError::Random`] as for
+    /// [`generate`](Self::generate).
+    pub fn issue_client(
+        &self,
+        name: &str,
+        not_before: SystemTime,
+        validity: Duration,
+    ) -> Result<IssuedCert, TlsConfigError> {
+        let invalid = || TlsConfigError::InvalidServerName {
+            name: name.to_owned(),
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid());
+        }
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.subject_alt_names = vec![SanType::DnsName(
+            name.try_into().map_err(|_not_ia5| invalid())?,
+        )];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.sign(params, not_before, validity)
+    }
+
+    /// Signs an end-entity certificate with a new key: `CA:FALSE`, `digitalSignature`, the
+    /// authority key identifier, a random serial.
+    fn sign(
+        &self,
+        mut params: CertificateParams,
+        not_before: SystemTime,
+        validity: Duration,
+    ) -> Result<IssuedCert, TlsConfigError> {
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.use_authority_key_identifier_extension = true;
+        validity_period(&mut params, not_before, validity)?;
+        let serial = serial()?;
+        params.serial_number = Some(serial.clone());
         let key =
             KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(TlsConfigError::Issue)?;
         let cert = params
@@ -208,16 +258,62 @@ impl PrivateCa {
             chain_pem: format!("{}{}", cert.pem(), self.cert_pem),
             key_pem: key.serialize_pem(),
             leaf_der: cert.der().clone(),
+            serial: Serial::from_bytes(serial.as_ref()).map_err(|_long| TlsConfigError::Random)?,
         })
+    }
+
+    /// A certificate revocation list signed by this CA, as PEM, listing `revoked`, issued at
+    /// `this_update` and valid for `validity` (its `nextUpdate`), with CRL number
+    /// `number` (increase it with every new list).
+    ///
+    /// # Errors
+    ///
+    /// [`TlsConfigError::Issue`] when rcgen cannot build it; [`TlsConfigError::Validity`]
+    /// for times out of range.
+    pub fn crl_pem(
+        &self,
+        revoked: &[Serial],
+        this_update: SystemTime,
+        validity: Duration,
+        number: u64,
+    ) -> Result<String, TlsConfigError> {
+        let out_of_range = |_range| TlsConfigError::Validity;
+        let start = unix_seconds(this_update);
+        let end = i64::try_from(validity.as_secs())
+            .ok()
+            .and_then(|v| start.checked_add(v))
+            .ok_or(TlsConfigError::Validity)?;
+        let this_update = time::OffsetDateTime::from_unix_timestamp(start).map_err(out_of_range)?;
+        let params = rcgen::CertificateRevocationListParams {
+            this_update,
+            next_update: time::OffsetDateTime::from_unix_timestamp(end).map_err(out_of_range)?,
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|s| rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(s.as_bytes()),
+                    revocation_time: this_update,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&self.issuer)
+            .map_err(TlsConfigError::Issue)?;
+        crl.pem().map_err(TlsConfigError::Issue)
     }
 }
 
-/// A server certificate issued by a [`PrivateCa`], with its private key.
+/// A server or client certificate issued by a [`PrivateCa`], with its private key.
 #[derive(Clone)]
 pub struct IssuedCert {
     chain_pem: String,
     key_pem: String,
     leaf_der: CertificateDer<'static>,
+    serial: Serial,
 }
 
 impl std::fmt::Debug for IssuedCert {
@@ -242,10 +338,16 @@ impl IssuedCert {
         &self.key_pem
     }
 
-    /// The server certificate as DER.
+    /// The certificate as DER.
     #[must_use]
     pub fn leaf_der(&self) -> &CertificateDer<'static> {
         &self.leaf_der
+    }
+
+    /// The certificate's serial number (to revoke it).
+    #[must_use]
+    pub fn serial(&self) -> &Serial {
+        &self.serial
     }
 
     /// This certificate and key as a [`CertSource`](crate::CertSource) (PEM in memory).

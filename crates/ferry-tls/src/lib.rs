@@ -23,14 +23,21 @@
 //!   client certificates (mTLS), server-name override, ALPN; skipping verification needs the
 //!   explicitly named [`ConnectorConfig::insecure_skip_verify`]. Optional client-certificate
 //!   verification on the acceptor ([`ClientAuth`]).
+//! - **Client certificates (mTLS) with revocation**: a [`ClientCertPolicy`] (CAs, CRL files in
+//!   PEM or DER, [`RevokedSerials`] written as `openssl` prints them, required or optional)
+//!   built into a [`ClientCertChecker`]; a [`SharedClientVerifier`] whose policy is swapped at
+//!   reload without rebuilding the TLS configuration ([`ClientAuth::Shared`]; a resumed
+//!   session's certificate is checked again with the policy in force); who a certificate names
+//!   ([`CertIdentity`], the agent-name rule of [`CertIdentity::agent_name`]: the one DNS
+//!   subjectAltName, never the common name); refusals in plain words ([`ClientCertRefused`]).
 //! - **Certificate problems in plain words**: a refused server certificate is a
 //!   [`HandshakeError::Certificate`] whose message says which server, what is wrong (a CA
 //!   certificate as the leaf, a name not covered, expired, not yet valid, an unknown issuer)
 //!   and how to fix it ([`CertificateRefused`]); [`RecordingVerifier`] does the same for QUIC;
 //!   [`check_server_certificate`] finds what clients would refuse in a server's own
 //!   certificate.
-//! - **A private CA** ([`PrivateCa`]): ECDSA P-256 CA and server certificates with rcgen (what
-//!   `ferry-gateway cert` writes).
+//! - **A private CA** ([`PrivateCa`]): ECDSA P-256 CA, server and client certificates and
+//!   CRLs with rcgen (what `ferry-gateway cert` writes).
 //! - **Typed errors**: [`HandshakeError`] separates timeout, busy, TLS (`rustls::Error` as a
 //!   source, not hidden in an `io::Error`) and transport failures.
 //!
@@ -41,7 +48,8 @@
 //!
 //! It does not listen, accept TCP connections, limit connection counts, watch files or handle
 //! signals (the caller decides when to [`reload`](TlsAcceptor::reload)), bundle public root CAs,
-//! check revocation (CRL/OCSP), load keys from hardware or encrypted files, or export metrics
+//! check OCSP or the revocation of server certificates (CRLs and serial lists apply to client
+//! certificates only), load keys from hardware or encrypted files, or export metrics
 //! (the [`HandshakeError`] variants and [`TlsAcceptor::handshakes_in_flight`] are the hooks).
 //!
 //! # Example
@@ -100,6 +108,7 @@
 
 mod acceptor;
 mod cert;
+mod client_cert;
 mod connector;
 mod error;
 mod explain;
@@ -117,6 +126,10 @@ pub use acceptor::config::{
 };
 pub use acceptor::{ServerTlsStream, TlsAcceptor};
 pub use cert::CertSource;
+pub use client_cert::{
+    CertIdentity, ClientCertChecker, ClientCertFault, ClientCertPolicy, ClientCertRefused,
+    IdentityError, MAX_SERIAL_LEN, RevokedSerials, Serial, SerialError, SharedClientVerifier,
+};
 pub use connector::{ClientTlsStream, ConnectorConfig, DEFAULT_CLIENT_SESSIONS, TlsConnector};
 pub use error::{HandshakeError, Origin, TlsConfigError};
 pub use explain::{

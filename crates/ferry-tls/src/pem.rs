@@ -64,7 +64,7 @@ impl PemInput {
     }
 
     /// The PEM bytes (reads the file).
-    fn bytes(&self) -> Result<Vec<u8>, TlsConfigError> {
+    pub(crate) fn bytes(&self) -> Result<Vec<u8>, TlsConfigError> {
         match self {
             Self::File(path) => read_bounded(path, MAX_PEM_FILE_LEN),
             Self::Memory { pem, .. } => Ok(pem.clone()),

@@ -17,7 +17,11 @@
 //!   [`Gateway::revalidate`] checks every connected agent's credential again (after the data
 //!   behind the verifier changed, e.g. a reloaded token file) and disconnects the revoked ones
 //!   ([`Revalidated`]); the agent endpoint's certificate is swapped for new connections with
-//!   [`Gateway::server_config`] and `quinn::Endpoint::set_server_config`.
+//!   [`Gateway::server_config`] and `quinn::Endpoint::set_server_config`. Client
+//!   certificates (mTLS): the agent's TLS chain is handed to
+//!   [`AgentVerifier::verify_with_certificates`] at authentication and at every revalidation;
+//!   an agent presents one from [`AgentConfig::client_cert`], and when the gateway refuses it
+//!   the agent's error says so in plain words.
 //! - UDP tunnels: [`Gateway::open_udp`] opens a tunnel whose stream carries datagram frames
 //!   (header version 2; [`wire::encode_datagram`], [`udp::DatagramStream`]); the agent checks
 //!   the destination as for TCP, relays each datagram through a UDP socket connected to the

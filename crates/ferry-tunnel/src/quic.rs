@@ -188,16 +188,23 @@ pub fn client_crypto(
 }
 
 /// [`client_crypto`] with `verifier` checking the gateway's certificate (the agent's
-/// [`ferry_tls::RecordingVerifier`], which remembers why it refused one).
+/// [`ferry_tls::RecordingVerifier`], which remembers why it refused one), presenting
+/// `client_cert` when given (mTLS).
 pub(crate) fn client_crypto_verified(
     verifier: Arc<ferry_tls::RecordingVerifier>,
+    client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
 ) -> Result<Arc<QuicClientConfig>, QuicConfigError> {
-    let mut tls = rustls::ClientConfig::builder_with_provider(ring_provider())
+    let builder = rustls::ClientConfig::builder_with_provider(ring_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(QuicConfigError::Versions)?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut tls = match client_cert {
+        Some(key) => {
+            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)))
+        }
+        None => builder.with_no_client_auth(),
+    };
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.enable_early_data = false;
     QuicClientConfig::try_from(tls)

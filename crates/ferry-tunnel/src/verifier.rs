@@ -1,5 +1,7 @@
 //! The hook through which the application checks an agent's credential.
 
+use rustls::pki_types::CertificateDer;
+
 use crate::agent_id::AgentId;
 
 /// Why a credential was refused.
@@ -36,6 +38,32 @@ pub trait AgentVerifier: Send + Sync + 'static {
         credential: &str,
         now_unix: u64,
     ) -> Result<(), AgentRejected>;
+
+    /// Checks `credential` and the agent's TLS client certificate chain for `agent_id` at
+    /// `now_unix`: `certificates` is what the agent presented in the handshake, end-entity
+    /// certificate first (empty when the gateway's TLS config asked for none or the agent
+    /// sent none). The gateway calls this method, never [`verify`](Self::verify) directly:
+    /// at the connection's authentication, at each revalidation and at registration (always
+    /// with the chain the connection was made with).
+    ///
+    /// Override it to require or check client certificates (mTLS) — for example, that the
+    /// certificate names `agent_id` and is not revoked; the TLS layer has already checked
+    /// the chain against its CAs on a full handshake, but a resumed session is not checked
+    /// again there. Default: [`verify`](Self::verify), the certificates ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentRejected`] when the agent must not connect.
+    fn verify_with_certificates(
+        &self,
+        agent_id: &AgentId,
+        credential: &str,
+        certificates: &[CertificateDer<'static>],
+        now_unix: u64,
+    ) -> Result<(), AgentRejected> {
+        let _ = certificates;
+        self.verify(agent_id, credential, now_unix)
+    }
 }
 
 impl<F> AgentVerifier for F

@@ -61,6 +61,10 @@ pub async fn check(
     };
     let tunnel = tunnel_config(config, gateway, &env)?;
     let certificates = tunnel.roots.len();
+    let client_cert = tunnel
+        .client_cert
+        .as_ref()
+        .map(|key| client_cert_line(config, key));
     ferry_tunnel::Agent::new(tunnel)
         .map_err(|e| ConfigError::invalid("ca", ferry_app_core::error::error_line(&e)))?;
     let mut out = config.explain();
@@ -76,14 +80,47 @@ pub async fn check(
         AgentCredential::Env(name) => {
             format!("loaded: token_env {name}: set (the secret is not shown)\n")
         }
+        AgentCredential::None if config.client_cert.is_some() => {
+            "loaded: no token (the client certificate is the credential)\n".to_owned()
+        }
         AgentCredential::None => "loaded: no credential (insecure_no_auth)\n".to_owned(),
     });
+    if let Some(line) = client_cert {
+        out.push_str(&line);
+    }
     out.push_str(&format!(
         "loaded: ca {}: {certificates} certificate{}\n",
         config.ca.display(),
         if certificates == 1 { "" } else { "s" }
     ));
     Ok(out)
+}
+
+/// What the client certificate names, and a warning when the gateway would refuse it for
+/// this agent id.
+fn client_cert_line(config: &AgentConfig, key: &ferry_tls::rustls::sign::CertifiedKey) -> String {
+    let path = config
+        .client_cert
+        .as_ref()
+        .map_or_else(String::new, |f| f.cert.display().to_string());
+    let Some(leaf) = key.cert.first() else {
+        return format!("loaded: cert {path}: no certificate\n");
+    };
+    match ferry_tls::CertIdentity::parse(leaf) {
+        Ok(identity) => match identity.agent_name() {
+            Ok(name) if name == config.agent_id => {
+                format!("loaded: cert {path}: for agent {name} ({identity})\n")
+            }
+            Ok(name) => format!(
+                "loaded: cert {path}: for agent {name} ({identity})\nwarning: the certificate names the agent {name:?}, not agent_id {:?}: a gateway checking certificates refuses it\n",
+                config.agent_id
+            ),
+            Err(e) => format!(
+                "loaded: cert {path}: {identity}\nwarning: {e}: a gateway checking certificates refuses it\n"
+            ),
+        },
+        Err(e) => format!("loaded: cert {path}: {e}\n"),
+    }
 }
 
 fn unresolved(port: u16) -> SocketAddr {

@@ -41,6 +41,13 @@ pub(crate) fn tunnel_config(
         Arc::clone(&config.allow),
     );
     tunnel.roots_source = Some(format!("{} (ca / --tls-ca)", config.ca.display()));
+    if let Some(files) = &config.client_cert {
+        let source = ferry_tls::CertSource::files(files.cert.clone(), files.key.clone());
+        tunnel.client_cert =
+            Some(source.certified_key().map_err(|e| {
+                ConfigError::invalid("cert", ferry_app_core::error::error_line(&e))
+            })?);
+    }
     tunnel.dial_timeout = config.connect_timeout;
     tunnel.backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     tunnel.quic = config.quic;

@@ -27,7 +27,7 @@ pub(crate) type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// | keys | from |
 /// |---|---|
 /// | `allow`, `allow_special_addresses`, `connect_timeout`, `udp_idle_timeout` | the next tunnel |
-/// | `ca`, `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window` | the next connection to the gateway |
+/// | `ca`, `cert` / `key` (read again), `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window` | the next connection to the gateway |
 /// | `reconnect_min`, `reconnect_max` | the next reconnect delay |
 ///
 /// `gateway`, `server_name` and `agent_id` cannot change while the agent runs (its identity

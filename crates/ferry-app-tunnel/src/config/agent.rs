@@ -29,6 +29,8 @@ pub(super) struct AgentFile {
     gateway: String,
     server_name: Option<String>,
     ca: PathBuf,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
     agent_id: String,
     token_file: Option<PathBuf>,
     token_env: Option<String>,
@@ -103,6 +105,16 @@ impl AgentCredential {
     }
 }
 
+/// The TLS client certificate an agent presents to the gateway (mTLS): `cert` and `key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientCertFiles {
+    /// PEM chain, the agent's certificate first (`cert`, `--tls-cert`).
+    pub cert: PathBuf,
+    /// Its private key (`key`, `--tls-key`).
+    pub key: PathBuf,
+}
+
 /// The agent's validated configuration.
 ///
 /// The file format, with every key:
@@ -111,9 +123,11 @@ impl AgentCredential {
 /// gateway = "gw.example.com:4433"   # QUIC address of the gateway; required
 /// server_name = "gw.example.com"    # name verified in its certificate; default: gateway's host
 /// ca = "/etc/ferry/ca.pem"          # CA certificates for the gateway; required
+/// cert = "/etc/ferry/edge-1.pem"    # client certificate for a gateway requiring one (mTLS);
+/// key = "/etc/ferry/edge-1.key"     #   its one DNS subjectAltName is the agent id; default none
 /// agent_id = "edge-1"               # required
 /// token_file = "/etc/ferry/agent.token"   # or token_env = "FERRY_AGENT_TOKEN"
-/// insecure_no_auth = false          # explicit opt-out when neither is set
+/// insecure_no_auth = false          # explicit opt-out when none of token/cert is set
 /// allow = ["10.0.0.0/8:22", "*.internal:443"]   # required, non-empty
 /// allow_special_addresses = false
 /// connect_timeout = "5s"            # dialing a destination
@@ -136,6 +150,10 @@ pub struct AgentConfig {
     pub server_name: String,
     /// CA certificates (PEM) the gateway's certificate must chain to (`ca`).
     pub ca: PathBuf,
+    /// The TLS client certificate presented to the gateway (`cert`, `key`). Default none.
+    /// With it, a token is optional (a gateway with `auth.agent_auth = "certificate"` needs
+    /// none).
+    pub client_cert: Option<ClientCertFiles>,
     /// The agent id (`agent_id`).
     pub agent_id: String,
     /// Where the secret comes from (`token_file`, `token_env`, `insecure_no_auth`).
@@ -217,6 +235,8 @@ impl AgentConfig {
             gateway: flags.gateway.clone(),
             server_name: flags.server_name.clone(),
             ca: flags.ca.clone(),
+            cert: flags.tls_cert.clone(),
+            key: flags.tls_key.clone(),
             agent_id: flags.id.clone(),
             token_file: flags.token_file.clone(),
             token_env: flags.token_env.clone(),
@@ -250,6 +270,12 @@ impl AgentConfig {
                 "1-128 characters of A-Z a-z 0-9 . _ -",
             ));
         }
+        let client_cert = match (f.cert, f.key) {
+            (Some(cert), Some(key)) => Some(ClientCertFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::invalid("key", "missing (cert is set)")),
+            (None, Some(_)) => return Err(ConfigError::invalid("cert", "missing (key is set)")),
+        };
         let credential = match (f.token_file, f.token_env, f.insecure_no_auth) {
             (Some(_), Some(_), _) => {
                 return Err(ConfigError::invalid(
@@ -274,10 +300,12 @@ impl AgentConfig {
                 AgentCredential::Env(name)
             }
             (None, None, true) => AgentCredential::None,
+            // The certificate is the credential (a gateway with agent_auth = "certificate").
+            (None, None, false) if client_cert.is_some() => AgentCredential::None,
             (None, None, false) => {
                 return Err(ConfigError::invalid(
                     "token_file",
-                    "no credentials: set token_file or token_env (or insecure_no_auth = true)",
+                    "no credentials: set token_file or token_env, or cert and key (or insecure_no_auth = true)",
                 ));
             }
         };
@@ -320,6 +348,7 @@ impl AgentConfig {
             gateway,
             server_name,
             ca: f.ca,
+            client_cert,
             agent_id: f.agent_id,
             credential,
             allow: Arc::new(allow),

@@ -20,10 +20,21 @@ impl AgentConfig {
         out.push_str(&match &self.credential {
             AgentCredential::File(path) => format!("credential: token_file {}\n", path.display()),
             AgentCredential::Env(name) => format!("credential: token_env {name}\n"),
+            AgentCredential::None if self.client_cert.is_some() => {
+                "credential: none (the client certificate only)\n".to_owned()
+            }
             AgentCredential::None => {
                 "credential: none (insecure_no_auth = true: the gateway must not check)\n"
                     .to_owned()
             }
+        });
+        out.push_str(&match &self.client_cert {
+            Some(files) => format!(
+                "client certificate: cert={} key={} (its one DNS subjectAltName must be the agent id)\n",
+                files.cert.display(),
+                files.key.display()
+            ),
+            None => "client certificate: none\n".to_owned(),
         });
         out.push_str(&format!("ca: {}\n", self.ca.display()));
         let rules: Vec<&str> = self.allow.rules().map(|r| r.entry()).collect();

@@ -43,6 +43,10 @@ pub struct AgentFlags {
     pub server_name: Option<String>,
     /// `--tls-ca PEM` (`ca`).
     pub ca: PathBuf,
+    /// `--tls-cert PEM` (`cert`): client certificate for a gateway requiring one. Default none.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key PEM` (`key`). Default none.
+    pub tls_key: Option<PathBuf>,
     /// `--agent-id AGENT_ID` (`agent_id`).
     pub id: String,
     /// `--token-file FILE` (`token_file`), used as given.

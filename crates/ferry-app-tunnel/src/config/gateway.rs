@@ -12,6 +12,7 @@ use ferry_app_core::proxy_protocol::AcceptProxyFile;
 use ferry_auth::{Authenticator, JwtConfig, JwtVerifier, TokenStore, VerifyingKey};
 use serde::Deserialize;
 
+use super::client_certs::{AgentAuthMode, ClientCertSettings, ClientTlsFile};
 use super::cluster::{ClusterConfig, ClusterFile};
 use super::flags::GatewayFlags;
 use super::service::{Inherited, ServiceConfig, ServiceFile};
@@ -32,7 +33,7 @@ pub(super) struct GatewayFile {
     #[serde(default)]
     log_format: Option<ferry_app_core::log::LogFormat>,
     tls: CertFile,
-    client_tls: Option<CertFile>,
+    client_tls: Option<ClientTlsFile>,
     accept_proxy: Option<AcceptProxyFile>,
     auth: Option<AuthFile>,
     #[serde(default)]
@@ -55,6 +56,12 @@ pub(super) struct AuthFile {
     #[serde(default, deserialize_with = "de_some")]
     leeway: Option<Duration>,
     revoked_client_tunnels: Option<String>,
+    agent_auth: Option<String>,
+    agent_ca: Option<PathBuf>,
+    #[serde(default)]
+    agent_crl: Vec<PathBuf>,
+    #[serde(default)]
+    agent_revoked_serials: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +129,11 @@ pub struct GatewayAuth {
     pub jwt_keys: Vec<JwtKeyFile>,
     /// JWT settings (`auth.audience`, `auth.issuer`, `auth.leeway`).
     pub jwt: JwtConfig,
+    /// How agents authenticate (`auth.agent_auth`). Default [`AgentAuthMode::Token`].
+    pub agent_mode: AgentAuthMode,
+    /// Agent client certificates (`auth.agent_ca`, `auth.agent_crl`,
+    /// `auth.agent_revoked_serials`), with a mode that uses them. Default none.
+    pub agent_certs: Option<ClientCertSettings>,
 }
 
 impl GatewayAuth {
@@ -174,15 +186,23 @@ impl GatewayAuth {
 /// cert = "gw.pem"
 /// key = "gw.key"   # or: self_signed = true
 ///
-/// # [client_tls]   # optional: TLS on the client listener (same keys as [tls])
+/// # [client_tls]   # optional: TLS on the client listener (same keys as [tls]), and
+/// # client_ca = "client-ca.pem"       # client certificates (mTLS); default none
+/// # client_auth = "required"          # or "optional"; default "required"
+/// # client_crl = ["client-ca.crl"]    # default none
+/// # client_revoked_serials = ["0a:1b"]  # default none
 ///
-/// [auth]           # at least one of tokens / jwt_keys; required
+/// [auth]           # at least one of tokens / jwt_keys (clients use them); required
 /// tokens = "/etc/ferry/tokens"                     # token file (see ferry-auth)
 /// jwt_keys = [{ path = "jwt.pub", kid = "2026" }]  # SPKI PEM public keys
 /// audience = "ferry"      # required `aud` in JWTs; default none
 /// issuer = "ops"          # required `iss`; default none
 /// leeway = "60s"          # default 60 s
 /// revoked_client_tunnels = "keep"  # or "cut": live tunnels of a client revoked by a reload
+/// agent_auth = "token+certificate"  # default "token"; or "certificate" (mTLS for agents)
+/// agent_ca = "agent-ca.pem"          # CA of agent certificates; with a certificate mode
+/// agent_crl = ["agent-ca.crl"]       # CRLs (PEM or DER), every CA's; default none
+/// agent_revoked_serials = ["3a:0f:11"]  # refused serials (hex, `:` optional); default none
 ///
 /// [limits]
 /// max_tunnels = 16384
@@ -220,6 +240,9 @@ pub struct GatewayConfig {
     pub agent_tls: CertSpec,
     /// TLS on the client listener (`[client_tls]`). Default none (plain HTTP CONNECT).
     pub client_tls: Option<CertSpec>,
+    /// Client certificates on the client listener (`client_tls.client_ca`, `client_crl`,
+    /// `client_revoked_serials`, `client_auth`). Default none (no certificate asked for).
+    pub client_certs: Option<ClientCertSettings>,
     /// Credentials (`[auth]`).
     pub auth: GatewayAuth,
     /// Admin endpoint (`metrics`). Default none.
@@ -322,6 +345,10 @@ impl GatewayConfig {
                 issuer: None,
                 leeway: None,
                 revoked_client_tunnels: None,
+                agent_auth: None,
+                agent_ca: None,
+                agent_crl: Vec::new(),
+                agent_revoked_serials: Vec::new(),
             }),
             limits: LimitsFile::default(),
             timeouts: TimeoutsFile::default(),
@@ -340,10 +367,13 @@ impl GatewayConfig {
             .map(|m| addr("metrics", m))
             .transpose()?;
         let agent_tls = file.tls.validate("tls")?;
-        let client_tls = file
-            .client_tls
-            .map(|t| t.validate("client_tls"))
-            .transpose()?;
+        let (client_tls, client_certs) = match file.client_tls.map(ClientTlsFile::validate) {
+            Some(result) => {
+                let (spec, certs) = result?;
+                (Some(spec), certs)
+            }
+            None => (None, None),
+        };
         let revoked = file
             .auth
             .as_ref()
@@ -442,6 +472,7 @@ impl GatewayConfig {
             agent_listen,
             agent_tls,
             client_tls,
+            client_certs,
             auth,
             metrics,
             log_format,
@@ -495,6 +526,12 @@ fn validate_auth(file: Option<AuthFile>) -> Result<GatewayAuth, ConfigError> {
             "set only with auth.jwt_keys",
         ));
     }
+    let (agent_mode, agent_certs) = super::client_certs::agent(
+        a.agent_auth.as_deref(),
+        a.agent_ca,
+        a.agent_crl,
+        a.agent_revoked_serials,
+    )?;
     let mut jwt = JwtConfig::default();
     if let Some(aud) = a.audience {
         jwt = jwt.with_audience(aud);
@@ -516,5 +553,7 @@ fn validate_auth(file: Option<AuthFile>) -> Result<GatewayAuth, ConfigError> {
             })
             .collect(),
         jwt,
+        agent_mode,
+        agent_certs,
     })
 }

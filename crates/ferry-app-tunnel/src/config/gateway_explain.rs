@@ -129,6 +129,19 @@ impl GatewayConfig {
                 .as_ref()
                 .map_or_else(|| "off (plain HTTP CONNECT)".to_owned(), cert)
         );
+        if self.client_tls.is_some() {
+            let _ = writeln!(
+                out,
+                "client certificates: {}",
+                self.client_certs.as_ref().map_or_else(
+                    || "not asked for".to_owned(),
+                    |c| format!(
+                        "{} (a resumed session is checked again; the access log names the certificate)",
+                        c.explain()
+                    )
+                )
+            );
+        }
         let a = &self.auth;
         let keys: Vec<String> = a
             .jwt_keys
@@ -149,6 +162,18 @@ impl GatewayConfig {
             a.jwt.issuer.as_deref().unwrap_or("not checked"),
             format_duration(Duration::from_secs(a.jwt.leeway_secs)),
             f.revoked_client_tunnels.as_str(),
+        );
+        let _ = writeln!(
+            out,
+            "agent auth: {}{}",
+            a.agent_mode,
+            a.agent_certs.as_ref().map_or_else(
+                || " (no client certificate asked for)".to_owned(),
+                |c| format!(
+                    " certificates: {} (the agent id must be the certificate's one DNS subjectAltName)",
+                    c.explain()
+                )
+            )
         );
         let _ = writeln!(
             out,

@@ -11,6 +11,9 @@
 
 mod agent;
 mod agent_explain;
+mod client_certs;
+#[cfg(test)]
+mod client_certs_tests;
 mod cluster;
 mod flags;
 mod gateway;
@@ -29,9 +32,10 @@ use ferry_app_core::ConfigError;
 use serde::Deserialize;
 
 pub use self::agent::{
-    AgentConfig, AgentCredential, DEFAULT_AGENT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_MAX,
-    DEFAULT_RECONNECT_MIN, DEFAULT_UDP_IDLE_TIMEOUT,
+    AgentConfig, AgentCredential, ClientCertFiles, DEFAULT_AGENT_CONNECT_TIMEOUT,
+    DEFAULT_RECONNECT_MAX, DEFAULT_RECONNECT_MIN, DEFAULT_UDP_IDLE_TIMEOUT,
 };
+pub use self::client_certs::{AgentAuthMode, ClientCertSettings};
 pub use self::cluster::{ClusterConfig, DEFAULT_REGISTRY_TIMEOUT, RegistrySpec};
 pub use self::flags::{AgentFlags, GatewayFlags};
 pub use self::gateway::{GatewayAuth, GatewayConfig, JwtKeyFile};

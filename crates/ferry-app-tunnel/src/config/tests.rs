@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::*;
 
-const GW: &str = r#"
+pub(super) const GW: &str = r#"
 listen = "127.0.0.1:8080"
 agent_listen = "127.0.0.1:4433"
 allow = ["*.internal:443"]

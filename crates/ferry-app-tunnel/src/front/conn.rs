@@ -26,6 +26,8 @@ struct Access {
     started: Instant,
     agent: Option<String>,
     target: Option<String>,
+    /// The client certificate's subject and serial (mTLS on the client front).
+    client_cert: Option<String>,
 }
 
 impl Access {
@@ -35,6 +37,7 @@ impl Access {
             target: "ferry::access",
             client = %self.peer,
             agent = self.agent.as_deref().unwrap_or("-"),
+            client_cert = self.client_cert.as_deref().unwrap_or("-"),
             target_addr = self.target.as_deref().unwrap_or("-"),
             status = status.map_or(0, u32::from),
             end,
@@ -69,6 +72,7 @@ pub(super) async fn handle_tcp<O: TunnelOpener>(
         started,
         agent: None,
         target: None,
+        client_cert: None,
     };
     // Behind a load balancer, the client is who its header says, from here on. Boxed: fronts
     // without `accept_proxy` should not carry the header reader in their tasks.
@@ -105,7 +109,11 @@ pub(super) async fn handle_tcp<O: TunnelOpener>(
     match &g.tls {
         None => serve(inner, &g, tcp, source, deadline, access).await,
         Some(acceptor) => match timeout_at(deadline, Box::pin(acceptor.accept(tcp))).await {
-            Ok(Ok((stream, _info))) => {
+            Ok(Ok((stream, info))) => {
+                access.client_cert = info.peer_certificate.as_ref().map(|cert| {
+                    ferry_tls::CertIdentity::parse(cert)
+                        .map_or_else(|e| e.to_string(), |id| id.to_string())
+                });
                 Box::pin(serve(inner, &g, stream, source, deadline, access)).await
             }
             Ok(Err(e)) => access.log(None, "tls_handshake_failed", 0, 0, Some(&chain(&e))),

@@ -9,7 +9,10 @@
 //!    peer's);
 //! 1. a source blocked for failed authentication is answered `429` (with `Retry-After`) at
 //!    once, without reading anything more ([`FrontLimits::auth_failures`]);
-//! 2. the TLS handshake, when the front has an acceptor (bounded by `ferry-tls`);
+//! 2. the TLS handshake, when the front has an acceptor (bounded by `ferry-tls`); with client
+//!    certificates (`client_tls.client_ca`) a client without a valid one fails it when they
+//!    are required (`tls_handshake_failed`; the reason is logged in plain words), and the
+//!    certificate's subject and serial are in the access log (`client_cert`);
 //! 3. the request head, within [`FrontConfig::header_timeout`] (total with the TLS handshake,
 //!    counted from accept or from the end of the PROXY header, not per read; `408`)
 //!    and [`FrontConfig::max_head`] bytes (`400`); a method other than CONNECT: `405`;

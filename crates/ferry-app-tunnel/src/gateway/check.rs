@@ -2,7 +2,7 @@
 
 use ferry_app_core::ConfigError;
 
-use super::loaded::{Loaded, check_cluster};
+use super::loaded::{Loaded, Verifiers, check_cluster};
 use crate::config::GatewayConfig;
 
 /// Reads and checks everything `config` names, as [`super::bind`] would (the token file, the
@@ -14,10 +14,11 @@ use crate::config::GatewayConfig;
 /// # Errors
 ///
 /// [`ConfigError::Read`] naming a file that cannot be read; [`ConfigError::Invalid`] naming
-/// the key (`auth.tokens`, `auth.jwt_keys[0]`, `tls`, `client_tls`, `cluster.peer_ca`, ...)
+/// the key (`auth.tokens`, `auth.jwt_keys[0]`, `auth.agent_ca`, `auth.agent_crl`, `tls`,
+/// `client_tls`, `client_tls.client_ca`, `cluster.peer_ca`, ...)
 /// whose file cannot be used.
 pub fn check(config: &GatewayConfig) -> Result<String, ConfigError> {
-    Loaded::load(config)?;
+    Loaded::load(config, &Verifiers::new())?;
     check_cluster(config)?;
     Ok(config.explain())
 }

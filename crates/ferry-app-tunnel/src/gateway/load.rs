@@ -47,9 +47,27 @@ pub fn warn_if_refused(key: &str, spec: &CertSpec, clients: &str, now_unix: u64)
 ///
 /// [`ConfigError::Invalid`] naming `key` and, through the TLS error, the file.
 pub fn acceptor(key: &str, spec: &CertSpec, tls13_only: bool) -> Result<TlsAcceptor, ConfigError> {
+    acceptor_with(key, spec, tls13_only, None)
+}
+
+/// [`acceptor`] asking clients for certificates per the policy in force of `clients` (none
+/// asked for while it has no policy).
+///
+/// # Errors
+///
+/// As [`acceptor`].
+pub fn acceptor_with(
+    key: &str,
+    spec: &CertSpec,
+    tls13_only: bool,
+    clients: Option<&ferry_tls::SharedClientVerifier>,
+) -> Result<TlsAcceptor, ConfigError> {
     let mut config = AcceptorConfig::new(source(spec));
     if tls13_only {
         config.min_version(TlsVersion::Tls13);
+    }
+    if let Some(shared) = clients {
+        config.client_auth(ferry_tls::ClientAuth::Shared(shared.clone()));
     }
     TlsAcceptor::new(&config).map_err(|e| ConfigError::invalid(key, error_line(&e)))
 }

@@ -87,11 +87,15 @@ pub fn bind_with_clock(
     config: &GatewayConfig,
     clock: SharedClock,
 ) -> Result<BoundGateway, AppError> {
+    let verifiers = loaded::Verifiers::new();
+    let mut loaded = loaded::Loaded::load(config, &verifiers)?;
+    loaded.apply_certificates(&verifiers);
     let loaded::Loaded {
         auth,
         agent_tls,
         client_tls,
-    } = loaded::Loaded::load(config)?;
+        ..
+    } = loaded;
     // Certificates clients would refuse are loaded all the same (a renewal may be on its
     // way), but said at start, with the fix.
     let now = clock.unix_secs();
@@ -116,7 +120,11 @@ pub fn bind_with_clock(
     tunnel_config.max_tunnels_per_agent = config.front.limits.max_tunnels_per_agent;
     tunnel_config.quic = config.agent_quic;
     let tunnel_clock = Arc::clone(&clock);
-    let agent_auth = AgentAuth::new(auth.clone());
+    let agent_auth = AgentAuth::with_mode(
+        auth.clone(),
+        config.auth.agent_mode,
+        verifiers.agents.clone(),
+    );
     let mut builder = ferry_tunnel::Gateway::builder(tunnel_config, agent_auth.clone())
         .clock(move || tunnel_clock.unix_secs());
     let mut keeper = None;
@@ -174,7 +182,7 @@ pub fn bind_with_clock(
     let stopping = CancellationToken::new();
     let reloader = Reloader::new(
         config.clone(),
-        agent_auth,
+        (agent_auth, verifiers),
         services.clone(),
         tunnel.clone(),
         endpoint.clone(),
@@ -182,8 +190,13 @@ pub fn bind_with_clock(
         stopping.clone(),
     );
 
-    tracing::info!(addr = %agent_addr, "gateway agent endpoint listening (QUIC)");
-    tracing::info!(addr = %client_addr, tls = config.client_tls.is_some(), "gateway client front listening (HTTP CONNECT)");
+    tracing::info!(addr = %agent_addr, agent_auth = %config.auth.agent_mode, "gateway agent endpoint listening (QUIC)");
+    tracing::info!(
+        addr = %client_addr,
+        tls = config.client_tls.is_some(),
+        client_certificates = config.client_certs.as_ref().map_or("off", |c| if c.required { "required" } else { "optional" }),
+        "gateway client front listening (HTTP CONNECT)"
+    );
     if let Some((_, _, addr)) = &peer {
         tracing::info!(addr = %addr, "gateway peer listener listening");
     }

@@ -12,7 +12,7 @@ use ferry_app_core::reload::{ReloadError, Reloaded, finish};
 use ferry_tunnel::quinn::Endpoint;
 use tokio_util::sync::CancellationToken;
 
-use super::loaded::{Loaded, check_cluster, peer_cert, reload_needed};
+use super::loaded::{Loaded, Verifiers, check_cluster, peer_cert, reload_needed};
 use super::{GatewayOpener, restart_keys};
 use crate::cluster::PeerFront;
 use crate::config::{GatewayConfig, GatewayFlags};
@@ -32,7 +32,9 @@ const PROGRAM: &str = "ferry-gateway";
 /// needs a restart changed (see [`Reloader::reload`]). Then, for what comes next:
 ///
 /// - client and agent credentials (the token file, the JWT keys, `audience`, `issuer`,
-///   `leeway`): a revoked client gets `407` from its next CONNECT; every connected agent is
+///   `leeway`; `agent_auth` and the agent certificates' `agent_ca`, `agent_crl`,
+///   `agent_revoked_serials`): a revoked client gets `407` from its next CONNECT; every
+///   connected agent is
 ///   verified again ([`ferry_tunnel::Gateway::revalidate`]) and the revoked ones are
 ///   disconnected (QUIC close code 1, reason `credential revoked`) and refused when they come
 ///   back;
@@ -43,6 +45,9 @@ const PROGRAM: &str = "ferry-gateway";
 /// - the agent endpoint's certificate (`[tls]`, for new QUIC handshakes) and the client front's
 ///   (`[client_tls]`); certificate files are read again even when their paths are unchanged, a
 ///   self-signed certificate that stays self-signed is kept;
+/// - the client front's client certificates (`client_ca`, `client_crl`,
+///   `client_revoked_serials`, `client_auth`), for new TLS handshakes (a resumed session is
+///   checked against them too);
 /// - with `[cluster]`: the peer listener's allowlist, timeouts and certificate, and
 ///   `lookup_timeout`, `forward_connect_timeout`, `peer_server_name`.
 ///
@@ -56,6 +61,7 @@ pub struct Reloader {
 struct Shared {
     running: Mutex<GatewayConfig>,
     agent_auth: AgentAuth,
+    verifiers: Verifiers,
     front: ClientFront<GatewayOpener>,
     services: Services<GatewayOpener>,
     tunnel: ferry_tunnel::Gateway,
@@ -74,7 +80,7 @@ impl std::fmt::Debug for Reloader {
 impl Reloader {
     pub(super) fn new(
         running: GatewayConfig,
-        agent_auth: AgentAuth,
+        (agent_auth, verifiers): (AgentAuth, Verifiers),
         services: Services<GatewayOpener>,
         tunnel: ferry_tunnel::Gateway,
         endpoint: Endpoint,
@@ -87,6 +93,7 @@ impl Reloader {
             shared: Arc::new(Shared {
                 running: Mutex::new(running),
                 agent_auth,
+                verifiers,
                 front,
                 services,
                 tunnel,
@@ -168,7 +175,7 @@ impl Reloader {
         }
         restart_keys::check(&running, &new)?;
         // Everything is read and checked before anything changes.
-        let loaded = Loaded::load(&new)?;
+        let loaded = Loaded::load(&new, &s.verifiers)?;
         let peer_tls = check_cluster(&new)?;
         let agent_server = if reload_needed(&running.agent_tls, &new.agent_tls) {
             let tls = (*loaded.agent_tls.rustls_config()).clone();
@@ -218,7 +225,22 @@ impl Reloader {
                     .to_owned(),
             );
         }
-        s.agent_auth.replace(loaded.auth.clone());
+        // The certificate policies, the mode and the credentials before the revalidation below.
+        s.verifiers.agents.store(loaded.agent_certs);
+        s.verifiers.clients.store(loaded.client_certs);
+        s.agent_auth
+            .replace_with_mode(loaded.auth.clone(), new.auth.agent_mode);
+        if new.auth.agent_certs.is_some() || running.auth.agent_certs.is_some() {
+            report.applied.push(format!(
+                "agent certificates (agent_auth = \"{}\", CA, CRLs, revoked serials)",
+                new.auth.agent_mode
+            ));
+        }
+        if new.client_certs.is_some() || running.client_certs.is_some() {
+            report
+                .applied
+                .push("client certificates (CA, CRLs, revoked serials, client_auth)".to_owned());
+        }
         let front = s.front.reload(new.front.clone(), loaded.auth, client_tls);
         if front.limits_kept {
             report.applied.push("limiter state kept".to_owned());

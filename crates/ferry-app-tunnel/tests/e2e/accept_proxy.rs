@@ -18,8 +18,9 @@ use crate::harness::{
     start_agent, start_gateway,
 };
 
-/// The `ferry::access` lines logged by this test binary (a global subscriber, installed once).
-fn access_log() -> Arc<Mutex<Vec<u8>>> {
+/// The `ferry::access` lines logged by this test binary (a global subscriber, installed once),
+/// and the certificate refusals (`ferry_tls`, `ferry_app_tunnel::verify`).
+pub(crate) fn access_log() -> Arc<Mutex<Vec<u8>>> {
     static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     Arc::clone(LOG.get_or_init(|| {
         use tracing_subscriber::layer::SubscriberExt as _;
@@ -43,7 +44,9 @@ fn access_log() -> Arc<Mutex<Vec<u8>>> {
             )
             .with(
                 tracing_subscriber::filter::Targets::new()
-                    .with_target("ferry::access", tracing::Level::INFO),
+                    .with_target("ferry::access", tracing::Level::INFO)
+                    .with_target("ferry_tls", tracing::Level::INFO)
+                    .with_target("ferry_app_tunnel::verify", tracing::Level::INFO),
             );
         tracing::subscriber::set_global_default(subscriber).unwrap();
         buf
@@ -51,7 +54,7 @@ fn access_log() -> Arc<Mutex<Vec<u8>>> {
 }
 
 /// Waits for an access-log line containing every one of `needles`; returns it.
-async fn logged(log: &Mutex<Vec<u8>>, needles: &[&str]) -> String {
+pub(crate) async fn logged(log: &Mutex<Vec<u8>>, needles: &[&str]) -> String {
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let text = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();

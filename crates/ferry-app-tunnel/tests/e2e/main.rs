@@ -9,6 +9,7 @@ mod bulk;
 mod cluster;
 mod curl;
 mod harness;
+mod mtls;
 mod reload;
 mod restart;
 #[path = "../support/servers.rs"]

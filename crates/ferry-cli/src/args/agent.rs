@@ -47,6 +47,24 @@ pub struct Args {
         conflicts_with = "config"
     )]
     pub tls_ca: Option<PathBuf>,
+    /// TLS client certificate (PEM chain) presented to a gateway that requires one (mTLS):
+    /// its one DNS subjectAltName must be the agent id (`ferry-gateway cert --client
+    /// --agent-id ID` makes one).
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "tls_key",
+        conflicts_with = "config"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert.
+    #[arg(
+        long,
+        value_name = "PEM",
+        requires = "tls_cert",
+        conflicts_with = "config"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// The agent id clients address this agent by.
     #[arg(
         long,

@@ -42,6 +42,8 @@ fn main() -> ExitCode {
             gateway: args.gateway.clone().unwrap_or_default(),
             server_name: args.server_name.clone(),
             ca: args.tls_ca.clone().unwrap_or_default(),
+            tls_cert: args.tls_cert.clone(),
+            tls_key: args.tls_key.clone(),
             id: args.agent_id.clone().unwrap_or_default(),
             token_file: args.token_file.clone(),
             token_env: args.token_env.clone(),

@@ -72,6 +72,7 @@ pub(super) fn server_config(
         .map_err(TlsConfigError::Rustls)?;
     let builder = match &config.client_auth {
         ClientAuth::Off => builder.with_no_client_auth(),
+        ClientAuth::Shared(shared) => builder.with_client_cert_verifier(Arc::new(shared.clone())),
         ClientAuth::Optional(cas) | ClientAuth::Required(cas) => {
             let roots = Arc::new(load_roots(cas)?);
             let verifier =

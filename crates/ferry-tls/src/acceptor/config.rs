@@ -94,6 +94,12 @@ pub enum ClientAuth {
     Optional(Vec<PemInput>),
     /// A certificate chaining to one of these CAs is required.
     Required(Vec<PemInput>),
+    /// The policy of a [`SharedClientVerifier`](crate::SharedClientVerifier): CAs, CRLs,
+    /// revoked serials, required or optional, or no certificate asked for; changed with
+    /// [`SharedClientVerifier::store`](crate::SharedClientVerifier::store) without a reload
+    /// of the acceptor. The client certificate of a resumed session is checked again with
+    /// the policy in force.
+    Shared(crate::SharedClientVerifier),
 }
 
 /// Configuration for [`TlsAcceptor`](crate::TlsAcceptor).

@@ -1,6 +1,6 @@
 //! The server side: [`TlsAcceptor`].
 
-mod build;
+pub(crate) mod build;
 pub(crate) mod config;
 
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use self::build::{Resumption, server_config};
 use self::config::{AcceptorConfig, BusyPolicy, HandshakeLimits};
+use crate::client_cert::SharedClientVerifier;
 use crate::error::{HandshakeError, TlsConfigError};
 use crate::info::HandshakeInfo;
 
@@ -25,6 +26,8 @@ pub type ServerTlsStream<IO> = tokio_rustls::server::TlsStream<IO>;
 /// What a reload swaps as a whole.
 struct Snapshot {
     config: Arc<ServerConfig>,
+    /// Checks the client certificate of a resumed session again (see [`accept`]).
+    client_check: Option<SharedClientVerifier>,
     timeout: Duration,
     when_busy: BusyPolicy,
     /// `None` for configurations given by [`TlsAcceptor::from_rustls`].
@@ -92,6 +95,7 @@ impl TlsAcceptor {
         Ok(Self::with_snapshot(
             Snapshot {
                 config: server,
+                client_check: shared_verifier(config),
                 timeout: config.limits.timeout,
                 when_busy: config.limits.when_busy,
                 resumption: Some(resumption),
@@ -112,6 +116,7 @@ impl TlsAcceptor {
         Self::with_snapshot(
             Snapshot {
                 config,
+                client_check: None,
                 timeout: limits.timeout,
                 when_busy: limits.when_busy,
                 resumption: None,
@@ -149,6 +154,7 @@ impl TlsAcceptor {
         let (server, resumption) = server_config(config, current.resumption.as_ref())?;
         self.inner.current.store(Arc::new(Snapshot {
             config: server,
+            client_check: shared_verifier(config),
             timeout: config.limits.timeout,
             when_busy: config.limits.when_busy,
             resumption: Some(resumption),
@@ -233,7 +239,10 @@ impl TlsAcceptor {
         }
         // The configuration current when the handshake proper starts: a reload while this
         // client was sending its ClientHello or queueing already applies.
-        let config = self.rustls_config();
+        let (config, client_check) = {
+            let current = self.inner.current.load();
+            (Arc::clone(&current.config), current.client_check.clone())
+        };
         let stream = timeout_at(deadline, start.into_stream(config))
             .await
             .map_err(timed_out)?
@@ -242,11 +251,29 @@ impl TlsAcceptor {
         let sni = conn.server_name().map(str::to_owned);
         let info = HandshakeInfo::from_state(conn, sni)
             .ok_or(HandshakeError::Tls(rustls::Error::HandshakeNotComplete))?;
+        // A resumed session carries the client certificate of its first handshake, unchecked
+        // since: it must still pass the policy in force (not revoked since, not expired).
+        if info.resumed
+            && let Some(shared) = client_check
+        {
+            let chain = conn.peer_certificates().unwrap_or_default();
+            shared
+                .check(chain, rustls_pki_types::UnixTime::now())
+                .map_err(HandshakeError::ClientCertificate)?;
+        }
         Ok((stream, info))
     }
 }
 
 /// `now + timeout`, saturating at one year for absurd timeouts.
+/// The shared client verifier of `config`, if it has one.
+fn shared_verifier(config: &AcceptorConfig) -> Option<SharedClientVerifier> {
+    match &config.client_auth {
+        config::ClientAuth::Shared(shared) => Some(shared.clone()),
+        _ => None,
+    }
+}
+
 pub(crate) fn deadline_after(timeout: Duration) -> Instant {
     const ONE_YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
     let now = Instant::now();

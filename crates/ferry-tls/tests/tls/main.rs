@@ -4,6 +4,7 @@
 // Helpers outside `#[test]` functions fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod client_policy;
 mod common;
 mod explain;
 mod flood;

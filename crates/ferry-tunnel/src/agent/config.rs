@@ -29,6 +29,10 @@ pub struct AgentConfig {
     /// Where `roots` came from, for the message when the gateway's certificate is not signed
     /// by them (e.g. `--tls-ca /etc/ferry/ca.pem`). Default: none ("a trusted CA").
     pub roots_source: Option<String>,
+    /// The TLS client certificate (and key) this agent presents, for a gateway that requires
+    /// one (mTLS); load it with [`ferry_tls::CertSource::certified_key`]. The gateway matches
+    /// its one DNS subjectAltName against `agent_id`. Default none (no certificate).
+    pub client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
     /// The id this agent connects as.
     pub agent_id: AgentId,
     /// Its static token or JWT (empty only for a gateway without authentication).
@@ -73,6 +77,7 @@ impl fmt::Debug for AgentConfig {
             .field("gateway", &self.gateway)
             .field("server_name", &self.server_name)
             .field("roots_source", &self.roots_source)
+            .field("client_cert", &self.client_cert.is_some())
             .field("agent_id", &self.agent_id)
             .field("credential", &self.credential)
             .field("allowlist_rules", &self.allowlist.len())
@@ -105,6 +110,7 @@ impl AgentConfig {
             server_name: server_name.into(),
             roots,
             roots_source: None,
+            client_cert: None,
             agent_id,
             credential,
             allowlist,

@@ -2,6 +2,7 @@
 
 mod config;
 mod dial;
+mod refused;
 mod serve;
 mod settings;
 mod udp;
@@ -120,7 +121,7 @@ impl Agent {
     /// | settings | from |
     /// |---|---|
     /// | `allowlist`, `dial_timeout`, `header_timeout`, `bridge` | the next tunnel stream |
-    /// | `gateway`, `server_name`, `roots`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels` | the next connection attempt |
+    /// | `gateway`, `server_name`, `roots`, `client_cert`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels` | the next connection attempt |
     /// | `backoff` | the next delay (the attempt count goes on) |
     /// | `drain_timeout` | the next drain |
     ///
@@ -296,7 +297,12 @@ impl Agent {
                         fault,
                     )
                     .to_string(),
-                    None => e.to_string(),
+                    None => refused::certificate_refused(
+                        &e,
+                        config.gateway,
+                        config.client_cert.is_some(),
+                    )
+                    .unwrap_or_else(|| e.to_string()),
                 };
                 return Err(ConnectFailure::Failed(why));
             }
@@ -305,8 +311,17 @@ impl Agent {
         match timeout_at(deadline, Self::authenticate(&conn, config)).await {
             Ok(Ok(())) => Ok(conn),
             Ok(Err(failure)) => {
+                // In TLS 1.3 the agent's handshake is done before the gateway has checked its
+                // certificate: a refusal closes the connection during authentication.
+                let refusal = conn.close_reason().and_then(|reason| {
+                    refused::certificate_refused(
+                        &reason,
+                        config.gateway,
+                        config.client_cert.is_some(),
+                    )
+                });
                 conn.close(close_code::SHUTDOWN.into(), b"");
-                Err(failure)
+                Err(refusal.map_or(failure, ConnectFailure::Failed))
             }
             Err(_elapsed) => {
                 conn.close(close_code::AUTH_TIMEOUT.into(), b"auth timed out");

@@ -29,8 +29,10 @@ impl Generation {
             ferry_tls::RecordingVerifier::new(Arc::clone(&config.roots))
                 .map_err(QuicConfigError::Roots)?,
         );
-        let mut client =
-            quinn::ClientConfig::new(quic::client_crypto_verified(Arc::clone(&verifier))?);
+        let mut client = quinn::ClientConfig::new(quic::client_crypto_verified(
+            Arc::clone(&verifier),
+            config.client_cert.clone(),
+        )?);
         client.transport_config(quic::transport_config(
             &config.quic,
             config.max_tunnels.get(),

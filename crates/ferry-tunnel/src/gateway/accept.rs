@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use quinn::{Connection, Incoming, SendStream, VarInt};
+use rustls::pki_types::CertificateDer;
 use tokio::time::{Instant, timeout_at};
 
 use super::Inner;
@@ -122,9 +123,13 @@ async fn authenticate(inner: &Inner, conn: &Connection) -> Result<Authenticated,
     }
     let checked_in = inner.revalidations.load(Ordering::SeqCst);
     let now = (inner.clock)();
-    let verdict = inner
-        .verifier
-        .verify(&request.agent_id, request.credential.as_str(), now);
+    let certificates = peer_certificates(conn);
+    let verdict = inner.verifier.verify_with_certificates(
+        &request.agent_id,
+        request.credential.as_str(),
+        &certificates,
+        now,
+    );
     match verdict {
         Ok(()) => {
             let mut buf = Vec::with_capacity(2);
@@ -133,7 +138,7 @@ async fn authenticate(inner: &Inner, conn: &Connection) -> Result<Authenticated,
                 .await
                 .map_err(|_lost| Failed(close_code::PROTOCOL, "handshake"))?;
             let _ = send.finish();
-            let credential = HeldCredential::new(request.credential.as_str());
+            let credential = HeldCredential::new(request.credential.as_str(), certificates);
             Ok((request.agent_id, credential, checked_in))
         }
         Err(AgentRejected::BadCredential) => {
@@ -145,6 +150,14 @@ async fn authenticate(inner: &Inner, conn: &Connection) -> Result<Authenticated,
             Err(Failed(close_code::AUTH_REJECTED, "unavailable"))
         }
     }
+}
+
+/// The TLS client certificate chain the agent presented (end-entity first), empty for none.
+fn peer_certificates(conn: &Connection) -> Vec<CertificateDer<'static>> {
+    conn.peer_identity()
+        .and_then(|identity| identity.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .map(|chain| *chain)
+        .unwrap_or_default()
 }
 
 /// Sends a rejection and waits until the agent has it (or stops the stream), so the close

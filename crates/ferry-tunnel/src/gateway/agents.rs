@@ -57,7 +57,12 @@ pub(super) fn register(
             let now = (inner.clock)();
             if inner
                 .verifier
-                .verify(&id, entry.credential.as_str(), now)
+                .verify_with_certificates(
+                    &id,
+                    entry.credential.as_str(),
+                    entry.credential.certificates(),
+                    now,
+                )
                 .is_err()
             {
                 drop(agents);

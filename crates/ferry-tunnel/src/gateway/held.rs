@@ -1,15 +1,18 @@
-//! An agent's credential kept in memory for [`Gateway::revalidate`](super::Gateway::revalidate):
-//! never shown by `Debug`, overwritten with zeros when the last holder drops it.
+//! An agent's credential (and TLS client certificates) kept in memory for
+//! [`Gateway::revalidate`](super::Gateway::revalidate): never shown by `Debug`, the secret
+//! overwritten with zeros when the last holder drops it.
 
 use std::fmt;
 use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
 
 /// The credential a connected agent authenticated with. Cheap to clone (shared); the bytes
 /// are overwritten when the last clone is dropped.
 #[derive(Clone)]
 pub(crate) struct HeldCredential(Arc<Bytes>);
 
-struct Bytes(Vec<u8>);
+struct Bytes(Vec<u8>, Vec<CertificateDer<'static>>);
 
 impl Drop for Bytes {
     fn drop(&mut self) {
@@ -22,8 +25,18 @@ impl Drop for Bytes {
 }
 
 impl HeldCredential {
-    pub(crate) fn new(credential: &str) -> Self {
-        Self(Arc::new(Bytes(credential.as_bytes().to_vec())))
+    /// `credential` and the client certificate chain the agent presented (end-entity
+    /// first; empty for none).
+    pub(crate) fn new(credential: &str, certificates: Vec<CertificateDer<'static>>) -> Self {
+        Self(Arc::new(Bytes(
+            credential.as_bytes().to_vec(),
+            certificates,
+        )))
+    }
+
+    /// The agent's TLS client certificate chain (public data; empty for none).
+    pub(crate) fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.0.1
     }
 
     /// The credential as text (it was visible ASCII on the wire, see
@@ -45,7 +58,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_secret() {
-        let c = HeldCredential::new("fy1_secret");
+        let c = HeldCredential::new("fy1_secret", Vec::new());
         assert_eq!(format!("{c:?}"), "HeldCredential(<10 bytes>)");
         assert_eq!(c.as_str(), "fy1_secret");
     }

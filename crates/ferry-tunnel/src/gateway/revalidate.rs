@@ -47,7 +47,13 @@ impl Gateway {
             ..Revalidated::default()
         };
         for (id, generation, credential) in snapshot {
-            match inner.verifier.verify(&id, credential.as_str(), now) {
+            let verdict = inner.verifier.verify_with_certificates(
+                &id,
+                credential.as_str(),
+                credential.certificates(),
+                now,
+            );
+            match verdict {
                 Ok(()) => {}
                 Err(AgentRejected::Unavailable) => done.undecided += 1,
                 Err(_) => {

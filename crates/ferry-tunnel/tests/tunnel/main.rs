@@ -7,6 +7,7 @@ mod certificates;
 mod common;
 mod events;
 mod hostile;
+mod mtls;
 mod rebinding;
 mod reconnect;
 mod revoke;
