@@ -159,29 +159,37 @@
 mod agent;
 mod agent_id;
 mod backoff;
+mod dialer;
 mod events;
 // Fuzz harnesses: a panic there is a finding, so they may index what they built.
 #[allow(clippy::indexing_slicing)]
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
+mod halves;
 pub mod metrics;
 mod quic;
 mod read;
 mod stream;
+mod tcp;
+mod transport;
 mod verifier;
 pub mod wire;
 
 pub use agent::{Agent, AgentConfig, AgentStatus};
 pub use agent_id::{AgentId, AgentIdError, MAX_AGENT_ID_LEN};
 pub use backoff::Backoff;
+pub use dialer::{DialFuture, DirectDialer, SharedTcpDialer, TcpDialer};
 pub use events::AgentEvents;
-pub use gateway::{Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError, Revalidated};
+pub use gateway::{
+    Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError, Revalidated, TcpEndpoint,
+};
 pub use quic::{
     QuicConfigError, QuicSettings, bind_endpoint, client_crypto, server_crypto, transport_config,
 };
 pub use quinn;
 pub use stream::TunnelStream;
+pub use transport::{Transport, TransportKind, UnknownTransport};
 pub use verifier::{AgentRejected, AgentVerifier};
 pub use wire::{
     AuthReply, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_HEADER_LEN, RejectReason,

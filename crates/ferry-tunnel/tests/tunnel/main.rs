@@ -1,4 +1,5 @@
-//! Gateway and agent over real quinn on 127.0.0.1 (port 0), real rustls (ring), real TCP.
+//! Gateway and agent over real quinn on 127.0.0.1 (port 0), and over the TCP transport (TLS
+//! 1.3 + HTTP/2), real rustls (ring), real TCP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,6 +12,7 @@ mod rebinding;
 mod reconnect;
 mod revoke;
 mod statuses;
+mod transport;
 mod tunnels;
 mod update;
 mod window;
