@@ -98,8 +98,8 @@ impl AgentApp {
         }
     }
 
-    /// Binds a UDP socket of the gateway's address family on an ephemeral port, then
-    /// connects and serves tunnels, reconnecting with back-off, until `shutdown` completes;
+    /// Binds a UDP socket of the gateway's address family on an ephemeral port (none with
+    /// `transport = "tcp"`), then connects and serves tunnels, reconnecting with back-off, until `shutdown` completes;
     /// then drains (open tunnels get 30 s).
     ///
     /// # Errors
@@ -111,11 +111,17 @@ impl AgentApp {
             SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         };
         let config = self.agent.config();
-        let endpoint = ferry_tunnel::bind_endpoint(bind, &config.quic, None)
-            .map_err(|source| AppError::Bind { addr: bind, source })?;
-        tracing::info!(gateway = %config.gateway, agent = %config.agent_id, "agent starting");
-        drop(config);
-        self.agent.run(endpoint, shutdown).await;
+        tracing::info!(gateway = %config.gateway, agent = %config.agent_id, transport = %config.transport, "agent starting");
+        if config.transport == ferry_tunnel::Transport::Tcp {
+            // No UDP socket at all when QUIC is off.
+            drop(config);
+            self.agent.run_tcp(shutdown).await;
+        } else {
+            let endpoint = ferry_tunnel::bind_endpoint(bind, &config.quic, None)
+                .map_err(|source| AppError::Bind { addr: bind, source })?;
+            drop(config);
+            self.agent.run(endpoint, shutdown).await;
+        }
         tracing::info!("agent stopped");
         Ok(())
     }

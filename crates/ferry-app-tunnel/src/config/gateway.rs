@@ -25,6 +25,7 @@ use crate::front::{FrontConfig, RevokedClientTunnels};
 pub(super) struct GatewayFile {
     listen: String,
     agent_listen: String,
+    agent_listen_tcp: Option<String>,
     allow: Vec<String>,
     #[serde(default)]
     allow_special_addresses: bool,
@@ -164,6 +165,9 @@ impl GatewayAuth {
 /// ```toml
 /// listen = "0.0.0.0:8080"          # client front (HTTP CONNECT); required
 /// agent_listen = "0.0.0.0:4433"    # QUIC for agents (UDP); required
+/// agent_listen_tcp = "0.0.0.0:4433" # TCP transport for agents (TLS + HTTP/2, for networks
+///                                   # that block UDP); default: agent_listen's address on
+///                                   # TCP; "off" for none
 /// allow = ["*.internal:443"]       # destinations clients may ask for; required, non-empty
 /// allow_special_addresses = false  # let the rules alone decide for loopback, private, ...
 /// metrics = "127.0.0.1:9090"       # optional admin endpoint (/metrics, /healthz)
@@ -216,6 +220,10 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// QUIC listener for agents (`agent_listen`).
     pub agent_listen: SocketAddr,
+    /// TCP listener for agents on the TCP transport (`agent_listen_tcp`: an address, or
+    /// `"off"`). Default: the address of `agent_listen`, on TCP (port 0 there means the port
+    /// QUIC got).
+    pub agent_listen_tcp: Option<SocketAddr>,
     /// Certificate agents verify (`[tls]`).
     pub agent_tls: CertSpec,
     /// TLS on the client listener (`[client_tls]`). Default none (plain HTTP CONNECT).
@@ -297,6 +305,7 @@ impl GatewayConfig {
         Self::validate(GatewayFile {
             listen: flags.listen.clone(),
             agent_listen: flags.agent_listen.clone(),
+            agent_listen_tcp: flags.agent_listen_tcp.clone(),
             allow: flags.allow.clone(),
             allow_special_addresses: flags.allow_special_addresses,
             metrics: flags.metrics.clone(),
@@ -333,6 +342,11 @@ impl GatewayConfig {
     pub(super) fn validate(file: GatewayFile) -> Result<Self, ConfigError> {
         let listen = addr("listen", &file.listen)?;
         let agent_listen = addr("agent_listen", &file.agent_listen)?;
+        let agent_listen_tcp = match file.agent_listen_tcp.as_deref() {
+            None => Some(agent_listen),
+            Some("off") => None,
+            Some(text) => Some(addr("agent_listen_tcp", text)?),
+        };
         let log_format = file.log_format.unwrap_or_default();
         let metrics = file
             .metrics
@@ -421,6 +435,7 @@ impl GatewayConfig {
             &mut agent_quic,
         )?;
         let mut listeners = vec![("listen", listen)];
+        listeners.extend(agent_listen_tcp.map(|a| ("agent_listen_tcp", a)));
         listeners.extend(metrics.map(|m| ("metrics", m)));
         listeners.extend(
             cluster
@@ -439,6 +454,7 @@ impl GatewayConfig {
         Ok(Self {
             listen,
             agent_listen,
+            agent_listen_tcp,
             agent_tls,
             client_tls,
             auth,

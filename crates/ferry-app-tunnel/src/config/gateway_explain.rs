@@ -104,6 +104,20 @@ impl GatewayConfig {
             )
         );
         let _ = writeln!(out, "agent_listen: {} (QUIC, UDP)", self.agent_listen);
+        match self.agent_listen_tcp {
+            Some(a) if a == self.agent_listen => {
+                let _ = writeln!(
+                    out,
+                    "agent_listen_tcp: {a} (TCP transport: TLS + HTTP/2, same address as agent_listen)"
+                );
+            }
+            Some(a) => {
+                let _ = writeln!(out, "agent_listen_tcp: {a} (TCP transport: TLS + HTTP/2)");
+            }
+            None => {
+                let _ = writeln!(out, "agent_listen_tcp: off (agents on UDP-blocked networks cannot connect)");
+            }
+        }
         let _ = writeln!(
             out,
             "metrics: {}",

@@ -29,7 +29,7 @@ pub(crate) type TcpIo = Prefixed<TlsStream<TcpStream>>;
 /// An authenticated connection to the gateway.
 pub(crate) enum Live {
     Quic(Connection),
-    Tcp(super::serve::H2Conn<TcpIo>),
+    Tcp(Box<super::serve::H2Conn<TcpIo>>),
 }
 
 impl Live {
@@ -95,7 +95,7 @@ pub(crate) async fn connect(
             let deadline = Instant::now() + config.auth_timeout;
             let conn = connect_tcp(generation, deadline).await.map_err(on(tcp))?;
             Ok(Connected {
-                live: Live::Tcp(conn),
+                live: Live::Tcp(Box::new(conn)),
                 reason: "transport = tcp".to_owned(),
                 fell_back: false,
             })
@@ -104,7 +104,7 @@ pub(crate) async fn connect(
             let deadline = Instant::now() + config.auth_timeout;
             let conn = connect_tcp(generation, deadline).await.map_err(on(tcp))?;
             Ok(Connected {
-                live: Live::Tcp(conn),
+                live: Live::Tcp(Box::new(conn)),
                 reason: "auto: no quic endpoint, using tcp".to_owned(),
                 fell_back: false,
             })
@@ -123,7 +123,7 @@ async fn connect_auto(
         let deadline = Instant::now() + config.auth_timeout;
         return match connect_tcp(generation, deadline).await {
             Ok(conn) => Ok(Connected {
-                live: Live::Tcp(conn),
+                live: Live::Tcp(Box::new(conn)),
                 reason: "auto: quic was not reachable, still using tcp".to_owned(),
                 fell_back: false,
             }),
@@ -166,7 +166,7 @@ async fn connect_auto(
         Ok(conn) => {
             choice.on_tcp = true;
             Ok(Connected {
-                live: Live::Tcp(conn),
+                live: Live::Tcp(Box::new(conn)),
                 reason: format!("{why}, using tcp"),
                 fell_back: true,
             })
@@ -188,7 +188,7 @@ struct Secs(Duration);
 impl fmt::Display for Secs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{}ms", ms)

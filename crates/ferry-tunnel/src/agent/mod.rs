@@ -246,7 +246,7 @@ impl Agent {
                         Live::Tcp(conn) => {
                             let probe = self.probe_loop(endpoint, &generation, &mut choice);
                             tokio::pin!(probe);
-                            let serving = serve::serve_tcp(&self.shared, conn, stop);
+                            let serving = serve::serve_tcp(&self.shared, *conn, stop);
                             tokio::pin!(serving);
                             tokio::select! {
                                 end = &mut serving => end,
