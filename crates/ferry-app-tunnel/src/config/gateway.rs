@@ -221,9 +221,8 @@ pub struct GatewayConfig {
     /// QUIC listener for agents (`agent_listen`).
     pub agent_listen: SocketAddr,
     /// TCP listener for agents on the TCP transport (`agent_listen_tcp`: an address, or
-    /// `"off"`). Default: the address of `agent_listen`, on TCP (port 0 there means the port
-    /// QUIC got).
-    pub agent_listen_tcp: Option<SocketAddr>,
+    /// `"off"`). Default [`AgentTcpListen::SameAsQuic`].
+    pub agent_listen_tcp: AgentTcpListen,
     /// Certificate agents verify (`[tls]`).
     pub agent_tls: CertSpec,
     /// TLS on the client listener (`[client_tls]`). Default none (plain HTTP CONNECT).
@@ -252,6 +251,31 @@ pub struct GatewayConfig {
     /// TCP services (`[[service]]`, see [`ServiceConfig`]): public ports forwarded through an
     /// agent without CONNECT. Default none.
     pub services: Vec<ServiceConfig>,
+}
+
+/// Where the gateway listens for agents on the TCP transport (`agent_listen_tcp`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentTcpListen {
+    /// `agent_listen`'s address and port, on TCP (with port 0: the port QUIC got). The
+    /// default (key absent).
+    #[default]
+    SameAsQuic,
+    /// This address (`agent_listen_tcp = "IP:PORT"`; port 0 picks a free one).
+    Addr(SocketAddr),
+    /// No TCP transport (`agent_listen_tcp = "off"`): agents on networks that block UDP
+    /// cannot connect.
+    Off,
+}
+
+impl std::fmt::Display for AgentTcpListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SameAsQuic => f.write_str("agent_listen's address"),
+            Self::Addr(a) => write!(f, "{a}"),
+            Self::Off => f.write_str("off"),
+        }
+    }
 }
 
 fn addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -343,9 +367,9 @@ impl GatewayConfig {
         let listen = addr("listen", &file.listen)?;
         let agent_listen = addr("agent_listen", &file.agent_listen)?;
         let agent_listen_tcp = match file.agent_listen_tcp.as_deref() {
-            None => Some(agent_listen),
-            Some("off") => None,
-            Some(text) => Some(addr("agent_listen_tcp", text)?),
+            None => AgentTcpListen::SameAsQuic,
+            Some("off") => AgentTcpListen::Off,
+            Some(text) => AgentTcpListen::Addr(addr("agent_listen_tcp", text)?),
         };
         let log_format = file.log_format.unwrap_or_default();
         let metrics = file
@@ -435,7 +459,11 @@ impl GatewayConfig {
             &mut agent_quic,
         )?;
         let mut listeners = vec![("listen", listen)];
-        listeners.extend(agent_listen_tcp.map(|a| ("agent_listen_tcp", a)));
+        match agent_listen_tcp {
+            AgentTcpListen::SameAsQuic => listeners.push(("agent_listen_tcp", agent_listen)),
+            AgentTcpListen::Addr(a) => listeners.push(("agent_listen_tcp", a)),
+            AgentTcpListen::Off => {}
+        }
         listeners.extend(metrics.map(|m| ("metrics", m)));
         listeners.extend(
             cluster

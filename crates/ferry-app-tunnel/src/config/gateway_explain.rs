@@ -105,16 +105,17 @@ impl GatewayConfig {
         );
         let _ = writeln!(out, "agent_listen: {} (QUIC, UDP)", self.agent_listen);
         match self.agent_listen_tcp {
-            Some(a) if a == self.agent_listen => {
+            super::AgentTcpListen::SameAsQuic => {
                 let _ = writeln!(
                     out,
-                    "agent_listen_tcp: {a} (TCP transport: TLS + HTTP/2, same address as agent_listen)"
+                    "agent_listen_tcp: {} (TCP transport: TLS + HTTP/2, same address and port as agent_listen)",
+                    self.agent_listen
                 );
             }
-            Some(a) => {
+            super::AgentTcpListen::Addr(a) => {
                 let _ = writeln!(out, "agent_listen_tcp: {a} (TCP transport: TLS + HTTP/2)");
             }
-            None => {
+            _ => {
                 let _ = writeln!(out, "agent_listen_tcp: off (agents on UDP-blocked networks cannot connect)");
             }
         }

@@ -35,7 +35,7 @@ pub use self::opener::GatewayOpener;
 pub use self::reload::Reloader;
 use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::{Forwarder, PeerFront, RoutedOpener};
-use crate::config::{ClusterConfig, GatewayConfig};
+use crate::config::{AgentTcpListen, ClusterConfig, GatewayConfig};
 use crate::front::ClientFront;
 use crate::local::LocalOpener;
 use crate::service::Services;
@@ -147,12 +147,11 @@ pub fn bind_with_clock(
     // The TCP transport: port 0 on agent_listen's own address means the port QUIC got, so
     // that agents find both transports on one port.
     let agent_tcp = match config.agent_listen_tcp {
-        None => None,
-        Some(asked) => {
-            let at = if asked == config.agent_listen && asked.port() == 0 {
-                agent_addr
-            } else {
-                asked
+        AgentTcpListen::Off => None,
+        asked => {
+            let at = match asked {
+                AgentTcpListen::Addr(a) => a,
+                _ => agent_addr,
             };
             let listener = bind_tcp(at)?;
             let addr = local_addr(&listener, at)?;

@@ -16,5 +16,6 @@ mod servers;
 mod services;
 mod silent;
 mod statuses;
+mod transport;
 #[path = "../support/udp_relay.rs"]
 mod udp_relay;
