@@ -7,6 +7,7 @@ fn fuzz_corpus_passes() {
     let seen = ferry_test_support::corpus::replay(&[
         ("tunnel_auth", ferry_tunnel::fuzzing::auth as fn(&[u8])),
         ("tunnel_header", ferry_tunnel::fuzzing::header),
+        ("tunnel_tcp", ferry_tunnel::fuzzing::tcp_gateway),
     ]);
-    assert!(seen >= 2, "expected the corpus under fuzz/corpus");
+    assert!(seen >= 3, "expected the corpus under fuzz/corpus");
 }

@@ -330,11 +330,9 @@ impl AgentConfig {
         )?;
         let transport = match f.transport.as_deref() {
             None => ferry_tunnel::Transport::Auto,
-            Some(t) => t
-                .parse()
-                .map_err(|e: ferry_tunnel::UnknownTransport| {
-                    ConfigError::invalid("transport", e.to_string())
-                })?,
+            Some(t) => t.parse().map_err(|e: ferry_tunnel::UnknownTransport| {
+                ConfigError::invalid("transport", e.to_string())
+            })?,
         };
         if f.tcp_port == Some(0) {
             return Err(ConfigError::invalid("tcp_port", "must be 1-65535"));
@@ -342,7 +340,10 @@ impl AgentConfig {
         let fallback_after = f.fallback_after.unwrap_or(DEFAULT_FALLBACK_AFTER);
         let quic_retry = f.quic_retry.unwrap_or(DEFAULT_QUIC_RETRY);
         if fallback_after.is_zero() {
-            return Err(ConfigError::invalid("fallback_after", "must be longer than 0"));
+            return Err(ConfigError::invalid(
+                "fallback_after",
+                "must be longer than 0",
+            ));
         }
         if quic_retry < Duration::from_secs(1) {
             return Err(ConfigError::invalid("quic_retry", "must be at least 1s"));

@@ -116,7 +116,10 @@ impl GatewayConfig {
                 let _ = writeln!(out, "agent_listen_tcp: {a} (TCP transport: TLS + HTTP/2)");
             }
             _ => {
-                let _ = writeln!(out, "agent_listen_tcp: off (agents on UDP-blocked networks cannot connect)");
+                let _ = writeln!(
+                    out,
+                    "agent_listen_tcp: off (agents on UDP-blocked networks cannot connect)"
+                );
             }
         }
         let _ = writeln!(

@@ -30,8 +30,7 @@ use serde::Deserialize;
 
 pub use self::agent::{
     AgentConfig, AgentCredential, DEFAULT_AGENT_CONNECT_TIMEOUT, DEFAULT_FALLBACK_AFTER,
-    DEFAULT_QUIC_RETRY, DEFAULT_RECONNECT_MAX,
-    DEFAULT_RECONNECT_MIN,
+    DEFAULT_QUIC_RETRY, DEFAULT_RECONNECT_MAX, DEFAULT_RECONNECT_MIN,
 };
 pub use self::cluster::{ClusterConfig, DEFAULT_REGISTRY_TIMEOUT, RegistrySpec};
 pub use self::flags::{AgentFlags, GatewayFlags};

@@ -83,7 +83,11 @@ fn cluster(old: &ClusterConfig, new: &ClusterConfig) -> Result<(), ReloadError> 
 pub(super) fn check(old: &GatewayConfig, new: &GatewayConfig) -> Result<(), ReloadError> {
     changed("listen", &old.listen, &new.listen)?;
     changed("agent_listen", &old.agent_listen, &new.agent_listen)?;
-    changed("agent_listen_tcp", &old.agent_listen_tcp, &new.agent_listen_tcp)?;
+    changed(
+        "agent_listen_tcp",
+        &old.agent_listen_tcp,
+        &new.agent_listen_tcp,
+    )?;
     changed("metrics", &addr(old.metrics), &addr(new.metrics))?;
     if old.client_tls.is_some() != new.client_tls.is_some() {
         return Err(toggled("client_tls", new.client_tls.is_some()));

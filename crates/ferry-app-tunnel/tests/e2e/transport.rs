@@ -67,9 +67,11 @@ async fn curl_through(front: SocketAddr, agent: &str, server: SocketAddr) -> Vec
 async fn udp_blocked_agent_falls_back_to_tcp_and_curl_gets_1_mib_byte_exact() {
     let files = Files::new(1);
     // The TCP transport on its own port: nothing answers UDP there.
-    let gw = start_gateway(
-        &files.gateway_config_with("127.0.0.1:0", "agent_listen_tcp = \"127.0.0.1:0\"", ""),
-    )
+    let gw = start_gateway(&files.gateway_config_with(
+        "127.0.0.1:0",
+        "agent_listen_tcp = \"127.0.0.1:0\"",
+        "",
+    ))
     .await;
     let tcp = gw.agents_tcp.expect("the tcp transport listens");
     assert_ne!(tcp.port(), gw.agents.port());
@@ -105,7 +107,11 @@ async fn udp_blocked_agent_falls_back_to_tcp_and_curl_gets_1_mib_byte_exact() {
 async fn forced_tcp_transport_carries_curl_1_mib_byte_exact() {
     let files = Files::new(1);
     let gw = start_gateway(&files.gateway_config("127.0.0.1:0", "")).await;
-    assert_eq!(gw.agents_tcp, Some(gw.agents), "tcp listens on the quic address by default");
+    assert_eq!(
+        gw.agents_tcp,
+        Some(gw.agents),
+        "tcp listens on the quic address by default"
+    );
     let mut agent =
         start_agent(&files.agent_config(gw.agents, "edge-0", "transport = \"tcp\"")).await;
     let status = agent.wait_for(|s| s.connected).await;
@@ -115,7 +121,12 @@ async fn forced_tcp_transport_carries_curl_1_mib_byte_exact() {
     let data = payload(1 << 20, 20);
     let server = file_server(data.clone()).await;
     let got = curl_through(gw.client, "edge-0", server).await;
-    assert!(got == data, "bytes differ ({} of {} bytes)", got.len(), data.len());
+    assert!(
+        got == data,
+        "bytes differ ({} of {} bytes)",
+        got.len(),
+        data.len()
+    );
     agent.stop().await;
     gw.stop().await;
 }
@@ -125,12 +136,12 @@ async fn forced_tcp_transport_carries_curl_1_mib_byte_exact() {
 #[tokio::test]
 async fn tcp_transport_can_be_turned_off() {
     let files = Files::new(1);
-    let gw = start_gateway(
-        &files.gateway_config_with("127.0.0.1:0", "agent_listen_tcp = \"off\"", ""),
-    )
-    .await;
+    let gw =
+        start_gateway(&files.gateway_config_with("127.0.0.1:0", "agent_listen_tcp = \"off\"", ""))
+            .await;
     assert_eq!(gw.agents_tcp, None);
-    let mut agent = start_agent(&files.agent_config(gw.agents, "edge-0", "transport = \"quic\"")).await;
+    let mut agent =
+        start_agent(&files.agent_config(gw.agents, "edge-0", "transport = \"quic\"")).await;
     let status = agent.wait_for(|s| s.connected).await;
     assert_eq!(status.transport, Some(TransportKind::Quic));
     agent.stop().await;

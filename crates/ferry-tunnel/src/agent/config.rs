@@ -13,8 +13,8 @@ use ferry_bridge::BridgeConfig;
 use crate::agent_id::AgentId;
 use crate::backoff::Backoff;
 use crate::dialer::{DialerName, DirectDialer, SharedTcpDialer};
-use crate::transport::{Transport, TransportKind};
 use crate::quic::QuicSettings;
+use crate::transport::{Transport, TransportKind};
 use crate::wire::{Credential, RejectReason};
 
 /// Agent settings. [`AgentConfig::new`] takes what has no default; the other fields are public

@@ -299,7 +299,11 @@ pub(crate) async fn connect_tcp(
     let stream = match timeout_at(deadline, config.tcp_dialer.dial(addr, &config.server_name)).await
     {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(ConnectFailure::Failed(format!("tcp connect to {addr}: {e}"))),
+        Ok(Err(e)) => {
+            return Err(ConnectFailure::Failed(format!(
+                "tcp connect to {addr}: {e}"
+            )));
+        }
         Err(_elapsed) => {
             return Err(ConnectFailure::Failed(format!(
                 "tcp connect to {addr} timed out"
@@ -322,7 +326,9 @@ pub(crate) async fn connect_tcp(
         ));
     }
     let exchange = async {
-        tls.write_all(&auth_message(config)).await.map_err(|e| failed(&e))?;
+        tls.write_all(&auth_message(config))
+            .await
+            .map_err(|e| failed(&e))?;
         tls.flush().await.map_err(|e| failed(&e))?;
         match read_message(&mut tls, REPLY_LEN, decode_auth_reply).await {
             Ok((AuthReply::Ok, rest)) => Ok(rest),

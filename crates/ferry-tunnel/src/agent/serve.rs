@@ -14,10 +14,10 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use super::{End, Shared, classify, dial::dial};
 use crate::halves::{RecvHalf, SendHalf};
 use crate::metrics::{AGENT_ACTIVE_TUNNELS, AGENT_BYTES, AGENT_TUNNELS};
-use crate::tcp::stream::{H2Recv, H2Send};
-use crate::tcp::{CLOSE_CODE, CLOSE_LINGER, CLOSE_PATH, CLOSE_REASON, TUNNEL_PATH, keep_alive};
 use crate::read::{ReadError, read_message};
 use crate::stream::TunnelStream;
+use crate::tcp::stream::{H2Recv, H2Send};
+use crate::tcp::{CLOSE_CODE, CLOSE_LINGER, CLOSE_PATH, CLOSE_REASON, TUNNEL_PATH, keep_alive};
 use crate::wire::{
     MAX_HEADER_LEN, TunnelStatus, WireError, close_code, decode_header, encode_status,
 };
@@ -71,7 +71,10 @@ enum Request {
     Other(h2::server::SendResponse<Bytes>),
 }
 
-fn route(request: http::Request<h2::RecvStream>, respond: h2::server::SendResponse<Bytes>) -> Request {
+fn route(
+    request: http::Request<h2::RecvStream>,
+    respond: h2::server::SendResponse<Bytes>,
+) -> Request {
     let post = request.method() == http::Method::POST;
     match request.uri().path() {
         TUNNEL_PATH if post => Request::Tunnel(respond, request.into_body()),
@@ -103,7 +106,10 @@ fn start_tunnel(
     body: h2::RecvStream,
     draining: bool,
 ) {
-    let Ok(response) = http::Response::builder().status(http::StatusCode::OK).body(()) else {
+    let Ok(response) = http::Response::builder()
+        .status(http::StatusCode::OK)
+        .body(())
+    else {
         return;
     };
     let Ok(send) = respond.send_response(response, false) else {

@@ -14,8 +14,8 @@ use crate::agent_id::AgentId;
 use crate::metrics::AGENT_AUTH;
 use crate::quic::has_alpn;
 use crate::read::{ReadError, read_message};
-use crate::verifier::AgentRejected;
 use crate::transport::TransportKind;
+use crate::verifier::AgentRejected;
 use crate::wire::{
     AuthReply, AuthRequest, MAX_AUTH_LEN, RejectReason, WireError, close_code, decode_auth,
     encode_auth_reply,

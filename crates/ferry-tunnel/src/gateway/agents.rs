@@ -27,7 +27,10 @@ pub(super) struct AgentEntry {
 /// Sets `ferry_tunnel_agents_connected{transport}` from the table.
 pub(super) fn set_gauge(agents: &std::collections::HashMap<AgentId, AgentEntry>) {
     for kind in [TransportKind::Quic, TransportKind::Tcp] {
-        let n = agents.values().filter(|e| e.conn.transport() == kind).count();
+        let n = agents
+            .values()
+            .filter(|e| e.conn.transport() == kind)
+            .count();
         #[allow(clippy::cast_precision_loss)] // agent counts are far below 2^52
         metrics::gauge!(AGENTS_CONNECTED, "transport" => kind.label()).set(n as f64);
     }

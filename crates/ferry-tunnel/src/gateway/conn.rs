@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::halves::{RecvHalf, SendHalf};
 use crate::quic::QuicSettings;
 use crate::tcp::stream::{H2Recv, H2Send, io_error};
-use crate::tcp::{self, AUTHORITY, CLOSE_CODE, CLOSE_LINGER, CLOSE_PATH, CLOSE_REASON, TUNNEL_PATH};
+use crate::tcp::{
+    self, AUTHORITY, CLOSE_CODE, CLOSE_LINGER, CLOSE_PATH, CLOSE_REASON, TUNNEL_PATH,
+};
 use crate::transport::TransportKind;
 
 /// A live agent connection.

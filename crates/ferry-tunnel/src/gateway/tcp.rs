@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsAcceptor;
@@ -162,8 +162,22 @@ async fn handle(
         count_as("alpn", TCP);
         return;
     }
-    let read = match timeout_at(deadline, read_message(&mut tls, MAX_AUTH_LEN, decode_auth)).await
-    {
+    serve_plain(&inner, tls, remote, deadline, pending).await;
+}
+
+/// Everything after TLS, on the decrypted stream: the auth message, the reply, the HTTP/2
+/// handshake by `deadline`, then the agent is registered and its connection driven (the
+/// fuzz harness `tunnel_tcp` feeds this directly).
+pub(crate) async fn serve_plain<T>(
+    inner: &Arc<Inner>,
+    mut tls: T,
+    remote: SocketAddr,
+    deadline: Instant,
+    pending: Pending,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let read = match timeout_at(deadline, read_message(&mut tls, MAX_AUTH_LEN, decode_auth)).await {
         Ok(read) => read,
         Err(_elapsed) => {
             tracing::info!(%remote, reason = "timeout", transport = "tcp", "agent authentication failed");
@@ -171,7 +185,7 @@ async fn handle(
             return;
         }
     };
-    let (id, credential, checked_in) = match decide(&inner, read) {
+    let (id, credential, checked_in) = match decide(inner, read) {
         Verdict::Accept(authenticated) => authenticated,
         Verdict::Reject(reason, Failed(_, label)) => {
             tracing::info!(%remote, reason = label, transport = "tcp", "agent authentication failed");
@@ -223,5 +237,22 @@ async fn handle(
     inner
         .tasks
         .spawn(async move { driver.drive(connection, settings).await });
-    super::agents::register(&inner, id, Conn::Tcp(conn), credential, checked_in);
+    super::agents::register(inner, id, Conn::Tcp(conn), credential, checked_in);
+}
+
+impl Gateway {
+    /// The TCP transport's gateway side on a decrypted stream, as if TLS had just completed
+    /// (the fuzz harness `tunnel_tcp`); returns when authentication ended, the agent's
+    /// connection driver is spawned on the gateway's tasks.
+    pub(crate) async fn serve_plain_tcp<T>(&self, io: T)
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(pending) = take_pending(&self.inner) else {
+            return;
+        };
+        let deadline = Instant::now() + self.inner.config.auth_timeout;
+        let remote = SocketAddr::from(([192, 0, 2, 1], 1));
+        serve_plain(&self.inner, io, remote, deadline, pending).await;
+    }
 }

@@ -96,7 +96,12 @@ pub(crate) async fn keep_alive(mut pings: PingPong, s: QuicSettings) -> &'static
     let wait = s.idle_timeout.saturating_sub(s.keep_alive_interval);
     loop {
         tokio::time::sleep(s.keep_alive_interval).await;
-        match tokio::time::timeout(wait.max(Duration::from_millis(1)), pings.ping(h2::Ping::opaque())).await {
+        match tokio::time::timeout(
+            wait.max(Duration::from_millis(1)),
+            pings.ping(h2::Ping::opaque()),
+        )
+        .await
+        {
             Ok(Ok(_pong)) => {}
             Ok(Err(_)) => return "ping failed",
             Err(_elapsed) => return "idle timeout",

@@ -11,7 +11,8 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::common::{
-    Pki, agent_config, both_transports, fast_gateway_config, start_agent, start_gateway_serving, verify,
+    Pki, agent_config, both_transports, fast_gateway_config, start_agent, start_gateway_serving,
+    verify,
 };
 
 /// Certificates are checked against the real clock by rustls, so they are made with it.
@@ -48,7 +49,8 @@ fn pki(chain_pem: &str, key_pem: &str, ca_pem: &str) -> (Pki, rustls::ServerConf
 /// presenting `server`, trusting `pki`'s roots.
 async fn agent_error(pki: &Pki, server: rustls::ServerConfig, server_name: &str) -> String {
     let gateway = Gateway::new(fast_gateway_config(), verify);
-    let gw = start_gateway_serving(gateway, "127.0.0.1:0".parse().unwrap(), || server.clone()).await;
+    let gw =
+        start_gateway_serving(gateway, "127.0.0.1:0".parse().unwrap(), || server.clone()).await;
     let mut config = agent_config(pki, gw.addr, "site-1", "token-site-1", "127.0.0.1");
     config.server_name = server_name.to_owned();
     config.roots_source = Some("--tls-ca ca.pem".to_owned());

@@ -77,7 +77,10 @@ async fn auto_uses_quic_when_it_answers() {
     let status = agent.wait_for(|s| s.connected).await;
     assert_eq!(status.transport, Some(TransportKind::Quic));
     assert_eq!(status.fallbacks, 0);
-    assert_eq!(status.transport_reason.as_deref(), Some("auto: quic connected"));
+    assert_eq!(
+        status.transport_reason.as_deref(),
+        Some("auto: quic connected")
+    );
     assert_eq!(
         gw.gateway.agent_transport(&id("site-1")),
         Some(TransportKind::Quic)
@@ -139,7 +142,9 @@ async fn forced_quic_does_not_fall_back() {
     config.transport = Transport::Quic;
     config.auth_timeout = Duration::from_millis(300);
     let mut agent = start_agent(config);
-    let status = agent.wait_for(|s| s.attempts >= 2 && s.last_error.is_some()).await;
+    let status = agent
+        .wait_for(|s| s.attempts >= 2 && s.last_error.is_some())
+        .await;
     assert!(!status.connected);
     assert_eq!(status.fallbacks, 0);
     assert_eq!(gw.gateway.connected_agents(), 0);
@@ -209,12 +214,15 @@ async fn quic_probe_brings_quic_back_at_the_next_connection() {
     // A verifier that can be told to refuse, to end the agent's connection on demand.
     let refuse = Arc::new(AtomicBool::new(false));
     let r = Arc::clone(&refuse);
-    let gateway = Gateway::new(fast_gateway_config(), move |id: &AgentId, c: &str, now: u64| {
-        if r.load(Ordering::SeqCst) {
-            return Err(AgentRejected::BadCredential);
-        }
-        verify(id, c, now)
-    });
+    let gateway = Gateway::new(
+        fast_gateway_config(),
+        move |id: &AgentId, c: &str, now: u64| {
+            if r.load(Ordering::SeqCst) {
+                return Err(AgentRejected::BadCredential);
+            }
+            verify(id, c, now)
+        },
+    );
     let (tcp_gw, black_hole) = loop {
         let tcp = gateway
             .bind_tcp("127.0.0.1:0".parse().unwrap(), pki.server_tls())
@@ -232,11 +240,17 @@ async fn quic_probe_brings_quic_back_at_the_next_connection() {
     assert_eq!(status.transport, Some(TransportKind::Tcp));
     // QUIC starts answering on the same gateway; the TCP connection stays up.
     drop(black_hole);
-    let quic_gw = run_bound(gateway.clone(), gateway.bind(addr, pki.server_tls()).unwrap());
+    let quic_gw = run_bound(
+        gateway.clone(),
+        gateway.bind(addr, pki.server_tls()).unwrap(),
+    );
     let status = agent.wait_for(|s| s.quic_probes_ok >= 1).await;
     assert!(status.connected, "the live tcp connection is kept");
     assert_eq!(status.connects, 1);
-    assert_eq!(gateway.agent_transport(&id("site-1")), Some(TransportKind::Tcp));
+    assert_eq!(
+        gateway.agent_transport(&id("site-1")),
+        Some(TransportKind::Tcp)
+    );
     // The connection ends (revoked once); the next one uses QUIC.
     refuse.store(true, Ordering::SeqCst);
     assert_eq!(gateway.revalidate().revoked.len(), 1);
@@ -244,9 +258,15 @@ async fn quic_probe_brings_quic_back_at_the_next_connection() {
     let status = agent
         .wait_for(|s| s.connected && s.transport == Some(TransportKind::Quic))
         .await;
-    assert_eq!(status.transport_reason.as_deref(), Some("auto: quic connected"));
+    assert_eq!(
+        status.transport_reason.as_deref(),
+        Some("auto: quic connected")
+    );
     assert_eq!(status.fallbacks, 1);
-    assert_eq!(gateway.agent_transport(&id("site-1")), Some(TransportKind::Quic));
+    assert_eq!(
+        gateway.agent_transport(&id("site-1")),
+        Some(TransportKind::Quic)
+    );
     agent.stop().await;
     quic_gw.stop().await;
     tcp_gw.stop().await;
