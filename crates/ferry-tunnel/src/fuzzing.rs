@@ -215,10 +215,12 @@ pub fn tcp_gateway(data: &[u8]) {
         .unwrap();
     rt.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut config = GatewayConfig::default();
-        config.auth_timeout = Duration::from_secs(1);
-        config.open_timeout = Duration::from_secs(1);
-        config.drain_timeout = Duration::from_millis(10);
+        let config = GatewayConfig {
+            auth_timeout: Duration::from_secs(1),
+            open_timeout: Duration::from_secs(1),
+            drain_timeout: Duration::from_millis(10),
+            ..GatewayConfig::default()
+        };
         let gateway = Gateway::builder(config, |_: &AgentId, _: &str, _: u64| Ok(()))
             .events(Connected(tx))
             .build();
@@ -255,10 +257,10 @@ pub fn tcp_gateway(data: &[u8]) {
                     continue;
                 }
                 seen.extend_from_slice(&chunk[..n]);
-                if seen.len() >= 2 {
-                    if let Some(tx) = reply_tx.take() {
-                        let _ = tx.send(());
-                    }
+                if seen.len() >= 2
+                    && let Some(tx) = reply_tx.take()
+                {
+                    let _ = tx.send(());
                 }
                 // 2-byte auth reply, 24-byte client preface, then 9-byte frame headers.
                 let mut at = 2 + 24;

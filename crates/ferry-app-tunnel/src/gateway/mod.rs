@@ -198,8 +198,10 @@ pub fn bind_with_clock(
         agent_auth,
         services.clone(),
         tunnel.clone(),
-        endpoint.clone(),
-        agent_tcp.as_ref().map(|(e, _)| e.clone()),
+        reload::AgentEndpoints {
+            quic: endpoint.clone(),
+            tcp: agent_tcp.as_ref().map(|(e, _)| e.clone()),
+        },
         peer.as_ref().map(|(p, _, _)| p.clone()),
         stopping.clone(),
     );

@@ -53,6 +53,12 @@ pub struct Reloader {
     shared: Arc<Shared>,
 }
 
+/// The agent listeners whose certificate a reload swaps: QUIC, and the TCP transport's.
+pub(super) struct AgentEndpoints {
+    pub(super) quic: Endpoint,
+    pub(super) tcp: Option<ferry_tunnel::TcpEndpoint>,
+}
+
 struct Shared {
     running: Mutex<GatewayConfig>,
     agent_auth: AgentAuth,
@@ -78,11 +84,14 @@ impl Reloader {
         agent_auth: AgentAuth,
         services: Services<GatewayOpener>,
         tunnel: ferry_tunnel::Gateway,
-        endpoint: Endpoint,
-        tcp_endpoint: Option<ferry_tunnel::TcpEndpoint>,
+        endpoints: AgentEndpoints,
         peer: Option<PeerFront<LocalOpener>>,
         stopping: CancellationToken,
     ) -> Self {
+        let AgentEndpoints {
+            quic: endpoint,
+            tcp: tcp_endpoint,
+        } = endpoints;
         // The services open tunnels with the client front's opener: one handle gives both.
         let front = services.front().clone();
         Self {

@@ -145,7 +145,7 @@ async fn handle(
 ) {
     let deadline = Instant::now() + inner.config.auth_timeout;
     let _ = stream.set_nodelay(true);
-    let mut tls = match timeout_at(deadline, TlsAcceptor::from(tls).accept(stream)).await {
+    let tls = match timeout_at(deadline, TlsAcceptor::from(tls).accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             tracing::debug!(%remote, error = %e, "agent tls handshake failed");
