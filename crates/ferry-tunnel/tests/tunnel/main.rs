@@ -12,6 +12,7 @@ mod rebinding;
 mod reconnect;
 mod revoke;
 mod statuses;
+mod tcp;
 mod transport;
 mod tunnels;
 mod update;
