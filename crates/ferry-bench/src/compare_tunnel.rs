@@ -11,6 +11,8 @@
 //!   certificate, static tokens made with `ferry-gateway token new`); every client connection
 //!   starts with `CONNECT` and `Proxy-Authorization: Basic`, counted in its cost.
 //!
+//! - `ferry-tcp` (with `--ferry-tcp`): the same programs with `ferry-agent --transport tcp`
+//!   (TLS 1.3 + HTTP/2 over TCP between them);
 //! - `quic-bare` (with `--quic-bare`): the barest tunnel on quinn, this program's
 //!   `quic-relay-public` and `quic-relay-private` (see `quic_relay`): what QUIC itself costs
 //!   here, without any of the tunnel's features.
@@ -42,6 +44,7 @@ pub(crate) struct Opts {
     pub(crate) rathole: Option<PathBuf>,
     pub(crate) rathole_noise: Option<PathBuf>,
     pub(crate) quic_bare: bool,
+    pub(crate) ferry_tcp: bool,
     pub(crate) bytes: u64,
     pub(crate) seconds: Duration,
     pub(crate) rounds: usize,
@@ -261,13 +264,17 @@ async fn quic_bare(dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> {
     Ok(path)
 }
 
-/// `ferry-gateway` (limits off, the upstream allowed) and one `ferry-agent` for it.
+/// `ferry-gateway` (limits off, the upstream allowed) and one `ferry-agent` for it, on
+/// `transport` (`quic` or `tcp`).
 async fn ferry(
     gateway: &Path,
     agent: &Path,
     dir: &Path,
     upstream: SocketAddr,
+    transport: &str,
 ) -> io::Result<TunnelPath> {
+    let dir = &dir.join(transport);
+    std::fs::create_dir_all(dir)?;
     let (cert, key) = make_cert(dir, CertKind::Ecdsa)?;
     let tokens = dir.join("tokens");
     let tokens_arg = tokens.display().to_string();
@@ -340,13 +347,19 @@ async fn ferry(
                 "--allow".into(),
                 upstream.to_string(),
                 "--allow-special-addresses".into(),
+                "--transport".into(),
+                transport.into(),
                 "--log".into(),
                 "warn".into(),
             ],
         )?,
     );
     let path = TunnelPath {
-        name: "ferry".into(),
+        name: if transport == "quic" {
+            "ferry".into()
+        } else {
+            format!("ferry-{transport}")
+        },
         dest: Dest::http_connect(listen, upstream, "bench", &client_token),
         procs: vec![gw, ag],
     };
@@ -393,7 +406,10 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
         paths.push(quic_bare(dir, upstream).await?);
     }
     if let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) {
-        paths.push(ferry(gateway, agent, dir, upstream).await?);
+        paths.push(ferry(gateway, agent, dir, upstream, "quic").await?);
+        if o.ferry_tcp {
+            paths.push(ferry(gateway, agent, dir, upstream, "tcp").await?);
+        }
     }
     let load0 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut figs: Vec<Figures> = paths.iter().map(|_| Figures::default()).collect();

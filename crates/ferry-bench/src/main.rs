@@ -176,6 +176,10 @@ enum Cmd {
         /// `quic-relay-public` and `quic-relay-private`), what QUIC itself costs here.
         #[arg(long)]
         quic_bare: bool,
+        /// Also measure `ferry-tcp`: the same gateway and agent with `--transport tcp` (TLS +
+        /// HTTP/2 over TCP between them) beside `ferry` (QUIC), in the same run.
+        #[arg(long, requires = "gateway")]
+        ferry_tcp: bool,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 512 << 20)]
         bytes: u64,
@@ -286,6 +290,7 @@ fn main() -> io::Result<()> {
                 rathole,
                 rathole_noise,
                 quic_bare,
+                ferry_tcp,
                 bytes,
                 seconds,
                 rounds,
@@ -296,6 +301,7 @@ fn main() -> io::Result<()> {
                     rathole,
                     rathole_noise,
                     quic_bare,
+                    ferry_tcp,
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     rounds,
