@@ -121,7 +121,8 @@ impl Agent {
     /// | settings | from |
     /// |---|---|
     /// | `allowlist`, `dial_timeout`, `header_timeout`, `bridge` | the next tunnel stream |
-    /// | `gateway`, `server_name`, `roots`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels` | the next connection attempt |
+    /// | `gateway`, `gateway_tcp`, `server_name`, `roots`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels`, `transport`, `fallback_after`, `tcp_dialer` | the next connection attempt |
+    /// | `quic_retry` | the next TCP connection's probes |
     /// | `backoff` | the next delay (the attempt count goes on) |
     /// | `drain_timeout` | the next drain |
     ///
