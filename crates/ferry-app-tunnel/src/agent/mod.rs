@@ -11,7 +11,10 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `ferry_agent_connected` | gauge (0/1) | |
-//! | `ferry_agent_connects_total` | counter | `kind` (`initial`, `reconnect`), `result` (`ok`, `rejected`, `failed`) |
+//! | `ferry_agent_connects_total` | counter | `kind` (`initial`, `reconnect`), `result` (`ok`, `rejected`, `failed`), `transport` (`quic`, `tcp`) |
+//! | `ferry_agent_transport` | gauge (0/1) | `transport` (`quic`, `tcp`): the live connection's |
+//! | `ferry_agent_transport_fallbacks_total` | counter | |
+//! | `ferry_agent_quic_probes_total` | counter | `result` (`ok`, `failed`) |
 //! | `ferry_agent_disconnects_total` | counter | `reason` (`lost`, `replaced`) |
 //! | `ferry_agent_tunnels_total` | counter | `status` (`ok`, `denied`, `refused`, `unreachable`, `timeout`, `dns_failure`, `failure`, `unavailable`, `malformed`, `unsupported_version`) |
 //! | `ferry_agent_active_tunnels` | gauge | |
