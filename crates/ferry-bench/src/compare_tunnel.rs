@@ -13,6 +13,8 @@
 //! - `ferry-service` (with `--service`): the same programs, the gateway exposing the upstream
 //!   as a TCP port service (`[[service]]`): clients connect straight to the service port and
 //!   send no `CONNECT`, exactly what rathole's visitors do.
+//! - `ferry/T`, `ferry-service/T` (with `--transport T`, repeatable, `quic` or `tcp`): the
+//!   same with `ferry-agent --transport T` (`tcp`: TLS 1.3 + HTTP/2 over TCP between them).
 //!
 //! - `quic-bare` (with `--quic-bare`): the barest tunnel on quinn, this program's
 //!   `quic-relay-public` and `quic-relay-private` (see `quic_relay`): what QUIC itself costs

@@ -111,7 +111,7 @@ fn sighup_during_a_transfer_keeps_it_and_new_connects_use_the_new_allowlist() {
     assert!(rest.is_empty(), "{} bytes past the end", rest.len());
     assert_eq!(gw.metric("ferry_config_reloads_total{result=\"ok\"}"), 1.0);
     assert_eq!(
-        gw.metric("ferry_tunnel_agent_auth_total{result=\"ok\"}"),
+        gw.metric("ferry_tunnel_agent_auth_total{result=\"ok\",transport=\"quic\"}"),
         1.0
     );
     // Every gateway metric comes with its HELP text.
@@ -199,10 +199,13 @@ fn removed_client_token_gets_407_while_the_agent_and_other_clients_go_on() {
     );
     // The agent kept its one connection: no second authentication, still connected.
     assert_eq!(
-        gw.metric("ferry_tunnel_agent_auth_total{result=\"ok\"}"),
+        gw.metric("ferry_tunnel_agent_auth_total{result=\"ok\",transport=\"quic\"}"),
         1.0
     );
-    assert_eq!(gw.metric("ferry_tunnel_agents_connected"), 1.0);
+    assert_eq!(
+        gw.metric("ferry_tunnel_agents_connected{transport=\"quic\"}"),
+        1.0
+    );
 
     // By default the revoked client's live tunnel runs to its end.
     release.send(()).unwrap();
@@ -279,8 +282,14 @@ fn removed_agent_token_disconnects_the_agent_and_refuses_it() {
     agent.wait_for("gateway rejected the agent");
     assert_eq!(curl(gw.client, "edge-1", client, http).0, 503);
     assert_eq!(gw.metric("ferry_tunnel_agents_revoked_total"), 1.0);
-    assert_eq!(gw.metric("ferry_tunnel_agents_connected"), 0.0);
-    assert!(gw.metric("ferry_tunnel_agent_auth_total{result=\"bad_credential\"}") >= 1.0);
+    assert_eq!(
+        gw.metric("ferry_tunnel_agents_connected{transport=\"quic\"}"),
+        0.0
+    );
+    assert!(
+        gw.metric("ferry_tunnel_agent_auth_total{result=\"bad_credential\",transport=\"quic\"}")
+            >= 1.0
+    );
     assert_eq!(agent.terminate(), Some(0));
     assert_eq!(gw.program.terminate(), Some(0));
 }

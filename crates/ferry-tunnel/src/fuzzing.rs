@@ -273,3 +273,135 @@ pub fn datagram(data: &[u8]) {
     assert_eq!(back, sent);
     assert!(!reader.is_mid_frame());
 }
+
+/// Harness `tunnel_tcp`: arbitrary bytes as the plaintext an agent sends the gateway on the
+/// TCP transport (after TLS): the auth message, then HTTP/2 frames as the agent's server
+/// side. The input is `n1` (2 bytes, big-endian), `n2` (2 bytes), then the stream: its first
+/// `n1` bytes are sent at once (the auth message), the next `n2` once the gateway answered
+/// (2 bytes: an agent waits for the reply before HTTP/2 starts), the rest once the gateway
+/// sent its first HEADERS frame (when the bytes authenticate, the gateway opens one tunnel
+/// and reads what comes back), so inputs can answer a stream the gateway opened. In memory (a tokio duplex), on a
+/// current-thread runtime, bounded by a 5 s timeout; whatever the bytes, nothing may panic
+/// or hang.
+pub fn tcp_gateway(data: &[u8]) {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::{AgentEvents, Gateway, GatewayConfig};
+
+    struct Connected(tokio::sync::mpsc::UnboundedSender<AgentId>);
+    impl AgentEvents for Connected {
+        fn connected(&self, agent: &AgentId) {
+            let _ = self.0.send(agent.clone());
+        }
+        fn disconnected(&self, _agent: &AgentId) {}
+    }
+
+    let mut b = Bytes(data);
+    let n1 = usize::from(u16::from_be_bytes(b.array()));
+    let n2 = usize::from(u16::from_be_bytes(b.array()));
+    let (now, rest) = b.0.split_at(n1.min(b.0.len()));
+    let (after_reply, later) = rest.split_at(n2.min(rest.len()));
+    let (now, after_reply, later) = (now.to_vec(), after_reply.to_vec(), later.to_vec());
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let config = GatewayConfig {
+            auth_timeout: Duration::from_secs(1),
+            open_timeout: Duration::from_secs(1),
+            drain_timeout: Duration::from_millis(10),
+            ..GatewayConfig::default()
+        };
+        let gateway = Gateway::builder(config, |_: &AgentId, _: &str, _: u64| Ok(()))
+            .events(Connected(tx))
+            .build();
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (mut from_gateway, mut to_gateway) = tokio::io::split(theirs);
+        let (headers_tx, headers_rx) = tokio::sync::oneshot::channel::<()>();
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio_util::sync::CancellationToken::new();
+        let feed = async move {
+            let _ = to_gateway.write_all(&now).await;
+            if !after_reply.is_empty() && reply_rx.await.is_ok() {
+                let _ = to_gateway.write_all(&after_reply).await;
+            }
+            if !later.is_empty() && headers_rx.await.is_ok() {
+                let _ = to_gateway.write_all(&later).await;
+            }
+            let _ = to_gateway.shutdown().await;
+            // Keeps the write half (and so the duplex) open until the gateway is done.
+            std::future::pending::<()>().await;
+        };
+        // Reads what the gateway sends (auth reply, HTTP/2 preface, frames) and tells the
+        // feed when the first HEADERS frame went by.
+        let ended = done.clone();
+        let drain = async move {
+            let mut seen = Vec::new();
+            let mut headers_tx = Some(headers_tx);
+            let mut reply_tx = Some(reply_tx);
+            let mut chunk = vec![0u8; 16 * 1024];
+            while let Ok(n) = from_gateway.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                if headers_tx.is_none() {
+                    continue;
+                }
+                seen.extend_from_slice(&chunk[..n]);
+                if seen.len() >= 2
+                    && let Some(tx) = reply_tx.take()
+                {
+                    let _ = tx.send(());
+                }
+                // 2-byte auth reply, 24-byte client preface, then 9-byte frame headers.
+                let mut at = 2 + 24;
+                while let Some(head) = seen.get(at..at + 9) {
+                    let len = usize::from(head[0]) << 16
+                        | usize::from(head[1]) << 8
+                        | usize::from(head[2]);
+                    if head[3] == 1 {
+                        if let Some(tx) = headers_tx.take() {
+                            let _ = tx.send(());
+                        }
+                        break;
+                    }
+                    at += 9 + len;
+                }
+            }
+            ended.cancel();
+        };
+        let g = gateway.clone();
+        let open = async move {
+            let id = tokio::select! {
+                id = rx.recv() => id,
+                () = done.cancelled() => None,
+            };
+            if let Some(id) = id {
+                let dest =
+                    Destination::new(DestHost::Ip(Ipv4Addr::LOCALHOST.into()), NonZeroU16::MIN);
+                let client = SocketAddr::from(([192, 0, 2, 7], 50000));
+                if let Ok(mut tunnel) = g.open(&id, dest, client).await {
+                    let _ = tunnel.write_all(b"payload").await;
+                    let _ = tunnel.shutdown().await;
+                    let mut back = Vec::new();
+                    let _ = (&mut tunnel).take(1 << 20).read_to_end(&mut back).await;
+                }
+            }
+        };
+        let serve = gateway.serve_plain_tcp(ours);
+        let run = async {
+            tokio::join!(serve, async {
+                tokio::select! {
+                    () = feed => {}
+                    _ = async { tokio::join!(drain, open) } => {}
+                }
+            });
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), run).await;
+    });
+}

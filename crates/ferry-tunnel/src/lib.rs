@@ -1,6 +1,7 @@
-//! Reverse-tunnel transport over QUIC (quinn, ring): an agent inside a private network holds
-//! one authenticated connection to a gateway, and the gateway opens a stream on it for every
-//! client tunnel; the agent connects to the destination and relays bytes.
+//! Reverse-tunnel transport over QUIC (quinn, ring), or over TLS 1.3 + HTTP/2 on TCP where UDP
+//! is blocked: an agent inside a private network holds one authenticated connection to a
+//! gateway, and the gateway opens a stream on it for every client tunnel; the agent connects
+//! to the destination and relays bytes.
 //!
 //! # What it does
 //!
@@ -28,13 +29,22 @@
 //!   checked address and ends the flow after [`AgentConfig::udp_idle_timeout`] (60 s) without
 //!   a datagram. Datagrams up to [`MAX_DATAGRAM`] (65,507) bytes cross whole, reliable and
 //!   ordered within a flow.
+//!   [`Gateway::run_tcp`] accepts agents on the **TCP transport** ([`TcpEndpoint`]: TLS 1.3,
+//!   the same authentication on the TLS stream, then HTTP/2 with one stream per tunnel and
+//!   the gateway as the HTTP/2 client); everything above holds across both transports (one
+//!   live connection per agent id, caps, statuses, half-close, keep-alive, drain).
 //! - [`Agent`]: connects to the gateway with ALPN `ferry-tunnel/1`, authenticates, serves
 //!   tunnels (allowlist and special-address check, resolve once, dial exactly the checked
 //!   address with a timeout, status, `ferry-bridge` relay), reconnects with exponential
 //!   back-off and full jitter ([`Backoff`]), drains on shutdown. [`Agent::update`] replaces
 //!   its settings while it runs (allowlist, CA roots, credential, timeouts, back-off, QUIC
 //!   settings, even the gateway): they apply from the next tunnel, connection attempt or
-//!   delay, and the live connection and its tunnels are not touched.
+//!   delay, and the live connection and its tunnels are not touched. Its
+//!   [`AgentConfig::transport`] is [`Transport::Auto`] by default: QUIC, falling back to TCP
+//!   when QUIC has not connected within [`AgentConfig::fallback_after`] (3 s), probing QUIC
+//!   again every [`AgentConfig::quic_retry`] (5 min) while on TCP; the TCP connection is
+//!   opened through a [`TcpDialer`] (the seam for an egress proxy). [`AgentStatus`] says which
+//!   transport is in use and why.
 //! - Metrics through the `metrics` facade, names in [`metrics`] (the gateway half's start
 //!   with `ferry_tunnel_`, the agent half's with `ferry_agent_`);
 //!   [`metrics::describe_gateway_metrics`] and [`metrics::describe_agent_metrics`] register
@@ -42,6 +52,12 @@
 //!
 //! # API changes
 //!
+//! - The TCP transport: [`Gateway::run_tcp`], [`Gateway::bind_tcp`], [`TcpEndpoint`],
+//!   [`Gateway::agent_transport`], [`Agent::run_tcp`]; [`AgentConfig`] gains `transport`,
+//!   `gateway_tcp`, `fallback_after`, `quic_retry` and `tcp_dialer`; [`AgentStatus`] gains
+//!   `transport`, `transport_reason`, `fallbacks` and `quic_probes_ok`. The gateway's
+//!   `ferry_tunnel_agents_connected` and `ferry_tunnel_agent_auth_total` and the agent's
+//!   `ferry_agent_connects_total` gain a `transport` label.
 //! - [`Agent::config`] returns an `Arc<AgentConfig>` (the settings in force, which
 //!   [`Agent::update`] can replace) instead of a reference; [`AgentStatus::updates`] counts the
 //!   updates.
@@ -74,7 +90,8 @@
 //! | tunnels per agent | 1024 (gateway semaphore and the agent's QUIC stream limit) |
 //! | tunnel header deadline (agent) | 10 s |
 //! | dial timeout (agent: resolve + connect) | 5 s |
-//! | keep-alive / idle timeout | 10 s / 30 s |
+//! | keep-alive / idle timeout | 10 s / 30 s (TCP transport: HTTP/2 `PING`) |
+//! | agent transport | auto: QUIC, TCP after 3 s without QUIC, QUIC probed every 5 min while on TCP |
 //! | stream / connection receive window | 2 MiB / 16 MiB |
 //! | tunnel idle / half-close linger (agent bridge) | 5 min / 30 s |
 //! | reconnect back-off | full jitter in `[0, min(30 s, 500 ms · 2^n)]` |
@@ -171,30 +188,38 @@
 mod agent;
 mod agent_id;
 mod backoff;
+mod dialer;
 mod events;
 // Fuzz harnesses: a panic there is a finding, so they may index what they built.
 #[allow(clippy::indexing_slicing)]
 #[doc(hidden)]
 pub mod fuzzing;
 mod gateway;
+mod halves;
 pub mod metrics;
 mod quic;
 mod read;
 mod stream;
 pub mod udp;
+mod tcp;
+mod transport;
 mod verifier;
 pub mod wire;
 
 pub use agent::{Agent, AgentConfig, AgentStatus};
 pub use agent_id::{AgentId, AgentIdError, MAX_AGENT_ID_LEN};
 pub use backoff::Backoff;
+pub use dialer::{DialFuture, DirectDialer, SharedTcpDialer, TcpDialer};
 pub use events::AgentEvents;
-pub use gateway::{Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError, Revalidated};
+pub use gateway::{
+    Gateway, GatewayBuilder, GatewayConfig, GatewayError, OpenError, Revalidated, TcpEndpoint,
+};
 pub use quic::{
     QuicConfigError, QuicSettings, bind_endpoint, client_crypto, server_crypto, transport_config,
 };
 pub use quinn;
 pub use stream::TunnelStream;
+pub use transport::{Transport, TransportKind, UnknownTransport};
 pub use verifier::{AgentRejected, AgentVerifier};
 pub use wire::{
     AuthReply, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_DATAGRAM, MAX_HEADER_LEN,

@@ -7,8 +7,8 @@
 //!
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
-//! | `ferry_tunnel_agents_connected` | gauge | | authenticated agents with a live connection (gateway) |
-//! | `ferry_tunnel_agent_auth_total` | counter | `result` = `ok`, `bad_credential`, `unavailable`, `malformed`, `timeout`, `handshake`, `alpn`, `refused` | agent authentication attempts (gateway) |
+//! | `ferry_tunnel_agents_connected` | gauge | `transport` = `quic`, `tcp` | authenticated agents with a live connection (gateway) |
+//! | `ferry_tunnel_agent_auth_total` | counter | `result` = `ok`, `bad_credential`, `unavailable`, `malformed`, `timeout`, `handshake`, `alpn`, `refused`, `probe` (an agent's QUIC probe, closed after the handshake); `transport` = `quic`, `tcp` | agent authentication attempts (gateway) |
 //! | `ferry_tunnel_agents_replaced_total` | counter | | connections closed because the same agent id authenticated again (gateway) |
 //! | `ferry_tunnel_agents_revoked_total` | counter | | connections closed because their credential no longer verified at a [`Gateway::revalidate`](crate::Gateway::revalidate) (gateway) |
 //! | `ferry_tunnel_tunnels_opened_total` | counter | `result` = `ok`, a [`TunnelStatus`](crate::TunnelStatus) label, `not_connected`, `timeout`, `stream_cap`, `connection_lost`, `protocol`, `udp_unsupported` | [`Gateway::open`](crate::Gateway::open) and [`Gateway::open_udp`](crate::Gateway::open_udp) calls |
@@ -19,7 +19,10 @@
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
 //! | `ferry_agent_connected` | gauge | | 1 while an authenticated connection to the gateway is up, else 0 |
-//! | `ferry_agent_connects_total` | counter | `kind` = `initial` (no connection yet since start), `reconnect`; `result` = `ok`, `rejected`, `failed` | connection attempts |
+//! | `ferry_agent_connects_total` | counter | `kind` = `initial` (no connection yet since start), `reconnect`; `result` = `ok`, `rejected`, `failed`; `transport` = `quic`, `tcp` (the one that connected, or the last one tried) | connection attempts |
+//! | `ferry_agent_transport` | gauge | `transport` = `quic`, `tcp` | 1 for the transport of the live connection, 0 for the other |
+//! | `ferry_agent_transport_fallbacks_total` | counter | | times `transport = auto` fell back from QUIC to TCP |
+//! | `ferry_agent_quic_probes_total` | counter | `result` = `ok`, `failed` | background QUIC probes while on TCP in auto mode |
 //! | `ferry_agent_disconnects_total` | counter | `reason` = `lost`, `replaced` | authenticated connections that ended other than by shutdown |
 //! | `ferry_agent_tunnels_total` | counter | `status` = a [`TunnelStatus`](crate::TunnelStatus) label (`ok`, `denied`, `refused`, `unreachable`, `timeout`, `dns_failure`, `failure`, `unavailable`, `malformed`, `unsupported_version`) | tunnel streams answered: the dial result |
 //! | `ferry_agent_active_tunnels` | gauge | | tunnels relaying now |
@@ -46,6 +49,12 @@ pub const AGENT_ACTIVE_TUNNELS: &str = "ferry_agent_active_tunnels";
 pub const AGENT_BYTES: &str = "ferry_agent_bytes_total";
 /// Counter: datagrams the agent relayed on UDP tunnels, by `direction`.
 pub const AGENT_UDP_DATAGRAMS: &str = "ferry_agent_udp_datagrams_total";
+/// Gauge: 1 for the transport (`quic`, `tcp`) of the live connection, 0 for the other.
+pub const AGENT_TRANSPORT: &str = "ferry_agent_transport";
+/// Counter: times `transport = auto` fell back from QUIC to TCP.
+pub const AGENT_FALLBACKS: &str = "ferry_agent_transport_fallbacks_total";
+/// Counter: background QUIC probes while on TCP in auto mode, by `result` (`ok`, `failed`).
+pub const AGENT_QUIC_PROBES: &str = "ferry_agent_quic_probes_total";
 
 /// Gives every agent-side metric its HELP text (call it once the recorder is installed, for
 /// example after starting the admin endpoint).
@@ -67,6 +76,18 @@ pub fn describe_agent_metrics() {
         "Tunnel streams answered, by status: ok, or why the destination was not dialled or not reached (denied, refused, unreachable, timeout, dns_failure, ...)."
     );
     metrics::describe_gauge!(AGENT_ACTIVE_TUNNELS, "Tunnels relaying bytes now.");
+    metrics::describe_gauge!(
+        AGENT_TRANSPORT,
+        "1 for the transport (quic, tcp) of the live connection to the gateway, 0 for the other."
+    );
+    metrics::describe_counter!(
+        AGENT_FALLBACKS,
+        "Times transport = auto fell back from QUIC to TCP (QUIC did not connect in time)."
+    );
+    metrics::describe_counter!(
+        AGENT_QUIC_PROBES,
+        "Background QUIC probes while connected over TCP in auto mode, by result (ok, failed)."
+    );
     metrics::describe_counter!(
         AGENT_BYTES,
         "Bytes relayed through tunnels, by direction, counted when a tunnel ends."

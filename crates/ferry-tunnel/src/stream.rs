@@ -1,4 +1,5 @@
-//! One tunnel: a QUIC bidirectional stream as a byte stream.
+//! One tunnel: a QUIC bidirectional stream, or an HTTP/2 stream on the TCP transport, as a
+//! byte stream.
 
 use std::io;
 use std::pin::Pin;
@@ -7,31 +8,33 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ferry_base::io::Prefixed;
-use quinn::{RecvStream, SendStream, VarInt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
-use crate::wire::stream_code;
+use crate::halves::{RecvHalf, SendHalf};
 
 /// An open tunnel: bytes written go to the destination through the agent, bytes read come
 /// from it.
 ///
 /// - `shutdown` (for example [`AsyncWriteExt::shutdown`](tokio::io::AsyncWriteExt::shutdown))
-///   finishes the QUIC send stream: the agent shuts down its write half to the destination
-///   while the other direction keeps flowing (half-close).
+///   finishes the QUIC send stream (on the TCP transport: `END_STREAM` on the HTTP/2 stream):
+///   the agent shuts down its write half to the destination while the other direction keeps
+///   flowing (half-close).
 /// - A read returns 0 once the destination closed its side and everything it sent was read.
 /// - Dropping the stream before `shutdown` resets it (`RESET_STREAM`, code 1) so the other
 ///   end sees an error, never a clean end of a truncated transfer; dropping it before the read
-///   side ended asks the peer to stop sending (`STOP_SENDING`).
+///   side ended asks the peer to stop sending (`STOP_SENDING`). On the TCP transport both are
+///   `RST_STREAM` with `CANCEL`.
 ///
 /// The stream holds one of its agent's tunnel slots until dropped. After a clean finish, the
-/// gateway's drain still waits (up to 10 s) for the agent to acknowledge the last bytes.
+/// gateway's drain still waits (up to 10 s) for the agent to acknowledge the last bytes (QUIC;
+/// on TCP the connection is closed gracefully, which delivers what was queued).
 #[derive(Debug)]
 pub struct TunnelStream {
-    pub(crate) send: SendStream,
+    pub(crate) send: SendHalf,
     /// The receive side, after the bytes read past the tunnel header or status.
-    pub(crate) recv: Prefixed<RecvStream>,
+    pub(crate) recv: Prefixed<RecvHalf>,
     finished: bool,
     pub(crate) request_id: u64,
     _permit: Option<OwnedSemaphorePermit>,
@@ -44,8 +47,8 @@ const LINGER: Duration = Duration::from_secs(10);
 
 impl TunnelStream {
     pub(crate) fn new(
-        send: SendStream,
-        recv: RecvStream,
+        send: SendHalf,
+        recv: RecvHalf,
         prefix: Bytes,
         request_id: u64,
         permit: Option<OwnedSemaphorePermit>,
@@ -70,11 +73,8 @@ impl TunnelStream {
 
     /// Aborts both directions at once: resets the send side and stops the receive side.
     pub fn abort(&mut self) {
-        let _ = self.send.reset(VarInt::from_u32(stream_code::ABORTED));
-        let _ = self
-            .recv
-            .get_mut()
-            .stop(VarInt::from_u32(stream_code::ABORTED));
+        self.send.reset();
+        self.recv.get_mut().stop();
         self.finished = true;
     }
 }
@@ -82,13 +82,16 @@ impl TunnelStream {
 impl Drop for TunnelStream {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = self.send.reset(VarInt::from_u32(stream_code::ABORTED));
+            self.send.reset();
             return;
         }
+        let SendHalf::Quic(send) = &mut self.send else {
+            return;
+        };
         // Finished: quinn keeps sending the rest after the drop. Hold the drain token until the
         // peer has it all, so a drain does not close the connection under those bytes.
         if let (Some(token), Ok(rt)) = (self.token.take(), tokio::runtime::Handle::try_current()) {
-            let delivered = self.send.stopped();
+            let delivered = send.stopped();
             rt.spawn(async move {
                 let _ = tokio::time::timeout(LINGER, delivered).await;
                 drop(token);

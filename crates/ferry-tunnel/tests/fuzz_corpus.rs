@@ -8,6 +8,7 @@ fn fuzz_corpus_passes() {
         ("tunnel_auth", ferry_tunnel::fuzzing::auth as fn(&[u8])),
         ("tunnel_header", ferry_tunnel::fuzzing::header),
         ("tunnel_datagram", ferry_tunnel::fuzzing::datagram),
+        ("tunnel_tcp", ferry_tunnel::fuzzing::tcp_gateway),
     ]);
     assert!(seen >= 3, "expected the corpus under fuzz/corpus");
 }

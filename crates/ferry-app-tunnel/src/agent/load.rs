@@ -52,6 +52,12 @@ pub(crate) fn tunnel_config(
     tunnel.backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     tunnel.quic = config.quic;
     tunnel.udp_idle_timeout = config.udp_idle_timeout;
+    tunnel.transport = config.transport;
+    tunnel.gateway_tcp = config
+        .tcp_port
+        .map(|port| SocketAddr::new(gateway.ip(), port));
+    tunnel.fallback_after = config.fallback_after;
+    tunnel.quic_retry = config.quic_retry;
     Ok(tunnel)
 }
 

@@ -11,7 +11,10 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `ferry_agent_connected` | gauge (0/1) | |
-//! | `ferry_agent_connects_total` | counter | `kind` (`initial`, `reconnect`), `result` (`ok`, `rejected`, `failed`) |
+//! | `ferry_agent_connects_total` | counter | `kind` (`initial`, `reconnect`), `result` (`ok`, `rejected`, `failed`), `transport` (`quic`, `tcp`) |
+//! | `ferry_agent_transport` | gauge (0/1) | `transport` (`quic`, `tcp`): the live connection's |
+//! | `ferry_agent_transport_fallbacks_total` | counter | |
+//! | `ferry_agent_quic_probes_total` | counter | `result` (`ok`, `failed`) |
 //! | `ferry_agent_disconnects_total` | counter | `reason` (`lost`, `replaced`) |
 //! | `ferry_agent_tunnels_total` | counter | `status` (`ok`, `denied`, `refused`, `unreachable`, `timeout`, `dns_failure`, `failure`, `unavailable`, `malformed`, `unsupported_version`) |
 //! | `ferry_agent_active_tunnels` | gauge | |
@@ -98,8 +101,8 @@ impl AgentApp {
         }
     }
 
-    /// Binds a UDP socket of the gateway's address family on an ephemeral port, then
-    /// connects and serves tunnels, reconnecting with back-off, until `shutdown` completes;
+    /// Binds a UDP socket of the gateway's address family on an ephemeral port (none with
+    /// `transport = "tcp"`), then connects and serves tunnels, reconnecting with back-off, until `shutdown` completes;
     /// then drains (open tunnels get 30 s).
     ///
     /// # Errors
@@ -111,11 +114,17 @@ impl AgentApp {
             SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         };
         let config = self.agent.config();
-        let endpoint = ferry_tunnel::bind_endpoint(bind, &config.quic, None)
-            .map_err(|source| AppError::Bind { addr: bind, source })?;
-        tracing::info!(gateway = %config.gateway, agent = %config.agent_id, "agent starting");
-        drop(config);
-        self.agent.run(endpoint, shutdown).await;
+        tracing::info!(gateway = %config.gateway, agent = %config.agent_id, transport = %config.transport, "agent starting");
+        if config.transport == ferry_tunnel::Transport::Tcp {
+            // No UDP socket at all when QUIC is off.
+            drop(config);
+            self.agent.run_tcp(shutdown).await;
+        } else {
+            let endpoint = ferry_tunnel::bind_endpoint(bind, &config.quic, None)
+                .map_err(|source| AppError::Bind { addr: bind, source })?;
+            drop(config);
+            self.agent.run(endpoint, shutdown).await;
+        }
         tracing::info!("agent stopped");
         Ok(())
     }

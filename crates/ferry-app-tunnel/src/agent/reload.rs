@@ -27,11 +27,11 @@ pub(crate) type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// | keys | from |
 /// |---|---|
 /// | `allow`, `allow_special_addresses`, `connect_timeout`, `udp_idle_timeout` | the next tunnel |
-/// | `ca`, `cert` / `key` (read again), `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window` | the next connection to the gateway |
+/// | `ca`, `cert` / `key` (read again), `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window`, `tcp_port`, `fallback_after`, `quic_retry` | the next connection to the gateway |
 /// | `reconnect_min`, `reconnect_max` | the next reconnect delay |
 ///
-/// `gateway`, `server_name` and `agent_id` cannot change while the agent runs (its identity
-/// and where it connects): a file that changes them is refused
+/// `gateway`, `server_name`, `agent_id` and `transport` cannot change while the agent runs
+/// (its identity, where and how it connects): a file that changes them is refused
 /// ([`ReloadError::NeedsRestart`]). A changed `metrics` address keeps the running endpoint
 /// and is reported in [`Reloaded::needs_restart`].
 ///
@@ -155,12 +155,21 @@ fn plan(running: &AgentConfig, new: &AgentConfig) -> Result<Reloaded, ReloadErro
             &new.server_name,
         ));
     }
+    if new.transport != running.transport {
+        // `tcp` runs without a UDP socket, so the transport is fixed at start.
+        return Err(ReloadError::changed(
+            "transport",
+            running.transport,
+            new.transport,
+        ));
+    }
     let mut report = Reloaded::new([
         "allow (next tunnel)",
         "connect_timeout (next tunnel)",
         "udp_idle_timeout (next UDP tunnel)",
         "ca and credential, re-read (next connect)",
         "keep_alive, idle_timeout and receive windows (next connect)",
+        "tcp_port, fallback_after and quic_retry (next connect)",
         "reconnect_min and reconnect_max (next delay)",
     ]);
     if new.metrics != running.metrics {
@@ -190,6 +199,12 @@ mod tests {
         for (extra, key) in [
             ("", None),
             ("server_name = \"other.example.com\"", Some("server_name")),
+            ("transport = \"tcp\"", Some("transport")),
+            ("transport = \"auto\"", None),
+            (
+                "tcp_port = 443\nfallback_after = \"1s\"\nquic_retry = \"1m\"",
+                None,
+            ),
         ] {
             let r = plan(&running, &config(extra));
             match key {

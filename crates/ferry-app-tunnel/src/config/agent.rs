@@ -22,6 +22,10 @@ pub const DEFAULT_AGENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_secs(1);
 /// Default longest reconnect delay: 60 s.
 pub const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(60);
+/// Default time `transport = "auto"` gives QUIC before trying TCP: 3 s.
+pub const DEFAULT_FALLBACK_AFTER: Duration = Duration::from_secs(3);
+/// Default interval of the QUIC probes while on TCP in auto mode: 5 min.
+pub const DEFAULT_QUIC_RETRY: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +57,12 @@ pub(super) struct AgentFile {
     udp_idle_timeout: Option<Duration>,
     stream_receive_window: Option<u64>,
     receive_window: Option<u64>,
+    transport: Option<String>,
+    tcp_port: Option<u16>,
+    #[serde(default, deserialize_with = "de_some")]
+    fallback_after: Option<Duration>,
+    #[serde(default, deserialize_with = "de_some")]
+    quic_retry: Option<Duration>,
     metrics: Option<String>,
     #[serde(default)]
     log_format: Option<ferry_app_core::log::LogFormat>,
@@ -120,7 +130,7 @@ pub struct ClientCertFiles {
 /// The file format, with every key:
 ///
 /// ```toml
-/// gateway = "gw.example.com:4433"   # QUIC address of the gateway; required
+/// gateway = "gw.example.com:4433"   # address of the gateway (QUIC, and TCP); required
 /// server_name = "gw.example.com"    # name verified in its certificate; default: gateway's host
 /// ca = "/etc/ferry/ca.pem"          # CA certificates for the gateway; required
 /// cert = "/etc/ferry/edge-1.pem"    # client certificate for a gateway requiring one (mTLS);
@@ -138,12 +148,17 @@ pub struct ClientCertFiles {
 /// udp_idle_timeout = "60s"          # a UDP tunnel (flow) ends after this long without a datagram
 /// stream_receive_window = 2097152   # bytes the gateway may send on one tunnel before it is read
 /// receive_window = 16777216         # bytes it may send on all tunnels together (memory bound)
+/// transport = "auto"                # "auto" (QUIC, else TCP), "quic" or "tcp"
+/// tcp_port = 4433                   # the gateway's TCP-transport port; default: gateway's port
+/// fallback_after = "3s"             # auto: time QUIC gets before TCP is tried
+/// quic_retry = "5m"                 # auto, while on TCP: how often QUIC is probed again
 /// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct AgentConfig {
-    /// The gateway's QUIC address, `HOST:PORT` (`gateway`), resolved when connecting.
+    /// The gateway's address, `HOST:PORT` (`gateway`), resolved when connecting: UDP for
+    /// QUIC, and TCP (port `tcp_port` if set) for the TCP transport.
     pub gateway: (String, u16),
     /// The name verified in the gateway's certificate (`server_name`). Default: the gateway's
     /// host.
@@ -180,6 +195,20 @@ pub struct AgentConfig {
     /// datagram either way (`udp_idle_timeout`). Default 60 s
     /// ([`DEFAULT_UDP_IDLE_TIMEOUT`]).
     pub udp_idle_timeout: Duration,
+    /// Which transport reaches the gateway (`transport`: `auto`, `quic`, `tcp`). Default
+    /// `auto`: QUIC, and TLS + HTTP/2 over TCP when QUIC has not connected within
+    /// `fallback_after` (networks that block UDP). The keep-alive, idle timeout and windows
+    /// above apply to both.
+    pub transport: ferry_tunnel::Transport,
+    /// The gateway's port for the TCP transport (`tcp_port`). Default: the `gateway` port.
+    pub tcp_port: Option<u16>,
+    /// With `auto`: how long QUIC may take to connect and authenticate before the agent
+    /// tries TCP (`fallback_after`). Default [`DEFAULT_FALLBACK_AFTER`].
+    pub fallback_after: Duration,
+    /// With `auto`, while on TCP: how often a QUIC handshake is tried in the background; once
+    /// one succeeds the next connection uses QUIC (the live one is kept) (`quic_retry`).
+    /// Default [`DEFAULT_QUIC_RETRY`].
+    pub quic_retry: Duration,
     /// Admin endpoint, `/metrics` and `/healthz` (`metrics`, `IP:PORT`; `ferry-agent
     /// --metrics` overrides it). Default none.
     pub metrics: Option<SocketAddr>,
@@ -251,6 +280,10 @@ impl AgentConfig {
             udp_idle_timeout: None,
             stream_receive_window: None,
             receive_window: None,
+            transport: flags.transport.clone(),
+            tcp_port: None,
+            fallback_after: None,
+            quic_retry: None,
             metrics: None,
             log_format: None,
         })
@@ -336,6 +369,26 @@ impl AgentConfig {
             f.receive_window,
             &mut quic,
         )?;
+        let transport = match f.transport.as_deref() {
+            None => ferry_tunnel::Transport::Auto,
+            Some(t) => t.parse().map_err(|e: ferry_tunnel::UnknownTransport| {
+                ConfigError::invalid("transport", e.to_string())
+            })?,
+        };
+        if f.tcp_port == Some(0) {
+            return Err(ConfigError::invalid("tcp_port", "must be 1-65535"));
+        }
+        let fallback_after = f.fallback_after.unwrap_or(DEFAULT_FALLBACK_AFTER);
+        let quic_retry = f.quic_retry.unwrap_or(DEFAULT_QUIC_RETRY);
+        if fallback_after.is_zero() {
+            return Err(ConfigError::invalid(
+                "fallback_after",
+                "must be longer than 0",
+            ));
+        }
+        if quic_retry < Duration::from_secs(1) {
+            return Err(ConfigError::invalid("quic_retry", "must be at least 1s"));
+        }
         let metrics = f
             .metrics
             .map(|m| {
@@ -357,6 +410,10 @@ impl AgentConfig {
             reconnect_max,
             quic,
             udp_idle_timeout,
+            transport,
+            tcp_port: f.tcp_port,
+            fallback_after,
+            quic_retry,
             metrics,
             log_format: f.log_format.unwrap_or_default(),
         })

@@ -16,6 +16,18 @@ impl AgentConfig {
             self.gateway_text(),
             self.server_name
         );
+        let tcp_port = self.tcp_port.unwrap_or(self.gateway.1);
+        out.push_str(&match self.transport {
+            ferry_tunnel::Transport::Quic => "transport: quic (UDP only, no TCP fallback)\n".to_owned(),
+            ferry_tunnel::Transport::Tcp => {
+                format!("transport: tcp (TLS + HTTP/2 to TCP port {tcp_port}, no UDP)\n")
+            }
+            _ => format!(
+                "transport: auto (QUIC first; TLS + HTTP/2 to TCP port {tcp_port} when QUIC has not connected within fallback_after={}; while on TCP, QUIC probed every quic_retry={})\n",
+                format_duration(self.fallback_after),
+                format_duration(self.quic_retry),
+            ),
+        });
         out.push_str(&format!("agent_id: {}\n", self.agent_id));
         out.push_str(&match &self.credential {
             AgentCredential::File(path) => format!("credential: token_file {}\n", path.display()),
@@ -108,6 +120,7 @@ mod tests {
             "connect_timeout=5s keep_alive=10s idle_timeout=30s",
             "reconnect_min=1s reconnect_max=1m",
             "metrics: off\n",
+            "transport: auto (QUIC first; TLS + HTTP/2 to TCP port 4433 when QUIC has not connected within fallback_after=3s; while on TCP, QUIC probed every quic_retry=5m)\n",
         ] {
             assert!(text.contains(want), "{want:?} missing:\n{text}");
         }

@@ -14,6 +14,9 @@ pub struct GatewayFlags {
     pub listen: String,
     /// `--agent-listen ADDR`: QUIC for agents (`agent_listen`).
     pub agent_listen: String,
+    /// `--agent-listen-tcp ADDR|off`: the TCP transport for agents (`agent_listen_tcp`).
+    /// Default: `agent_listen`'s address on TCP.
+    pub agent_listen_tcp: Option<String>,
     /// `--tls-cert PEM` (`tls.cert`).
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key PEM` (`tls.key`).
@@ -59,4 +62,6 @@ pub struct AgentFlags {
     pub allow: Vec<String>,
     /// `--allow-special-addresses` (`allow_special_addresses`). Default `false`.
     pub allow_special_addresses: bool,
+    /// `--transport auto|quic|tcp` (`transport`). Default `auto`.
+    pub transport: Option<String>,
 }

@@ -26,6 +26,7 @@ use crate::front::{FrontConfig, RevokedClientTunnels};
 pub(super) struct GatewayFile {
     listen: String,
     agent_listen: String,
+    agent_listen_tcp: Option<String>,
     allow: Vec<String>,
     #[serde(default)]
     allow_special_addresses: bool,
@@ -176,6 +177,9 @@ impl GatewayAuth {
 /// ```toml
 /// listen = "0.0.0.0:8080"          # client front (HTTP CONNECT); required
 /// agent_listen = "0.0.0.0:4433"    # QUIC for agents (UDP); required
+/// agent_listen_tcp = "0.0.0.0:4433" # TCP transport for agents (TLS + HTTP/2, for networks
+///                                   # that block UDP); default: agent_listen's address on
+///                                   # TCP; "off" for none
 /// allow = ["*.internal:443"]       # destinations clients may ask for; required, non-empty
 /// allow_special_addresses = false  # let the rules alone decide for loopback, private, ...
 /// metrics = "127.0.0.1:9090"       # optional admin endpoint (/metrics, /healthz)
@@ -236,6 +240,9 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     /// QUIC listener for agents (`agent_listen`).
     pub agent_listen: SocketAddr,
+    /// TCP listener for agents on the TCP transport (`agent_listen_tcp`: an address, or
+    /// `"off"`). Default [`AgentTcpListen::SameAsQuic`].
+    pub agent_listen_tcp: AgentTcpListen,
     /// Certificate agents verify (`[tls]`).
     pub agent_tls: CertSpec,
     /// TLS on the client listener (`[client_tls]`). Default none (plain HTTP CONNECT).
@@ -267,6 +274,31 @@ pub struct GatewayConfig {
     /// TCP services (`[[service]]`, see [`ServiceConfig`]): public ports forwarded through an
     /// agent without CONNECT. Default none.
     pub services: Vec<ServiceConfig>,
+}
+
+/// Where the gateway listens for agents on the TCP transport (`agent_listen_tcp`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentTcpListen {
+    /// `agent_listen`'s address and port, on TCP (with port 0: the port QUIC got). The
+    /// default (key absent).
+    #[default]
+    SameAsQuic,
+    /// This address (`agent_listen_tcp = "IP:PORT"`; port 0 picks a free one).
+    Addr(SocketAddr),
+    /// No TCP transport (`agent_listen_tcp = "off"`): agents on networks that block UDP
+    /// cannot connect.
+    Off,
+}
+
+impl std::fmt::Display for AgentTcpListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SameAsQuic => f.write_str("agent_listen's address"),
+            Self::Addr(a) => write!(f, "{a}"),
+            Self::Off => f.write_str("off"),
+        }
+    }
 }
 
 fn addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
@@ -320,6 +352,7 @@ impl GatewayConfig {
         Self::validate(GatewayFile {
             listen: flags.listen.clone(),
             agent_listen: flags.agent_listen.clone(),
+            agent_listen_tcp: flags.agent_listen_tcp.clone(),
             allow: flags.allow.clone(),
             allow_special_addresses: flags.allow_special_addresses,
             metrics: flags.metrics.clone(),
@@ -360,6 +393,11 @@ impl GatewayConfig {
     pub(super) fn validate(file: GatewayFile) -> Result<Self, ConfigError> {
         let listen = addr("listen", &file.listen)?;
         let agent_listen = addr("agent_listen", &file.agent_listen)?;
+        let agent_listen_tcp = match file.agent_listen_tcp.as_deref() {
+            None => AgentTcpListen::SameAsQuic,
+            Some("off") => AgentTcpListen::Off,
+            Some(text) => AgentTcpListen::Addr(addr("agent_listen_tcp", text)?),
+        };
         let log_format = file.log_format.unwrap_or_default();
         let metrics = file
             .metrics
@@ -451,6 +489,11 @@ impl GatewayConfig {
             &mut agent_quic,
         )?;
         let mut listeners = vec![("listen", listen)];
+        match agent_listen_tcp {
+            AgentTcpListen::SameAsQuic => listeners.push(("agent_listen_tcp", agent_listen)),
+            AgentTcpListen::Addr(a) => listeners.push(("agent_listen_tcp", a)),
+            AgentTcpListen::Off => {}
+        }
         listeners.extend(metrics.map(|m| ("metrics", m)));
         listeners.extend(
             cluster
@@ -470,6 +513,7 @@ impl GatewayConfig {
         Ok(Self {
             listen,
             agent_listen,
+            agent_listen_tcp,
             agent_tls,
             client_tls,
             client_certs,

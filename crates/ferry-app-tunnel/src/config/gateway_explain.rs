@@ -104,6 +104,24 @@ impl GatewayConfig {
             )
         );
         let _ = writeln!(out, "agent_listen: {} (QUIC, UDP)", self.agent_listen);
+        match self.agent_listen_tcp {
+            super::AgentTcpListen::SameAsQuic => {
+                let _ = writeln!(
+                    out,
+                    "agent_listen_tcp: {} (TCP transport: TLS + HTTP/2, same address and port as agent_listen)",
+                    self.agent_listen
+                );
+            }
+            super::AgentTcpListen::Addr(a) => {
+                let _ = writeln!(out, "agent_listen_tcp: {a} (TCP transport: TLS + HTTP/2)");
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "agent_listen_tcp: off (agents on UDP-blocked networks cannot connect)"
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "metrics: {}",

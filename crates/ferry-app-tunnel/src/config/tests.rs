@@ -538,3 +538,69 @@ fn gateway_accept_proxy_off_by_default_defaults_settings_errors_and_check() {
         assert!(e.contains(key), "{ap}: {e}");
     }
 }
+
+#[test]
+fn gateway_agent_listen_tcp_defaults_to_agent_listen_and_can_be_moved_or_turned_off() {
+    let c = GatewayConfig::from_toml(GW).unwrap();
+    assert_eq!(c.agent_listen_tcp, AgentTcpListen::SameAsQuic);
+    assert!(c.explain().contains(
+        "agent_listen_tcp: 127.0.0.1:4433 (TCP transport: TLS + HTTP/2, same address and port as agent_listen)"
+    ));
+    let moved = GW.replace(
+        "agent_listen = \"127.0.0.1:4433\"",
+        "agent_listen = \"127.0.0.1:4433\"\nagent_listen_tcp = \"127.0.0.1:443\"",
+    );
+    let c = GatewayConfig::from_toml(&moved).unwrap();
+    assert_eq!(
+        c.agent_listen_tcp,
+        AgentTcpListen::Addr("127.0.0.1:443".parse().unwrap())
+    );
+    let off = GW.replace(
+        "agent_listen = \"127.0.0.1:4433\"",
+        "agent_listen = \"127.0.0.1:4433\"\nagent_listen_tcp = \"off\"",
+    );
+    let c = GatewayConfig::from_toml(&off).unwrap();
+    assert_eq!(c.agent_listen_tcp, AgentTcpListen::Off);
+    assert!(c.explain().contains("agent_listen_tcp: off"));
+    let bad = GW.replace(
+        "agent_listen = \"127.0.0.1:4433\"",
+        "agent_listen = \"127.0.0.1:4433\"\nagent_listen_tcp = \"nope\"",
+    );
+    assert!(
+        gw_err(&bad).contains("agent_listen_tcp"),
+        "{}",
+        gw_err(&bad)
+    );
+}
+
+#[test]
+fn agent_transport_defaults_settings_and_errors() {
+    let c = AgentConfig::from_toml(AGENT).unwrap();
+    assert_eq!(c.transport, ferry_tunnel::Transport::Auto);
+    assert_eq!(c.tcp_port, None);
+    assert_eq!(c.fallback_after, DEFAULT_FALLBACK_AFTER);
+    assert_eq!(c.quic_retry, DEFAULT_QUIC_RETRY);
+    let c = AgentConfig::from_toml(&format!(
+        "{AGENT}transport = \"tcp\"\ntcp_port = 443\nfallback_after = \"1s\"\nquic_retry = \"1m\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.transport, ferry_tunnel::Transport::Tcp);
+    assert_eq!(c.tcp_port, Some(443));
+    assert_eq!(c.fallback_after, Duration::from_secs(1));
+    assert_eq!(c.quic_retry, Duration::from_secs(60));
+    assert!(
+        c.explain()
+            .contains("transport: tcp (TLS + HTTP/2 to TCP port 443, no UDP)")
+    );
+    for (extra, key) in [
+        ("transport = \"udp\"", "transport"),
+        ("tcp_port = 0", "tcp_port"),
+        ("fallback_after = \"0s\"", "fallback_after"),
+        ("quic_retry = \"100ms\"", "quic_retry"),
+    ] {
+        let e = AgentConfig::from_toml(&format!("{AGENT}{extra}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{extra}: {e}");
+    }
+}

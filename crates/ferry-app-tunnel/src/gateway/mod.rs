@@ -1,4 +1,5 @@
-//! The `ferry-gateway` program: the QUIC endpoint for agents (`ferry-tunnel`), the client
+//! The `ferry-gateway` program: the QUIC endpoint and the TCP-transport listener for agents
+//! (`ferry-tunnel`), the client
 //! front (HTTP CONNECT), and with `[cluster]` the peer listener, the registry keeper and
 //! routing to other gateways; plus the optional admin endpoint.
 //!
@@ -34,7 +35,7 @@ pub use self::opener::GatewayOpener;
 pub use self::reload::Reloader;
 use crate::clock::{SharedClock, SystemClock};
 use crate::cluster::{Forwarder, PeerFront, RoutedOpener};
-use crate::config::{ClusterConfig, GatewayConfig};
+use crate::config::{AgentTcpListen, ClusterConfig, GatewayConfig};
 use crate::front::ClientFront;
 use crate::local::LocalOpener;
 use crate::service::Services;
@@ -45,6 +46,9 @@ pub struct BoundGateway {
     tunnel: ferry_tunnel::Gateway,
     endpoint: Endpoint,
     agent_addr: SocketAddr,
+    /// The TCP transport's listener (`agent_listen_tcp`), unless turned off.
+    agent_tcp: Option<ferry_tunnel::TcpEndpoint>,
+    agent_tcp_addr: Option<SocketAddr>,
     front: ClientFront<GatewayOpener>,
     client: TcpListener,
     client_addr: SocketAddr,
@@ -60,6 +64,7 @@ impl std::fmt::Debug for BoundGateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BoundGateway")
             .field("agent_addr", &self.agent_addr)
+            .field("agent_tcp_addr", &self.agent_tcp_addr)
             .field("client_addr", &self.client_addr)
             .field("peer_addr", &self.peer_addr())
             .field("metrics_addr", &self.metrics_addr())
@@ -147,6 +152,22 @@ pub fn bind_with_clock(
         addr: config.agent_listen,
         source,
     })?;
+    // The TCP transport: port 0 on agent_listen's own address means the port QUIC got, so
+    // that agents find both transports on one port.
+    let agent_tcp = match config.agent_listen_tcp {
+        AgentTcpListen::Off => None,
+        asked => {
+            let at = match asked {
+                AgentTcpListen::Addr(a) => a,
+                _ => agent_addr,
+            };
+            let listener = bind_tcp(at)?;
+            let addr = local_addr(&listener, at)?;
+            let endpoint =
+                ferry_tunnel::TcpEndpoint::new(listener, (*agent_tls.rustls_config()).clone());
+            Some((endpoint, addr))
+        }
+    };
     let local = LocalOpener::new(tunnel.clone());
 
     let client = bind_tcp(config.listen)?;
@@ -185,12 +206,18 @@ pub fn bind_with_clock(
         (agent_auth, verifiers),
         services.clone(),
         tunnel.clone(),
-        endpoint.clone(),
+        reload::AgentEndpoints {
+            quic: endpoint.clone(),
+            tcp: agent_tcp.as_ref().map(|(e, _)| e.clone()),
+        },
         peer.as_ref().map(|(p, _, _)| p.clone()),
         stopping.clone(),
     );
 
     tracing::info!(addr = %agent_addr, agent_auth = %config.auth.agent_mode, "gateway agent endpoint listening (QUIC)");
+    if let Some((_, addr)) = &agent_tcp {
+        tracing::info!(addr = %addr, agent_auth = %config.auth.agent_mode, "gateway agent endpoint listening (TCP transport: TLS + HTTP/2)");
+    }
     tracing::info!(
         addr = %client_addr,
         tls = config.client_tls.is_some(),
@@ -204,6 +231,8 @@ pub fn bind_with_clock(
         tunnel,
         endpoint,
         agent_addr,
+        agent_tcp_addr: agent_tcp.as_ref().map(|(_, a)| *a),
+        agent_tcp: agent_tcp.map(|(e, _)| e),
         front,
         client,
         client_addr,
@@ -281,6 +310,13 @@ impl BoundGateway {
         self.agent_addr
     }
 
+    /// The TCP address agents on the TCP transport connect to (`agent_listen_tcp`), unless
+    /// it is off.
+    #[must_use]
+    pub fn agent_tcp_addr(&self) -> Option<SocketAddr> {
+        self.agent_tcp_addr
+    }
+
     /// The client front's address.
     #[must_use]
     pub fn client_addr(&self) -> SocketAddr {
@@ -335,6 +371,13 @@ impl BoundGateway {
         tasks.push(tokio::spawn(async move {
             tunnel.run(self.endpoint, s.cancelled_owned()).await;
         }));
+        if let Some(endpoint) = self.agent_tcp {
+            let tunnel = self.tunnel.clone();
+            let s = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                tunnel.run_tcp(endpoint, s.cancelled_owned()).await;
+            }));
+        }
         let front = self.front.clone();
         let s = stop.clone();
         tasks.push(tokio::spawn(async move {

@@ -58,6 +58,12 @@ pub struct Reloader {
     shared: Arc<Shared>,
 }
 
+/// The agent listeners whose certificate a reload swaps: QUIC, and the TCP transport's.
+pub(super) struct AgentEndpoints {
+    pub(super) quic: Endpoint,
+    pub(super) tcp: Option<ferry_tunnel::TcpEndpoint>,
+}
+
 struct Shared {
     running: Mutex<GatewayConfig>,
     agent_auth: AgentAuth,
@@ -66,6 +72,7 @@ struct Shared {
     services: Services<GatewayOpener>,
     tunnel: ferry_tunnel::Gateway,
     endpoint: Endpoint,
+    tcp_endpoint: Option<ferry_tunnel::TcpEndpoint>,
     peer: Option<PeerFront<LocalOpener>>,
     stopping: CancellationToken,
     metrics_override: Mutex<Option<SocketAddr>>,
@@ -83,10 +90,14 @@ impl Reloader {
         (agent_auth, verifiers): (AgentAuth, Verifiers),
         services: Services<GatewayOpener>,
         tunnel: ferry_tunnel::Gateway,
-        endpoint: Endpoint,
+        endpoints: AgentEndpoints,
         peer: Option<PeerFront<LocalOpener>>,
         stopping: CancellationToken,
     ) -> Self {
+        let AgentEndpoints {
+            quic: endpoint,
+            tcp: tcp_endpoint,
+        } = endpoints;
         // The services open tunnels with the client front's opener: one handle gives both.
         let front = services.front().clone();
         Self {
@@ -98,6 +109,7 @@ impl Reloader {
                 services,
                 tunnel,
                 endpoint,
+                tcp_endpoint,
                 peer,
                 stopping,
                 metrics_override: Mutex::new(None),
@@ -179,11 +191,11 @@ impl Reloader {
         let peer_tls = check_cluster(&new)?;
         let agent_server = if reload_needed(&running.agent_tls, &new.agent_tls) {
             let tls = (*loaded.agent_tls.rustls_config()).clone();
-            Some(
-                s.tunnel
-                    .server_config(tls)
-                    .map_err(|e| ConfigError::invalid("tls", error_line(&e)))?,
-            )
+            let quic = s
+                .tunnel
+                .server_config(tls.clone())
+                .map_err(|e| ConfigError::invalid("tls", error_line(&e)))?;
+            Some((quic, tls))
         } else {
             None
         };
@@ -197,10 +209,14 @@ impl Reloader {
 
         let mut report = Reloaded::new(["credentials", "allowlist", "limits", "timeouts"]);
         restart_keys::kept_by_transport(&running, &new, &mut report);
-        if let Some(server) = agent_server
+        if let Some((server, tls)) = agent_server
             && !s.stopping.is_cancelled()
         {
             s.endpoint.set_server_config(Some(server));
+            // The TCP transport serves the same certificate.
+            if let Some(tcp) = &s.tcp_endpoint {
+                tcp.set_server_config(tls);
+            }
             report.applied.push("agent certificate".to_owned());
         }
         if let (Some(old), Some(spec)) = (&running.client_tls, &new.client_tls)

@@ -72,7 +72,7 @@ fn cluster(old: &ClusterConfig, new: &ClusterConfig) -> Result<(), ReloadError> 
 }
 
 /// Refuses a reload that changes a setting only a restart can change: the listen addresses
-/// (`listen`, `agent_listen`, `metrics`, `cluster.peer_listen`), the registry, turning
+/// (`listen`, `agent_listen`, `agent_listen_tcp`, `metrics`, `cluster.peer_listen`), the registry, turning
 /// `[client_tls]` or `[cluster]` on or off, the `[cluster]` settings other than
 /// `lookup_timeout`, `forward_connect_timeout`, `peer_server_name` and `[cluster.peer_tls]`
 /// (`advertise`, `peer_ca`, `peer_credential_file`, `ttl`, `heartbeat`,
@@ -83,6 +83,11 @@ fn cluster(old: &ClusterConfig, new: &ClusterConfig) -> Result<(), ReloadError> 
 pub(super) fn check(old: &GatewayConfig, new: &GatewayConfig) -> Result<(), ReloadError> {
     changed("listen", &old.listen, &new.listen)?;
     changed("agent_listen", &old.agent_listen, &new.agent_listen)?;
+    changed(
+        "agent_listen_tcp",
+        &old.agent_listen_tcp,
+        &new.agent_listen_tcp,
+    )?;
     changed("metrics", &addr(old.metrics), &addr(new.metrics))?;
     if old.client_tls.is_some() != new.client_tls.is_some() {
         return Err(toggled("client_tls", new.client_tls.is_some()));

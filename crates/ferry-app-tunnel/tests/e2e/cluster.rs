@@ -67,3 +67,39 @@ async fn cluster_gateway_claims_and_releases_its_agents_in_memcached() {
     gw.stop().await;
     memcached.stop().await.unwrap();
 }
+
+/// The registry and forwarding between gateways work with an agent on the TCP transport: the
+/// agent holds a TCP connection to gateway A (recorded in memcached as A's), and a client
+/// entering through gateway B is forwarded to A and through the agent, bytes exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_at_b_reaches_an_agent_on_tcp_at_a() {
+    let memcached = Memcached::start().await.unwrap();
+    let files = Files::new(1);
+    let cluster = cluster_table(&files, &memcached, "").replace(
+        "advertise = \"127.0.0.1:7443\"",
+        "advertise = \"127.0.0.1:0\"",
+    );
+    let a = start_gateway(&files.gateway_config("127.0.0.1:0", &cluster)).await;
+    let b = start_gateway(&files.gateway_config("127.0.0.1:0", &cluster)).await;
+    let mut agent =
+        start_agent(&files.agent_config(a.agents, "edge-0", "transport = \"tcp\"")).await;
+    let status = agent.wait_for(|s| s.connected).await;
+    assert_eq!(status.transport, Some(ferry_tunnel::TransportKind::Tcp));
+    let registry = MemcachedRegistry::connect(memcached.addr(), Duration::from_secs(1));
+    record(&registry, "edge-0", true).await.unwrap();
+    let echo = crate::harness::echo_server().await;
+    let data = crate::harness::payload(256 * 1024, 5);
+    let back =
+        crate::harness::round_trip(crate::harness::tunnel(b.client, echo).await, &data).await;
+    assert!(back == data, "bytes differ");
+    assert_eq!(
+        b.tunnel.connected_agents(),
+        0,
+        "the agent is connected to A only"
+    );
+    agent.stop().await;
+    record(&registry, "edge-0", false).await;
+    b.stop().await;
+    a.stop().await;
+    memcached.stop().await.unwrap();
+}

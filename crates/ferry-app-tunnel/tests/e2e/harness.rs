@@ -63,10 +63,21 @@ impl Files {
     /// The gateway config: `agent_listen` as given, the client front on port 0, destinations
     /// 127.0.0.1 and 127.0.0.2 allowed, `extra` appended (tables).
     pub(crate) fn gateway_config(&self, agent_listen: &str, extra: &str) -> GatewayConfig {
+        self.gateway_config_with(agent_listen, "", extra)
+    }
+
+    /// [`Files::gateway_config`] with `top` (top-level keys) added.
+    pub(crate) fn gateway_config_with(
+        &self,
+        agent_listen: &str,
+        top: &str,
+        extra: &str,
+    ) -> GatewayConfig {
         GatewayConfig::from_toml(&format!(
             r#"
             listen = "127.0.0.1:0"
             agent_listen = "{agent_listen}"
+            {top}
             allow = ["127.0.0.1", "127.0.0.2"]
             [tls]
             cert = "{}"
@@ -117,6 +128,9 @@ impl Drop for Files {
 pub(crate) struct GatewayHandle {
     pub(crate) client: SocketAddr,
     pub(crate) agents: SocketAddr,
+    /// The TCP transport's listener, unless off.
+    #[allow(dead_code)]
+    pub(crate) agents_tcp: Option<SocketAddr>,
     pub(crate) tunnel: ferry_tunnel::Gateway,
     pub(crate) reloader: gateway::Reloader,
     pub(crate) services: ferry_app_tunnel::service::Services<gateway::GatewayOpener>,
@@ -150,6 +164,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
         }
     };
     let (client, agents) = (bound.client_addr(), bound.agent_addr());
+    let agents_tcp = bound.agent_tcp_addr();
     let tunnel = bound.tunnel().clone();
     let reloader = bound.reloader();
     let services = bound.services().clone();
@@ -165,6 +180,7 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
     GatewayHandle {
         client,
         agents,
+        agents_tcp,
         tunnel,
         reloader,
         services,

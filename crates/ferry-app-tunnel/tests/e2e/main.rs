@@ -18,5 +18,6 @@ mod services;
 mod silent;
 mod statuses;
 mod udp;
+mod transport;
 #[path = "../support/udp_relay.rs"]
 mod udp_relay;

@@ -10,9 +10,15 @@ use crate::harness::{
     tunnel,
 };
 
-fn agent_with_ca(files: &Files, gateway: std::net::SocketAddr, ca: &str) -> AgentConfig {
+fn agent_on(
+    files: &Files,
+    gateway: std::net::SocketAddr,
+    ca: &str,
+    transport: &str,
+) -> AgentConfig {
     AgentConfig::from_toml(&format!(
         r#"
+        transport = "{transport}"
         gateway = "{gateway}"
         server_name = "localhost"
         ca = "{}"
@@ -30,11 +36,21 @@ fn agent_with_ca(files: &Files, gateway: std::net::SocketAddr, ca: &str) -> Agen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_certificate_is_swapped_for_new_handshakes_and_connected_agents_stay() {
+    certificate_swap("quic").await;
+}
+
+/// The same on the TCP transport: a reload swaps the TCP listener's certificate too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_certificate_is_swapped_on_the_tcp_transport_too() {
+    certificate_swap("tcp").await;
+}
+
+async fn certificate_swap(transport: &str) {
     let files = Files::new(1);
     let config = files.gateway_config("127.0.0.1:0", "");
     let gw = start_gateway(&config).await;
     std::fs::copy(files.path("gw.pem"), files.path("old.pem")).unwrap();
-    let mut old = start_agent(&agent_with_ca(&files, gw.agents, "old.pem")).await;
+    let mut old = start_agent(&agent_on(&files, gw.agents, "old.pem", transport)).await;
     old.wait_for(|s| s.connected).await;
 
     // Renewed in place: same paths, new certificate.
@@ -57,13 +73,14 @@ async fn agent_certificate_is_swapped_for_new_handshakes_and_connected_agents_st
     old.stop().await;
 
     // An agent trusting only the old certificate is now refused at the handshake ...
-    let mut stale = start_agent(&agent_with_ca(&files, gw.agents, "old.pem")).await;
+    let mut stale = start_agent(&agent_on(&files, gw.agents, "old.pem", transport)).await;
     let s = stale.wait_for(|s| s.attempts >= 2).await;
     assert_eq!(s.connects, 0, "{s:?}");
     stale.stop().await;
     // ... and one trusting the new one connects.
-    let mut new = start_agent(&agent_with_ca(&files, gw.agents, "gw.pem")).await;
-    new.wait_for(|s| s.connected).await;
+    let mut new = start_agent(&agent_on(&files, gw.agents, "gw.pem", transport)).await;
+    let status = new.wait_for(|s| s.connected).await;
+    assert_eq!(status.transport.map(|t| t.label()), Some(transport));
     assert_eq!(
         round_trip(tunnel(gw.client, echo).await, b"new").await,
         b"new"

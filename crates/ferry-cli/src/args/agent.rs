@@ -98,6 +98,10 @@ pub struct Args {
     /// addresses.
     #[arg(long, conflicts_with = "config")]
     pub allow_special_addresses: bool,
+    /// Transport to the gateway: auto (QUIC, then TLS + HTTP/2 over TCP if QUIC does not
+    /// connect within 3 s), quic, or tcp. Default: auto.
+    #[arg(long, value_name = "auto|quic|tcp", conflicts_with = "config")]
+    pub transport: Option<String>,
     /// TOML config file (covers everything the flags do, and more: timeouts, back-off).
     #[arg(long, value_name = "FILE", env = "FERRY_AGENT_CONFIG")]
     pub config: Option<PathBuf>,

@@ -31,6 +31,10 @@ pub struct Args {
         conflicts_with = "config"
     )]
     pub agent_listen: Option<String>,
+    /// TCP address for agents on the TCP transport (TLS + HTTP/2, when UDP is blocked), or
+    /// `off`. Default: the --agent-listen address, on TCP.
+    #[arg(long, value_name = "ADDR|off", conflicts_with = "config")]
+    pub agent_listen_tcp: Option<String>,
     /// Client address (HTTP CONNECT), e.g. 127.0.0.1:8080.
     #[arg(
         long,

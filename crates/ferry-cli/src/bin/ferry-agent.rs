@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             insecure_no_auth: args.insecure_no_auth,
             allow: args.allow.clone(),
             allow_special_addresses: args.allow_special_addresses,
+            transport: args.transport.clone(),
         }),
     };
     let mut config = match config {

@@ -106,7 +106,7 @@ fn check(file: &std::path::Path) -> ExitCode {
     ferry_cli::report_check(
         PROGRAM,
         result,
-        "token file, keys and certificates loaded; SIGHUP reloads this file (listen, agent_listen, metrics, the registry, turning [client_tls] or [cluster] on or off, other [cluster] settings, agent QUIC timers and limits.max_tunnels_per_agent need a restart)",
+        "token file, keys and certificates loaded; SIGHUP reloads this file (listen, agent_listen, agent_listen_tcp, metrics, the registry, turning [client_tls] or [cluster] on or off, other [cluster] settings, agent QUIC timers and limits.max_tunnels_per_agent need a restart)",
     )
 }
 
@@ -114,6 +114,7 @@ fn flags(args: &Args) -> GatewayFlags {
     GatewayFlags {
         listen: args.listen.clone().unwrap_or_default(),
         agent_listen: args.agent_listen.clone().unwrap_or_default(),
+        agent_listen_tcp: args.agent_listen_tcp.clone(),
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
         tls_self_signed: args.tls_self_signed,

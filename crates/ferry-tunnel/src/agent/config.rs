@@ -12,7 +12,9 @@ use ferry_bridge::BridgeConfig;
 
 use crate::agent_id::AgentId;
 use crate::backoff::Backoff;
+use crate::dialer::{DialerName, DirectDialer, SharedTcpDialer};
 use crate::quic::QuicSettings;
+use crate::transport::{Transport, TransportKind};
 use crate::wire::{Credential, RejectReason};
 
 /// Agent settings. [`AgentConfig::new`] takes what has no default; the other fields are public
@@ -20,8 +22,26 @@ use crate::wire::{Credential, RejectReason};
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct AgentConfig {
-    /// The gateway's QUIC address.
+    /// The gateway's QUIC address (UDP), and its TCP address unless
+    /// [`gateway_tcp`](Self::gateway_tcp) says otherwise.
     pub gateway: SocketAddr,
+    /// The gateway's address for the TCP transport. Default: none (the same address as
+    /// [`gateway`](Self::gateway), TCP instead of UDP).
+    pub gateway_tcp: Option<SocketAddr>,
+    /// Which transport to use. Default: [`Transport::Auto`] (QUIC, falling back to TCP).
+    pub transport: Transport,
+    /// With [`Transport::Auto`]: how long QUIC may take to connect and authenticate before
+    /// the agent gives up on it and connects over TCP. A rejection by the gateway (bad
+    /// credential) is not a transport problem and never falls back. Default: 3 s.
+    pub fallback_after: Duration,
+    /// With [`Transport::Auto`], while connected over TCP: how often QUIC is tried again in
+    /// the background (a QUIC handshake, closed at once, no authentication). Once one
+    /// succeeds, the next connection uses QUIC; the live TCP connection and its tunnels are
+    /// never cut for this. Default: 5 min.
+    pub quic_retry: Duration,
+    /// Opens the TCP connection of the TCP transport (the seam for an egress proxy).
+    /// Default: [`DirectDialer`].
+    pub tcp_dialer: SharedTcpDialer,
     /// The name the gateway's certificate must be valid for (DNS name or IP address).
     pub server_name: String,
     /// CA certificates trusted for the gateway's certificate (no other roots, no "insecure").
@@ -56,7 +76,9 @@ pub struct AgentConfig {
     /// Tunnels the gateway may have open at once (QUIC's `max_concurrent_bidi_streams` on
     /// this end). Default: 1024.
     pub max_tunnels: NonZeroU32,
-    /// QUIC transport settings. Default: [`QuicSettings::default`].
+    /// QUIC transport settings. Default: [`QuicSettings::default`]. The keep-alive interval,
+    /// the idle timeout and the two receive windows apply to the TCP transport too (HTTP/2
+    /// PING and flow-control windows).
     pub quic: QuicSettings,
     /// Bridge settings for tunnel traffic. Default: idle 5 min, half-close linger 30 s,
     /// otherwise [`BridgeConfig::default`].
@@ -75,6 +97,11 @@ impl fmt::Debug for AgentConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AgentConfig")
             .field("gateway", &self.gateway)
+            .field("gateway_tcp", &self.gateway_tcp)
+            .field("transport", &self.transport)
+            .field("fallback_after", &self.fallback_after)
+            .field("quic_retry", &self.quic_retry)
+            .field("tcp_dialer", &DialerName)
             .field("server_name", &self.server_name)
             .field("roots_source", &self.roots_source)
             .field("client_cert", &self.client_cert.is_some())
@@ -107,6 +134,11 @@ impl AgentConfig {
     ) -> Self {
         Self {
             gateway,
+            gateway_tcp: None,
+            transport: Transport::Auto,
+            fallback_after: Duration::from_secs(3),
+            quic_retry: Duration::from_secs(300),
+            tcp_dialer: Arc::new(DirectDialer),
             server_name: server_name.into(),
             roots,
             roots_source: None,
@@ -164,4 +196,12 @@ pub struct AgentStatus {
     pub stopped: bool,
     /// Settings replaced with [`Agent::update`](super::Agent::update).
     pub updates: u64,
+    /// The transport of the live connection (or of the last one).
+    pub transport: Option<TransportKind>,
+    /// Why that transport is used, for example `quic: no answer within 3s, using tcp`.
+    pub transport_reason: Option<String>,
+    /// Times [`Transport::Auto`] fell back from QUIC to TCP.
+    pub fallbacks: u64,
+    /// Background QUIC probes (while on TCP in auto mode) that succeeded.
+    pub quic_probes_ok: u64,
 }

@@ -1,6 +1,7 @@
 //! The agent half: connects out to the gateway, authenticates, serves tunnels, reconnects.
 
 mod config;
+mod connect;
 mod dial;
 mod refused;
 mod serve;
@@ -15,18 +16,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use quinn::{Connection, ConnectionError};
+use quinn::ConnectionError;
 use tokio::sync::watch;
-use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::system_random;
-use crate::metrics::{AGENT_CONNECTED, AGENT_CONNECTS, AGENT_DISCONNECTS};
-use crate::quic::QuicConfigError;
-use crate::read::read_message;
-use crate::wire::{
-    AuthReply, AuthRequest, REPLY_LEN, RejectReason, close_code, decode_auth_reply, encode_auth,
+use crate::metrics::{
+    AGENT_CONNECTED, AGENT_CONNECTS, AGENT_DISCONNECTS, AGENT_FALLBACKS, AGENT_QUIC_PROBES,
+    AGENT_TRANSPORT,
 };
+use crate::quic::QuicConfigError;
+use crate::transport::TransportKind;
+use crate::wire::{RejectReason, close_code};
+use connect::{Choice, Failure, Live};
 use settings::Generation;
 
 type Random = Box<dyn FnMut() -> u64 + Send>;
@@ -70,7 +72,7 @@ impl Shared {
     }
 }
 
-enum ConnectFailure {
+pub(crate) enum ConnectFailure {
     Rejected(RejectReason),
     Failed(String),
 }
@@ -79,7 +81,7 @@ enum ConnectFailure {
 pub(crate) enum End {
     Shutdown,
     Replaced,
-    Lost(ConnectionError),
+    Lost(String),
 }
 
 impl Agent {
@@ -121,7 +123,8 @@ impl Agent {
     /// | settings | from |
     /// |---|---|
     /// | `allowlist`, `dial_timeout`, `header_timeout`, `bridge` | the next tunnel stream |
-    /// | `gateway`, `server_name`, `roots`, `client_cert`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels` | the next connection attempt |
+    /// | `gateway`, `gateway_tcp`, `server_name`, `roots`, `client_cert`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels`, `transport`, `fallback_after`, `tcp_dialer` | the next connection attempt |
+    /// | `quic_retry` | the next TCP connection's probes |
     /// | `backoff` | the next delay (the attempt count goes on) |
     /// | `drain_timeout` | the next drain |
     ///
@@ -145,15 +148,29 @@ impl Agent {
         self.status.subscribe()
     }
 
-    /// Connects through `endpoint` (a client endpoint, for example
-    /// `quinn::Endpoint::client("0.0.0.0:0".parse()?)`) and serves tunnels, reconnecting with
-    /// back-off, until `shutdown` completes. Then it drains: new tunnels are answered
+    /// Connects and serves tunnels, reconnecting with back-off, until `shutdown` completes.
+    /// `endpoint` (a client endpoint, for example
+    /// `quinn::Endpoint::client("0.0.0.0:0".parse()?)` or [`bind_endpoint`](crate::bind_endpoint))
+    /// carries QUIC; the TCP transport dials through [`AgentConfig::tcp_dialer`]. Which one is
+    /// used follows [`AgentConfig::transport`]. Then it drains: new tunnels are answered
     /// `unavailable`, open ones get [`AgentConfig::drain_timeout`], then the connection is
-    /// closed with code 0.
+    /// closed (QUIC code 0; on TCP an HTTP/2 `GOAWAY`).
     pub async fn run(&self, endpoint: quinn::Endpoint, shutdown: impl Future<Output = ()>) {
+        self.run_on(Some(endpoint), shutdown).await;
+    }
+
+    /// [`Agent::run`] without a QUIC endpoint (no UDP socket at all): only the TCP transport
+    /// is used, whatever [`AgentConfig::transport`] says, except that
+    /// [`Transport::Quic`](crate::Transport::Quic) then fails every attempt.
+    pub async fn run_tcp(&self, shutdown: impl Future<Output = ()>) {
+        self.run_on(None, shutdown).await;
+    }
+
+    async fn run_on(&self, endpoint: Option<quinn::Endpoint>, shutdown: impl Future<Output = ()>) {
         metrics::gauge!(AGENT_CONNECTED).set(0.0);
+        set_transport_gauge(None);
         let stop = CancellationToken::new();
-        let work = self.run_until(&endpoint, &stop);
+        let work = self.run_until(endpoint.as_ref(), &stop);
         tokio::pin!(work);
         tokio::select! {
             () = &mut work => {}
@@ -162,8 +179,11 @@ impl Agent {
                 work.await;
             }
         }
-        let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+        if let Some(endpoint) = &endpoint {
+            let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+        }
         metrics::gauge!(AGENT_CONNECTED).set(0.0);
+        set_transport_gauge(None);
         self.status.send_modify(|s| {
             s.connected = false;
             s.next_retry = None;
@@ -175,9 +195,10 @@ impl Agent {
         (self.random.lock().unwrap_or_else(PoisonError::into_inner))()
     }
 
-    async fn run_until(&self, endpoint: &quinn::Endpoint, stop: &CancellationToken) {
+    async fn run_until(&self, endpoint: Option<&quinn::Endpoint>, stop: &CancellationToken) {
         let mut attempt: u32 = 0;
         let mut ever_connected = false;
+        let mut choice = Choice::default();
         while !stop.is_cancelled() {
             self.status.send_modify(|s| {
                 s.attempts += 1;
@@ -191,26 +212,53 @@ impl Agent {
                 "initial"
             };
             let result = tokio::select! {
-                r = self.connect(endpoint, &generation) => r,
+                r = connect::connect(endpoint, &generation, &mut choice) => r,
                 () = stop.cancelled() => break,
             };
             let agent_id = &generation.config.agent_id;
             let delay = match result {
-                Ok(conn) => {
+                Ok(connected) => {
                     attempt = 0;
                     ever_connected = true;
-                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "ok")
+                    let transport = connected.live.kind();
+                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "ok", "transport" => transport.label())
                         .increment(1);
                     metrics::gauge!(AGENT_CONNECTED).set(1.0);
-                    tracing::info!(agent = %agent_id, "connected to the gateway");
+                    set_transport_gauge(Some(transport));
+                    if connected.fell_back {
+                        metrics::counter!(AGENT_FALLBACKS).increment(1);
+                        tracing::warn!(agent = %agent_id, %transport, reason = %connected.reason, "connected to the gateway over tcp (fallback)");
+                    } else {
+                        tracing::info!(agent = %agent_id, %transport, reason = %connected.reason, "connected to the gateway");
+                    }
                     self.status.send_modify(|s| {
                         s.connected = true;
                         s.connects += 1;
                         s.last_error = None;
+                        s.transport = Some(transport);
+                        s.transport_reason = Some(connected.reason.clone());
+                        if connected.fell_back {
+                            s.fallbacks += 1;
+                        }
                     });
-                    drop(generation);
-                    let end = serve::serve(&self.shared, &conn, stop).await;
+                    let end = match connected.live {
+                        Live::Quic(conn) => {
+                            drop(generation);
+                            serve::serve(&self.shared, &conn, stop).await
+                        }
+                        Live::Tcp(conn) => {
+                            let probe = self.probe_loop(endpoint, &generation, &mut choice);
+                            tokio::pin!(probe);
+                            let serving = serve::serve_tcp(&self.shared, *conn, stop);
+                            tokio::pin!(serving);
+                            tokio::select! {
+                                end = &mut serving => end,
+                                () = &mut probe => serving.await,
+                            }
+                        }
+                    };
                     metrics::gauge!(AGENT_CONNECTED).set(0.0);
+                    set_transport_gauge(None);
                     self.status.send_modify(|s| s.connected = false);
                     // The back-off in force now, not when the connection started.
                     let backoff = self.shared.load().config.backoff;
@@ -228,17 +276,19 @@ impl Agent {
                         }
                         End::Lost(e) => {
                             metrics::counter!(AGENT_DISCONNECTS, "reason" => "lost").increment(1);
-                            tracing::warn!(error = %e, "gateway connection lost");
-                            self.status
-                                .send_modify(|s| s.last_error = Some(e.to_string()));
+                            tracing::warn!(error = %e, %transport, "gateway connection lost");
+                            self.status.send_modify(|s| s.last_error = Some(e));
                             backoff.delay(attempt, self.random())
                         }
                     }
                 }
-                Err(ConnectFailure::Rejected(reason)) => {
-                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "rejected")
+                Err(Failure {
+                    failure: ConnectFailure::Rejected(reason),
+                    transport,
+                }) => {
+                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "rejected", "transport" => transport.label())
                         .increment(1);
-                    tracing::error!(agent = %agent_id, ?reason, "gateway rejected the agent");
+                    tracing::error!(agent = %agent_id, ?reason, %transport, "gateway rejected the agent");
                     self.status.send_modify(|s| {
                         s.rejections += 1;
                         s.last_rejection = Some(reason);
@@ -249,10 +299,13 @@ impl Agent {
                         .backoff
                         .delay_after_rejection(attempt, self.random())
                 }
-                Err(ConnectFailure::Failed(e)) => {
-                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "failed")
+                Err(Failure {
+                    failure: ConnectFailure::Failed(e),
+                    transport,
+                }) => {
+                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "failed", "transport" => transport.label())
                         .increment(1);
-                    tracing::warn!(error = %e, "cannot connect to the gateway");
+                    tracing::warn!(error = %e, %transport, "cannot connect to the gateway");
                     self.status.send_modify(|s| s.last_error = Some(e));
                     self.shared
                         .load()
@@ -270,98 +323,49 @@ impl Agent {
         }
     }
 
-    async fn connect(
+    /// While connected over TCP in auto mode: probes QUIC every `quic_retry`; after the first
+    /// success, marks QUIC for the next connection and returns. Never returns otherwise (and
+    /// at once pends forever when there is nothing to probe).
+    async fn probe_loop(
         &self,
-        endpoint: &quinn::Endpoint,
+        endpoint: Option<&quinn::Endpoint>,
         generation: &Generation,
-    ) -> Result<Connection, ConnectFailure> {
-        let config = &generation.config;
-        let deadline = Instant::now() + config.auth_timeout;
-        let connecting = endpoint
-            .connect_with(
-                generation.client.clone(),
-                config.gateway,
-                &config.server_name,
-            )
-            .map_err(|e| ConnectFailure::Failed(e.to_string()))?;
-        // A refusal left by an earlier attempt on these settings is not this attempt's.
-        let _ = generation.verifier.take_refusal();
-        let conn = match timeout_at(deadline, connecting).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                // quinn passes the TLS error on as text; the verifier kept what it refused.
-                let why = match generation.verifier.take_refusal() {
-                    Some(fault) => ferry_tls::CertificateRefused::new(
-                        format!("the gateway at {}", config.gateway),
-                        config.roots_source.clone(),
-                        fault,
-                    )
-                    .to_string(),
-                    None => refused::certificate_refused(
-                        &e,
-                        config.gateway,
-                        config.client_cert.is_some(),
-                    )
-                    .unwrap_or_else(|| e.to_string()),
-                };
-                return Err(ConnectFailure::Failed(why));
-            }
-            Err(_elapsed) => return Err(ConnectFailure::Failed("handshake timed out".into())),
+        choice: &mut Choice,
+    ) {
+        let Some(endpoint) = endpoint else {
+            return std::future::pending().await;
         };
-        match timeout_at(deadline, Self::authenticate(&conn, config)).await {
-            Ok(Ok(())) => Ok(conn),
-            Ok(Err(failure)) => {
-                // In TLS 1.3 the agent's handshake is done before the gateway has checked its
-                // certificate: a refusal closes the connection during authentication.
-                let refusal = conn.close_reason().and_then(|reason| {
-                    refused::certificate_refused(
-                        &reason,
-                        config.gateway,
-                        config.client_cert.is_some(),
-                    )
-                });
-                conn.close(close_code::SHUTDOWN.into(), b"");
-                Err(refusal.map_or(failure, ConnectFailure::Failed))
-            }
-            Err(_elapsed) => {
-                conn.close(close_code::AUTH_TIMEOUT.into(), b"auth timed out");
-                Err(ConnectFailure::Failed("authentication timed out".into()))
+        if generation.config.transport != crate::Transport::Auto || !choice.on_tcp {
+            return std::future::pending().await;
+        }
+        let every = generation.config.quic_retry.max(Duration::from_secs(1));
+        loop {
+            tokio::time::sleep(every).await;
+            match connect::probe_quic(endpoint, generation).await {
+                Ok(()) => {
+                    metrics::counter!(AGENT_QUIC_PROBES, "result" => "ok").increment(1);
+                    tracing::info!(
+                        agent = %generation.config.agent_id,
+                        "quic reaches the gateway again: the next connection uses quic (the live tcp connection is kept)"
+                    );
+                    choice.on_tcp = false;
+                    self.status.send_modify(|s| s.quic_probes_ok += 1);
+                    return;
+                }
+                Err(e) => {
+                    metrics::counter!(AGENT_QUIC_PROBES, "result" => "failed").increment(1);
+                    tracing::debug!(error = %e, "quic probe failed, staying on tcp");
+                }
             }
         }
     }
+}
 
-    async fn authenticate(conn: &Connection, config: &AgentConfig) -> Result<(), ConnectFailure> {
-        let failed = |e: &dyn fmt::Display| ConnectFailure::Failed(e.to_string());
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| failed(&e))?;
-        let mut buf = Vec::with_capacity(128);
-        encode_auth(
-            &AuthRequest {
-                agent_id: config.agent_id.clone(),
-                credential: config.credential.clone(),
-            },
-            &mut buf,
-        );
-        send.write_all(&buf).await.map_err(|e| failed(&e))?;
-        let _ = send.finish();
-        match read_message(&mut recv, REPLY_LEN, decode_auth_reply).await {
-            Ok((AuthReply::Ok, _)) => Ok(()),
-            Ok((AuthReply::Rejected(reason), _)) => Err(ConnectFailure::Rejected(reason)),
-            Err(e) => match conn.close_reason() {
-                // The gateway closed before its reply arrived: the close code says why.
-                Some(ConnectionError::ApplicationClosed(c))
-                    if c.error_code == close_code::AUTH_REJECTED.into() =>
-                {
-                    Err(ConnectFailure::Rejected(RejectReason::BadCredential))
-                }
-                Some(ConnectionError::ApplicationClosed(c))
-                    if c.error_code == close_code::AUTH_MALFORMED.into() =>
-                {
-                    Err(ConnectFailure::Rejected(RejectReason::Malformed))
-                }
-                Some(reason) => Err(failed(&reason)),
-                None => Err(failed(&e)),
-            },
-        }
+/// `ferry_agent_transport{transport}`: 1 for the transport in use, 0 for the other.
+fn set_transport_gauge(in_use: Option<TransportKind>) {
+    for kind in [TransportKind::Quic, TransportKind::Tcp] {
+        let v = if in_use == Some(kind) { 1.0 } else { 0.0 };
+        metrics::gauge!(AGENT_TRANSPORT, "transport" => kind.label()).set(v);
     }
 }
 
@@ -372,6 +376,6 @@ pub(crate) fn classify(e: ConnectionError) -> End {
         {
             End::Replaced
         }
-        _ => End::Lost(e),
+        _ => End::Lost(e.to_string()),
     }
 }

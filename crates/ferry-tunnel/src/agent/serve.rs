@@ -4,17 +4,20 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use ferry_bridge::Session;
-use quinn::{Connection, RecvStream, SendStream};
-use tokio::io::AsyncWriteExt;
+use quinn::Connection;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::{End, Shared, classify, dial::connect_udp, dial::dial, udp};
+use crate::halves::{RecvHalf, SendHalf};
 use crate::metrics::{AGENT_ACTIVE_TUNNELS, AGENT_BYTES, AGENT_TUNNELS};
 use crate::read::{ReadError, read_message};
 use crate::stream::TunnelStream;
+use crate::tcp::stream::{H2Recv, H2Send};
+use crate::tcp::{CLOSE_CODE, CLOSE_LINGER, CLOSE_PATH, CLOSE_REASON, TUNNEL_PATH, keep_alive};
 use crate::wire::{
     MAX_HEADER_LEN, Protocol, TunnelStatus, WireError, close_code, decode_header, encode_status,
 };
@@ -32,7 +35,7 @@ pub(super) async fn serve(
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let token = tunnels.token();
-                    tunnels.spawn(handle(Arc::clone(shared), send, recv, token, stop.clone(), false));
+                    tunnels.spawn(handle(Arc::clone(shared), SendHalf::Quic(send), RecvHalf::Quic(recv), token, stop.clone(), false));
                 }
                 Err(e) => return classify(e),
             },
@@ -47,13 +50,177 @@ pub(super) async fn serve(
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let token = tunnels.token();
-                    tunnels.spawn(handle(Arc::clone(shared), send, recv, token, stop.clone(), true));
+                    tunnels.spawn(handle(Arc::clone(shared), SendHalf::Quic(send), RecvHalf::Quic(recv), token, stop.clone(), true));
                 }
                 Err(_) => break,
             },
         }
     }
     conn.close(close_code::SHUTDOWN.into(), b"agent shutting down");
+    End::Shutdown
+}
+
+/// The HTTP/2 server connection of the TCP transport.
+pub(crate) type H2Conn<T> = h2::server::Connection<T, Bytes>;
+
+/// What a request on the TCP transport asks for.
+enum Request {
+    Tunnel(h2::server::SendResponse<Bytes>, h2::RecvStream),
+    /// The gateway's close notice: code and reason.
+    Close(u32, String),
+    Other(h2::server::SendResponse<Bytes>),
+}
+
+fn route(
+    request: http::Request<h2::RecvStream>,
+    respond: h2::server::SendResponse<Bytes>,
+) -> Request {
+    let post = request.method() == http::Method::POST;
+    match request.uri().path() {
+        TUNNEL_PATH if post => Request::Tunnel(respond, request.into_body()),
+        CLOSE_PATH if post => {
+            let headers = request.headers();
+            let code = headers
+                .get(CLOSE_CODE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(close_code::SHUTDOWN);
+            let reason = headers
+                .get(CLOSE_REASON)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .chars()
+                .take(128)
+                .collect();
+            Request::Close(code, reason)
+        }
+        _ => Request::Other(respond),
+    }
+}
+
+/// Starts a tunnel for an accepted request: `200` at once, then the tunnel bytes.
+fn start_tunnel(
+    shared: &Arc<Shared>,
+    tunnels: &TaskTracker,
+    mut respond: h2::server::SendResponse<Bytes>,
+    body: h2::RecvStream,
+    stop: &CancellationToken,
+    draining: bool,
+) {
+    let Ok(response) = http::Response::builder()
+        .status(http::StatusCode::OK)
+        .body(())
+    else {
+        return;
+    };
+    let Ok(send) = respond.send_response(response, false) else {
+        return;
+    };
+    let token = tunnels.token();
+    tunnels.spawn(handle(
+        Arc::clone(shared),
+        SendHalf::Tcp(H2Send::new(send)),
+        RecvHalf::Tcp(H2Recv::body(body)),
+        token,
+        stop.clone(),
+        draining,
+    ));
+}
+
+fn not_found(mut respond: h2::server::SendResponse<Bytes>) {
+    if let Ok(response) = http::Response::builder()
+        .status(http::StatusCode::NOT_FOUND)
+        .body(())
+    {
+        let _ = respond.send_response(response, true);
+    }
+}
+
+/// How the gateway's close notice ends the connection for the agent.
+fn closed_by_gateway(code: u32, reason: &str) -> End {
+    if code == close_code::REPLACED {
+        End::Replaced
+    } else {
+        End::Lost(format!("closed by the gateway: code {code} ({reason})"))
+    }
+}
+
+/// The TCP transport's [`serve`]: accepts HTTP/2 tunnel streams until the connection is
+/// lost, idles out (no pong within the idle timeout) or `stop` fires; then drains.
+pub(super) async fn serve_tcp<T>(
+    shared: &Arc<Shared>,
+    mut conn: H2Conn<T>,
+    stop: &CancellationToken,
+) -> End
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let settings = shared.load().config.quic;
+    let pings = conn.ping_pong();
+    let keep = async move {
+        match pings {
+            Some(p) => keep_alive(p, settings).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(keep);
+    let tunnels = TaskTracker::new();
+    let mut notice: Option<(u32, String)> = None;
+    loop {
+        tokio::select! {
+            () = stop.cancelled(), if notice.is_none() => break,
+            why = &mut keep => return End::Lost(format!("gateway connection {why}")),
+            accepted = conn.accept() => match accepted {
+                Some(Ok((request, respond))) => match route(request, respond) {
+                    Request::Tunnel(respond, body) => {
+                        start_tunnel(shared, &tunnels, respond, body, stop, notice.is_some());
+                    }
+                    Request::Close(code, reason) => {
+                        conn.graceful_shutdown();
+                        notice = Some((code, reason));
+                    }
+                    Request::Other(respond) => not_found(respond),
+                },
+                Some(Err(e)) => {
+                    return match notice {
+                        Some((code, reason)) => closed_by_gateway(code, &reason),
+                        None => End::Lost(e.to_string()),
+                    };
+                }
+                None => {
+                    return match notice {
+                        Some((code, reason)) => closed_by_gateway(code, &reason),
+                        None => End::Lost("the gateway closed the connection".to_owned()),
+                    };
+                }
+            },
+        }
+    }
+    tunnels.close();
+    let deadline = Instant::now() + shared.load().config.drain_timeout;
+    loop {
+        tokio::select! {
+            () = tunnels.wait() => break,
+            () = sleep_until(deadline) => break,
+            accepted = conn.accept() => match accepted {
+                Some(Ok((request, respond))) => match route(request, respond) {
+                    Request::Tunnel(respond, body) => start_tunnel(shared, &tunnels, respond, body, stop, true),
+                    Request::Close(..) => {}
+                    Request::Other(respond) => not_found(respond),
+                },
+                Some(Err(_)) | None => break,
+            },
+        }
+    }
+    conn.graceful_shutdown();
+    let _ = timeout(CLOSE_LINGER, async {
+        while let Some(Ok((request, respond))) = conn.accept().await {
+            if let Request::Tunnel(respond, body) = route(request, respond) {
+                start_tunnel(shared, &tunnels, respond, body, stop, true);
+            }
+        }
+    })
+    .await;
     End::Shutdown
 }
 
@@ -72,8 +239,8 @@ async fn reply(stream: &mut TunnelStream, status: TunnelStatus) {
 /// One tunnel: header, check, dial, status, bridge.
 async fn handle(
     shared: Arc<Shared>,
-    send: SendStream,
-    recv: RecvStream,
+    send: SendHalf,
+    recv: RecvHalf,
     token: TaskTrackerToken,
     stop: CancellationToken,
     draining: bool,

@@ -18,6 +18,8 @@ pub(crate) struct Generation {
     /// The verifier in `client`: why it refused the gateway's certificate, after a failed
     /// handshake (one attempt at a time uses a generation).
     pub(crate) verifier: Arc<ferry_tls::RecordingVerifier>,
+    /// The rustls client config of the TCP transport (the same verifier as `client`).
+    pub(crate) tcp_tls: Arc<rustls::ClientConfig>,
     /// The bridge for new tunnels.
     pub(crate) bridge: Bridge,
 }
@@ -37,11 +39,13 @@ impl Generation {
             &config.quic,
             config.max_tunnels.get(),
         )?);
+        let tcp_tls = crate::tcp::client_tls(Arc::clone(&verifier), config.client_cert.clone())?;
         let bridge = Bridge::new(config.bridge.clone());
         Ok(Self {
             config: Arc::new(config),
             client,
             verifier,
+            tcp_tls,
             bridge,
         })
     }

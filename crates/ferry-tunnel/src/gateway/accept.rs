@@ -3,23 +3,27 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use bytes::Bytes;
 use quinn::{Connection, Incoming, SendStream, VarInt};
 use rustls::pki_types::CertificateDer;
 use tokio::time::{Instant, timeout_at};
 
 use super::Inner;
+use super::conn::Conn;
 use super::held::HeldCredential;
 use crate::agent_id::AgentId;
 use crate::metrics::AGENT_AUTH;
 use crate::quic::has_alpn;
 use crate::read::{ReadError, read_message};
+use crate::transport::TransportKind;
 use crate::verifier::AgentRejected;
 use crate::wire::{
-    AuthReply, MAX_AUTH_LEN, RejectReason, WireError, close_code, decode_auth, encode_auth_reply,
+    AuthReply, AuthRequest, MAX_AUTH_LEN, RejectReason, WireError, close_code, decode_auth,
+    encode_auth_reply,
 };
 
 /// Decrements the pending-authentication count when dropped.
-struct Pending(Arc<Inner>);
+pub(super) struct Pending(Arc<Inner>);
 
 impl Drop for Pending {
     fn drop(&mut self) {
@@ -27,26 +31,40 @@ impl Drop for Pending {
     }
 }
 
+pub(super) fn count_as(result: &'static str, transport: TransportKind) {
+    metrics::counter!(AGENT_AUTH, "result" => result, "transport" => transport.label())
+        .increment(1);
+}
+
 fn count(result: &'static str) {
-    metrics::counter!(AGENT_AUTH, "result" => result).increment(1);
+    count_as(result, TransportKind::Quic);
+}
+
+/// Takes a pending-authentication slot, or `None` when too many are pending or the gateway
+/// drains (shared by both transports).
+pub(super) fn take_pending(inner: &Arc<Inner>) -> Option<Pending> {
+    let pending = inner.pending.fetch_add(1, Ordering::SeqCst);
+    let guard = Pending(Arc::clone(inner));
+    if pending >= inner.config.max_pending_auth || inner.draining.load(Ordering::SeqCst) {
+        return None;
+    }
+    Some(guard)
 }
 
 /// Starts handling `incoming`, or refuses it when too many are pending.
 pub(super) fn spawn(inner: &Arc<Inner>, incoming: Incoming) {
-    let pending = inner.pending.fetch_add(1, Ordering::SeqCst);
-    let guard = Pending(Arc::clone(inner));
-    if pending >= inner.config.max_pending_auth || inner.draining.load(Ordering::SeqCst) {
+    let Some(guard) = take_pending(inner) else {
         incoming.refuse();
         count("refused");
         return;
-    }
+    };
     inner
         .tasks
         .spawn(handle(Arc::clone(inner), incoming, guard));
 }
 
 /// Why authentication failed: the close code and the metric label.
-struct Failed(u32, &'static str);
+pub(super) struct Failed(pub(super) u32, pub(super) &'static str);
 
 async fn handle(inner: Arc<Inner>, incoming: Incoming, _pending: Pending) {
     let remote = incoming.remote_address();
@@ -81,10 +99,14 @@ async fn handle(inner: Arc<Inner>, incoming: Incoming, _pending: Pending) {
         Ok((id, credential, checked_in)) => {
             count("ok");
             tracing::info!(agent = %id, %remote, "agent authenticated");
-            super::agents::register(&inner, id, conn, credential, checked_in);
+            super::agents::register(&inner, id, Conn::Quic(conn), credential, checked_in);
         }
         Err(Failed(code, label)) => {
-            tracing::info!(%remote, reason = label, "agent authentication failed");
+            if label == "probe" {
+                tracing::debug!(%remote, "agent quic probe");
+            } else {
+                tracing::info!(%remote, reason = label, "agent authentication failed");
+            }
             count(label);
             conn.close(VarInt::from_u32(code), label.as_bytes());
         }
@@ -93,37 +115,45 @@ async fn handle(inner: Arc<Inner>, incoming: Incoming, _pending: Pending) {
 
 /// The agent's id, its credential (kept for [`super::Gateway::revalidate`]) and the
 /// revalidation round current before it was verified.
-type Authenticated = (AgentId, HeldCredential, u64);
+pub(super) type Authenticated = (AgentId, HeldCredential, u64);
 
-async fn authenticate(inner: &Inner, conn: &Connection) -> Result<Authenticated, Failed> {
-    let (mut send, mut recv) = conn
-        .accept_bi()
-        .await
-        .map_err(|_lost| Failed(close_code::PROTOCOL, "handshake"))?;
-    let malformed = Failed(close_code::AUTH_MALFORMED, "malformed");
-    let request = match read_message(&mut recv, MAX_AUTH_LEN, decode_auth).await {
+/// What the gateway does with an auth message it read (either transport).
+pub(super) enum Verdict {
+    /// Reply `ok` and register the agent.
+    Accept(Authenticated),
+    /// Reply with the rejection, then close.
+    Reject(RejectReason, Failed),
+    /// Close without a reply (the stream ended inside the message).
+    Close(Failed),
+}
+
+/// Decides on an auth message read off the first stream (QUIC) or the TLS stream (TCP):
+/// malformed, too large, trailing bytes, draining, then the verifier (with the TLS client
+/// certificate chain the agent presented, end-entity first, empty for none).
+pub(super) fn decide(
+    inner: &Inner,
+    read: Result<(AuthRequest, Bytes), ReadError>,
+    certificates: Vec<CertificateDer<'static>>,
+) -> Verdict {
+    let malformed = || Failed(close_code::AUTH_MALFORMED, "malformed");
+    let request = match read {
         Ok((request, rest)) if rest.is_empty() => request,
-        Ok(_) => {
-            reject(&mut send, RejectReason::Malformed).await;
-            return Err(malformed);
-        }
         Err(ReadError::Wire(WireError::UnsupportedVersion(_))) => {
-            reject(&mut send, RejectReason::UnsupportedVersion).await;
-            return Err(malformed);
+            return Verdict::Reject(RejectReason::UnsupportedVersion, malformed());
         }
-        Err(ReadError::Wire(_) | ReadError::TooLarge(_)) => {
-            reject(&mut send, RejectReason::Malformed).await;
-            return Err(malformed);
+        Ok(_) | Err(ReadError::Wire(_) | ReadError::TooLarge(_)) => {
+            return Verdict::Reject(RejectReason::Malformed, malformed());
         }
-        Err(ReadError::Eof | ReadError::Io(_)) => return Err(malformed),
+        Err(ReadError::Eof | ReadError::Io(_)) => return Verdict::Close(malformed()),
     };
     if inner.draining.load(Ordering::SeqCst) {
-        reject(&mut send, RejectReason::Unavailable).await;
-        return Err(Failed(close_code::SHUTDOWN, "unavailable"));
+        return Verdict::Reject(
+            RejectReason::Unavailable,
+            Failed(close_code::SHUTDOWN, "unavailable"),
+        );
     }
     let checked_in = inner.revalidations.load(Ordering::SeqCst);
     let now = (inner.clock)();
-    let certificates = peer_certificates(conn);
     let verdict = inner.verifier.verify_with_certificates(
         &request.agent_id,
         request.credential.as_str(),
@@ -132,27 +162,51 @@ async fn authenticate(inner: &Inner, conn: &Connection) -> Result<Authenticated,
     );
     match verdict {
         Ok(()) => {
+            let credential = HeldCredential::new(request.credential.as_str(), certificates);
+            Verdict::Accept((request.agent_id, credential, checked_in))
+        }
+        Err(AgentRejected::BadCredential) => Verdict::Reject(
+            RejectReason::BadCredential,
+            Failed(close_code::AUTH_REJECTED, "bad_credential"),
+        ),
+        Err(AgentRejected::Unavailable) => Verdict::Reject(
+            RejectReason::Unavailable,
+            Failed(close_code::AUTH_REJECTED, "unavailable"),
+        ),
+    }
+}
+
+async fn authenticate(inner: &Inner, conn: &Connection) -> Result<Authenticated, Failed> {
+    let (mut send, mut recv) = conn.accept_bi().await.map_err(|lost| match lost {
+        // An agent on the TCP transport checking whether QUIC works again.
+        quinn::ConnectionError::ApplicationClosed(c)
+            if c.error_code == close_code::SHUTDOWN.into() && c.reason.as_ref() == b"probe" =>
+        {
+            Failed(close_code::SHUTDOWN, "probe")
+        }
+        _ => Failed(close_code::PROTOCOL, "handshake"),
+    })?;
+    let read = read_message(&mut recv, MAX_AUTH_LEN, decode_auth).await;
+    match decide(inner, read, peer_certificates(conn)) {
+        Verdict::Accept(authenticated) => {
             let mut buf = Vec::with_capacity(2);
             encode_auth_reply(AuthReply::Ok, &mut buf);
             send.write_all(&buf)
                 .await
                 .map_err(|_lost| Failed(close_code::PROTOCOL, "handshake"))?;
             let _ = send.finish();
-            let credential = HeldCredential::new(request.credential.as_str(), certificates);
-            Ok((request.agent_id, credential, checked_in))
+            Ok(authenticated)
         }
-        Err(AgentRejected::BadCredential) => {
-            reject(&mut send, RejectReason::BadCredential).await;
-            Err(Failed(close_code::AUTH_REJECTED, "bad_credential"))
+        Verdict::Reject(reason, failed) => {
+            reject(&mut send, reason).await;
+            Err(failed)
         }
-        Err(AgentRejected::Unavailable) => {
-            reject(&mut send, RejectReason::Unavailable).await;
-            Err(Failed(close_code::AUTH_REJECTED, "unavailable"))
-        }
+        Verdict::Close(failed) => Err(failed),
     }
 }
 
-/// The TLS client certificate chain the agent presented (end-entity first), empty for none.
+/// The TLS client certificate chain the agent presented on QUIC (end-entity first), empty for
+/// none.
 fn peer_certificates(conn: &Connection) -> Vec<CertificateDer<'static>> {
     conn.peer_identity()
         .and_then(|identity| identity.downcast::<Vec<CertificateDer<'static>>>().ok())

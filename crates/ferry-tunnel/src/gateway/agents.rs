@@ -3,18 +3,19 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use quinn::Connection;
 use tokio::sync::Semaphore;
 
 use super::Inner;
+use super::conn::Conn;
 use super::held::HeldCredential;
 use crate::agent_id::AgentId;
 use crate::metrics::{AGENTS_CONNECTED, AGENTS_REPLACED, AGENTS_REVOKED};
+use crate::transport::TransportKind;
 use crate::wire::close_code;
 
 /// One connected agent.
 pub(super) struct AgentEntry {
-    pub(super) conn: Connection,
+    pub(super) conn: Conn,
     /// Tells this connection apart from a later one with the same id.
     pub(super) generation: u64,
     /// One permit per open tunnel.
@@ -23,9 +24,16 @@ pub(super) struct AgentEntry {
     pub(super) credential: HeldCredential,
 }
 
-pub(super) fn set_gauge(n: usize) {
-    #[allow(clippy::cast_precision_loss)] // agent counts are far below 2^52
-    metrics::gauge!(AGENTS_CONNECTED).set(n as f64);
+/// Sets `ferry_tunnel_agents_connected{transport}` from the table.
+pub(super) fn set_gauge(agents: &std::collections::HashMap<AgentId, AgentEntry>) {
+    for kind in [TransportKind::Quic, TransportKind::Tcp] {
+        let n = agents
+            .values()
+            .filter(|e| e.conn.transport() == kind)
+            .count();
+        #[allow(clippy::cast_precision_loss)] // agent counts are far below 2^52
+        metrics::gauge!(AGENTS_CONNECTED, "transport" => kind.label()).set(n as f64);
+    }
 }
 
 /// Makes `conn` the live connection of `id` (closing a previous one) and watches it.
@@ -37,7 +45,7 @@ pub(super) fn set_gauge(n: usize) {
 pub(super) fn register(
     inner: &Arc<Inner>,
     id: AgentId,
-    conn: Connection,
+    conn: Conn,
     credential: HeldCredential,
     checked_in: u64,
 ) {
@@ -71,7 +79,7 @@ pub(super) fn register(
             }
         }
         let old = agents.insert(id.clone(), entry);
-        set_gauge(agents.len());
+        set_gauge(&agents);
         // Told while the table is locked, so events follow the table's order exactly.
         if let Some(events) = &inner.events {
             if old.is_some() {
@@ -85,14 +93,14 @@ pub(super) fn register(
         tracing::warn!(
             agent = %id,
             old = %old.conn.remote_address(),
+            old_transport = %old.conn.transport(),
             new = %conn.remote_address(),
+            new_transport = %conn.transport(),
             "agent connection replaced by a newer authenticated connection"
         );
         metrics::counter!(AGENTS_REPLACED).increment(1);
-        old.conn.close(
-            close_code::REPLACED.into(),
-            b"replaced by a newer connection",
-        );
+        old.conn
+            .close(close_code::REPLACED, b"replaced by a newer connection");
     }
     inner
         .tasks
@@ -101,27 +109,27 @@ pub(super) fn register(
 
 /// Waits for the connection to end, then removes the agent (if this connection is still the
 /// live one) and tells the observer.
-async fn watch(inner: Arc<Inner>, id: AgentId, conn: Connection, generation: u64) {
+async fn watch(inner: Arc<Inner>, id: AgentId, conn: Conn, generation: u64) {
     conn.closed().await;
     {
         let mut agents = inner.agents();
         let ours = agents.get(&id).is_some_and(|e| e.generation == generation);
         if ours {
             agents.remove(&id);
-            set_gauge(agents.len());
+            set_gauge(&agents);
             if let Some(events) = &inner.events {
                 events.disconnected(&id);
             }
         }
     }
-    tracing::info!(agent = %id, reason = %conn.close_reason().map(|r| r.to_string()).unwrap_or_default(), "agent disconnected");
+    tracing::info!(agent = %id, transport = %conn.transport(), reason = %conn.close_reason(), "agent disconnected");
 }
 
 /// Closes the connection of an agent whose credential no longer passes, and counts it.
-pub(super) fn revoke(id: &AgentId, conn: &Connection) {
+pub(super) fn revoke(id: &AgentId, conn: &Conn) {
     tracing::warn!(agent = %id, remote = %conn.remote_address(), "agent credential revoked: disconnecting");
     metrics::counter!(AGENTS_REVOKED).increment(1);
-    conn.close(close_code::AUTH_REJECTED.into(), REVOKED_REASON);
+    conn.close(close_code::AUTH_REJECTED, REVOKED_REASON);
 }
 
 /// The QUIC close reason sent with code 1 (`auth_rejected`) to an agent whose credential was

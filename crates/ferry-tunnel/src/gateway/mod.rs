@@ -2,10 +2,13 @@
 
 mod accept;
 mod agents;
+pub(crate) mod conn;
 mod held;
 mod open;
 mod revalidate;
+mod tcp;
 pub use revalidate::Revalidated;
+pub use tcp::TcpEndpoint;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +26,7 @@ pub use open::OpenError;
 use crate::agent_id::AgentId;
 use crate::events::AgentEvents;
 use crate::quic::{self, QuicConfigError, QuicSettings};
+use crate::transport::TransportKind;
 use crate::verifier::AgentVerifier;
 use crate::wire::close_code;
 use agents::AgentEntry;
@@ -80,7 +84,9 @@ pub enum GatewayError {
 type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// The gateway half of the tunnel: it accepts agent connections on a QUIC endpoint
-/// ([`Gateway::run`]) and opens tunnels to connected agents ([`Gateway::open`]).
+/// ([`Gateway::run`]) and on a TCP listener ([`Gateway::run_tcp`], the TCP transport for
+/// networks that block UDP), and opens tunnels to connected agents ([`Gateway::open`]),
+/// whichever transport they came over.
 ///
 /// # Authentication
 ///
@@ -97,7 +103,8 @@ type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// authentication like any other; a connection that fails it never affects the live one. Once
 /// it has authenticated *for the same id*, it **replaces** the first: the old connection is
 /// closed with code 4 (`replaced`) and its tunnels are cut, and new tunnels go to the new
-/// connection. Rationale: an agent that restarts or changes network must not wait for its old
+/// connection. This holds across transports: a TCP connection replaces a QUIC one of the
+/// same id and the other way round. Rationale: an agent that restarts or changes network must not wait for its old
 /// connection's idle timeout, and only a holder of a valid credential for the id can take it
 /// over. Each replacement is logged (`warn`) and counted
 /// (`ferry_tunnel_agents_replaced_total`).
@@ -278,23 +285,26 @@ impl Gateway {
     }
 
     async fn drain(&self, endpoint: &quinn::Endpoint) {
+        endpoint.set_server_config(None);
+        self.drain_agents().await;
+        endpoint.close(close_code::SHUTDOWN.into(), b"gateway shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    }
+
+    /// The drain both transports share: refuse new agents, give open tunnels the drain
+    /// timeout, close every agent connection (either transport) with code 0, and wait (at
+    /// most 2 s) for the connection tasks. Safe to run twice at once.
+    async fn drain_agents(&self) {
         let inner = &self.inner;
         inner.draining.store(true, Ordering::SeqCst);
-        endpoint.set_server_config(None);
         inner.tunnels.close();
         let _ = tokio::time::timeout(inner.config.drain_timeout, inner.tunnels.wait()).await;
-        let conns: Vec<quinn::Connection> =
-            inner.agents().values().map(|e| e.conn.clone()).collect();
+        let conns: Vec<conn::Conn> = inner.agents().values().map(|e| e.conn.clone()).collect();
         for conn in conns {
-            conn.close(close_code::SHUTDOWN.into(), b"gateway shutting down");
+            conn.close(close_code::SHUTDOWN, b"gateway shutting down");
         }
-        endpoint.close(close_code::SHUTDOWN.into(), b"gateway shutting down");
         inner.tasks.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            inner.tasks.wait().await;
-            endpoint.wait_idle().await;
-        })
-        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), inner.tasks.wait()).await;
     }
 
     /// Whether `agent` has an authenticated, live connection here.
@@ -316,6 +326,12 @@ impl Gateway {
             .agents()
             .get(agent)
             .map(|e| e.conn.remote_address())
+    }
+
+    /// The transport `agent`'s live connection uses, if connected.
+    #[must_use]
+    pub fn agent_transport(&self, agent: &AgentId) -> Option<TransportKind> {
+        self.inner.agents().get(agent).map(|e| e.conn.transport())
     }
 
     /// Tunnels currently open through this gateway (all agents).

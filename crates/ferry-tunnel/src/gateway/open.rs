@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant, timeout_at};
 
 use super::Gateway;
@@ -68,7 +69,8 @@ impl OpenError {
 impl Gateway {
     /// Opens a tunnel through `agent` to `destination` on behalf of `client`.
     ///
-    /// Opens a QUIC stream on the agent's connection, writes the tunnel header, and waits up
+    /// Opens a stream on the agent's connection (a QUIC stream, or an HTTP/2 stream on the TCP
+    /// transport), writes the tunnel header, and waits up
     /// to [`GatewayConfig::open_timeout`](super::GatewayConfig) (one deadline for all of it)
     /// for the agent's status. On `ok` the stream is returned, ready for bytes both ways.
     /// The gateway does not check `destination` itself: apply your own allowlist first.
@@ -165,7 +167,7 @@ impl Gateway {
         let (send, recv) = timeout_at(deadline, conn.open_bi())
             .await
             .map_err(|_elapsed| OpenError::Timeout)?
-            .map_err(|e| OpenError::ConnectionLost(e.into()))?;
+            .map_err(OpenError::ConnectionLost)?;
         let token = inner.tunnels.token();
         let mut stream = TunnelStream::new(
             send,
@@ -178,7 +180,7 @@ impl Gateway {
         timeout_at(deadline, stream.send.write_all(&buf))
             .await
             .map_err(|_elapsed| OpenError::Timeout)?
-            .map_err(|e| OpenError::ConnectionLost(e.into()))?;
+            .map_err(OpenError::ConnectionLost)?;
         let read = timeout_at(
             deadline,
             read_message(&mut stream.recv, REPLY_LEN, decode_status),

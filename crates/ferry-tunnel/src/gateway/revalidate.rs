@@ -62,7 +62,7 @@ impl Gateway {
                         let ours = agents.get(&id).is_some_and(|e| e.generation == generation);
                         let removed = if ours { agents.remove(&id) } else { None };
                         if removed.is_some() {
-                            set_gauge(agents.len());
+                            set_gauge(&agents);
                             if let Some(events) = &inner.events {
                                 events.disconnected(&id);
                             }

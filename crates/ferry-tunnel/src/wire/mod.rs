@@ -32,6 +32,10 @@ pub const VERSION: u8 = 1;
 /// The ALPN protocol id both ends require on the QUIC connection.
 pub const ALPN: &[u8] = b"ferry-tunnel/1";
 
+/// The ALPN protocol id both ends require on the TLS-over-TCP connection of the TCP transport
+/// (HTTP/2 streams after the authentication exchange).
+pub const ALPN_TCP: &[u8] = b"ferry-tunnel-h2/1";
+
 /// Length of an auth reply and of a tunnel status: version and code.
 pub const REPLY_LEN: usize = 2;
 

@@ -37,6 +37,7 @@ async fn agent_connects_and_authenticates() {
     gw.stop().await;
 }
 
+both_transports! {
 #[tokio::test]
 async fn bad_credential_is_rejected_without_agent_state_and_backs_off() {
     let pki = Pki::new();
@@ -71,6 +72,7 @@ async fn bad_credential_is_rejected_without_agent_state_and_backs_off() {
     ));
     agent.stop().await;
     gw.stop().await;
+}
 }
 
 async fn raw_connect(
@@ -214,6 +216,7 @@ async fn wrong_alpn_is_refused() {
     gw.stop().await;
 }
 
+both_transports! {
 #[tokio::test]
 async fn untrusted_gateway_certificate_is_refused_by_the_agent() {
     let pki = Pki::new();
@@ -232,7 +235,9 @@ async fn untrusted_gateway_certificate_is_refused_by_the_agent() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn gateway_certificate_for_another_name_is_refused_by_the_agent() {
     let pki = Pki::new();
@@ -245,6 +250,7 @@ async fn gateway_certificate_for_another_name_is_refused_by_the_agent() {
     assert_eq!(gw.gateway.connected_agents(), 0);
     agent.stop().await;
     gw.stop().await;
+}
 }
 
 /// Policy: a newer connection for the same id replaces the live one only after it has
@@ -297,6 +303,7 @@ async fn second_agent_with_the_same_id_replaces_the_first_only_once_authenticate
     gw.stop().await;
 }
 
+both_transports! {
 #[tokio::test]
 async fn verifier_gets_the_gateway_clock() {
     let pki = Pki::new();
@@ -317,4 +324,5 @@ async fn verifier_gets_the_gateway_clock() {
     agent.wait_for(|s| s.connected).await;
     agent.stop().await;
     gw.stop().await;
+}
 }

@@ -10,7 +10,10 @@ use ferry_tunnel::Gateway;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::common::{Pki, agent_config, fast_gateway_config, run_bound, start_agent, verify};
+use crate::common::{
+    Pki, agent_config, both_transports, fast_gateway_config, start_agent, start_gateway_serving,
+    verify,
+};
 
 /// Certificates are checked against the real clock by rustls, so they are made with it.
 #[allow(clippy::disallowed_methods)]
@@ -46,10 +49,8 @@ fn pki(chain_pem: &str, key_pem: &str, ca_pem: &str) -> (Pki, rustls::ServerConf
 /// presenting `server`, trusting `pki`'s roots.
 async fn agent_error(pki: &Pki, server: rustls::ServerConfig, server_name: &str) -> String {
     let gateway = Gateway::new(fast_gateway_config(), verify);
-    let endpoint = gateway
-        .bind("127.0.0.1:0".parse().unwrap(), server)
-        .unwrap();
-    let gw = run_bound(gateway, endpoint);
+    let gw =
+        start_gateway_serving(gateway, "127.0.0.1:0".parse().unwrap(), || server.clone()).await;
     let mut config = agent_config(pki, gw.addr, "site-1", "token-site-1", "127.0.0.1");
     config.server_name = server_name.to_owned();
     config.roots_source = Some("--tls-ca ca.pem".to_owned());
@@ -62,6 +63,7 @@ async fn agent_error(pki: &Pki, server: rustls::ServerConfig, server_name: &str)
     status.last_error.unwrap()
 }
 
+both_transports! {
 #[tokio::test]
 async fn ca_certificate_as_the_gateways_certificate() {
     // What `openssl req -x509` makes: a CA certificate, used as the gateway's and trusted.
@@ -77,7 +79,9 @@ async fn ca_certificate_as_the_gateways_certificate() {
         "{error}"
     );
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn gateway_certificate_for_other_names() {
     let ca = PrivateCa::generate("test CA", now(), DEFAULT_CA_VALIDITY).unwrap();
@@ -92,7 +96,9 @@ async fn gateway_certificate_for_other_names() {
         "{error}"
     );
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn expired_gateway_certificate() {
     let ca =
@@ -109,7 +115,9 @@ async fn expired_gateway_certificate() {
         "{error}"
     );
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn gateway_certificate_from_another_ca() {
     let ca = PrivateCa::generate("test CA", now(), DEFAULT_CA_VALIDITY).unwrap();
@@ -123,4 +131,5 @@ async fn gateway_certificate_from_another_ca() {
         error.contains("is not signed by the CA in --tls-ca ca.pem"),
         "{error}"
     );
+}
 }

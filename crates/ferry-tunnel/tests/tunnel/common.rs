@@ -1,5 +1,6 @@
 //! Shared setup: certificates, a gateway, agents, TCP servers.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +9,51 @@ use ferry_allow::Allowlist;
 use ferry_tls::SelfSigned;
 use ferry_tunnel::{
     Agent, AgentConfig, AgentId, AgentRejected, AgentStatus, Backoff, Credential, Gateway,
-    GatewayConfig,
+    GatewayConfig, Transport,
 };
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+tokio::task_local! {
+    /// The transport the agents of the running test use ([`agent_config`]); QUIC outside
+    /// [`on`].
+    static TRANSPORT: Transport;
+}
+
+/// Runs `test` with the agents of [`agent_config`] on `transport`.
+pub(crate) async fn on<F: Future<Output = ()>>(transport: Transport, test: F) {
+    TRANSPORT.scope(transport, test).await;
+}
+
+/// The transport of the running test.
+pub(crate) fn transport() -> Transport {
+    TRANSPORT.try_with(|t| *t).unwrap_or(Transport::Quic)
+}
+
+/// A test run once per transport: `mod name { fn quic(); fn tcp(); }`, the body on agents
+/// that use QUIC, then TCP (the gateway always listens on both).
+macro_rules! both_transports {
+    ($(#[$meta:meta])* async fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body() $body
+
+            $(#[$meta])*
+            async fn quic() {
+                crate::common::on(ferry_tunnel::Transport::Quic, body()).await;
+            }
+
+            $(#[$meta])*
+            async fn tcp() {
+                crate::common::on(ferry_tunnel::Transport::Tcp, body()).await;
+            }
+        }
+    };
+}
+pub(crate) use both_transports;
 
 pub(crate) struct Pki {
     pub(crate) cert: SelfSigned,
@@ -69,14 +111,18 @@ pub(crate) fn id(s: &str) -> AgentId {
 
 pub(crate) struct GatewayHandle {
     pub(crate) gateway: Gateway,
+    /// The QUIC (UDP) address; the TCP listener has the same one.
     pub(crate) addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    /// The TCP listener (TLS config swaps).
+    #[allow(dead_code)]
+    pub(crate) tcp: Option<ferry_tunnel::TcpEndpoint>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl GatewayHandle {
-    pub(crate) async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
+    pub(crate) async fn stop(self) {
+        self.stop.cancel();
         self.task.await.unwrap();
     }
 }
@@ -102,10 +148,31 @@ pub(crate) async fn start_gateway_with(
     gateway: Gateway,
     addr: SocketAddr,
 ) -> GatewayHandle {
+    start_gateway_serving(gateway, addr, || pki.server_tls()).await
+}
+
+/// Binds QUIC on `addr` and TCP on the same address and port (retrying while a previous
+/// gateway lets go of them, or when the UDP port chosen for port 0 is taken on TCP), both
+/// serving `tls`, and runs them.
+pub(crate) async fn start_gateway_serving(
+    gateway: Gateway,
+    addr: SocketAddr,
+    tls: impl Fn() -> rustls::ServerConfig,
+) -> GatewayHandle {
     let mut tries = 0;
-    let endpoint = loop {
-        match gateway.bind(addr, pki.server_tls()) {
-            Ok(e) => break e,
+    let (endpoint, tcp) = loop {
+        let bound = match gateway.bind(addr, tls()) {
+            Ok(e) => {
+                let tcp_addr = e.local_addr().unwrap();
+                match gateway.bind_tcp(tcp_addr, tls()).await {
+                    Ok(t) => Ok((e, t)),
+                    Err(err) => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        };
+        match bound {
+            Ok(both) => break both,
             Err(e) if tries < 100 => {
                 tries += 1;
                 let _ = e;
@@ -114,24 +181,56 @@ pub(crate) async fn start_gateway_with(
             Err(e) => panic!("bind {addr}: {e}"),
         }
     };
-    run_bound(gateway, endpoint)
+    run_both(gateway, endpoint, Some(tcp))
 }
 
-/// Runs `gateway` on an endpoint it bound.
-pub(crate) fn run_bound(gateway: Gateway, endpoint: quinn::Endpoint) -> GatewayHandle {
-    let addr = endpoint.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
+/// Runs `gateway` on a TCP listener only (no QUIC).
+pub(crate) fn run_tcp_only(gateway: Gateway, tcp: ferry_tunnel::TcpEndpoint) -> GatewayHandle {
+    let addr = tcp.local_addr().unwrap();
+    let stop = CancellationToken::new();
     let g = gateway.clone();
+    let s = stop.clone();
+    let t = tcp.clone();
+    let task = tokio::spawn(async move { g.run_tcp(t, s.cancelled_owned()).await });
+    GatewayHandle {
+        gateway,
+        addr,
+        tcp: Some(tcp),
+        stop,
+        task,
+    }
+}
+
+/// Runs `gateway` on an endpoint it bound (QUIC only).
+pub(crate) fn run_bound(gateway: Gateway, endpoint: quinn::Endpoint) -> GatewayHandle {
+    run_both(gateway, endpoint, None)
+}
+
+fn run_both(
+    gateway: Gateway,
+    endpoint: quinn::Endpoint,
+    tcp: Option<ferry_tunnel::TcpEndpoint>,
+) -> GatewayHandle {
+    let addr = endpoint.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let g = gateway.clone();
+    let s = stop.clone();
+    let t = tcp.clone();
     let task = tokio::spawn(async move {
-        g.run(endpoint, async {
-            let _ = rx.await;
-        })
-        .await;
+        let quic = g.run(endpoint, s.clone().cancelled_owned());
+        match t {
+            Some(t) => {
+                let tcp = g.run_tcp(t, s.cancelled_owned());
+                tokio::join!(quic, tcp);
+            }
+            None => quic.await,
+        }
     });
     GatewayHandle {
         gateway,
         addr,
-        stop: Some(tx),
+        tcp,
+        stop,
         task,
     }
 }
@@ -153,6 +252,7 @@ pub(crate) fn agent_config(
     );
     config.backoff = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
     config.drain_timeout = Duration::from_secs(2);
+    config.transport = transport();
     config
 }
 

@@ -54,6 +54,7 @@ fn recording_gateway() -> (Gateway, Arc<Recorder>, mpsc::UnboundedReceiver<Event
     (gateway, recorder, rx)
 }
 
+both_transports! {
 #[tokio::test]
 async fn connect_and_disconnect_are_reported_once_each() {
     let pki = Pki::new();
@@ -83,7 +84,9 @@ async fn connect_and_disconnect_are_reported_once_each() {
         vec![Event::Up("site-1".into()), Event::Down("site-1".into())]
     );
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn replacement_reports_down_then_up_and_the_old_close_is_not_reported_again() {
     let pki = Pki::new();
@@ -129,4 +132,5 @@ async fn replacement_reports_down_then_up_and_the_old_close_is_not_reported_agai
         ],
         "alternating, once per connection"
     );
+}
 }

@@ -1,4 +1,5 @@
-//! Gateway and agent over real quinn on 127.0.0.1 (port 0), real rustls (ring), real TCP.
+//! Gateway and agent over real quinn on 127.0.0.1 (port 0), and over the TCP transport (TLS
+//! 1.3 + HTTP/2), real rustls (ring), real TCP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,6 +13,8 @@ mod rebinding;
 mod reconnect;
 mod revoke;
 mod statuses;
+mod tcp;
+mod transport;
 mod tunnels;
 mod udp;
 mod update;

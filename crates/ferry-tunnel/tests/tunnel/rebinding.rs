@@ -47,6 +47,7 @@ fn rebind_test(allowed: &TcpListener) -> Destination {
     Destination::parse("rebind.test", allowed.local_addr().unwrap().port()).unwrap()
 }
 
+both_transports! {
 #[tokio::test]
 async fn the_agent_dials_the_checked_address_and_never_resolves_again() {
     let [allowed, denied] = same_port_listeners(["127.0.0.2", "127.0.0.3"]).await;
@@ -68,7 +69,9 @@ async fn the_agent_dials_the_checked_address_and_never_resolves_again() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn a_denied_first_answer_is_denied_and_nothing_is_dialled() {
     let [allowed, denied] = same_port_listeners(["127.0.0.2", "127.0.0.3"]).await;
@@ -91,7 +94,9 @@ async fn a_denied_first_answer_is_denied_and_nothing_is_dialled() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn denied_addresses_of_a_mixed_answer_are_skipped() {
     let [allowed, denied] = same_port_listeners(["127.0.0.2", "127.0.0.3"]).await;
@@ -113,7 +118,9 @@ async fn denied_addresses_of_a_mixed_answer_are_skipped() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 /// Row D5: a resolver that never answers is bounded by the agent's dial timeout (the lookup is
 /// inside the dial budget): the gateway gets the agent's `Timeout` status (504 at the front).
 #[tokio::test]
@@ -131,7 +138,9 @@ async fn a_resolver_that_never_answers_is_cut_by_the_dial_timeout() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 /// Row D5: a failing lookup is answered with the `DnsFailure` status (502 at the front).
 #[tokio::test]
 async fn a_failing_lookup_is_answered_with_dns_failure() {
@@ -150,4 +159,5 @@ async fn a_failing_lookup_is_answered_with_dns_failure() {
     assert_eq!(dns.calls(), 1);
     agent.stop().await;
     gw.stop().await;
+}
 }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::common::*;
 
+both_transports! {
 #[tokio::test]
 async fn agent_reconnects_after_the_gateway_restarts_on_the_same_port() {
     let pki = Pki::new();
@@ -43,6 +44,7 @@ async fn agent_reconnects_after_the_gateway_restarts_on_the_same_port() {
     assert_eq!(round_trip(t, b"again").await, b"again");
     agent.stop().await;
     gw.stop().await;
+}
 }
 
 /// 100 agents that lost the gateway at the same instant pick their first reconnect delay with
@@ -81,6 +83,7 @@ fn storm_of_100_agents_is_spread_by_jitter() {
     assert_eq!(backoff.ceiling(100), backoff.cap);
 }
 
+both_transports! {
 /// A real, smaller storm: 20 agents, gateway restart, every agent reconnects, and the delays
 /// they chose are spread over the window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,4 +136,5 @@ async fn storm_of_20_real_agents_reconnects_after_restart() {
         a.stop().await;
     }
     gw.stop().await;
+}
 }

@@ -31,6 +31,7 @@ impl Switchable {
     }
 }
 
+both_transports! {
 #[tokio::test]
 async fn revoked_agent_is_disconnected_and_refused_while_others_keep_their_tunnels() {
     let pki = Pki::new();
@@ -119,7 +120,9 @@ async fn revoked_agent_is_disconnected_and_refused_while_others_keep_their_tunne
     shaky.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 /// An agent verified against the old data while a revalidation runs is verified again when it
 /// registers: it does not slip through.
 #[tokio::test]
@@ -158,4 +161,5 @@ async fn agent_verified_before_a_revalidation_is_checked_again_when_it_registers
     assert_eq!(gw.gateway.connected_agents(), 0);
     late.stop().await;
     gw.stop().await;
+}
 }

@@ -16,6 +16,7 @@ use crate::tunnels::{client, dest, gateway_and_agent};
 
 use ferry_test_support::net::nothing_accepted as nothing_dialled;
 
+both_transports! {
 #[tokio::test]
 async fn agent_allowlist_denies_and_nothing_is_dialled() {
     // Port 1-1000 only on 127.0.0.1; and every name under example.com.
@@ -39,7 +40,9 @@ async fn agent_allowlist_denies_and_nothing_is_dialled() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn special_addresses_are_denied_unless_explicitly_allowed() {
     // 0.0.0.0/0 allows every public address, but not loopback (a special range).
@@ -58,7 +61,9 @@ async fn special_addresses_are_denied_unless_explicitly_allowed() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn refused_connection_gives_status_refused() {
     let (_pki, gw, agent) = gateway_and_agent("127.0.0.1").await;
@@ -82,7 +87,9 @@ async fn refused_connection_gives_status_refused() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn unknown_agent_is_not_connected() {
     let (_pki, gw, agent) = gateway_and_agent("127.0.0.1").await;
@@ -97,6 +104,7 @@ async fn unknown_agent_is_not_connected() {
     assert!(matches!(r, Err(OpenError::NotConnected)), "{r:?}");
     agent.stop().await;
     gw.stop().await;
+}
 }
 
 /// A hand-made agent that authenticates, reads the header, and never answers: the gateway
@@ -155,6 +163,7 @@ async fn silent_agent_times_out_and_header_carries_client() {
     gw.stop().await;
 }
 
+both_transports! {
 /// A name is resolved by the agent and every address checked: `localhost` allowed by name and
 /// its loopback address allowed by an address rule inside the special range works; allowed by
 /// name only, its loopback addresses are special and denied.
@@ -188,7 +197,9 @@ async fn domain_destination_is_resolved_and_each_address_checked() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn unresolvable_name_gives_dns_failure() {
     let (_pki, gw, agent) = gateway_and_agent("*.invalid").await;
@@ -206,4 +217,5 @@ async fn unresolvable_name_gives_dns_failure() {
     );
     agent.stop().await;
     gw.stop().await;
+}
 }

@@ -29,6 +29,7 @@ pub(crate) async fn gateway_and_agent(allow: &str) -> (Pki, GatewayHandle, Agent
     (pki, gw, agent)
 }
 
+both_transports! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_8_mib_is_byte_exact_with_client_half_close() {
     let (_pki, gw, agent) = gateway_and_agent("127.0.0.1").await;
@@ -45,7 +46,9 @@ async fn bulk_8_mib_is_byte_exact_with_client_half_close() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 /// The destination closes its side first; the client keeps sending afterwards and every byte
 /// arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +87,9 @@ async fn server_half_close_first_then_client_keeps_sending() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_tunnels_over_one_agent() {
     let (_pki, gw, agent) = gateway_and_agent("127.0.0.1").await;
@@ -108,7 +113,9 @@ async fn two_hundred_concurrent_tunnels_over_one_agent() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn tunnel_cap_per_agent() {
     let pki = Pki::new();
@@ -164,7 +171,9 @@ async fn tunnel_cap_per_agent() {
     agent.stop().await;
     gw.stop().await;
 }
+}
 
+both_transports! {
 /// On shutdown an open tunnel keeps working until it finishes; then the gateway stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_drain_lets_open_tunnels_finish() {
@@ -188,6 +197,7 @@ async fn gateway_drain_lets_open_tunnels_finish() {
     stopping.await.unwrap();
     assert_eq!(gateway.open_tunnels(), 0);
     agent.stop().await;
+}
 }
 
 /// Connections still handshaking or authenticating are capped; beyond the cap new ones are
@@ -263,6 +273,7 @@ async fn pending_authentications_are_capped() {
     gw.stop().await;
 }
 
+both_transports! {
 /// On shutdown the agent lets an open tunnel finish, then closes its connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_drain_lets_open_tunnels_finish() {
@@ -291,4 +302,5 @@ async fn agent_drain_lets_open_tunnels_finish() {
     .await
     .unwrap();
     gw.stop().await;
+}
 }

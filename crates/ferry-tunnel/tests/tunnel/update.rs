@@ -59,6 +59,7 @@ fn client() -> std::net::SocketAddr {
     "192.0.2.7:50000".parse().unwrap()
 }
 
+both_transports! {
 #[tokio::test]
 async fn new_allowlist_applies_to_the_next_tunnel_and_the_open_one_keeps_flowing() {
     let pki = Pki::new();
@@ -106,6 +107,7 @@ async fn new_allowlist_applies_to_the_next_tunnel_and_the_open_one_keeps_flowing
     running.stop().await;
     gw.stop().await;
 }
+}
 
 /// Accepts only `new-token`.
 fn verify_new(_id: &AgentId, credential: &str, _now: u64) -> Result<(), AgentRejected> {
@@ -116,6 +118,7 @@ fn verify_new(_id: &AgentId, credential: &str, _now: u64) -> Result<(), AgentRej
     }
 }
 
+both_transports! {
 #[tokio::test]
 async fn new_credential_and_gateway_apply_at_the_next_connect_only() {
     let pki = Pki::new();
@@ -159,7 +162,9 @@ async fn new_credential_and_gateway_apply_at_the_next_connect_only() {
     running.stop().await;
     new_gw.stop().await;
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn an_update_that_cannot_be_built_changes_nothing() {
     let pki = Pki::new();
@@ -182,7 +187,9 @@ async fn an_update_that_cannot_be_built_changes_nothing() {
     );
     assert_eq!(agent.status().borrow().updates, 0);
 }
+}
 
+both_transports! {
 #[tokio::test]
 async fn new_backoff_applies_to_the_next_delay() {
     let pki = Pki::new();
@@ -214,4 +221,5 @@ async fn new_backoff_applies_to_the_next_delay() {
     );
     assert_eq!(later.connects, 0);
     running.stop().await;
+}
 }
