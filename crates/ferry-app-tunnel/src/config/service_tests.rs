@@ -289,7 +289,20 @@ fn udp_refuses_what_only_a_byte_stream_can_do() {
         e.contains("service[0].bind") && e.contains("`agent_listen`"),
         "{e}"
     );
-    assert!(gw(&SSH.replace("0.0.0.0:2222", "127.0.0.1:4433")).is_ok());
+    // The agents' TCP transport listens on agent_listen's address too (by default): a TCP
+    // service cannot take it either, unless that listener is elsewhere or off.
+    let e = gw(&SSH.replace("0.0.0.0:2222", "127.0.0.1:4433")).unwrap_err();
+    assert!(
+        e.contains("service[0].bind") && e.contains("agent_listen_tcp"),
+        "{e}"
+    );
+    let e = GatewayConfig::from_toml(&format!(
+        "listen = \"127.0.0.1:8080\"\nagent_listen = \"127.0.0.1:4433\"\n\
+         agent_listen_tcp = \"off\"\nallow = [\"127.0.0.1:22\"]\n\
+         [tls]\nself_signed = true\n[auth]\ntokens = \"tokens.txt\"\n{}",
+        SSH.replace("0.0.0.0:2222", "127.0.0.1:4433")
+    ));
+    assert!(e.is_ok(), "{e:?}");
     // And the client front's TCP `listen` is free for a UDP service.
     assert!(gw(&DNS.replace("0.0.0.0:2222", "127.0.0.1:8080")).is_ok());
 }
