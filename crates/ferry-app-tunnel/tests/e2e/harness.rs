@@ -331,3 +331,15 @@ pub(crate) async fn proxy_header_server() -> (
     });
     (addr, rx)
 }
+
+/// Waits (bounded) until the gateway has `n` connected agents (the value of its
+/// `ferry_tunnel_agents_connected` gauge, which is set from the same table).
+pub(crate) async fn connect_agents(gw: &ferry_tunnel::Gateway, n: usize) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while gw.connected_agents() != n {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the gateway did not reach {n} connected agents in time"));
+}

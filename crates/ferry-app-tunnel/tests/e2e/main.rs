@@ -17,7 +17,7 @@ mod servers;
 mod services;
 mod silent;
 mod statuses;
-mod udp;
 mod transport;
+mod udp;
 #[path = "../support/udp_relay.rs"]
 mod udp_relay;

@@ -13,8 +13,8 @@ use tokio::process::Command;
 
 use crate::accept_proxy::{access_log, logged};
 use crate::harness::{
-    AgentHandle, CLIENT_TOKEN, Files, echo_server, http_server, round_trip, start_agent,
-    start_gateway, tunnel,
+    AgentHandle, CLIENT_TOKEN, Files, connect_agents, echo_server, http_server, round_trip,
+    start_agent, start_gateway, tunnel,
 };
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -197,7 +197,7 @@ async fn agents_need_a_certificate_from_the_ca_for_their_own_id() {
     .await;
     assert!(line.contains("edge-2"), "{line}");
 
-    assert_eq!(gw.tunnel.connected_agents(), 1);
+    connect_agents(&gw.tunnel, 1).await;
     good.stop().await;
     gw.stop().await;
 }
@@ -348,7 +348,7 @@ async fn token_and_certificate_need_both() {
     let mut no_token = start_agent(&agent(&files, gw.agents, "edge-1", Some("edge-1"))).await;
     let status = no_token.wait_for(|s| s.rejections > 0).await;
     assert_eq!(status.last_rejection, Some(RejectReason::BadCredential));
-    assert_eq!(gw.tunnel.connected_agents(), 1);
+    connect_agents(&gw.tunnel, 1).await;
     for a in [both, wrong_token, no_token] {
         a.stop().await;
     }

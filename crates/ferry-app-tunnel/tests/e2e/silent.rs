@@ -10,22 +10,10 @@ use ferry_registry::MemcachedRegistry;
 
 use crate::cluster::{cluster_table, record};
 use crate::harness::{
-    CLIENT_TOKEN, Files, ask, connect_request, echo_server, round_trip, start_agent, start_gateway,
-    tunnel,
+    CLIENT_TOKEN, Files, ask, connect_agents, connect_request, echo_server, round_trip,
+    start_agent, start_gateway, tunnel,
 };
 use crate::udp_relay::UdpRelay;
-
-/// Waits (bounded) until the gateway has `n` connected agents (the value of its
-/// `ferry_tunnel_agents_connected` gauge, which is set from the same table).
-async fn connected_agents(gw: &ferry_tunnel::Gateway, n: usize) {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while gw.connected_agents() != n {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the gateway did not reach {n} connected agents in time"));
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_agent_is_closed_at_the_idle_bound_and_its_record_released() {
@@ -55,7 +43,7 @@ async fn silent_agent_is_closed_at_the_idle_bound_and_its_record_released() {
     // Silence. Keep-alives (300 ms) stop arriving; the gateway closes the connection when
     // 1 s has passed without a packet, and releases the record at once.
     relay.set_dropping(true);
-    connected_agents(&gw.tunnel, 0).await;
+    connect_agents(&gw.tunnel, 0).await;
     record(&registry, "edge-0", false).await;
     assert!(
         relay.dropped() > 0,
@@ -75,7 +63,7 @@ async fn silent_agent_is_closed_at_the_idle_bound_and_its_record_released() {
     // The network heals: the agent reconnects on its own and is served again.
     relay.set_dropping(false);
     agent.wait_for(|s| s.connected && s.connects == 2).await;
-    connected_agents(&gw.tunnel, 1).await;
+    connect_agents(&gw.tunnel, 1).await;
     record(&registry, "edge-0", true).await;
     let t = tunnel(gw.client, echo).await;
     assert_eq!(round_trip(t, b"after").await, b"after");
