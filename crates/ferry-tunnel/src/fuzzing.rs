@@ -312,8 +312,8 @@ pub fn tcp_gateway(data: &[u8]) {
     rt.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let config = GatewayConfig {
-            auth_timeout: Duration::from_secs(1),
-            open_timeout: Duration::from_secs(1),
+            auth_timeout: Duration::from_millis(500),
+            open_timeout: Duration::from_millis(500),
             drain_timeout: Duration::from_millis(10),
             ..GatewayConfig::default()
         };
@@ -325,12 +325,20 @@ pub fn tcp_gateway(data: &[u8]) {
         let (headers_tx, headers_rx) = tokio::sync::oneshot::channel::<()>();
         let (reply_tx, reply_rx) = tokio::sync::oneshot::channel::<()>();
         let done = tokio_util::sync::CancellationToken::new();
+        let open_ended = tokio_util::sync::CancellationToken::new();
+        let open_end = open_ended.clone();
         let feed = async move {
             let _ = to_gateway.write_all(&now).await;
             if !after_reply.is_empty() && reply_rx.await.is_ok() {
                 let _ = to_gateway.write_all(&after_reply).await;
             }
-            if !later.is_empty() && headers_rx.await.is_ok() {
+            // The rest once the gateway sent a HEADERS frame, or as soon as the open attempt
+            // ended without one: either way the input then ends (EOF), which ends the run.
+            let headers = tokio::select! {
+                r = headers_rx => r.is_ok(),
+                () = open_ended.cancelled() => false,
+            };
+            if headers && !later.is_empty() {
                 let _ = to_gateway.write_all(&later).await;
             }
             let _ = to_gateway.shutdown().await;
@@ -392,6 +400,7 @@ pub fn tcp_gateway(data: &[u8]) {
                     let _ = (&mut tunnel).take(1 << 20).read_to_end(&mut back).await;
                 }
             }
+            open_end.cancel();
         };
         let serve = gateway.serve_plain_tcp(ours);
         let run = async {

@@ -157,9 +157,8 @@ async fn connect_auto(
                 transport: TransportKind::Quic,
             });
         }
-        Err(ConnectFailure::Failed(e)) if Instant::now() >= quic_deadline => {
-            let _ = e;
-            format!("quic: no answer within {}", Secs(config.fallback_after))
+        Err(ConnectFailure::Failed(_)) if Instant::now() >= quic_deadline => {
+            format!("quic: no answer within {}", Secs(quic_deadline - start))
         }
         Err(ConnectFailure::Failed(e)) => format!("quic failed: {e}"),
     };
