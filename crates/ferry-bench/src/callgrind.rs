@@ -138,6 +138,7 @@ async fn count(
     threads: Option<usize>,
     work: Work,
     n: u64,
+    keep: Option<&Path>,
 ) -> io::Result<u64> {
     let out = crate::peers::TempDir::new("callgrind")?;
     let wrapper = vec![
@@ -153,7 +154,14 @@ async fn count(
     work.run(running.target.addr, n).await?;
     stop(&mut running.target, Duration::from_secs(120)).await?;
     drop(running);
-    instructions(&out.0)
+    let total = instructions(&out.0)?;
+    if let Some(keep) = keep {
+        let to = keep.join(format!("{}-{work:?}-{n}", launch.name()));
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::create_dir_all(keep)?;
+        std::fs::rename(&out.0, &to)?;
+    }
+    Ok(total)
 }
 
 /// Prints the table of instructions per unit of work for every proxy in `launches`.
@@ -162,6 +170,7 @@ pub(crate) async fn run(
     upstreams: [SocketAddr; 2],
     threads: Option<usize>,
     amounts: Amounts,
+    keep: Option<&Path>,
 ) -> io::Result<()> {
     let mut rows = Vec::new();
     for work in Work::ALL {
@@ -169,8 +178,8 @@ pub(crate) async fn run(
         let mut cells = Vec::new();
         for l in launches {
             eprintln!("callgrind: {} {work:?} {small} and {large}", l.name());
-            let a = count(l, upstreams, threads, work, small).await?;
-            let b = count(l, upstreams, threads, work, large).await?;
+            let a = count(l, upstreams, threads, work, small, keep).await?;
+            let b = count(l, upstreams, threads, work, large, keep).await?;
             let per = (b as f64 - a as f64) / (large - small) as f64;
             eprintln!("  {a} and {b} instructions: {per:.0} per unit");
             cells.push(per);
@@ -178,12 +187,18 @@ pub(crate) async fn run(
         rows.push((work, small, large, cells));
     }
     let names: Vec<&str> = launches.iter().map(Launch::name).collect();
-    println!("\nuser-space instructions per unit of work (callgrind; difference between two runs)\n");
+    println!(
+        "\nuser-space instructions per unit of work (callgrind; difference between two runs)\n"
+    );
     println!("| work | runs | {} |", names.join(" | "));
     println!("|---|---|{}", "---|".repeat(names.len()));
     for (work, small, large, cells) in rows {
         let cells: Vec<String> = cells.iter().map(|v| format!("{v:.0}")).collect();
-        println!("| {} | {small} and {large} | {} |", work.label(), cells.join(" | "));
+        println!(
+            "| {} | {small} and {large} | {} |",
+            work.label(),
+            cells.join(" | ")
+        );
     }
     Ok(())
 }

@@ -241,6 +241,10 @@ enum Cmd {
         /// `--callgrind`: MiB of bulk in the smaller run (the larger has 4x).
         #[arg(long, default_value_t = 16)]
         cg_mib: u64,
+        /// `--callgrind`: keep callgrind's output files under this directory (one directory
+        /// per proxy, work and amount), for `callgrind_annotate`.
+        #[arg(long, value_name = "DIR")]
+        cg_keep: Option<PathBuf>,
     },
 }
 
@@ -346,6 +350,7 @@ fn main() -> io::Result<()> {
                 cg_conns,
                 cg_requests,
                 cg_mib,
+                cg_keep,
             } => {
                 compare(CompareOpts {
                     proxies,
@@ -362,6 +367,7 @@ fn main() -> io::Result<()> {
                         requests: cg_requests,
                         mib: cg_mib,
                     }),
+                    cg_keep,
                 })
                 .await
             }
@@ -408,6 +414,8 @@ struct Target {
 }
 
 impl Drop for Target {
+    // A drop cannot await: it waits (briefly, polling) on the calling thread.
+    #[allow(clippy::disallowed_methods)]
     fn drop(&mut self) {
         if let Some(c) = &mut self.child {
             // SIGTERM first: nginx's workers outlive a killed master.
@@ -545,6 +553,7 @@ struct CompareOpts {
     idle: usize,
     rounds: usize,
     callgrind: Option<callgrind::Amounts>,
+    cg_keep: Option<PathBuf>,
 }
 
 async fn compare(o: CompareOpts) -> io::Result<()> {
@@ -593,10 +602,19 @@ async fn compare(o: CompareOpts) -> io::Result<()> {
         }
     }
     if let Some(path) = &o.nginx {
-        launches.push(launch::Launch::Peer(peers::Peer::Nginx { path: path.clone() }));
+        launches.push(launch::Launch::Peer(peers::Peer::Nginx {
+            path: path.clone(),
+        }));
     }
     if let Some(amounts) = o.callgrind {
-        return callgrind::run(&launches, [upstream, second], threads, amounts).await;
+        return callgrind::run(
+            &launches,
+            [upstream, second],
+            threads,
+            amounts,
+            o.cg_keep.as_deref(),
+        )
+        .await;
     }
     let mut targets = vec![Target {
         name: "direct".into(),

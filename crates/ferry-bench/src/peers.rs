@@ -30,10 +30,8 @@ impl TempDir {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "ferry-bench-{}-{name}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("ferry-bench-{}-{name}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         Ok(Self(dir))
     }
@@ -100,11 +98,21 @@ impl Peer {
 }
 
 /// HAProxy in TCP mode, no logging, long client and server timeouts (the idle-memory figure
-/// holds connections open), and enough connections for the idle-memory run.
-fn haproxy_config(listen: SocketAddr, upstream: SocketAddr, threads: usize, splice: bool) -> String {
-    let splice = if splice { "    option splice-auto\n" } else { "" };
+/// holds connections open), and enough connections for the idle-memory run (within a 20,000
+/// open-file limit, pipes for splicing included).
+fn haproxy_config(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    threads: usize,
+    splice: bool,
+) -> String {
+    let splice = if splice {
+        "    option splice-auto\n"
+    } else {
+        ""
+    };
     format!(
-        "global\n    nbthread {threads}\n    maxconn 9500\n\n\
+        "global\n    nbthread {threads}\n    maxconn 9000\n    maxpipes 256\n\n\
          defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\n{splice}\n\
          frontend bench\n    bind {listen}\n    default_backend upstream\n\n\
          backend upstream\n    server up {upstream}\n"
@@ -162,7 +170,9 @@ mod tests {
         let l: SocketAddr = "127.0.0.1:1000".parse().unwrap();
         let u: SocketAddr = "127.0.0.1:2000".parse().unwrap();
         let plain = haproxy_config(l, u, 1, false);
-        assert!(plain.contains("bind 127.0.0.1:1000") && plain.contains("server up 127.0.0.1:2000"));
+        assert!(
+            plain.contains("bind 127.0.0.1:1000") && plain.contains("server up 127.0.0.1:2000")
+        );
         assert!(!plain.contains("splice"));
         assert!(haproxy_config(l, u, 1, true).contains("option splice-auto"));
     }
