@@ -141,6 +141,12 @@ async fn count(
     keep: Option<&Path>,
 ) -> io::Result<u64> {
     let out = crate::peers::TempDir::new("callgrind")?;
+    // nginx's workers run as `nobody` when started by root, and write their own files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out.0, std::fs::Permissions::from_mode(0o1777))?;
+    }
     let wrapper = vec![
         "valgrind".to_owned(),
         "--tool=callgrind".to_owned(),
@@ -171,12 +177,17 @@ pub(crate) async fn run(
     threads: Option<usize>,
     amounts: Amounts,
     keep: Option<&Path>,
+    only: &[String],
 ) -> io::Result<()> {
     let mut rows = Vec::new();
+    let launches: Vec<&Launch> = launches
+        .iter()
+        .filter(|l| only.is_empty() || only.iter().any(|o| o == l.name()))
+        .collect();
     for work in Work::ALL {
         let (small, large) = work.amounts(amounts);
         let mut cells = Vec::new();
-        for l in launches {
+        for l in &launches {
             eprintln!("callgrind: {} {work:?} {small} and {large}", l.name());
             let a = count(l, upstreams, threads, work, small, keep).await?;
             let b = count(l, upstreams, threads, work, large, keep).await?;
@@ -186,7 +197,7 @@ pub(crate) async fn run(
         }
         rows.push((work, small, large, cells));
     }
-    let names: Vec<&str> = launches.iter().map(Launch::name).collect();
+    let names: Vec<&str> = launches.iter().map(|l| l.name()).collect();
     println!(
         "\nuser-space instructions per unit of work (callgrind; difference between two runs)\n"
     );

@@ -245,6 +245,9 @@ enum Cmd {
         /// per proxy, work and amount), for `callgrind_annotate`.
         #[arg(long, value_name = "DIR")]
         cg_keep: Option<PathBuf>,
+        /// `--callgrind`: measure only the proxy of this name (repeatable; default: all).
+        #[arg(long, value_name = "NAME")]
+        cg_only: Vec<String>,
     },
 }
 
@@ -351,6 +354,7 @@ fn main() -> io::Result<()> {
                 cg_requests,
                 cg_mib,
                 cg_keep,
+                cg_only,
             } => {
                 compare(CompareOpts {
                     proxies,
@@ -368,6 +372,7 @@ fn main() -> io::Result<()> {
                         mib: cg_mib,
                     }),
                     cg_keep,
+                    cg_only,
                 })
                 .await
             }
@@ -554,6 +559,7 @@ struct CompareOpts {
     rounds: usize,
     callgrind: Option<callgrind::Amounts>,
     cg_keep: Option<PathBuf>,
+    cg_only: Vec<String>,
 }
 
 async fn compare(o: CompareOpts) -> io::Result<()> {
@@ -613,6 +619,7 @@ async fn compare(o: CompareOpts) -> io::Result<()> {
             threads,
             amounts,
             o.cg_keep.as_deref(),
+            &o.cg_only,
         )
         .await;
     }
