@@ -56,7 +56,7 @@ struct Ready<'a> {
 
 pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
     let started = Instant::now();
-    let active = crate::metrics::ActiveGuard::new(&ctx.listener.name);
+    let active = ctx.listener.metrics.active(&ctx.listener.name);
     // With `accept_proxy`, the client is who the trusted peer's header says. Boxed, and only
     // there: plain listeners should not carry the header reader in their task.
     let (peer, destination) = if ctx.listener.accept_proxy.is_some() {
@@ -251,28 +251,37 @@ async fn relay(
         Some(g) => Box::pin(g.run(bridge, client, up, session)),
         None => ferry_app_core::stream::relay(bridge, client, up, session),
     };
-    let (bytes_up, bytes_down, mut end, spliced, mut kind) = match unless_cut(ctx, relay).await {
-        Some(outcome) => {
-            bump(&ctx.stats.completed);
-            let (up, down, end, spliced) = summarise(&outcome);
-            (up, down, end, spliced, outcome.end.label())
-        }
-        None => (
-            counters.a_to_b(),
-            counters.b_to_a(),
-            "cut_at_drain".to_owned(),
-            false,
-            "cut_at_drain",
-        ),
-    };
+    let (bytes_up, bytes_down, mut outcome_end, spliced, mut kind) =
+        match unless_cut(ctx, relay).await {
+            Some(outcome) => {
+                bump(&ctx.stats.completed);
+                let kind = outcome.end.label();
+                (
+                    outcome.a_to_b,
+                    outcome.b_to_a,
+                    Some(outcome.end),
+                    outcome.spliced,
+                    kind,
+                )
+            }
+            None => (
+                counters.a_to_b(),
+                counters.b_to_a(),
+                None,
+                false,
+                "cut_at_drain",
+            ),
+        };
     if request_hit.is_some_and(|h| h.load(Ordering::Relaxed) > 0) {
         kind = crate::admission::Limit::RequestRate.end();
-        end = kind.to_owned();
+        outcome_end = None;
     }
     // Every metric is final before the access log line: a reader that saw the line (a test,
     // a log shipper correlating) finds the connection counted and no longer active.
     drop(active);
-    crate::metrics::connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
+    ctx.listener
+        .metrics
+        .connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
     ctx.stats
         .client_to_upstream
         .fetch_add(bytes_up, Ordering::Relaxed);
@@ -280,55 +289,64 @@ async fn relay(
         .upstream_to_client
         .fetch_add(bytes_down, Ordering::Relaxed);
     let info = info.as_deref();
-    let (tls, alpn, resumed) = tls_fields(info);
+    // The fields are formatted only when the line is logged.
     tracing::info!(
         target: "ferry::access",
         listener = %ctx.listener.name,
         client = %peer,
         pool = %upstream.name(),
         upstream = %upstream_addr,
-        tls = %tls,
+        tls = %TlsVersion(info),
         sni = or_dash(info.and_then(|i| i.sni.as_deref())),
-        alpn = %alpn,
-        resumed,
+        alpn = %Alpn(info),
+        resumed = info.is_some_and(|i| i.resumed),
         upstream_tls = %upstream_tls.map_or_else(|| "-".to_owned(), |v| v.to_string()),
         bytes_up,
         bytes_down,
         duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        end = %end,
+        end = %EndText { kind, end: outcome_end.as_ref() },
         spliced,
         "connection"
     );
 }
 
-fn summarise(outcome: &Outcome) -> (u64, u64, String, bool) {
-    (
-        outcome.a_to_b,
-        outcome.b_to_a,
-        describe_end(&outcome.end),
-        outcome.spliced,
-    )
-}
+/// The client's TLS version for the access log; `-` for plain connections.
+struct TlsVersion<'a>(Option<&'a HandshakeInfo>);
 
-/// `(tls version, alpn, resumed)` for the access log; `-` for plain connections.
-fn tls_fields(info: Option<&HandshakeInfo>) -> (String, String, bool) {
-    match info {
-        None => ("-".to_owned(), "-".to_owned(), false),
-        Some(i) => (
-            i.version.to_string(),
-            i.alpn.as_deref().map_or_else(
-                || "-".to_owned(),
-                |a| String::from_utf8_lossy(a).into_owned(),
-            ),
-            i.resumed,
-        ),
+impl std::fmt::Display for TlsVersion<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(i) => write!(f, "{}", i.version),
+            None => f.write_str("-"),
+        }
     }
 }
 
-/// `timeout_idle`-style label, with the failing side and error for errors.
-fn describe_end(end: &End) -> String {
-    match end.as_error() {
-        Some((side, op, error)) => format!("{}: {op} on {side}: {error}", end.label()),
-        None => end.label().to_owned(),
+/// The negotiated ALPN protocol for the access log; `-` when none.
+struct Alpn<'a>(Option<&'a HandshakeInfo>);
+
+impl std::fmt::Display for Alpn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.and_then(|i| i.alpn.as_deref()) {
+            Some(a) => f.write_str(&String::from_utf8_lossy(a)),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// The access log's `end`: `timeout_idle`-style label, with the failing side and error for
+/// errors.
+struct EndText<'a> {
+    kind: &'static str,
+    /// The session's end, when it gives the label (not cut, not overridden by a limit).
+    end: Option<&'a End>,
+}
+
+impl std::fmt::Display for EndText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.end.and_then(End::as_error) {
+            Some((side, op, error)) => write!(f, "{}: {op} on {side}: {error}", self.kind),
+            None => f.write_str(self.kind),
+        }
     }
 }
