@@ -223,10 +223,11 @@ enum Cmd {
         #[arg(long, value_name = "PATH")]
         nginx: Option<PathBuf>,
         /// Worker threads of every proxy: `TOKIO_WORKER_THREADS` for ferry-proxy and the
-        /// naive proxy, `nbthread` for HAProxy, `worker_processes` for nginx. Default: each
-        /// tokio program's default (one per core), and the number of cores for the peers.
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
+        /// naive proxy, `nbthread` for HAProxy, `worker_processes` for nginx. The default, 1,
+        /// compares the proxies per core; 0 leaves each program's own default (tokio: one
+        /// per core) and gives the peers one per core.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        threads: usize,
         /// Instead of timed figures, count user-space instructions per connection, per
         /// request/response and per MiB under `valgrind --tool=callgrind` (two runs each;
         /// the difference divided by the difference in work).
@@ -361,7 +362,7 @@ fn main() -> io::Result<()> {
                     config_proxies,
                     haproxy,
                     nginx,
-                    threads,
+                    threads: (threads > 0).then_some(threads),
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     idle,

@@ -9,8 +9,8 @@
 //! | `haproxy-splice` | the same with `option splice-auto` (HAProxy's own choice of when to splice) |
 //! | `nginx` | `worker_processes N`, `stream { server { proxy_pass ...; proxy_half_close on; } }` |
 //!
-//! `N` is `--threads` (default: the number of cores, what ferry-proxy's tokio runtime uses), so
-//! every proxy gets the same number of workers.
+//! `N` is `--threads` (default 1, the same for ferry-proxy and the naive proxy through
+//! `TOKIO_WORKER_THREADS`), so every proxy gets the same number of workers.
 
 use std::io;
 use std::net::SocketAddr;
