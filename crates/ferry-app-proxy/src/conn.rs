@@ -11,7 +11,7 @@ use ferry_bridge::{Counters, End, Outcome, Session};
 use ferry_tls::HandshakeInfo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::listener::ListenerRt;
 use crate::reload::error_chain;
@@ -28,10 +28,18 @@ pub(crate) struct ConnCtx {
     pub(crate) clock: Arc<dyn crate::clock::UtcClock>,
 }
 
+/// The drain's cut, waited on by one future for the connection's life (registered with the
+/// token once, not once per phase).
+type Cut<'a, 'c> = Pin<&'a mut WaitForCancellationFuture<'c>>;
+
 /// Runs `fut` unless the drain cuts first (then counts the connection as cut).
-async fn unless_cut<T>(ctx: &ConnCtx, fut: impl Future<Output = T>) -> Option<T> {
+async fn unless_cut<T>(
+    ctx: &ConnCtx,
+    cut: &mut Cut<'_, '_>,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
     tokio::select! {
-        () = ctx.cut.cancelled() => {
+        () = cut.as_mut() => {
             bump(&ctx.stats.cut_at_drain);
             None
         }
@@ -57,10 +65,11 @@ struct Ready<'a> {
 pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
     let started = Instant::now();
     let active = ctx.listener.metrics.active(&ctx.listener.name);
+    let mut cut: Cut<'_, '_> = std::pin::pin!(ctx.cut.cancelled());
     // With `accept_proxy`, the client is who the trusted peer's header says. Boxed, and only
     // there: plain listeners should not carry the header reader in their task.
     let (peer, destination) = if ctx.listener.accept_proxy.is_some() {
-        match Box::pin(client_addresses(&mut client, peer, ctx)).await {
+        match Box::pin(client_addresses(&mut client, peer, ctx, &mut cut)).await {
             Some(addresses) => addresses,
             None => return,
         }
@@ -74,10 +83,10 @@ pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCt
     };
     // Two phases awaited one after the other, so the task holds the larger of the two states,
     // not both: a connection idles for hours in `relay` and should carry nothing of `setup`.
-    let Some(ready) = setup(client, peer, destination, ctx).await else {
+    let Some(ready) = setup(client, peer, destination, ctx, &mut cut).await else {
         return;
     };
-    relay(ready, peer, ctx, started, &admitted, active).await;
+    relay(ready, peer, ctx, started, &admitted, active, cut).await;
 }
 
 /// The client's address and the address it connected to: the TCP peer's and the listener's,
@@ -87,6 +96,7 @@ async fn client_addresses(
     client: &mut TcpStream,
     peer: SocketAddr,
     ctx: &ConnCtx,
+    cut: &mut Cut<'_, '_>,
 ) -> Option<(SocketAddr, SocketAddr)> {
     let local = client.local_addr().unwrap_or(peer);
     let l = &*ctx.listener;
@@ -96,6 +106,7 @@ async fn client_addresses(
     let end = if accept.trusts(peer.ip()) {
         match unless_cut(
             ctx,
+            cut,
             ferry_app_core::proxy_protocol::accept(client, peer, accept),
         )
         .await?
@@ -130,12 +141,13 @@ async fn client_addresses(
 
 /// TLS handshake, pool choice and upstream connect; `None` when the connection ended (it was
 /// counted and logged).
-async fn setup(
+async fn setup<'c>(
     client: TcpStream,
     peer: SocketAddr,
     destination: SocketAddr,
-    ctx: &ConnCtx,
-) -> Option<Ready<'_>> {
+    ctx: &'c ConnCtx,
+    cut: &mut Cut<'_, '_>,
+) -> Option<Ready<'c>> {
     let _ = client.set_nodelay(true);
     let l = &*ctx.listener;
 
@@ -144,7 +156,7 @@ async fn setup(
     // handshake future is large and plain listeners should not pay for it.
     let (client, info) = match &l.tls {
         None => (Stream::Plain(client), None),
-        Some(tls) => match unless_cut(ctx, Box::pin(tls.acceptor.accept(client))).await? {
+        Some(tls) => match unless_cut(ctx, cut, Box::pin(tls.acceptor.accept(client))).await? {
             Ok((stream, info)) => {
                 bump(&ctx.stats.tls_handshakes);
                 crate::metrics::tls_handshake(&l.name, info.resumed);
@@ -184,7 +196,7 @@ async fn setup(
     };
     // Boxed for the same reason as the handshake: the connect future is large, and only
     // needed while connecting.
-    match unless_cut(ctx, Box::pin(upstream.connect(peer, destination))).await? {
+    match unless_cut(ctx, cut, Box::pin(upstream.connect(peer, destination))).await? {
         Ok(up) => Some(Ready {
             client,
             up,
@@ -226,6 +238,7 @@ async fn relay(
     started: Instant,
     admitted: &crate::admission::Admitted,
     active: crate::metrics::ActiveGuard,
+    mut cut: Cut<'_, '_>,
 ) {
     let Ready {
         client,
@@ -252,7 +265,7 @@ async fn relay(
         None => ferry_app_core::stream::relay(bridge, client, up, session),
     };
     let (bytes_up, bytes_down, mut outcome_end, spliced, mut kind) =
-        match unless_cut(ctx, relay).await {
+        match unless_cut(ctx, &mut cut, relay).await {
             Some(outcome) => {
                 bump(&ctx.stats.completed);
                 let kind = outcome.end.label();
