@@ -721,6 +721,24 @@ fn print_table(
             .collect();
         println!("| {label} | {} |", cells.join(" | "));
     }
+    if let Some(direct) = figs.first() {
+        println!("\nratios to direct, same run (x):\n");
+        println!("| metric | {} |", names[1..].join(" | "));
+        println!("|---|{}", "---|".repeat(names.len().saturating_sub(1)));
+        for (label, get) in rows {
+            if get(direct).is_none() {
+                continue;
+            }
+            let cells: Vec<String> = figs[1..]
+                .iter()
+                .map(|f| match (get(f), get(direct)) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                    _ => "-".to_owned(),
+                })
+                .collect();
+            println!("| {label} | {} |", cells.join(" | "));
+        }
+    }
     if let Some(naive) = figs.get(1) {
         println!("\nratios against naive (x):\n");
         println!("| metric | {} |", names[2..].join(" | "));
