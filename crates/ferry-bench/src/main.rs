@@ -5,7 +5,11 @@
 //! direct path and a naive `copy_bidirectional` proxy measured in the same run: bulk throughput
 //! (1 and 4 streams) with the proxy's CPU per GB, 64-byte request/response rate over 64
 //! connections, connection rate, and resident memory per idle proxied connection. Every figure is
-//! the median of `--rounds` rounds; ratios against the naive proxy are printed last.
+//! the median of `--rounds` rounds; ratios to the direct path and against the naive proxy are
+//! printed last. `--haproxy PATH` and `--nginx PATH` add HAProxy (with and without splicing) and
+//! nginx's stream module as peers, with configs written for the run (see `peers`); `--threads`
+//! (default 1) gives every proxy the same number of workers. `--callgrind` counts user-space
+//! instructions per connection, per request/response and per MiB instead (see `callgrind`).
 //!
 //! `ferry-bench compare-hop --hop PATH_TO_FERRY_HOP --proxy PATH_TO_FERRY_PROXY` measures
 //! `ferry-hop` chains of 1 and 3 hops against the direct path and a plain TCP forward in the
