@@ -105,6 +105,16 @@ struct Inner {
     reserved_name: String,
     budget_name: String,
     refused_name: String,
+    /// The `reserved` gauge, resolved at its first change (after the program installed its
+    /// recorder) rather than by name on every connection.
+    reserved_gauge: std::sync::OnceLock<metrics::Gauge>,
+}
+
+impl Inner {
+    fn reserved_gauge(&self) -> &metrics::Gauge {
+        self.reserved_gauge
+            .get_or_init(|| metrics::gauge!(self.reserved_name.clone()))
+    }
 }
 
 impl MemoryBudget {
@@ -121,6 +131,7 @@ impl MemoryBudget {
                 reserved_name: format!("{prefix}_memory_reserved_bytes"),
                 budget_name: format!("{prefix}_memory_budget_bytes"),
                 refused_name: format!("{prefix}_memory_refused_total"),
+                reserved_gauge: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -214,7 +225,7 @@ impl MemoryBudget {
                         "memory budget has room again: accepting new connections"
                     );
                 }
-                metrics::gauge!(i.reserved_name.clone()).increment(as_f64(bytes));
+                i.reserved_gauge().increment(as_f64(bytes));
                 true
             }
             Err(now) => {
@@ -237,7 +248,7 @@ impl MemoryBudget {
     fn give(&self, bytes: u64) {
         let i = &*self.inner;
         i.reserved.fetch_sub(bytes, Ordering::AcqRel);
-        metrics::gauge!(i.reserved_name.clone()).decrement(as_f64(bytes));
+        i.reserved_gauge().decrement(as_f64(bytes));
     }
 }
 

@@ -139,12 +139,20 @@ impl Server {
             let mut acceptor = Acceptor::new();
             // The cost of the last connection, shared by its successors while it is the same.
             let mut charge: Option<Arc<Charge>> = None;
+            // One future for the loop's life: waiting on the tokens registers once, not once
+            // per accepted connection.
+            let stopped = async {
+                tokio::select! {
+                    () = this.stop.cancelled() => {}
+                    () = until.cancelled() => {}
+                }
+            };
+            let mut stopped = std::pin::pin!(stopped);
             loop {
                 let mut admission = Admission::default();
                 if let Some(limit) = &this.limit {
                     tokio::select! {
-                        () = this.stop.cancelled() => return,
-                        () = until.cancelled() => return,
+                        () = &mut stopped => return,
                         p = limit.acquire() => match p {
                             // Given back by the admission's drop (see `Admission`).
                             Ok(p) => {
@@ -156,8 +164,7 @@ impl Server {
                     }
                 }
                 let (stream, peer) = tokio::select! {
-                    () = this.stop.cancelled() => return,
-                    () = until.cancelled() => return,
+                    () = &mut stopped => return,
                     c = acceptor.accept(&listener) => c,
                 };
                 if let Some(budget) = &this.memory {

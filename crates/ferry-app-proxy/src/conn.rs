@@ -11,7 +11,7 @@ use ferry_bridge::{Counters, End, Outcome, Session};
 use ferry_tls::HandshakeInfo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::listener::ListenerRt;
 use crate::reload::error_chain;
@@ -28,10 +28,18 @@ pub(crate) struct ConnCtx {
     pub(crate) clock: Arc<dyn crate::clock::UtcClock>,
 }
 
+/// The drain's cut, waited on by one future for the connection's life (registered with the
+/// token once, not once per phase).
+type Cut<'a, 'c> = Pin<&'a mut WaitForCancellationFuture<'c>>;
+
 /// Runs `fut` unless the drain cuts first (then counts the connection as cut).
-async fn unless_cut<T>(ctx: &ConnCtx, fut: impl Future<Output = T>) -> Option<T> {
+async fn unless_cut<T>(
+    ctx: &ConnCtx,
+    cut: &mut Cut<'_, '_>,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
     tokio::select! {
-        () = ctx.cut.cancelled() => {
+        () = cut.as_mut() => {
             bump(&ctx.stats.cut_at_drain);
             None
         }
@@ -56,11 +64,12 @@ struct Ready<'a> {
 
 pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
     let started = Instant::now();
-    let active = crate::metrics::ActiveGuard::new(&ctx.listener.name);
+    let active = ctx.listener.metrics.active(&ctx.listener.name);
+    let mut cut: Cut<'_, '_> = std::pin::pin!(ctx.cut.cancelled());
     // With `accept_proxy`, the client is who the trusted peer's header says. Boxed, and only
     // there: plain listeners should not carry the header reader in their task.
     let (peer, destination) = if ctx.listener.accept_proxy.is_some() {
-        match Box::pin(client_addresses(&mut client, peer, ctx)).await {
+        match Box::pin(client_addresses(&mut client, peer, ctx, &mut cut)).await {
             Some(addresses) => addresses,
             None => return,
         }
@@ -74,10 +83,10 @@ pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCt
     };
     // Two phases awaited one after the other, so the task holds the larger of the two states,
     // not both: a connection idles for hours in `relay` and should carry nothing of `setup`.
-    let Some(ready) = setup(client, peer, destination, ctx).await else {
+    let Some(ready) = setup(client, peer, destination, ctx, &mut cut).await else {
         return;
     };
-    relay(ready, peer, ctx, started, &admitted, active).await;
+    relay(ready, peer, ctx, started, &admitted, active, cut).await;
 }
 
 /// The client's address and the address it connected to: the TCP peer's and the listener's,
@@ -87,6 +96,7 @@ async fn client_addresses(
     client: &mut TcpStream,
     peer: SocketAddr,
     ctx: &ConnCtx,
+    cut: &mut Cut<'_, '_>,
 ) -> Option<(SocketAddr, SocketAddr)> {
     let local = client.local_addr().unwrap_or(peer);
     let l = &*ctx.listener;
@@ -96,6 +106,7 @@ async fn client_addresses(
     let end = if accept.trusts(peer.ip()) {
         match unless_cut(
             ctx,
+            cut,
             ferry_app_core::proxy_protocol::accept(client, peer, accept),
         )
         .await?
@@ -130,12 +141,13 @@ async fn client_addresses(
 
 /// TLS handshake, pool choice and upstream connect; `None` when the connection ended (it was
 /// counted and logged).
-async fn setup(
+async fn setup<'c>(
     client: TcpStream,
     peer: SocketAddr,
     destination: SocketAddr,
-    ctx: &ConnCtx,
-) -> Option<Ready<'_>> {
+    ctx: &'c ConnCtx,
+    cut: &mut Cut<'_, '_>,
+) -> Option<Ready<'c>> {
     let _ = client.set_nodelay(true);
     let l = &*ctx.listener;
 
@@ -144,7 +156,7 @@ async fn setup(
     // handshake future is large and plain listeners should not pay for it.
     let (client, info) = match &l.tls {
         None => (Stream::Plain(client), None),
-        Some(tls) => match unless_cut(ctx, Box::pin(tls.acceptor.accept(client))).await? {
+        Some(tls) => match unless_cut(ctx, cut, Box::pin(tls.acceptor.accept(client))).await? {
             Ok((stream, info)) => {
                 bump(&ctx.stats.tls_handshakes);
                 crate::metrics::tls_handshake(&l.name, info.resumed);
@@ -184,7 +196,7 @@ async fn setup(
     };
     // Boxed for the same reason as the handshake: the connect future is large, and only
     // needed while connecting.
-    match unless_cut(ctx, Box::pin(upstream.connect(peer, destination))).await? {
+    match unless_cut(ctx, cut, Box::pin(upstream.connect(peer, destination))).await? {
         Ok(up) => Some(Ready {
             client,
             up,
@@ -226,6 +238,7 @@ async fn relay(
     started: Instant,
     admitted: &crate::admission::Admitted,
     active: crate::metrics::ActiveGuard,
+    mut cut: Cut<'_, '_>,
 ) {
     let Ready {
         client,
@@ -251,28 +264,37 @@ async fn relay(
         Some(g) => Box::pin(g.run(bridge, client, up, session)),
         None => ferry_app_core::stream::relay(bridge, client, up, session),
     };
-    let (bytes_up, bytes_down, mut end, spliced, mut kind) = match unless_cut(ctx, relay).await {
-        Some(outcome) => {
-            bump(&ctx.stats.completed);
-            let (up, down, end, spliced) = summarise(&outcome);
-            (up, down, end, spliced, outcome.end.label())
-        }
-        None => (
-            counters.a_to_b(),
-            counters.b_to_a(),
-            "cut_at_drain".to_owned(),
-            false,
-            "cut_at_drain",
-        ),
-    };
+    let (bytes_up, bytes_down, mut outcome_end, spliced, mut kind) =
+        match unless_cut(ctx, &mut cut, relay).await {
+            Some(outcome) => {
+                bump(&ctx.stats.completed);
+                let kind = outcome.end.label();
+                (
+                    outcome.a_to_b,
+                    outcome.b_to_a,
+                    Some(outcome.end),
+                    outcome.spliced,
+                    kind,
+                )
+            }
+            None => (
+                counters.a_to_b(),
+                counters.b_to_a(),
+                None,
+                false,
+                "cut_at_drain",
+            ),
+        };
     if request_hit.is_some_and(|h| h.load(Ordering::Relaxed) > 0) {
         kind = crate::admission::Limit::RequestRate.end();
-        end = kind.to_owned();
+        outcome_end = None;
     }
     // Every metric is final before the access log line: a reader that saw the line (a test,
     // a log shipper correlating) finds the connection counted and no longer active.
     drop(active);
-    crate::metrics::connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
+    ctx.listener
+        .metrics
+        .connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
     ctx.stats
         .client_to_upstream
         .fetch_add(bytes_up, Ordering::Relaxed);
@@ -280,55 +302,64 @@ async fn relay(
         .upstream_to_client
         .fetch_add(bytes_down, Ordering::Relaxed);
     let info = info.as_deref();
-    let (tls, alpn, resumed) = tls_fields(info);
+    // The fields are formatted only when the line is logged.
     tracing::info!(
         target: "ferry::access",
         listener = %ctx.listener.name,
         client = %peer,
         pool = %upstream.name(),
         upstream = %upstream_addr,
-        tls = %tls,
+        tls = %TlsVersion(info),
         sni = or_dash(info.and_then(|i| i.sni.as_deref())),
-        alpn = %alpn,
-        resumed,
+        alpn = %Alpn(info),
+        resumed = info.is_some_and(|i| i.resumed),
         upstream_tls = %upstream_tls.map_or_else(|| "-".to_owned(), |v| v.to_string()),
         bytes_up,
         bytes_down,
         duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        end = %end,
+        end = %EndText { kind, end: outcome_end.as_ref() },
         spliced,
         "connection"
     );
 }
 
-fn summarise(outcome: &Outcome) -> (u64, u64, String, bool) {
-    (
-        outcome.a_to_b,
-        outcome.b_to_a,
-        describe_end(&outcome.end),
-        outcome.spliced,
-    )
-}
+/// The client's TLS version for the access log; `-` for plain connections.
+struct TlsVersion<'a>(Option<&'a HandshakeInfo>);
 
-/// `(tls version, alpn, resumed)` for the access log; `-` for plain connections.
-fn tls_fields(info: Option<&HandshakeInfo>) -> (String, String, bool) {
-    match info {
-        None => ("-".to_owned(), "-".to_owned(), false),
-        Some(i) => (
-            i.version.to_string(),
-            i.alpn.as_deref().map_or_else(
-                || "-".to_owned(),
-                |a| String::from_utf8_lossy(a).into_owned(),
-            ),
-            i.resumed,
-        ),
+impl std::fmt::Display for TlsVersion<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(i) => write!(f, "{}", i.version),
+            None => f.write_str("-"),
+        }
     }
 }
 
-/// `timeout_idle`-style label, with the failing side and error for errors.
-fn describe_end(end: &End) -> String {
-    match end.as_error() {
-        Some((side, op, error)) => format!("{}: {op} on {side}: {error}", end.label()),
-        None => end.label().to_owned(),
+/// The negotiated ALPN protocol for the access log; `-` when none.
+struct Alpn<'a>(Option<&'a HandshakeInfo>);
+
+impl std::fmt::Display for Alpn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.and_then(|i| i.alpn.as_deref()) {
+            Some(a) => f.write_str(&String::from_utf8_lossy(a)),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// The access log's `end`: `timeout_idle`-style label, with the failing side and error for
+/// errors.
+struct EndText<'a> {
+    kind: &'static str,
+    /// The session's end, when it gives the label (not cut, not overridden by a limit).
+    end: Option<&'a End>,
+}
+
+impl std::fmt::Display for EndText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.end.and_then(End::as_error) {
+            Some((side, op, error)) => write!(f, "{}: {op} on {side}: {error}", self.kind),
+            None => f.write_str(self.kind),
+        }
     }
 }

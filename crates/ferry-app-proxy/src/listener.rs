@@ -95,6 +95,8 @@ pub(crate) struct ListenerRt {
     pub(crate) rules: Arc<crate::admission::ClientRules>,
     /// Bytes each connection reserves from the memory budget.
     pub(crate) reservation: u64,
+    /// The metric handles of this listener's connections.
+    pub(crate) metrics: crate::metrics::ListenerMetrics,
 }
 
 impl ListenerRt {
@@ -153,6 +155,7 @@ impl ListenerRt {
             tls,
             routing,
             accept_proxy: config.accept_proxy.clone(),
+            metrics: crate::metrics::ListenerMetrics::default(),
         })
     }
 }

@@ -26,6 +26,8 @@
 //! `ferry_upstream_connects_total{result}`, `ferry_upstream_ejections_total`,
 //! `ferry_upstream_health_checks_total{result}` and `ferry_upstream_no_healthy_total`.
 
+use std::sync::OnceLock;
+
 /// Counter of config reloads, labelled `result`; shared by every program.
 pub(crate) const CONFIG_RELOADS: &str = ferry_app_core::reload::CONFIG_RELOADS;
 
@@ -61,6 +63,60 @@ pub(crate) fn describe() {
     ferry_pool::metrics::describe();
 }
 
+/// The metric handles of one listener's connections, resolved at their first use (after the
+/// program installed its recorder) rather than by name and labels on every connection: the
+/// active-connections gauge, the normal close and the byte counters.
+#[derive(Debug, Default)]
+pub(crate) struct ListenerMetrics {
+    active: OnceLock<metrics::Gauge>,
+    closed: OnceLock<metrics::Counter>,
+    bytes_up: OnceLock<metrics::Counter>,
+    bytes_down: OnceLock<metrics::Counter>,
+}
+
+impl ListenerMetrics {
+    /// Counts a connection of `listener` as active until the guard is dropped.
+    pub(crate) fn active(&self, listener: &str) -> ActiveGuard {
+        let gauge = self
+            .active
+            .get_or_init(|| {
+                metrics::gauge!("ferry_proxy_active_connections", "listener" => listener.to_owned())
+            })
+            .clone();
+        gauge.increment(1.0);
+        ActiveGuard(gauge)
+    }
+
+    /// [`connection_ended`] through the cached handles (other ends than `closed` are looked
+    /// up by name).
+    pub(crate) fn connection_ended(&self, listener: &str, end: &'static str, up: u64, down: u64) {
+        if end == "closed" {
+            self.closed
+                .get_or_init(|| {
+                    metrics::counter!("ferry_proxy_connections_total", "listener" => listener.to_owned(), "end" => end)
+                })
+                .increment(1);
+        } else {
+            metrics::counter!("ferry_proxy_connections_total", "listener" => listener.to_owned(), "end" => end)
+                .increment(1);
+        }
+        if up > 0 {
+            self.bytes_up
+                .get_or_init(|| {
+                    metrics::counter!("ferry_proxy_bytes_total", "listener" => listener.to_owned(), "direction" => "client_to_upstream")
+                })
+                .increment(up);
+        }
+        if down > 0 {
+            self.bytes_down
+                .get_or_init(|| {
+                    metrics::counter!("ferry_proxy_bytes_total", "listener" => listener.to_owned(), "direction" => "upstream_to_client")
+                })
+                .increment(down);
+        }
+    }
+}
+
 /// Counts one finished connection and its bytes.
 pub(crate) fn connection_ended(listener: &str, end: &'static str, up: u64, down: u64) {
     metrics::counter!("ferry_proxy_connections_total", "listener" => listener.to_owned(), "end" => end)
@@ -85,17 +141,9 @@ pub(crate) fn tls_handshake(listener: &str, resumed: bool) {
     .increment(1);
 }
 
-/// Tracks `ferry_proxy_active_connections` for one listener while alive.
+/// Tracks `ferry_proxy_active_connections` for one listener while alive (see
+/// [`ListenerMetrics::active`]).
 pub(crate) struct ActiveGuard(metrics::Gauge);
-
-impl ActiveGuard {
-    pub(crate) fn new(listener: &str) -> Self {
-        let gauge =
-            metrics::gauge!("ferry_proxy_active_connections", "listener" => listener.to_owned());
-        gauge.increment(1.0);
-        Self(gauge)
-    }
-}
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {

@@ -5,7 +5,11 @@
 //! direct path and a naive `copy_bidirectional` proxy measured in the same run: bulk throughput
 //! (1 and 4 streams) with the proxy's CPU per GB, 64-byte request/response rate over 64
 //! connections, connection rate, and resident memory per idle proxied connection. Every figure is
-//! the median of `--rounds` rounds; ratios against the naive proxy are printed last.
+//! the median of `--rounds` rounds; ratios to the direct path and against the naive proxy are
+//! printed last. `--haproxy PATH` and `--nginx PATH` add HAProxy (with and without splicing) and
+//! nginx's stream module as peers, with configs written for the run (see `peers`); `--threads`
+//! (default 1) gives every proxy the same number of workers. `--callgrind` counts user-space
+//! instructions per connection, per request/response and per MiB instead (see `callgrind`).
 //!
 //! `ferry-bench compare-hop --hop PATH_TO_FERRY_HOP --proxy PATH_TO_FERRY_PROXY` measures
 //! `ferry-hop` chains of 1 and 3 hops against the direct path and a plain TCP forward in the
@@ -24,13 +28,16 @@
 //! reverse tunnel (clients speaking HTTP CONNECT to `ferry-gateway`, relayed through
 //! `ferry-agent`) against the direct path and rathole in the same run (see `compare_tunnel`).
 
+mod callgrind;
 mod compare_hop;
 mod compare_tls;
 mod compare_tunnel;
 mod config_proxy;
+mod launch;
 mod load;
 mod naive;
 mod naive_tls;
+mod peers;
 mod procstat;
 mod quic_relay;
 mod server;
@@ -219,6 +226,41 @@ enum Cmd {
         /// Rounds; each figure is the median.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Also measure HAProxy (`mode tcp`, as `haproxy` and, with `option splice-auto`, as
+        /// `haproxy-splice`); the config is written for the run.
+        #[arg(long, value_name = "PATH")]
+        haproxy: Option<PathBuf>,
+        /// Also measure nginx's stream module (`proxy_half_close on`; Debian's
+        /// `libnginx-mod-stream`); the config is written for the run.
+        #[arg(long, value_name = "PATH")]
+        nginx: Option<PathBuf>,
+        /// Worker threads of every proxy: `TOKIO_WORKER_THREADS` for ferry-proxy and the
+        /// naive proxy, `nbthread` for HAProxy, `worker_processes` for nginx. The default, 1,
+        /// compares the proxies per core; 0 leaves each program's own default (tokio: one
+        /// per core) and gives the peers one per core.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        threads: usize,
+        /// Instead of timed figures, count user-space instructions per connection, per
+        /// request/response and per MiB under `valgrind --tool=callgrind` (two runs each;
+        /// the difference divided by the difference in work).
+        #[arg(long)]
+        callgrind: bool,
+        /// `--callgrind`: connections in the smaller run (the larger has 4x + 100).
+        #[arg(long, default_value_t = 300)]
+        cg_conns: u64,
+        /// `--callgrind`: request/responses in the smaller run (the larger has 5x).
+        #[arg(long, default_value_t = 2000)]
+        cg_requests: u64,
+        /// `--callgrind`: MiB of bulk in the smaller run (the larger has 4x).
+        #[arg(long, default_value_t = 16)]
+        cg_mib: u64,
+        /// `--callgrind`: keep callgrind's output files under this directory (one directory
+        /// per proxy, work and amount), for `callgrind_annotate`.
+        #[arg(long, value_name = "DIR")]
+        cg_keep: Option<PathBuf>,
+        /// `--callgrind`: measure only the proxy of this name (repeatable; default: all).
+        #[arg(long, value_name = "NAME")]
+        cg_only: Vec<String>,
     },
 }
 
@@ -321,15 +363,34 @@ fn main() -> io::Result<()> {
                 seconds,
                 idle,
                 rounds,
+                haproxy,
+                nginx,
+                threads,
+                callgrind,
+                cg_conns,
+                cg_requests,
+                cg_mib,
+                cg_keep,
+                cg_only,
             } => {
-                compare(
+                compare(CompareOpts {
                     proxies,
                     config_proxies,
+                    haproxy,
+                    nginx,
+                    threads: (threads > 0).then_some(threads),
                     bytes,
-                    Duration::from_secs_f64(seconds),
+                    seconds: Duration::from_secs_f64(seconds),
                     idle,
                     rounds,
-                )
+                    callgrind: callgrind.then_some(callgrind::Amounts {
+                        conns: cg_conns,
+                        requests: cg_requests,
+                        mib: cg_mib,
+                    }),
+                    cg_keep,
+                    cg_only,
+                })
                 .await
             }
         }
@@ -375,11 +436,50 @@ struct Target {
 }
 
 impl Drop for Target {
+    // A drop cannot await: it waits (briefly, polling) on the calling thread.
+    #[allow(clippy::disallowed_methods)]
     fn drop(&mut self) {
         if let Some(c) = &mut self.child {
+            // SIGTERM first: nginx's workers outlive a killed master.
+            let _ = terminate(c);
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while matches!(c.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Sends SIGTERM to `c`.
+fn terminate(c: &Child) -> io::Result<()> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(c.id()).map_err(io::Error::other)?)
+        .ok_or_else(|| io::Error::other("child pid 0"))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).map_err(io::Error::from)
+}
+
+/// Stops `t`'s process with SIGTERM and waits up to `grace` for it to exit (every proxy here
+/// exits on SIGTERM, so valgrind writes its output); then kills it.
+pub(crate) async fn stop(t: &mut Target, grace: Duration) -> io::Result<()> {
+    let Some(mut c) = t.child.take() else {
+        return Ok(());
+    };
+    terminate(&c)?;
+    let deadline = tokio::time::Instant::now() + grace;
+    loop {
+        if c.try_wait()?.is_some() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let _ = c.kill();
+            let _ = c.wait();
+            return Err(io::Error::other(format!(
+                "{} did not exit within {grace:?} of SIGTERM",
+                t.name
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -402,8 +502,13 @@ async fn free_port() -> io::Result<SocketAddr> {
 
 /// Polls until one byte is echoed through `dest` (10 s deadline, 2 s per attempt).
 async fn wait_ready(dest: impl Into<load::Dest>) -> io::Result<()> {
+    wait_ready_within(dest, Duration::from_secs(10)).await
+}
+
+/// Polls until one byte is echoed through `dest` (`within` deadline, 2 s per attempt).
+async fn wait_ready_within(dest: impl Into<load::Dest>, within: Duration) -> io::Result<()> {
     let dest = dest.into();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         let last = match tokio::time::timeout(Duration::from_secs(2), echo_once(&dest)).await {
             Ok(Ok(())) => return Ok(()),
@@ -459,46 +564,98 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-async fn compare(
+struct CompareOpts {
     proxies: Vec<String>,
     config_proxies: Vec<String>,
+    haproxy: Option<PathBuf>,
+    nginx: Option<PathBuf>,
+    threads: Option<usize>,
     bytes: u64,
     seconds: Duration,
     idle: usize,
     rounds: usize,
-) -> io::Result<()> {
+    callgrind: Option<callgrind::Amounts>,
+    cg_keep: Option<PathBuf>,
+    cg_only: Vec<String>,
+}
+
+async fn compare(o: CompareOpts) -> io::Result<()> {
+    let CompareOpts {
+        bytes,
+        seconds,
+        idle,
+        rounds,
+        threads,
+        ..
+    } = o;
     let upstream = server::spawn_local().await?;
+    let second = server::spawn_local().await?;
     let me = std::env::current_exe()?.to_string_lossy().into_owned();
-    let mut targets = vec![
-        Target {
-            name: "direct".into(),
-            addr: upstream,
-            child: None,
-        },
-        start("naive", &[me, "naive".into()], upstream).await?,
-    ];
-    for p in &proxies {
+    let mut launches = vec![launch::Launch::Args {
+        name: "naive".into(),
+        command: vec![me, "naive".into()],
+    }];
+    for p in &o.proxies {
         let (name, cmd) = p
             .split_once('=')
             .ok_or_else(|| io::Error::other(format!("--proxy {p:?} is not NAME=COMMAND")))?;
-        let cmd: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
-        if cmd.is_empty() {
+        let command: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
+        if command.is_empty() {
             return Err(io::Error::other(format!("--proxy {p:?} has no command")));
         }
-        targets.push(start(name, &cmd, upstream).await?);
+        launches.push(launch::Launch::Args {
+            name: name.to_owned(),
+            command,
+        });
     }
-    let mut config_files = Vec::new();
-    if !config_proxies.is_empty() {
-        let second = server::spawn_local().await?;
-        for spec in &config_proxies {
-            let mut started = config_proxy::start(spec, [upstream, second]).await?;
-            targets.push(Target {
-                name: started.target.name.clone(),
-                addr: started.target.addr,
-                child: started.target.child.take(),
-            });
-            config_files.push(started);
+    for spec in &o.config_proxies {
+        let (name, template, command) = config_proxy::parse(spec)?;
+        launches.push(launch::Launch::Config {
+            name,
+            template,
+            command,
+        });
+    }
+    if let Some(path) = &o.haproxy {
+        for splice in [false, true] {
+            launches.push(launch::Launch::Peer(peers::Peer::Haproxy {
+                path: path.clone(),
+                splice,
+            }));
         }
+    }
+    if let Some(path) = &o.nginx {
+        launches.push(launch::Launch::Peer(peers::Peer::Nginx {
+            path: path.clone(),
+        }));
+    }
+    if let Some(amounts) = o.callgrind {
+        return callgrind::run(
+            &launches,
+            [upstream, second],
+            threads,
+            amounts,
+            o.cg_keep.as_deref(),
+            &o.cg_only,
+        )
+        .await;
+    }
+    let mut targets = vec![Target {
+        name: "direct".into(),
+        addr: upstream,
+        child: None,
+    }];
+    let mut dirs = Vec::new();
+    for l in &launches {
+        let mut running = l
+            .start([upstream, second], threads, &[], Duration::from_secs(10))
+            .await?;
+        targets.push(Target {
+            name: running.target.name.clone(),
+            addr: running.target.addr,
+            child: running.target.child.take(),
+        });
+        dirs.push(running.dir);
     }
     let mut figs = vec![Figures::default(); targets.len()];
     for round in 0..rounds {
@@ -536,7 +693,7 @@ async fn compare(
     }
     print_table(&targets, &figs, bytes, seconds, idle, rounds);
     drop(targets);
-    drop(config_files);
+    drop(dirs);
     Ok(())
 }
 
@@ -579,6 +736,24 @@ fn print_table(
             .map(|f| get(f).map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")))
             .collect();
         println!("| {label} | {} |", cells.join(" | "));
+    }
+    if let Some(direct) = figs.first() {
+        println!("\nratios to direct, same run (x):\n");
+        println!("| metric | {} |", names[1..].join(" | "));
+        println!("|---|{}", "---|".repeat(names.len().saturating_sub(1)));
+        for (label, get) in rows {
+            if get(direct).is_none() {
+                continue;
+            }
+            let cells: Vec<String> = figs[1..]
+                .iter()
+                .map(|f| match (get(f), get(direct)) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                    _ => "-".to_owned(),
+                })
+                .collect();
+            println!("| {label} | {} |", cells.join(" | "));
+        }
     }
     if let Some(naive) = figs.get(1) {
         println!("\nratios against naive (x):\n");

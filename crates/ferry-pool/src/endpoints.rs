@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
@@ -21,7 +22,7 @@ pub(crate) struct Endpoint {
     pub(crate) addr: SocketAddr,
     pub(crate) key: u64,
     pub(crate) weight: NonZeroU32,
-    pub(crate) active: Arc<AtomicU64>,
+    pub(crate) active: Arc<Shared>,
     pub(crate) health: Health,
     pub(crate) passive: Passive,
 }
@@ -33,7 +34,7 @@ impl Endpoint {
             addr,
             key: endpoint_key(addr),
             weight,
-            active: Arc::new(AtomicU64::new(0)),
+            active: Arc::default(),
             health: Health::default(),
             passive: Passive::default(),
         }
@@ -51,7 +52,51 @@ pub(crate) struct Picked {
     /// Index of the configured upstream the endpoint came from.
     pub(crate) upstream: usize,
     /// Already incremented for this connection.
-    pub(crate) active: Arc<AtomicU64>,
+    pub(crate) active: Arc<Shared>,
+}
+
+/// What connections to one endpoint share: the active-connection count, and the metric
+/// handles of its connects, resolved at the first use (after the program installed its
+/// recorder) instead of by name and labels on every connect.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    count: AtomicU64,
+    /// `ferry_upstream_active_connections`.
+    gauge: OnceLock<metrics::Gauge>,
+    /// `ferry_upstream_connects_total{result="ok"}`, resolved at the first successful connect
+    /// (so the series appears only then, as before).
+    connected: OnceLock<metrics::Counter>,
+}
+
+impl Shared {
+    pub(crate) fn load(&self, order: Ordering) -> u64 {
+        self.count.load(order)
+    }
+
+    pub(crate) fn fetch_add(&self, n: u64, order: Ordering) -> u64 {
+        self.count.fetch_add(n, order)
+    }
+
+    pub(crate) fn fetch_sub(&self, n: u64, order: Ordering) -> u64 {
+        self.count.fetch_sub(n, order)
+    }
+
+    /// The endpoint's active-connections gauge in pool `pool`.
+    pub(crate) fn gauge(&self, pool: &str, addr: SocketAddr) -> &metrics::Gauge {
+        self.gauge.get_or_init(|| {
+            metrics::gauge!(crate::metrics::ACTIVE, &crate::metrics::labels(pool, addr))
+        })
+    }
+
+    /// The endpoint's successful-connects counter in pool `pool`.
+    pub(crate) fn connected(&self, pool: &str, addr: SocketAddr) -> &metrics::Counter {
+        self.connected.get_or_init(|| {
+            metrics::counter!(
+                crate::metrics::CONNECTS,
+                &crate::metrics::labels_with_result(pool, addr, "ok")
+            )
+        })
+    }
 }
 
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::net::TcpStream;
@@ -55,7 +55,7 @@ pub struct Connected {
 /// Decrements an endpoint's active-connection count when dropped.
 #[derive(Debug)]
 pub struct ActiveGuard {
-    active: Arc<AtomicU64>,
+    active: Arc<crate::endpoints::Shared>,
     gauge: metrics::Gauge,
 }
 
@@ -236,8 +236,7 @@ impl Pool {
             };
             let addr = picked.addr;
             tried.push(addr);
-            let labels = m::labels(&self.inner.name, addr);
-            let gauge = metrics::gauge!(m::ACTIVE, &labels);
+            let gauge = picked.active.gauge(&self.inner.name, addr).clone();
             gauge.increment(1.0);
             let guard = ActiveGuard {
                 active: picked.active,
@@ -247,11 +246,7 @@ impl Pool {
             let mut cut = false;
             let error = match timeout_at(attempt_deadline, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
-                    metrics::counter!(
-                        m::CONNECTS,
-                        &m::labels_with_result(&self.inner.name, addr, "ok")
-                    )
-                    .increment(1);
+                    guard.active.connected(&self.inner.name, addr).increment(1);
                     // Without Nagle's algorithm small writes leave at once; failure is harmless.
                     let _best_effort = stream.set_nodelay(true);
                     self.record(addr, true);
@@ -308,12 +303,11 @@ impl Pool {
                 e.passive.on_failure(cfg, now)
             }
         };
-        let labels = m::labels(&self.inner.name, addr);
         match transition {
             Transition::None => return,
             Transition::Ejected(period) => {
                 tracing::warn!(pool = %self.inner.name, upstream = %addr, ?period, "upstream ejected after connect failures");
-                metrics::counter!(m::EJECTIONS, &labels).increment(1);
+                metrics::counter!(m::EJECTIONS, &m::labels(&self.inner.name, addr)).increment(1);
             }
             Transition::Recovered => {
                 tracing::info!(pool = %self.inner.name, upstream = %addr, "upstream recovered from ejection");

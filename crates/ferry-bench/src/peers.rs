@@ -1,0 +1,188 @@
+//! Other proxies measured in the same run as ferry-proxy: HAProxy (`mode tcp`, with and without
+//! splice) and nginx (`stream` module, `proxy_half_close on`). Each run writes the peer's config
+//! into a temporary directory of its own (removed afterwards), and the peer runs in the
+//! foreground as the current user, with its logs in that directory.
+//!
+//! | peer | config |
+//! |---|---|
+//! | `haproxy` | `nbthread N`, `mode tcp`, one frontend and one backend server, no logging |
+//! | `haproxy-splice` | the same with `option splice-auto` (HAProxy's own choice of when to splice) |
+//! | `nginx` | `worker_processes N`, `stream { server { proxy_pass ...; proxy_half_close on; } }` |
+//!
+//! `N` is `--threads` (default 1, the same for ferry-proxy and the naive proxy through
+//! `TOKIO_WORKER_THREADS`), so every proxy gets the same number of workers.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::Target;
+
+/// The nginx stream module shipped by Debian's `libnginx-mod-stream`.
+const NGINX_STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/// A directory removed (with its contents) when dropped.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> io::Result<Self> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("ferry-bench-{}-{name}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A peer proxy kind.
+#[derive(Clone, Debug)]
+pub(crate) enum Peer {
+    Haproxy { path: PathBuf, splice: bool },
+    Nginx { path: PathBuf },
+}
+
+impl Peer {
+    /// The name in the tables.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Haproxy { splice: false, .. } => "haproxy",
+            Self::Haproxy { splice: true, .. } => "haproxy-splice",
+            Self::Nginx { .. } => "nginx",
+        }
+    }
+
+    /// Writes the config for `listen` → `upstream` with `threads` workers into `dir` and
+    /// returns the command that runs the peer in the foreground.
+    pub(crate) fn command(
+        &self,
+        dir: &Path,
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        threads: usize,
+    ) -> io::Result<Vec<String>> {
+        match self {
+            Self::Haproxy { path, splice } => {
+                let file = dir.join("haproxy.cfg");
+                std::fs::write(&file, haproxy_config(listen, upstream, threads, *splice))?;
+                Ok(vec![
+                    path.display().to_string(),
+                    "-db".into(),
+                    "-f".into(),
+                    file.display().to_string(),
+                ])
+            }
+            Self::Nginx { path } => {
+                let file = dir.join("nginx.conf");
+                std::fs::write(&file, nginx_config(dir, listen, upstream, threads))?;
+                Ok(vec![
+                    path.display().to_string(),
+                    "-p".into(),
+                    dir.display().to_string(),
+                    "-e".into(),
+                    dir.join("error.log").display().to_string(),
+                    "-c".into(),
+                    file.display().to_string(),
+                ])
+            }
+        }
+    }
+}
+
+/// HAProxy in TCP mode, no logging, long client and server timeouts (the idle-memory figure
+/// holds connections open), and enough connections for the idle-memory run (within a 20,000
+/// open-file limit, pipes for splicing included).
+fn haproxy_config(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    threads: usize,
+    splice: bool,
+) -> String {
+    let splice = if splice {
+        "    option splice-auto\n"
+    } else {
+        ""
+    };
+    format!(
+        "global\n    nbthread {threads}\n    maxconn 9000\n    maxpipes 256\n\n\
+         defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\n{splice}\n\
+         frontend bench\n    bind {listen}\n    default_backend upstream\n\n\
+         backend upstream\n    server up {upstream}\n"
+    )
+}
+
+/// nginx with only the stream module: one server, half-close propagated, no access log.
+fn nginx_config(dir: &Path, listen: SocketAddr, upstream: SocketAddr, threads: usize) -> String {
+    let dir = dir.display();
+    format!(
+        "load_module {NGINX_STREAM_MODULE};\n\
+         daemon off;\nmaster_process on;\nworker_processes {threads};\n\
+         worker_rlimit_nofile 19500;\n\
+         pid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
+         events {{\n    worker_connections 19000;\n}}\n\
+         stream {{\n    server {{\n        listen {listen};\n        proxy_pass {upstream};\n        proxy_half_close on;\n    }}\n}}\n"
+    )
+}
+
+/// Starts `command` (a peer's, or `COMMAND --listen --upstream` for ferry-proxy and naive),
+/// prefixed by `wrapper` (valgrind in `--callgrind` mode), with `env` set.
+pub(crate) fn spawn(
+    name: &str,
+    addr: SocketAddr,
+    wrapper: &[String],
+    command: &[String],
+    env: &[(String, String)],
+) -> io::Result<Target> {
+    let mut all = wrapper.iter().chain(command);
+    let Some(program) = all.next() else {
+        return Err(io::Error::other(format!("{name}: empty command")));
+    };
+    let child = Command::new(program)
+        .args(all)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| io::Error::other(format!("{name}: cannot start {program}: {e}")))?;
+    Ok(Target {
+        name: name.to_owned(),
+        addr,
+        child: Some(child),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn haproxy_config_splices_only_when_asked() {
+        let l: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let u: SocketAddr = "127.0.0.1:2000".parse().unwrap();
+        let plain = haproxy_config(l, u, 1, false);
+        assert!(
+            plain.contains("bind 127.0.0.1:1000") && plain.contains("server up 127.0.0.1:2000")
+        );
+        assert!(!plain.contains("splice"));
+        assert!(haproxy_config(l, u, 1, true).contains("option splice-auto"));
+    }
+
+    #[test]
+    fn nginx_config_half_closes() {
+        let l: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let u: SocketAddr = "127.0.0.1:2000".parse().unwrap();
+        let c = nginx_config(Path::new("/tmp/x"), l, u, 2);
+        assert!(c.contains("proxy_half_close on;") && c.contains("worker_processes 2;"));
+        assert!(c.contains("listen 127.0.0.1:1000;") && c.contains("proxy_pass 127.0.0.1:2000;"));
+    }
+}
