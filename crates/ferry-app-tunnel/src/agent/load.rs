@@ -44,6 +44,7 @@ pub(crate) fn tunnel_config(
     tunnel.dial_timeout = config.connect_timeout;
     tunnel.backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     tunnel.quic = config.quic;
+    tunnel.key_exchange = config.key_exchange;
     Ok(tunnel)
 }
 

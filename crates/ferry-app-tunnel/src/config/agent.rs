@@ -49,6 +49,7 @@ pub(super) struct AgentFile {
     metrics: Option<String>,
     #[serde(default)]
     log_format: Option<ferry_app_core::log::LogFormat>,
+    post_quantum: Option<bool>,
 }
 
 fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -119,6 +120,7 @@ impl AgentCredential {
 /// stream_receive_window = 2097152   # bytes the gateway may send on one tunnel before it is read
 /// receive_window = 16777216         # bytes it may send on all tunnels together (memory bound)
 /// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
+/// post_quantum = true               # X25519MLKEM768 key exchange first; false: classical only
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -158,6 +160,10 @@ pub struct AgentConfig {
     /// Log line format (`log_format`, top level, `text` or `json`; `--log-format`
     /// overrides it). Default text.
     pub log_format: ferry_app_core::log::LogFormat,
+    /// Key-exchange groups offered to the gateway (`post_quantum`). Default
+    /// [`ferry_tls::KeyExchange::PostQuantum`]: `X25519MLKEM768` first, then `X25519`,
+    /// `secp256r1`, `secp384r1`; `post_quantum = false` offers the classical groups only.
+    pub key_exchange: ferry_tls::KeyExchange,
 }
 
 fn host_port(text: &str) -> Option<(String, u16)> {
@@ -222,6 +228,7 @@ impl AgentConfig {
             receive_window: None,
             metrics: None,
             log_format: None,
+            post_quantum: None,
         })
     }
 
@@ -316,6 +323,7 @@ impl AgentConfig {
             quic,
             metrics,
             log_format: f.log_format.unwrap_or_default(),
+            key_exchange: super::key_exchange(f.post_quantum),
         })
     }
 }

@@ -21,11 +21,11 @@ impl Loaded {
     pub(super) fn load(config: &GatewayConfig) -> Result<Self, ConfigError> {
         Ok(Self {
             auth: config.auth.load()?,
-            agent_tls: load::acceptor("tls", &config.agent_tls, true)?,
+            agent_tls: load::acceptor("tls", &config.agent_tls, true, config.key_exchange)?,
             client_tls: config
                 .client_tls
                 .as_ref()
-                .map(|spec| load::acceptor("client_tls", spec, false))
+                .map(|spec| load::acceptor("client_tls", spec, false, config.key_exchange))
                 .transpose()?,
         })
     }
@@ -38,8 +38,13 @@ pub(super) fn check_cluster(config: &GatewayConfig) -> Result<Option<TlsAcceptor
         return Ok(None);
     };
     c.load_credential()?;
-    let tls = load::acceptor("cluster.peer_tls", peer_cert(config, c), false)?;
-    load::connector("cluster.peer_ca", &c.peer_ca)?;
+    let tls = load::acceptor(
+        "cluster.peer_tls",
+        peer_cert(config, c),
+        false,
+        config.key_exchange,
+    )?;
+    load::connector("cluster.peer_ca", &c.peer_ca, config.key_exchange)?;
     Ok(Some(tls))
 }
 

@@ -8,6 +8,7 @@ mod common;
 mod explain;
 mod flood;
 mod handshake;
+mod key_exchange;
 mod mtls_connector;
 mod pem_errors;
 mod reload;

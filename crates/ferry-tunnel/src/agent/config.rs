@@ -9,6 +9,7 @@ use std::time::Duration;
 use ferry_allow::Allowlist;
 use ferry_base::resolve::SharedResolver;
 use ferry_bridge::BridgeConfig;
+use ferry_tls::KeyExchange;
 
 use crate::agent_id::AgentId;
 use crate::backoff::Backoff;
@@ -60,6 +61,10 @@ pub struct AgentConfig {
     /// On shutdown, how long open tunnels may finish before the connection is closed.
     /// Default: 30 s.
     pub drain_timeout: Duration,
+    /// Key-exchange groups the agent offers the gateway. Default:
+    /// [`KeyExchange::PostQuantum`] (`X25519MLKEM768` preferred, then `X25519`, `secp256r1`,
+    /// `secp384r1`).
+    pub key_exchange: KeyExchange,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -79,6 +84,7 @@ impl fmt::Debug for AgentConfig {
             .field("max_tunnels", &self.max_tunnels)
             .field("quic", &self.quic)
             .field("drain_timeout", &self.drain_timeout)
+            .field("key_exchange", &self.key_exchange)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +119,7 @@ impl AgentConfig {
                 .idle_timeout(Some(Duration::from_secs(300)))
                 .half_close_timeout(Some(Duration::from_secs(30))),
             drain_timeout: Duration::from_secs(30),
+            key_exchange: KeyExchange::PostQuantum,
         }
     }
 

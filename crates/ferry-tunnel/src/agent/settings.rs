@@ -30,7 +30,10 @@ impl Generation {
                 .map_err(QuicConfigError::Roots)?,
         );
         let mut client =
-            quinn::ClientConfig::new(quic::client_crypto_verified(Arc::clone(&verifier))?);
+            quinn::ClientConfig::new(quic::client_crypto_verified(
+            Arc::clone(&verifier),
+            config.key_exchange,
+        )?);
         client.transport_config(quic::transport_config(
             &config.quic,
             config.max_tunnels.get(),

@@ -1,4 +1,4 @@
-//! Gateway and agent over real quinn on 127.0.0.1 (port 0), real rustls (ring), real TCP.
+//! Gateway and agent over real quinn on 127.0.0.1 (port 0), real rustls (aws-lc-rs), real TCP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,6 +7,7 @@ mod certificates;
 mod common;
 mod events;
 mod hostile;
+mod key_exchange;
 mod rebinding;
 mod reconnect;
 mod revoke;
