@@ -59,7 +59,11 @@ impl Client {
     /// by every clone of this client), otherwise every handshake is full.
     pub(crate) fn new(cert_pem: &Path, version: Version, resume: bool, kx: Kx) -> io::Result<Self> {
         let roots = load_roots(cert_pem)?;
-        let kx = if version == Version::Tls12 { Kx::X25519 } else { kx };
+        let kx = if version == Version::Tls12 {
+            Kx::X25519
+        } else {
+            kx
+        };
         let mut config = ClientConfig::builder_with_provider(kx.client_provider())
             .with_protocol_versions(version.rustls())
             .map_err(io::Error::other)?

@@ -208,13 +208,12 @@ pub(crate) fn client_crypto_verified(
 /// would accept it; rustls' default, set here so that it stays so. Session resumption stays
 /// on (a full handshake is not needed to reconnect).
 fn client_tls(roots: Arc<rustls::RootCertStore>) -> Result<rustls::ClientConfig, QuicConfigError> {
-    let mut tls = rustls::ClientConfig::builder_with_provider(ferry_tls::provider(
-        KeyExchange::PostQuantum,
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .map_err(QuicConfigError::Versions)?
-    .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut tls =
+        rustls::ClientConfig::builder_with_provider(ferry_tls::provider(KeyExchange::PostQuantum))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(QuicConfigError::Versions)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.enable_early_data = false;
     Ok(tls)

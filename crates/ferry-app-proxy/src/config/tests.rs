@@ -232,7 +232,10 @@ fn post_quantum_false_means_classical_groups_on_either_side() {
     assert_eq!(up.key_exchange, ferry_tls::KeyExchange::Classical);
     let text = c.explain();
     assert!(!text.contains("X25519MLKEM768"), "{text}");
-    assert!(text.contains("key_exchange=[X25519, secp256r1, secp384r1]"), "{text}");
+    assert!(
+        text.contains("key_exchange=[X25519, secp256r1, secp384r1]"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -54,7 +54,11 @@ async fn a_hybrid_only_client_negotiates_x25519mlkem768() {
     assert_eq!(tag, b'Q');
     assert_eq!(info.key_exchange, Some("X25519MLKEM768"));
     assert_eq!(
-        tls.get_ref().1.negotiated_key_exchange_group().unwrap().name(),
+        tls.get_ref()
+            .1
+            .negotiated_key_exchange_group()
+            .unwrap()
+            .name(),
         NamedGroup::X25519MLKEM768
     );
     echo(&mut tls, b"quantum-safe").await;
@@ -108,10 +112,7 @@ async fn upstream_tls_offers_x25519mlkem768_unless_turned_off() {
     let dir = TempDir::new("kx-upstream");
     let ca = dir.write("upstream-ca.pem", upstream_cert.cert_pem());
     let front = localhost_cert();
-    for (pool_extra, want) in [
-        ("", "X25519MLKEM768"),
-        ("post_quantum = false\n", "X25519"),
-    ] {
+    for (pool_extra, want) in [("", "X25519MLKEM768"), ("post_quantum = false\n", "X25519")] {
         let text = format!(
             "[[listener]]\nbind = \"127.0.0.1:0\"\npool = \"p\"\n[listener.tls]\n{}\n\
              [pool.p]\nupstreams = [\"{up}\"]\n[pool.p.tls]\nca = {}\n{pool_extra}",

@@ -9,8 +9,8 @@ use ferry_tls::{
     TlsConnector,
 };
 use rustls::crypto::CryptoProvider;
-use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
 use rustls::crypto::SupportedKxGroup;
+use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
 use rustls::{ClientConfig, HandshakeKind, NamedGroup};
 use tokio::net::TcpStream;
 
@@ -145,7 +145,9 @@ async fn a_classical_acceptor_refuses_a_hybrid_only_client() {
     let ca = TestCa::new("kx ca");
     let mut server = server(&ca, KeyExchange::Classical).await;
     let client = client_offering(&ca.pem(), &[kx_group::X25519MLKEM768]);
-    let err = connect(server.addr, &client, "localhost").await.unwrap_err();
+    let err = connect(server.addr, &client, "localhost")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("HandshakeFailure"), "{err}");
     assert!(
         matches!(server.next().await, Err(HandshakeError::Tls(_))),

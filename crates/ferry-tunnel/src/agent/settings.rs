@@ -29,8 +29,7 @@ impl Generation {
             ferry_tls::RecordingVerifier::new(Arc::clone(&config.roots))
                 .map_err(QuicConfigError::Roots)?,
         );
-        let mut client =
-            quinn::ClientConfig::new(quic::client_crypto_verified(
+        let mut client = quinn::ClientConfig::new(quic::client_crypto_verified(
             Arc::clone(&verifier),
             config.key_exchange,
         )?);

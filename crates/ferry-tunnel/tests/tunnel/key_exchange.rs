@@ -11,7 +11,9 @@ use quinn::crypto::rustls::HandshakeData;
 use rustls::crypto::CryptoProvider;
 use rustls::crypto::aws_lc_rs::kx_group;
 
-use crate::common::{Pki, agent_config, fast_gateway_config, run_bound, start_agent, start_gateway, verify};
+use crate::common::{
+    Pki, agent_config, fast_gateway_config, run_bound, start_agent, start_gateway, verify,
+};
 
 /// A gateway server config that accepts the hybrid group only, so a handshake that completes
 /// has negotiated it.
