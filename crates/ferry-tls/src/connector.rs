@@ -129,7 +129,7 @@ impl ConnectorConfig {
         self
     }
 
-    /// Key-exchange groups offered, preferred first (table in [`crate::provider`]). Default
+    /// Key-exchange groups offered, preferred first (table in [`mod@crate::provider`]). Default
     /// [`KeyExchange::PostQuantum`]: an `X25519MLKEM768` key share and an `X25519` one, so a
     /// classical-only server needs no extra round trip.
     pub fn key_exchange(&mut self, key_exchange: KeyExchange) -> &mut Self {

@@ -278,7 +278,7 @@ pub struct RecordingVerifier {
 }
 
 impl RecordingVerifier {
-    /// A verifier trusting `roots`, with [`crate::provider`]'s signature algorithms.
+    /// A verifier trusting `roots`, with [`crate::provider()`]'s signature algorithms.
     ///
     /// # Errors
     ///

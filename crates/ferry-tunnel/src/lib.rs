@@ -45,7 +45,7 @@
 //! It does not check credentials itself (the application's [`AgentVerifier`] does, for example
 //! with `ferry-auth`), does not speak HTTP CONNECT or any client-facing protocol, does not
 //! apply the gateway's own allowlist (check a destination before [`Gateway::open`]), does not
-//! load certificates or keys (bring rustls configs built on [`ferry_tls::provider`], whose default offers the
+//! load certificates or keys (bring rustls configs built on [`ferry_tls::provider()`], whose default offers the
 //! post-quantum hybrid `X25519MLKEM768` key exchange first), and does not keep
 //! agent ownership across gateways (`ferry-registry` does; wire it to [`AgentEvents`]). It
 //! never reads the wall clock except for the verifier's `now_unix` (replace it with

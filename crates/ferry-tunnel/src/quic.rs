@@ -60,7 +60,7 @@ pub enum QuicConfigError {
     /// suite, and a server config must not enable early data).
     #[error("tls config is not usable for quic")]
     Tls(#[source] quinn::crypto::rustls::NoInitialCipherSuite),
-    /// rustls refused the protocol versions of the provider ([`ferry_tls::provider`]).
+    /// rustls refused the protocol versions of the provider ([`ferry_tls::provider()`]).
     #[error("tls protocol versions")]
     Versions(#[source] rustls::Error),
     /// The CA certificates trusted for the gateway cannot make a verifier (there are none).
@@ -169,7 +169,7 @@ fn server_tls(mut tls: rustls::ServerConfig) -> rustls::ServerConfig {
     tls
 }
 
-/// A rustls client config on [`ferry_tls::provider`] with post-quantum hybrid key exchange
+/// A rustls client config on [`ferry_tls::provider()`] with post-quantum hybrid key exchange
 /// ([`KeyExchange::PostQuantum`]), TLS 1.3 only, trusting `roots`, with ALPN
 /// `ferry-tunnel/1`, as the agent uses (certificate verification always on).
 ///

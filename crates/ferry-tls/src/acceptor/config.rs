@@ -207,7 +207,7 @@ impl AcceptorConfig {
         self
     }
 
-    /// Key-exchange groups accepted, preferred first (table in [`crate::provider`]). Default
+    /// Key-exchange groups accepted, preferred first (table in [`mod@crate::provider`]). Default
     /// [`KeyExchange::PostQuantum`]: `X25519MLKEM768` when the client offers it, classical
     /// groups otherwise.
     pub fn key_exchange(&mut self, key_exchange: KeyExchange) -> &mut Self {
