@@ -14,7 +14,7 @@ use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
 use rustls::{ClientConfig, HandshakeKind, NamedGroup};
 use tokio::net::TcpStream;
 
-use crate::common::{Server, TLS13, TestCa, connect, echo, roots};
+use crate::common::{Server, TLS13, TestCa, client_hello, connect, echo, roots};
 
 /// A rustls client trusting `ca_pem` that offers only `groups`, TLS 1.3.
 fn client_offering(ca_pem: &str, groups: &[&'static dyn SupportedKxGroup]) -> Arc<ClientConfig> {
@@ -186,4 +186,23 @@ async fn a_resumed_handshake_uses_x25519mlkem768_too() {
     assert!(info.resumed);
     assert_eq!(info.key_exchange, Some("X25519MLKEM768"));
     assert_eq!(negotiated(&second), NamedGroup::X25519MLKEM768);
+}
+
+/// The default ClientHello carries the 1216-byte hybrid key share and an X25519 one: about
+/// 1.5 KB, more than one QUIC Initial packet (1200 bytes) holds, which the tunnel's QUIC
+/// handshake tests exercise. A classical ClientHello is about 1 KB smaller.
+#[test]
+fn the_hybrid_client_hello_is_larger_than_one_quic_initial_packet() {
+    let ca = TestCa::new("kx ca");
+    let with = |key_exchange| {
+        ClientConfig::builder_with_provider(ferry_tls::provider(key_exchange))
+            .with_protocol_versions(TLS13)
+            .unwrap()
+            .with_root_certificates(roots(&[&ca.pem()]))
+            .with_no_client_auth()
+    };
+    let hybrid = client_hello(with(KeyExchange::PostQuantum), "localhost").len();
+    let classical = client_hello(with(KeyExchange::Classical), "localhost").len();
+    assert!(hybrid > 1200, "{hybrid} bytes");
+    assert!(hybrid - classical >= 1216, "{hybrid} - {classical}");
 }
