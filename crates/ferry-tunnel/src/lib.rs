@@ -1,6 +1,6 @@
-//! Reverse-tunnel transport over QUIC (quinn, rustls on aws-lc-rs): an agent inside a private network holds
-//! one authenticated connection to a gateway, and the gateway opens a stream on it for every
-//! client tunnel; the agent connects to the destination and relays bytes.
+//! Reverse-tunnel transport over QUIC (quinn, rustls on aws-lc-rs): an agent inside a private
+//! network holds one authenticated connection to a gateway, and the gateway opens a stream on
+//! it for every client tunnel; the agent connects to the destination and relays bytes.
 //!
 //! # What it does
 //!
@@ -45,9 +45,9 @@
 //! It does not check credentials itself (the application's [`AgentVerifier`] does, for example
 //! with `ferry-auth`), does not speak HTTP CONNECT or any client-facing protocol, does not
 //! apply the gateway's own allowlist (check a destination before [`Gateway::open`]), does not
-//! load certificates or keys (bring rustls configs built on [`ferry_tls::provider()`], whose default offers the
-//! post-quantum hybrid `X25519MLKEM768` key exchange first), and does not keep
-//! agent ownership across gateways (`ferry-registry` does; wire it to [`AgentEvents`]). It
+//! load certificates or keys (bring rustls configs built on [`ferry_tls::provider()`], whose
+//! default offers the post-quantum hybrid `X25519MLKEM768` key exchange first), and does not
+//! keep agent ownership across gateways (`ferry-registry` does; wire it to [`AgentEvents`]). It
 //! never reads the wall clock except for the verifier's `now_unix` (replace it with
 //! [`GatewayBuilder::clock`]).
 //!
