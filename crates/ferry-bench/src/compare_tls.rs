@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::naive_tls::Kx;
 use crate::tls_load::{self, Client, Version};
 use crate::tls_table::print_table;
 use crate::{Target, free_port, procstat, server};
@@ -26,6 +27,8 @@ pub(crate) struct Opts {
     pub(crate) rounds: usize,
     pub(crate) workers: usize,
     pub(crate) certs: Vec<CertKind>,
+    /// The one key-exchange group the clients offer.
+    pub(crate) kx: Kx,
 }
 
 /// The certificate types measured.
@@ -227,14 +230,14 @@ struct Clients {
 }
 
 impl Clients {
-    fn new(cert: &Path, workers: usize) -> io::Result<Self> {
+    fn new(cert: &Path, workers: usize, kx: Kx) -> io::Result<Self> {
         let mut full = Vec::new();
         let mut resume = Vec::new();
         for &v in &VERSIONS {
-            full.push(vec![Client::new(cert, v, false)?; workers.max(1)]);
+            full.push(vec![Client::new(cert, v, false, kx)?; workers.max(1)]);
             resume.push(
                 (0..workers.max(1))
-                    .map(|_| Client::new(cert, v, true))
+                    .map(|_| Client::new(cert, v, true, kx))
                     .collect::<io::Result<_>>()?,
             );
         }
@@ -294,7 +297,7 @@ async fn compare_in(o: &Opts, upstream: SocketAddr, dir: &Path) -> io::Result<()
         // another.
         let mut targets = Vec::new();
         for (name, cmd) in &commands {
-            let clients = Clients::new(&cert, o.workers)?;
+            let clients = Clients::new(&cert, o.workers, o.kx)?;
             let t = start_tls(name, cmd, upstream, &cert, &key, clients.probe()).await?;
             targets.push((t, clients));
         }
@@ -312,7 +315,7 @@ async fn compare_in(o: &Opts, upstream: SocketAddr, dir: &Path) -> io::Result<()
             }
         }
         drop(targets);
-        let clients = Clients::new(&cert, 1)?;
+        let clients = Clients::new(&cert, 1, o.kx)?;
         for ((name, cmd), f) in commands.iter().zip(figs.iter_mut()) {
             eprintln!(
                 "{}: idle memory: {name} with {} connections",
@@ -326,9 +329,11 @@ async fn compare_in(o: &Opts, upstream: SocketAddr, dir: &Path) -> io::Result<()
     }
     let names: Vec<&str> = commands.iter().map(|(n, _)| n.as_str()).collect();
     println!(
-        "\nmedians of {} rounds; {} workers per handshake run of {:.1} s; bulk {} MiB over one \
-         connection; idle memory with {} connections on a fresh instance\n",
+        "\nmedians of {} rounds; clients offer {} only (TLS 1.3; TLS 1.2 uses X25519); {} \
+         workers per handshake run of {:.1} s; bulk {} MiB over one connection; idle memory \
+         with {} connections on a fresh instance\n",
         o.rounds,
+        o.kx.label(),
         o.workers,
         o.seconds.as_secs_f64(),
         o.bytes >> 20,

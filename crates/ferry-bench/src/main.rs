@@ -144,6 +144,10 @@ enum Cmd {
         /// Certificate types to measure; repeatable.
         #[arg(long = "cert", value_enum, default_values = ["ecdsa", "rsa"])]
         certs: Vec<compare_tls::CertKind>,
+        /// The one key-exchange group the clients offer (every terminator then negotiates it;
+        /// TLS 1.2 has no hybrid group and uses X25519 whatever this says).
+        #[arg(long, value_enum, default_value = "x25519mlkem768")]
+        kx: naive_tls::Kx,
     },
     /// Measure ferry-hop chains (1 and 3 hops) against the direct path and a plain forward.
     CompareHop {
@@ -302,6 +306,7 @@ fn main() -> io::Result<()> {
                 rounds,
                 workers,
                 certs,
+                kx,
             } => {
                 compare_tls::compare_tls(compare_tls::Opts {
                     proxies,
@@ -311,6 +316,7 @@ fn main() -> io::Result<()> {
                     rounds,
                     workers,
                     certs,
+                    kx,
                 })
                 .await
             }

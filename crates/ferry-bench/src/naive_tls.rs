@@ -12,9 +12,52 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The ring provider, named explicitly (never the process default).
+/// The aws-lc-rs provider as rustls' default features configure it (its `prefer-post-quantum`
+/// feature): `X25519MLKEM768`, `X25519`, `secp256r1`, `secp384r1`. The same provider and group
+/// order as Ferry's (`ferry_tls::provider`), so the baseline differs only in what the proxy
+/// adds. Named explicitly (never the process default).
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
+    Arc::new(rustls::crypto::CryptoProvider {
+        kx_groups: vec![
+            kx_group::X25519MLKEM768,
+            kx_group::X25519,
+            kx_group::SECP256R1,
+            kx_group::SECP384R1,
+        ],
+        ..default_provider()
+    })
+}
+
+/// The one key-exchange group a bench client offers, so every terminator negotiates the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Kx {
+    /// The hybrid post-quantum group.
+    X25519mlkem768,
+    /// Classical X25519.
+    X25519,
+}
+
+impl Kx {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::X25519mlkem768 => "X25519MLKEM768",
+            Self::X25519 => "X25519",
+        }
+    }
+
+    /// [`provider`] offering only this group.
+    pub(crate) fn client_provider(self) -> Arc<rustls::crypto::CryptoProvider> {
+        use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
+        let group = match self {
+            Self::X25519mlkem768 => kx_group::X25519MLKEM768,
+            Self::X25519 => kx_group::X25519,
+        };
+        Arc::new(rustls::crypto::CryptoProvider {
+            kx_groups: vec![group],
+            ..default_provider()
+        })
+    }
 }
 
 /// The certificate chain and the private key in the PEM files `cert` and `key`.

@@ -260,7 +260,12 @@ pub(crate) async fn run(args: SoakArgs) -> io::Result<()> {
     let tls = match (args.tls, &args.tls_ca) {
         (Some(addr), Some(ca)) => Some((
             addr,
-            tls_load::Client::new(ca, tls_load::Version::Tls13, true)?,
+            tls_load::Client::new(
+                ca,
+                tls_load::Version::Tls13,
+                true,
+                crate::naive_tls::Kx::X25519mlkem768,
+            )?,
         )),
         _ => None,
     };

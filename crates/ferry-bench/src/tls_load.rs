@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
-use crate::naive_tls::{load_roots, provider};
+use crate::naive_tls::{Kx, load_roots};
 
 /// The name every bench certificate is issued for.
 pub(crate) const SERVER_NAME: &str = "localhost";
@@ -54,11 +54,17 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    /// A client trusting the certificate in `cert_pem`; `resume` keeps sessions (shared by
-    /// every clone of this client), otherwise every handshake is full.
-    pub(crate) fn new(cert_pem: &Path, version: Version, resume: bool) -> io::Result<Self> {
+    /// A client trusting the certificate in `cert_pem`, offering only the key-exchange group
+    /// `kx` (X25519 with TLS 1.2, which has no hybrid group); `resume` keeps sessions (shared
+    /// by every clone of this client), otherwise every handshake is full.
+    pub(crate) fn new(cert_pem: &Path, version: Version, resume: bool, kx: Kx) -> io::Result<Self> {
         let roots = load_roots(cert_pem)?;
-        let mut config = ClientConfig::builder_with_provider(provider())
+        let kx = if version == Version::Tls12 {
+            Kx::X25519
+        } else {
+            kx
+        };
+        let mut config = ClientConfig::builder_with_provider(kx.client_provider())
             .with_protocol_versions(version.rustls())
             .map_err(io::Error::other)?
             .with_root_certificates(roots)

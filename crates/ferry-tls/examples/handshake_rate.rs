@@ -147,8 +147,8 @@ fn tls12_connector(
 ) -> Result<TlsConnector, Box<dyn std::error::Error>> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert_der().clone())?;
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+    let mut config = rustls::ClientConfig::builder_with_provider(ferry_tls::provider(
+        ferry_tls::KeyExchange::default(),
     ))
     .with_protocol_versions(&[&rustls::version::TLS12])?
     .with_root_certificates(roots)

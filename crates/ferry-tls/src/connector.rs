@@ -19,6 +19,7 @@ use crate::explain::{CertificateFault, CertificateRefused};
 use crate::info::{HandshakeInfo, TlsVersion};
 use crate::insecure::InsecureSkipVerify;
 use crate::pem::{PemInput, load_roots};
+use crate::provider::KeyExchange;
 
 /// A client-side TLS stream (the transport plus the rustls connection).
 pub type ClientTlsStream<IO> = tokio_rustls::client::TlsStream<IO>;
@@ -54,6 +55,7 @@ pub struct ConnectorConfig {
     timeout: Duration,
     sessions: usize,
     insecure: bool,
+    key_exchange: KeyExchange,
 }
 
 impl Default for ConnectorConfig {
@@ -64,7 +66,8 @@ impl Default for ConnectorConfig {
 
 impl ConnectorConfig {
     /// A configuration with no CA yet (add one before building), no client certificate, SNI on,
-    /// no ALPN, TLS 1.2 minimum, a 10 s handshake deadline and 256 remembered sessions.
+    /// no ALPN, TLS 1.2 minimum, a 10 s handshake deadline, 256 remembered sessions and
+    /// post-quantum hybrid key exchange ([`KeyExchange::PostQuantum`]).
     pub fn new() -> Self {
         Self {
             cas: Vec::new(),
@@ -76,6 +79,7 @@ impl ConnectorConfig {
             timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             sessions: DEFAULT_CLIENT_SESSIONS,
             insecure: false,
+            key_exchange: KeyExchange::PostQuantum,
         }
     }
 
@@ -125,6 +129,14 @@ impl ConnectorConfig {
         self
     }
 
+    /// Key-exchange groups offered, preferred first (table in [`mod@crate::provider`]). Default
+    /// [`KeyExchange::PostQuantum`]: an `X25519MLKEM768` key share and an `X25519` one, so a
+    /// classical-only server needs no extra round trip.
+    pub fn key_exchange(&mut self, key_exchange: KeyExchange) -> &mut Self {
+        self.key_exchange = key_exchange;
+        self
+    }
+
     /// Sessions remembered for resumption (0 disables resumption). Default 256.
     pub fn session_cache_size(&mut self, sessions: usize) -> &mut Self {
         self.sessions = sessions;
@@ -158,7 +170,7 @@ impl TlsConnector {
     /// [`TlsConfigError::NoTrustAnchors`] without a CA (unless insecure), and any error reading
     /// the CA or client certificate PEM.
     pub fn new(config: &ConnectorConfig) -> Result<Self, TlsConfigError> {
-        let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+        let provider: Arc<CryptoProvider> = crate::provider(config.key_exchange);
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(config.min_version.and_newer())
             .map_err(TlsConfigError::Rustls)?;

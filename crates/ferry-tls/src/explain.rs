@@ -14,6 +14,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::cert::CertSource;
 use crate::error::TlsConfigError;
+use crate::provider::KeyExchange;
 
 /// What is wrong with a certificate, as far as a TLS client is concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -277,13 +278,13 @@ pub struct RecordingVerifier {
 }
 
 impl RecordingVerifier {
-    /// A verifier trusting `roots` (ring provider).
+    /// A verifier trusting `roots`, with [`crate::provider()`]'s signature algorithms.
     ///
     /// # Errors
     ///
     /// [`TlsConfigError::NoTrustAnchors`] when `roots` is empty.
     pub fn new(roots: Arc<RootCertStore>) -> Result<Self, TlsConfigError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = crate::provider(KeyExchange::default());
         let inner = WebPkiServerVerifier::builder_with_provider(roots, provider)
             .build()
             .map_err(|_no_roots| TlsConfigError::NoTrustAnchors)?;
@@ -436,7 +437,7 @@ fn check_chain(certs: &[CertificateDer<'static>], now: UnixTime) -> Vec<Certific
     let Ok(parsed) = ParsedCertificate::try_from(leaf) else {
         return Vec::new();
     };
-    let algorithms = rustls::crypto::ring::default_provider()
+    let algorithms = crate::provider(KeyExchange::default())
         .signature_verification_algorithms
         .all;
     let roots = RootCertStore::empty();

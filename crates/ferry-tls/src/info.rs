@@ -56,6 +56,9 @@ pub struct HandshakeInfo {
     pub version: TlsVersion,
     /// The IANA name of the cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`.
     pub cipher_suite: &'static str,
+    /// The IANA name of the key-exchange group, e.g. `X25519MLKEM768` or `X25519` (`None` for
+    /// a TLS 1.2 resumption, which has no key exchange).
+    pub key_exchange: Option<&'static str>,
     /// Whether this was an abbreviated (resumed) handshake.
     pub resumed: bool,
     /// The peer's end-entity certificate: the client's on the server side (mTLS only), the
@@ -73,6 +76,9 @@ impl HandshakeInfo {
             alpn: state.alpn_protocol().map(<[u8]>::to_vec),
             version,
             cipher_suite: suite.as_str().unwrap_or("unknown"),
+            key_exchange: state
+                .negotiated_key_exchange_group()
+                .map(|group| group.name().as_str().unwrap_or("unknown")),
             resumed: state.handshake_kind() == Some(HandshakeKind::Resumed),
             peer_certificate: state
                 .peer_certificates()

@@ -3,16 +3,17 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::rand::SecureRandom as _;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType, SerialNumber,
 };
-use ring::rand::SecureRandom as _;
 use rustls_pki_types::CertificateDer;
 
 use crate::client_cert::Serial;
 use crate::error::TlsConfigError;
 use crate::pem::{PemInput, load_certs, load_key};
+use crate::provider::KeyExchange;
 
 /// Validity of a CA made by [`PrivateCa::generate`] when the caller has no opinion: 3650 days
 /// (10 years).
@@ -110,7 +111,7 @@ impl PrivateCa {
                 origin: cert.origin(),
             })?;
         let key_der = load_key(key)?;
-        let provider = rustls::crypto::ring::default_provider();
+        let provider = crate::provider(KeyExchange::default());
         crate::cert::certified(
             vec![first.clone()],
             key_der.clone_key(),
@@ -386,7 +387,7 @@ fn unix_seconds(at: SystemTime) -> i64 {
 /// A random positive 16-byte serial number.
 fn serial() -> Result<SerialNumber, TlsConfigError> {
     let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
+    aws_lc_rs::rand::SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_unspecified| TlsConfigError::Random)?;
     bytes[0] = (bytes[0] & 0x7f) | 0x01;

@@ -41,8 +41,13 @@
 //! - **Typed errors**: [`HandshakeError`] separates timeout, busy, TLS (`rustls::Error` as a
 //!   source, not hidden in an `io::Error`) and transport failures.
 //!
-//! Crypto is rustls with the **ring** provider, always named explicitly (never the
-//! process-default provider). 0-RTT (early data) is not enabled.
+//! - **Post-quantum key exchange** on by default: the hybrid `X25519MLKEM768` group is
+//!   preferred, with `X25519`, `secp256r1` and `secp384r1` still offered
+//!   ([`KeyExchange`], [`AcceptorConfig::key_exchange`], [`ConnectorConfig::key_exchange`]).
+//!
+//! Crypto is rustls with the **aws-lc-rs** provider, always named explicitly through
+//! [`provider()`] (never the process-default provider); the [`provider`](mod@provider) module
+//! has the group order and why aws-lc-rs. 0-RTT (early data) is not enabled.
 //!
 //! # What it does not do
 //!
@@ -116,6 +121,7 @@ mod info;
 mod insecure;
 mod issue;
 mod pem;
+pub mod provider;
 mod self_signed;
 mod sni;
 pub mod tickets;
@@ -139,6 +145,7 @@ pub use explain::{
 pub use info::{HandshakeInfo, TlsVersion};
 pub use issue::{DEFAULT_CA_VALIDITY, DEFAULT_SERVER_VALIDITY, IssuedCert, PrivateCa};
 pub use pem::{MAX_PEM_FILE_LEN, PemInput};
+pub use provider::{KeyExchange, provider};
 pub use self_signed::SelfSigned;
 pub use tickets::{DEFAULT_TICKET_ROTATION, MIN_TICKET_KEY_LEN, SharedTicketer, Tickets};
 

@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::hkdf;
-use ring::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::hkdf;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use rustls::server::ProducesTickets;
 use rustls::time_provider::{DefaultTimeProvider, TimeProvider};
 
@@ -84,7 +84,7 @@ impl Tickets {
     pub(crate) fn build(&self) -> Result<Option<Arc<dyn ProducesTickets>>, TlsConfigError> {
         match self {
             Self::Off => Ok(None),
-            Self::PerProcess => rustls::crypto::ring::Ticketer::new()
+            Self::PerProcess => rustls::crypto::aws_lc_rs::Ticketer::new()
                 .map(Some)
                 .map_err(|_rng_failed| TlsConfigError::Random),
             Self::SharedKeyFile { path, rotation } => {

@@ -75,11 +75,12 @@ fn scale(window: Duration, random: u64) -> Duration {
     Duration::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX))
 }
 
-/// A uniformly random `u64` from the operating system (ring's `SystemRandom`); 0 if it fails.
+/// A uniformly random `u64` from the operating system (aws-lc-rs' `SystemRandom`, the TLS provider's
+/// library); 0 if it fails.
 pub(crate) fn system_random() -> u64 {
-    use ring::rand::SecureRandom;
+    use aws_lc_rs::rand::SecureRandom;
     let mut b = [0u8; 8];
-    match ring::rand::SystemRandom::new().fill(&mut b) {
+    match aws_lc_rs::rand::SystemRandom::new().fill(&mut b) {
         Ok(()) => u64::from_le_bytes(b),
         Err(_) => 0,
     }

@@ -1,4 +1,4 @@
-//! Reverse-tunnel transport over QUIC (quinn, ring), or over TLS 1.3 + HTTP/2 on TCP where UDP
+//! Reverse-tunnel transport over QUIC (quinn; rustls on aws-lc-rs), or over TLS 1.3 + HTTP/2 on TCP where UDP
 //! is blocked: an agent inside a private network holds one authenticated connection to a
 //! gateway, and the gateway opens a stream on it for every client tunnel; the agent connects
 //! to the destination and relays bytes.
@@ -71,8 +71,9 @@
 //! It does not check credentials itself (the application's [`AgentVerifier`] does, for example
 //! with `ferry-auth`), does not speak HTTP CONNECT or any client-facing protocol, does not
 //! apply the gateway's own allowlist (check a destination before [`Gateway::open`]), does not
-//! load certificates or keys (bring rustls configs; use the ring provider), and does not keep
-//! agent ownership across gateways (`ferry-registry` does; wire it to [`AgentEvents`]). It
+//! load certificates or keys (bring rustls configs built on [`ferry_tls::provider()`], whose
+//! default offers the post-quantum hybrid `X25519MLKEM768` key exchange first), and does not
+//! keep agent ownership across gateways (`ferry-registry` does; wire it to [`AgentEvents`]). It
 //! never reads the wall clock except for the verifier's `now_unix` (replace it with
 //! [`GatewayBuilder::clock`]).
 //!
@@ -115,7 +116,8 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Certificates: a self-signed one here; use your CA in production.
 //! let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
-//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! // aws-lc-rs, X25519MLKEM768 first, then X25519, secp256r1, secp384r1.
+//! let provider = ferry_tls::provider(ferry_tls::KeyExchange::PostQuantum);
 //! let tls = rustls::ServerConfig::builder_with_provider(provider)
 //!     .with_protocol_versions(&[&rustls::version::TLS13])?
 //!     .with_no_client_auth()

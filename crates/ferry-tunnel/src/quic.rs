@@ -11,6 +11,7 @@ use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
 use quinn::{IdleTimeout, TransportConfig, VarInt};
 
 use crate::wire::ALPN;
+use ferry_tls::KeyExchange;
 
 /// QUIC transport settings, set explicitly on both ends (quinn's defaults have no keep-alive and
 /// an unbounded connection receive window).
@@ -59,7 +60,7 @@ pub enum QuicConfigError {
     /// suite, and a server config must not enable early data).
     #[error("tls config is not usable for quic")]
     Tls(#[source] quinn::crypto::rustls::NoInitialCipherSuite),
-    /// rustls refused the protocol versions of its ring provider.
+    /// rustls refused the protocol versions of the provider ([`ferry_tls::provider()`]).
     #[error("tls protocol versions")]
     Versions(#[source] rustls::Error),
     /// The CA certificates trusted for the gateway cannot make a verifier (there are none).
@@ -140,11 +141,6 @@ fn udp_socket(addr: SocketAddr, s: &QuicSettings) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// The ring crypto provider, named explicitly (never the process default).
-pub(crate) fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// Turns a rustls server config into a QUIC one with ALPN `ferry-tunnel/1` (replacing any ALPN
 /// list in `tls`), as the gateway uses.
 ///
@@ -173,7 +169,8 @@ fn server_tls(mut tls: rustls::ServerConfig) -> rustls::ServerConfig {
     tls
 }
 
-/// A rustls client config on the ring provider, TLS 1.3 only, trusting `roots`, with ALPN
+/// A rustls client config on [`ferry_tls::provider()`] with post-quantum hybrid key exchange
+/// ([`KeyExchange::PostQuantum`]), TLS 1.3 only, trusting `roots`, with ALPN
 /// `ferry-tunnel/1`, as the agent uses (certificate verification always on).
 ///
 /// # Errors
@@ -193,8 +190,9 @@ pub fn client_crypto(
 pub(crate) fn client_crypto_verified(
     verifier: Arc<ferry_tls::RecordingVerifier>,
     client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
+    key_exchange: KeyExchange,
 ) -> Result<Arc<QuicClientConfig>, QuicConfigError> {
-    let builder = rustls::ClientConfig::builder_with_provider(ring_provider())
+    let builder = rustls::ClientConfig::builder_with_provider(ferry_tls::provider(key_exchange))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(QuicConfigError::Versions)?
         .dangerous()
@@ -217,11 +215,12 @@ pub(crate) fn client_crypto_verified(
 /// would accept it; rustls' default, set here so that it stays so. Session resumption stays
 /// on (a full handshake is not needed to reconnect).
 fn client_tls(roots: Arc<rustls::RootCertStore>) -> Result<rustls::ClientConfig, QuicConfigError> {
-    let mut tls = rustls::ClientConfig::builder_with_provider(ring_provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(QuicConfigError::Versions)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut tls =
+        rustls::ClientConfig::builder_with_provider(ferry_tls::provider(KeyExchange::PostQuantum))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(QuicConfigError::Versions)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.enable_early_data = false;
     Ok(tls)
@@ -259,7 +258,7 @@ mod tests {
     /// `tests/tunnel/zero_rtt.rs`.
     #[test]
     fn early_data_is_off_on_both_ends_whatever_the_caller_set() {
-        let provider = ring_provider();
+        let provider = ferry_tls::provider(KeyExchange::default());
         let cert = ferry_tls::SelfSigned::generate(["localhost"]).unwrap();
         let mut tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])

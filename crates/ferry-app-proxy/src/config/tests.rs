@@ -206,9 +206,36 @@ fn tls_defaults() {
     assert_eq!(t.handshake_timeout, Duration::from_secs(10));
     assert_eq!(t.max_handshakes.get(), 1024);
     assert_eq!(t.when_busy, BusyPolicy::Wait);
+    assert_eq!(t.key_exchange, ferry_tls::KeyExchange::PostQuantum);
+    let up = c.pools["p"].tls.as_ref().unwrap();
+    assert_eq!(up.key_exchange, ferry_tls::KeyExchange::PostQuantum);
     let text = c.explain();
     assert!(text.contains("self-signed"), "{text}");
     assert!(text.contains("verify=OFF"), "{text}");
+    assert!(
+        text.contains("key_exchange=[X25519MLKEM768, X25519, secp256r1, secp384r1]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn post_quantum_false_means_classical_groups_on_either_side() {
+    let c = ProxyConfig::from_toml(
+        "[[listener]]\nbind = \"127.0.0.1:0\"\npool = \"p\"\n[listener.tls]\nself_signed = true\n\
+         post_quantum = false\n[pool.p]\nupstreams = [\"127.0.0.1:1\"]\n[pool.p.tls]\n\
+         insecure_skip_verify = true\npost_quantum = false\n",
+    )
+    .unwrap();
+    let t = c.listeners[0].tls.as_ref().unwrap();
+    assert_eq!(t.key_exchange, ferry_tls::KeyExchange::Classical);
+    let up = c.pools["p"].tls.as_ref().unwrap();
+    assert_eq!(up.key_exchange, ferry_tls::KeyExchange::Classical);
+    let text = c.explain();
+    assert!(!text.contains("X25519MLKEM768"), "{text}");
+    assert!(
+        text.contains("key_exchange=[X25519, secp256r1, secp384r1]"),
+        "{text}"
+    );
 }
 
 #[test]

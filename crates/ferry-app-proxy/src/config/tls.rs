@@ -9,7 +9,8 @@ use std::time::Duration;
 use ferry_app_core::duration::format_duration;
 use ferry_tls::{
     AcceptorConfig, BusyPolicy, CertSource, ClientAuth, ConnectorConfig, DEFAULT_HANDSHAKE_TIMEOUT,
-    DEFAULT_MAX_HANDSHAKES, DEFAULT_SESSION_CACHE, HandshakeLimits, PemInput, Tickets, TlsVersion,
+    DEFAULT_MAX_HANDSHAKES, DEFAULT_SESSION_CACHE, HandshakeLimits, KeyExchange, PemInput, Tickets,
+    TlsVersion,
 };
 
 /// Names a `--tls-self-signed` or `self_signed = true` certificate is valid for.
@@ -81,6 +82,9 @@ pub struct ListenerTls {
     pub max_handshakes: NonZeroUsize,
     /// What a handshake does at the cap: wait for a slot or be refused. Default wait.
     pub when_busy: BusyPolicy,
+    /// Key-exchange groups accepted (`post_quantum`). Default [`KeyExchange::PostQuantum`]:
+    /// `X25519MLKEM768` preferred, then `X25519`, `secp256r1`, `secp384r1`.
+    pub key_exchange: KeyExchange,
 }
 
 impl ListenerTls {
@@ -99,6 +103,7 @@ impl ListenerTls {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_handshakes: DEFAULT_MAX_HANDSHAKES,
             when_busy: BusyPolicy::Wait,
+            key_exchange: KeyExchange::PostQuantum,
         }
     }
 
@@ -141,7 +146,8 @@ impl ListenerTls {
                 ClientCa::Required(path) => ClientAuth::Required(vec![PemInput::file(path)]),
                 ClientCa::Optional(path) => ClientAuth::Optional(vec![PemInput::file(path)]),
             })
-            .limits(limits);
+            .limits(limits)
+            .key_exchange(self.key_exchange);
         config
     }
 
@@ -178,7 +184,8 @@ impl ListenerTls {
         };
         format!(
             "{cert} sni=[{}] alpn=[{}] min_version={} session_cache={} tickets={tickets} \
-             client_auth={client} handshake_timeout={} max_handshakes={} when_busy={}",
+             client_auth={client} handshake_timeout={} max_handshakes={} when_busy={} \
+             key_exchange=[{}]",
             sni.join(", "),
             self.alpn.join(", "),
             self.min_version,
@@ -189,6 +196,7 @@ impl ListenerTls {
                 BusyPolicy::Refuse => "refuse",
                 _ => "wait",
             },
+            self.key_exchange.group_names().join(", "),
         )
     }
 }
@@ -213,6 +221,10 @@ pub struct UpstreamTls {
     pub handshake_timeout: Duration,
     /// **Insecure**: accept any upstream certificate. Default false; logged as a warning.
     pub insecure_skip_verify: bool,
+    /// Key-exchange groups offered to upstreams (`post_quantum`). Default
+    /// [`KeyExchange::PostQuantum`]: an `X25519MLKEM768` and an `X25519` key share, then
+    /// `secp256r1`, `secp384r1`.
+    pub key_exchange: KeyExchange,
 }
 
 impl UpstreamTls {
@@ -234,7 +246,8 @@ impl UpstreamTls {
         config
             .alpn(&self.alpn)
             .min_version(self.min_version)
-            .handshake_timeout(self.handshake_timeout);
+            .handshake_timeout(self.handshake_timeout)
+            .key_exchange(self.key_exchange);
         config
     }
 
@@ -252,7 +265,8 @@ impl UpstreamTls {
             )
         };
         format!(
-            "{verify} server_name={} client_cert={} alpn=[{}] min_version={} handshake_timeout={}",
+            "{verify} server_name={} client_cert={} alpn=[{}] min_version={} handshake_timeout={} \
+             key_exchange=[{}]",
             self.server_name
                 .as_deref()
                 .unwrap_or("(upstream host or IP)"),
@@ -262,6 +276,7 @@ impl UpstreamTls {
             self.alpn.join(", "),
             self.min_version,
             format_duration(self.handshake_timeout),
+            self.key_exchange.group_names().join(", "),
         )
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ferry_app_core::ConfigError;
 use ferry_tls::{
     BusyPolicy, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKES, DEFAULT_SESSION_CACHE,
-    DEFAULT_TICKET_ROTATION, Tickets, TlsVersion,
+    DEFAULT_TICKET_ROTATION, KeyExchange, Tickets, TlsVersion,
 };
 use serde::Deserialize;
 
@@ -78,6 +78,7 @@ pub(super) struct ListenerTlsFile {
     handshake_timeout: Option<Duration>,
     max_handshakes: Option<usize>,
     when_busy: Option<BusyFile>,
+    post_quantum: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +106,7 @@ pub(super) struct UpstreamTlsFile {
     handshake_timeout: Option<Duration>,
     #[serde(default)]
     insecure_skip_verify: bool,
+    post_quantum: Option<bool>,
 }
 
 fn check_alpn(alpn: &[String], key: &str) -> Result<(), ConfigError> {
@@ -117,6 +119,16 @@ fn check_alpn(alpn: &[String], key: &str) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// `post_quantum` (default `true`): the hybrid `X25519MLKEM768` group first, or classical
+/// groups only.
+fn key_exchange(post_quantum: Option<bool>) -> KeyExchange {
+    if post_quantum.unwrap_or(true) {
+        KeyExchange::PostQuantum
+    } else {
+        KeyExchange::Classical
+    }
 }
 
 fn nonzero(d: Duration, key: String) -> Result<Duration, ConfigError> {
@@ -233,6 +245,7 @@ impl ListenerTlsFile {
                 Some(BusyFile::Refuse) => BusyPolicy::Refuse,
                 Some(BusyFile::Wait) | None => BusyPolicy::Wait,
             },
+            key_exchange: key_exchange(self.post_quantum),
         })
     }
 }
@@ -290,6 +303,7 @@ impl UpstreamTlsFile {
                 format!("{key}.handshake_timeout"),
             )?,
             insecure_skip_verify: self.insecure_skip_verify,
+            key_exchange: key_exchange(self.post_quantum),
         })
     }
 }

@@ -6,6 +6,7 @@
 
 mod common;
 mod flood;
+mod key_exchange;
 mod openssl;
 mod reencrypt;
 mod reload;

@@ -16,7 +16,7 @@ fn tls12_connector(cert: &SelfSigned) -> TlsConnector {
     let mut roots = RootCertStore::empty();
     roots.add(cert.cert_der().clone()).unwrap();
     let mut config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        ClientConfig::builder_with_provider(ferry_tls::provider(ferry_tls::KeyExchange::default()))
             .with_protocol_versions(&[&rustls::version::TLS12])
             .unwrap()
             .with_root_certificates(roots)

@@ -58,6 +58,7 @@ pub(crate) fn tunnel_config(
         .map(|port| SocketAddr::new(gateway.ip(), port));
     tunnel.fallback_after = config.fallback_after;
     tunnel.quic_retry = config.quic_retry;
+    tunnel.key_exchange = config.key_exchange;
     Ok(tunnel)
 }
 

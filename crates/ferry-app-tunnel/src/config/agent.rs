@@ -66,6 +66,7 @@ pub(super) struct AgentFile {
     metrics: Option<String>,
     #[serde(default)]
     log_format: Option<ferry_app_core::log::LogFormat>,
+    post_quantum: Option<bool>,
 }
 
 fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -153,6 +154,7 @@ pub struct ClientCertFiles {
 /// fallback_after = "3s"             # auto: time QUIC gets before TCP is tried
 /// quic_retry = "5m"                 # auto, while on TCP: how often QUIC is probed again
 /// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
+/// post_quantum = true               # X25519MLKEM768 key exchange first; false: classical only
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -215,6 +217,10 @@ pub struct AgentConfig {
     /// Log line format (`log_format`, top level, `text` or `json`; `--log-format`
     /// overrides it). Default text.
     pub log_format: ferry_app_core::log::LogFormat,
+    /// Key-exchange groups offered to the gateway (`post_quantum`). Default
+    /// [`ferry_tls::KeyExchange::PostQuantum`]: `X25519MLKEM768` first, then `X25519`,
+    /// `secp256r1`, `secp384r1`; `post_quantum = false` offers the classical groups only.
+    pub key_exchange: ferry_tls::KeyExchange,
 }
 
 fn host_port(text: &str) -> Option<(String, u16)> {
@@ -286,6 +292,7 @@ impl AgentConfig {
             quic_retry: None,
             metrics: None,
             log_format: None,
+            post_quantum: None,
         })
     }
 
@@ -416,6 +423,7 @@ impl AgentConfig {
             quic_retry,
             metrics,
             log_format: f.log_format.unwrap_or_default(),
+            key_exchange: super::key_exchange(f.post_quantum),
         })
     }
 }

@@ -44,6 +44,7 @@ pub(super) struct GatewayFile {
     cluster: Option<ClusterFile>,
     #[serde(default, rename = "service")]
     services: Vec<ServiceFile>,
+    post_quantum: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,6 +184,8 @@ impl GatewayAuth {
 /// allow = ["*.internal:443"]       # destinations clients may ask for; required, non-empty
 /// allow_special_addresses = false  # let the rules alone decide for loopback, private, ...
 /// metrics = "127.0.0.1:9090"       # optional admin endpoint (/metrics, /healthz)
+/// post_quantum = true              # X25519MLKEM768 key exchange first (agents, client TLS,
+///                                  # cluster peers); false: classical groups only
 /// # a TCP load balancer in front of `listen` sends the PROXY protocol; default none
 /// accept_proxy = { trusted = ["10.0.0.0/8"], versions = ["v1", "v2"], timeout = "5s" }
 ///
@@ -274,6 +277,11 @@ pub struct GatewayConfig {
     /// TCP services (`[[service]]`, see [`ServiceConfig`]): public ports forwarded through an
     /// agent without CONNECT. Default none.
     pub services: Vec<ServiceConfig>,
+    /// Key-exchange groups of every TLS handshake the gateway makes: agents (QUIC),
+    /// `[client_tls]`, cluster peers (`post_quantum`). Default
+    /// [`ferry_tls::KeyExchange::PostQuantum`]: `X25519MLKEM768` first, then `X25519`,
+    /// `secp256r1`, `secp384r1`; `post_quantum = false` uses the classical groups only.
+    pub key_exchange: ferry_tls::KeyExchange,
 }
 
 /// Where the gateway listens for agents on the TCP transport (`agent_listen_tcp`).
@@ -387,6 +395,7 @@ impl GatewayConfig {
             timeouts: TimeoutsFile::default(),
             cluster: None,
             services: Vec::new(),
+            post_quantum: None,
         })
     }
 
@@ -524,6 +533,7 @@ impl GatewayConfig {
             cluster,
             agent_quic,
             services,
+            key_exchange: super::key_exchange(file.post_quantum),
         })
     }
 }

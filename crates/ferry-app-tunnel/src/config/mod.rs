@@ -121,6 +121,16 @@ const MAX_QUIC_IDLE: std::time::Duration = std::time::Duration::from_secs(86_400
 /// QUIC keep-alive and idle timeout from optional file values (defaults from
 /// [`ferry_tunnel::QuicSettings::default`]): both above zero, the idle timeout above the
 /// keep-alive interval (or the connection would idle out between keep-alives) and at most a day.
+/// `post_quantum` (default `true`): the hybrid `X25519MLKEM768` group first, or classical
+/// groups only.
+fn key_exchange(post_quantum: Option<bool>) -> ferry_tls::KeyExchange {
+    if post_quantum.unwrap_or(true) {
+        ferry_tls::KeyExchange::PostQuantum
+    } else {
+        ferry_tls::KeyExchange::Classical
+    }
+}
+
 fn quic_settings(
     keys: (&str, &str),
     keep_alive: Option<std::time::Duration>,

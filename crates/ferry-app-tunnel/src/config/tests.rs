@@ -604,3 +604,24 @@ fn agent_transport_defaults_settings_and_errors() {
         assert!(e.contains(key), "{extra}: {e}");
     }
 }
+
+#[test]
+fn post_quantum_defaults_on_and_turns_off_on_both_ends() {
+    use ferry_tls::KeyExchange;
+    assert_eq!(
+        GatewayConfig::from_toml(GW).unwrap().key_exchange,
+        KeyExchange::PostQuantum
+    );
+    assert_eq!(
+        AgentConfig::from_toml(AGENT).unwrap().key_exchange,
+        KeyExchange::PostQuantum
+    );
+    let c = GatewayConfig::from_toml(&format!("post_quantum = false\n{GW}")).unwrap();
+    assert_eq!(c.key_exchange, KeyExchange::Classical);
+    let c = AgentConfig::from_toml(&format!("{AGENT}post_quantum = false\n")).unwrap();
+    assert_eq!(c.key_exchange, KeyExchange::Classical);
+    let e = AgentConfig::from_toml(&format!("{AGENT}post_quantum = \"yes\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("post_quantum"), "{e}");
+}

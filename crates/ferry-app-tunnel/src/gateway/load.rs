@@ -10,7 +10,8 @@ use ferry_registry::{MemcachedRegistry, MemoryRegistry, Registry};
 use ferry_tls::rustls::pki_types::CertificateDer;
 use ferry_tls::rustls::pki_types::pem::PemObject;
 use ferry_tls::{
-    AcceptorConfig, CertSource, ConnectorConfig, PemInput, TlsAcceptor, TlsConnector, TlsVersion,
+    AcceptorConfig, CertSource, ConnectorConfig, KeyExchange, PemInput, TlsAcceptor, TlsConnector,
+    TlsVersion,
 };
 
 use crate::config::{CertSpec, ClusterConfig, RegistrySpec};
@@ -41,13 +42,19 @@ pub fn warn_if_refused(key: &str, spec: &CertSpec, clients: &str, now_unix: u64)
     warnings.len()
 }
 
-/// A TLS acceptor for `spec`; `tls13_only` for QUIC.
+/// A TLS acceptor for `spec` accepting the key-exchange groups of `key_exchange`;
+/// `tls13_only` for QUIC.
 ///
 /// # Errors
 ///
 /// [`ConfigError::Invalid`] naming `key` and, through the TLS error, the file.
-pub fn acceptor(key: &str, spec: &CertSpec, tls13_only: bool) -> Result<TlsAcceptor, ConfigError> {
-    acceptor_with(key, spec, tls13_only, None)
+pub fn acceptor(
+    key: &str,
+    spec: &CertSpec,
+    tls13_only: bool,
+    key_exchange: KeyExchange,
+) -> Result<TlsAcceptor, ConfigError> {
+    acceptor_with(key, spec, tls13_only, key_exchange, None)
 }
 
 /// [`acceptor`] asking clients for certificates per the policy in force of `clients` (none
@@ -60,9 +67,11 @@ pub fn acceptor_with(
     key: &str,
     spec: &CertSpec,
     tls13_only: bool,
+    key_exchange: KeyExchange,
     clients: Option<&ferry_tls::SharedClientVerifier>,
 ) -> Result<TlsAcceptor, ConfigError> {
     let mut config = AcceptorConfig::new(source(spec));
+    config.key_exchange(key_exchange);
     if tls13_only {
         config.min_version(TlsVersion::Tls13);
     }
@@ -72,14 +81,21 @@ pub fn acceptor_with(
     TlsAcceptor::new(&config).map_err(|e| ConfigError::invalid(key, error_line(&e)))
 }
 
-/// A TLS connector trusting the CA certificates in `ca`.
+/// A TLS connector trusting the CA certificates in `ca`, offering the key-exchange groups of
+/// `key_exchange`.
 ///
 /// # Errors
 ///
 /// [`ConfigError::Invalid`] naming `key` and, through the TLS error, the file.
-pub fn connector(key: &str, ca: &Path) -> Result<TlsConnector, ConfigError> {
+pub fn connector(
+    key: &str,
+    ca: &Path,
+    key_exchange: KeyExchange,
+) -> Result<TlsConnector, ConfigError> {
     let mut config = ConnectorConfig::new();
-    config.add_ca(PemInput::file(ca.to_path_buf()));
+    config
+        .add_ca(PemInput::file(ca.to_path_buf()))
+        .key_exchange(key_exchange);
     TlsConnector::new(&config).map_err(|e| ConfigError::invalid(key, error_line(&e)))
 }
 

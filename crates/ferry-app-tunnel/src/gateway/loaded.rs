@@ -49,13 +49,20 @@ impl Loaded {
                 "tls",
                 &config.agent_tls,
                 true,
+                config.key_exchange,
                 Some(&verifiers.agents),
             )?,
             client_tls: config
                 .client_tls
                 .as_ref()
                 .map(|spec| {
-                    load::acceptor_with("client_tls", spec, false, Some(&verifiers.clients))
+                    load::acceptor_with(
+                        "client_tls",
+                        spec,
+                        false,
+                        config.key_exchange,
+                        Some(&verifiers.clients),
+                    )
                 })
                 .transpose()?,
             agent_certs: config
@@ -83,8 +90,13 @@ pub(super) fn check_cluster(config: &GatewayConfig) -> Result<Option<TlsAcceptor
         return Ok(None);
     };
     c.load_credential()?;
-    let tls = load::acceptor("cluster.peer_tls", peer_cert(config, c), false)?;
-    load::connector("cluster.peer_ca", &c.peer_ca)?;
+    let tls = load::acceptor(
+        "cluster.peer_tls",
+        peer_cert(config, c),
+        false,
+        config.key_exchange,
+    )?;
+    load::connector("cluster.peer_ca", &c.peer_ca, config.key_exchange)?;
     Ok(Some(tls))
 }
 

@@ -273,8 +273,9 @@ impl Cluster {
             "cluster.peer_tls",
             c.peer_tls.as_ref().unwrap_or(&config.agent_tls),
             false,
+            config.key_exchange,
         )?;
-        let connector = load::connector("cluster.peer_ca", &c.peer_ca)?;
+        let connector = load::connector("cluster.peer_ca", &c.peer_ca, config.key_exchange)?;
         let instance = InstanceId::random().map_err(|e| {
             ConfigError::invalid("cluster", format!("cannot create an instance id: {e}"))
         })?;

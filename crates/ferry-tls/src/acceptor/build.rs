@@ -16,11 +16,6 @@ use crate::pem::load_roots;
 use crate::sni::{SniName, SniResolver};
 use crate::tickets::Tickets;
 
-/// The ring provider, named explicitly: never the process default.
-pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// Resumption state kept across reloads so that sessions and tickets issued before a reload
 /// still resume after it.
 #[derive(Clone)]
@@ -65,7 +60,7 @@ pub(super) fn server_config(
     config: &AcceptorConfig,
     previous: Option<&Resumption>,
 ) -> Result<(Arc<ServerConfig>, Resumption), TlsConfigError> {
-    let provider = provider();
+    let provider = crate::provider(config.key_exchange);
     let resolver = resolver(config, &provider)?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(config.min_version.and_newer())

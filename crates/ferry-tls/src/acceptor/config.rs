@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::cert::CertSource;
 use crate::info::TlsVersion;
 use crate::pem::PemInput;
+use crate::provider::KeyExchange;
 use crate::tickets::Tickets;
 
 /// Default size of the stateful session cache: 20 000 sessions, HAProxy's
@@ -125,6 +126,7 @@ pub struct AcceptorConfig {
     pub(crate) tickets: Tickets,
     pub(crate) client_auth: ClientAuth,
     pub(crate) limits: HandshakeLimits,
+    pub(crate) key_exchange: KeyExchange,
 }
 
 impl AcceptorConfig {
@@ -150,6 +152,7 @@ impl AcceptorConfig {
             tickets: Tickets::PerProcess,
             client_auth: ClientAuth::Off,
             limits: HandshakeLimits::default(),
+            key_exchange: KeyExchange::PostQuantum,
         }
     }
 
@@ -207,6 +210,14 @@ impl AcceptorConfig {
     /// policy but not `max_in_flight`, which is fixed when the acceptor is created.
     pub fn limits(&mut self, limits: HandshakeLimits) -> &mut Self {
         self.limits = limits;
+        self
+    }
+
+    /// Key-exchange groups accepted, preferred first (table in [`mod@crate::provider`]). Default
+    /// [`KeyExchange::PostQuantum`]: `X25519MLKEM768` when the client offers it, classical
+    /// groups otherwise.
+    pub fn key_exchange(&mut self, key_exchange: KeyExchange) -> &mut Self {
+        self.key_exchange = key_exchange;
         self
     }
 }

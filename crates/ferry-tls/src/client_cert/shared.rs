@@ -65,7 +65,7 @@ impl SharedClientVerifier {
             inner: Arc::new(Inner {
                 current: ArcSwapOption::new(checker.map(Arc::new)),
                 who: who.into(),
-                algorithms: rustls::crypto::ring::default_provider()
+                algorithms: crate::provider(crate::KeyExchange::PostQuantum)
                     .signature_verification_algorithms,
             }),
         }

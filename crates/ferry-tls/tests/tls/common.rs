@@ -21,7 +21,7 @@ pub(crate) type Client = tokio_rustls::client::TlsStream<TcpStream>;
 pub(crate) const GREETING: &[u8] = b"hello\n";
 
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    ferry_tls::provider(ferry_tls::KeyExchange::default())
 }
 
 /// A certificate authority made at test time.

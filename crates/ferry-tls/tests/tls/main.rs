@@ -9,6 +9,7 @@ mod common;
 mod explain;
 mod flood;
 mod handshake;
+mod key_exchange;
 mod mtls_connector;
 mod pem_errors;
 mod reload;

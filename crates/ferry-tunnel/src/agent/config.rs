@@ -9,6 +9,7 @@ use std::time::Duration;
 use ferry_allow::Allowlist;
 use ferry_base::resolve::SharedResolver;
 use ferry_bridge::BridgeConfig;
+use ferry_tls::KeyExchange;
 
 use crate::agent_id::AgentId;
 use crate::backoff::Backoff;
@@ -91,6 +92,10 @@ pub struct AgentConfig {
     /// expire after the same time). A UDP tunnel takes one of [`AgentConfig::max_tunnels`],
     /// which so caps the agent's flows.
     pub udp_idle_timeout: Duration,
+    /// Key-exchange groups the agent offers the gateway. Default:
+    /// [`KeyExchange::PostQuantum`] (`X25519MLKEM768` preferred, then `X25519`, `secp256r1`,
+    /// `secp384r1`).
+    pub key_exchange: KeyExchange,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -117,6 +122,7 @@ impl fmt::Debug for AgentConfig {
             .field("quic", &self.quic)
             .field("drain_timeout", &self.drain_timeout)
             .field("udp_idle_timeout", &self.udp_idle_timeout)
+            .field("key_exchange", &self.key_exchange)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +164,7 @@ impl AgentConfig {
                 .half_close_timeout(Some(Duration::from_secs(30))),
             drain_timeout: Duration::from_secs(30),
             udp_idle_timeout: Duration::from_secs(60),
+            key_exchange: KeyExchange::PostQuantum,
         }
     }
 

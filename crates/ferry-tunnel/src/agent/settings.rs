@@ -34,12 +34,17 @@ impl Generation {
         let mut client = quinn::ClientConfig::new(quic::client_crypto_verified(
             Arc::clone(&verifier),
             config.client_cert.clone(),
+            config.key_exchange,
         )?);
         client.transport_config(quic::transport_config(
             &config.quic,
             config.max_tunnels.get(),
         )?);
-        let tcp_tls = crate::tcp::client_tls(Arc::clone(&verifier), config.client_cert.clone())?;
+        let tcp_tls = crate::tcp::client_tls(
+            Arc::clone(&verifier),
+            config.client_cert.clone(),
+            config.key_exchange,
+        )?;
         let bridge = Bridge::new(config.bridge.clone());
         Ok(Self {
             config: Arc::new(config),

@@ -230,7 +230,7 @@ impl Gateway {
         &self.inner.config
     }
 
-    /// The quinn server config for the agent endpoint: `tls` (build it with the ring provider,
+    /// The quinn server config for the agent endpoint: `tls` (build it with [`ferry_tls::provider()`],
     /// TLS 1.3) with ALPN `ferry-tunnel/1` (any ALPN list in `tls` is replaced), and the
     /// transport settings: keep-alive, idle timeout, windows, one agent-opened stream (the
     /// auth stream), no unidirectional streams, no datagrams.

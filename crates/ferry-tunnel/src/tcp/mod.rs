@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use h2::PingPong;
 
-use crate::quic::{QuicConfigError, QuicSettings, ring_provider};
+use crate::quic::{QuicConfigError, QuicSettings};
 use crate::wire::ALPN_TCP;
 
 /// The request path of a tunnel stream.
@@ -78,8 +78,9 @@ pub(crate) fn server_tls(mut tls: rustls::ServerConfig) -> rustls::ServerConfig 
 pub(crate) fn client_tls(
     verifier: Arc<ferry_tls::RecordingVerifier>,
     client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
+    key_exchange: ferry_tls::KeyExchange,
 ) -> Result<Arc<rustls::ClientConfig>, QuicConfigError> {
-    let builder = rustls::ClientConfig::builder_with_provider(ring_provider())
+    let builder = rustls::ClientConfig::builder_with_provider(ferry_tls::provider(key_exchange))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(QuicConfigError::Versions)?
         .dangerous()

@@ -27,7 +27,7 @@ fn pki(chain_pem: &str, key_pem: &str, ca_pem: &str) -> (Pki, rustls::ServerConf
         .map(Result::unwrap)
         .collect();
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = ferry_tls::provider(ferry_tls::KeyExchange::default());
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

@@ -72,7 +72,7 @@ impl Pki {
     }
 
     pub(crate) fn server_tls(&self) -> rustls::ServerConfig {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = ferry_tls::provider(ferry_tls::KeyExchange::default());
         rustls::ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .unwrap()
@@ -83,7 +83,7 @@ impl Pki {
 
     /// A raw quinn client config (for hand-made misbehaving agents).
     pub(crate) fn raw_client(&self, alpn: &[u8]) -> quinn::ClientConfig {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = ferry_tls::provider(ferry_tls::KeyExchange::default());
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .unwrap()

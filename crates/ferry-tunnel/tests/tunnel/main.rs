@@ -1,5 +1,5 @@
 //! Gateway and agent over real quinn on 127.0.0.1 (port 0), and over the TCP transport (TLS
-//! 1.3 + HTTP/2), real rustls (ring), real TCP.
+//! 1.3 + HTTP/2), real rustls (aws-lc-rs), real TCP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,6 +9,7 @@ mod common;
 mod events;
 mod hostile;
 mod mtls;
+mod key_exchange;
 mod rebinding;
 mod reconnect;
 mod revoke;

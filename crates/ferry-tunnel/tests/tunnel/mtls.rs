@@ -62,7 +62,7 @@ async fn setup() -> Setup {
     let pki = Pki::new();
     let ca = PrivateCa::generate("agent CA", now() - DAY, DEFAULT_CA_VALIDITY).unwrap();
     let shared = SharedClientVerifier::new("an agent", Some(policy(&ca).build().unwrap()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = ferry_tls::provider(ferry_tls::KeyExchange::PostQuantum);
     let tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

@@ -68,7 +68,7 @@ impl ClientSessionStore for Tickets {
 
 /// A client that wants 0-RTT: early data enabled, resumption through `tickets`.
 fn eager_client(pki: &Pki, tickets: &Arc<Tickets>) -> quinn::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = ferry_tls::provider(ferry_tls::KeyExchange::default());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
