@@ -14,6 +14,12 @@ need=()
 for tool in sh openssl memcached curl haproxy; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
+# Real egress proxies for ferry-egress's tests (crates/ferry-egress/tests/egress/real.rs):
+# tinyproxy (HTTP CONNECT with Basic auth), Dante's danted (SOCKS5, package dante-server) and
+# microsocks (SOCKS5 with username/password). TOOL:PACKAGE where the names differ.
+for pair in tinyproxy:tinyproxy danted:dante-server microsocks:microsocks; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
 # A third-party SOCKS5 client for the interop tests: PySocks (Debian's python3-socks, for
 # Debian's /usr/bin/python3).
 if ! /usr/bin/python3 -c 'import socks' >/dev/null 2>&1; then
