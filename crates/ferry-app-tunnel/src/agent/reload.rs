@@ -35,8 +35,9 @@ pub(crate) type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// (its identity, where and how it connects): a file that changes them is refused
 /// ([`ReloadError::NeedsRestart`]). Likewise a `proxy` / `no_proxy` change that would move
 /// an agent between the TCP transport through a proxy and QUIC (`transport = "auto"`), or
-/// connect directly to a gateway whose name was left to the proxy at start (never resolved). A changed `metrics` address keeps the running endpoint
-/// and is reported in [`Reloaded::needs_restart`].
+/// connect directly to a gateway whose name was left to the proxy at start (never
+/// resolved). A changed `metrics` address keeps the running endpoint and is reported in
+/// [`Reloaded::needs_restart`].
 ///
 /// Every reload is logged and counted in `ferry_config_reloads_total{result}`
 /// ([`finish`]). Reloads are serialised. Cheap to clone.
@@ -146,6 +147,9 @@ impl AgentReloader {
                 ferry_app_core::error::error_line(&e),
             ))
         })?;
+        if config.proxy != running.proxy || config.no_proxy != running.no_proxy {
+            tracing::info!(route = %route.describe(), "egress proxy for the next connection");
+        }
         if matches!(config.credential, crate::config::AgentCredential::None) {
             tracing::warn!("insecure_no_auth: the next connection goes without a credential");
         }
