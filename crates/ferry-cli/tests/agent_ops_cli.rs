@@ -142,7 +142,7 @@ fn sighup_during_a_transfer_keeps_the_connection_and_applies_the_new_allowlist()
     let m = metrics(admin);
     for want in [
         "ferry_agent_connected 1",
-        r#"ferry_agent_connects_total{kind="initial",result="ok"} 1"#,
+        r#"ferry_agent_connects_total{kind="initial",result="ok",transport="quic"} 1"#,
         r#"ferry_config_reloads_total{result="ok"} 1"#,
         r#"ferry_agent_tunnels_total{status="ok"} 3"#,
         r#"ferry_agent_tunnels_total{status="denied"} 2"#,
@@ -254,7 +254,7 @@ fn a_new_token_file_is_used_at_the_next_connect_without_dropping_the_live_one() 
     let m = metrics(admin);
     for want in [
         "ferry_agent_connected 1",
-        r#"ferry_agent_connects_total{kind="reconnect",result="ok"} 1"#,
+        r#"ferry_agent_connects_total{kind="reconnect",result="ok",transport="quic"} 1"#,
         r#"ferry_agent_disconnects_total{reason="lost"} 1"#,
     ] {
         assert!(m.contains(want), "{want} missing:\n{m}");
@@ -319,7 +319,7 @@ fn metrics_show_the_connection_tunnels_and_dial_results_and_healthz_turns_503_on
     for want in [
         "ferry_agent_connected 1",
         "# HELP ferry_agent_connected ",
-        r#"ferry_agent_connects_total{kind="initial",result="ok"} 1"#,
+        r#"ferry_agent_connects_total{kind="initial",result="ok",transport="quic"} 1"#,
         "# HELP ferry_agent_connects_total ",
         r#"ferry_build_info{program="ferry-agent",version=""#,
     ] {
@@ -431,7 +431,7 @@ fn with_flags_only_sighup_rereads_the_token_and_ca_files() {
     for want in [
         r#"ferry_config_reloads_total{result="ok"} 1"#,
         r#"ferry_config_reloads_total{result="error"} 2"#,
-        r#"ferry_agent_connects_total{kind="initial",result="ok"} 1"#,
+        r#"ferry_agent_connects_total{kind="initial",result="ok",transport="quic"} 1"#,
     ] {
         assert!(m.contains(want), "{want} missing:\n{m}");
     }
