@@ -129,3 +129,82 @@ fn each_kind_of_bad_file_exits_64_naming_the_key_or_file() {
     assert_refused(&out, &["/nonexistent/agent.toml"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `check FILE` with `HTTPS_PROXY` / `NO_PROXY` in the process environment, as the agent
+/// would read them: which proxy the gateway takes and why, never the password; a name the
+/// proxy resolves is not looked up; `transport = "quic"` with a proxy exits 64 naming
+/// `transport`.
+#[test]
+fn check_names_the_egress_proxy_and_where_it_came_from_without_its_password() {
+    let dir = scratch("check-proxy");
+    let (cert, _key) = certificate(&dir);
+    std::fs::write(dir.join("agent.token"), SECRET).unwrap();
+    let check_env = |text: &str, env: &[(&str, &str)]| {
+        let file = dir.join("agent.toml");
+        std::fs::write(&file, text).unwrap();
+        let mut cmd = std::process::Command::new(AGENT);
+        cmd.args(["check", file.to_str().unwrap()])
+            .stdin(std::process::Stdio::null());
+        for var in [
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+            "no_proxy",
+            "NO_PROXY",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
+        cmd.output().unwrap()
+    };
+    let named = file(&dir, &cert, "").replace("127.0.0.1:4433", "gw.ferry-test.invalid:4433");
+    let out = check_env(
+        &named,
+        &[("HTTPS_PROXY", "http://agent-7:hunter2@127.0.0.1:3128")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "loaded: gateway gw.ferry-test.invalid:4433: not resolved here: the egress proxy is asked for it by name",
+        "loaded: egress proxy: http://agent-7:***@127.0.0.1:3128 (from environment variable HTTPS_PROXY) for the gateway gw.ferry-test.invalid:4433",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let configured = file(
+        &dir,
+        &cert,
+        "proxy = \"socks5h://u:hunter2@127.0.0.1:1080\"\n",
+    );
+    let out = check_env(&configured, &[("NO_PROXY", "10.0.0.0/8,127.0.0.1")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("loaded: egress proxy: socks5h://u:***@127.0.0.1:1080 (from configuration) bypassed for the gateway 127.0.0.1:4433: no_proxy entry 127.0.0.1 (from environment variable NO_PROXY) matches it; reached directly"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let quic = file(&dir, &cert, "transport = \"quic\"\n");
+    let out = check_env(&quic, &[("https_proxy", "http://u:hunter2@127.0.0.1:3128")]);
+    assert_refused(
+        &out,
+        &[
+            "`transport`",
+            "\"quic\" cannot reach the gateway through the egress proxy http://u:***@127.0.0.1:3128 (from environment variable https_proxy)",
+        ],
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+    let bad = file(&dir, &cert, "");
+    let out = check_env(&bad, &[("ALL_PROXY", "https://u:hunter2@p:1")]);
+    assert_refused(&out, &["`proxy`", "environment variable ALL_PROXY"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

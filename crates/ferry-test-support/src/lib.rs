@@ -16,6 +16,8 @@
 //!   line, waited for with bounds, terminated with SIGTERM and killed on drop;
 //! - [`resolve::Scripted`]: a resolver answering what the test scripts, one answer per lookup,
 //!   counting lookups;
+//! - [`daemons`]: real third-party egress proxies (tinyproxy, danted, microsocks) on loopback,
+//!   killed on drop, their log lines readable ([`daemons::Daemon::wait_logged`]);
 //! - [`payload`]: deterministic pseudo-random bytes;
 //! - [`corpus::replay`]: the checked-in fuzz corpus run through its harness functions.
 //! - [`metric`]: one sample's value in Prometheus text (a `/metrics` scrape or a render).
@@ -24,6 +26,7 @@
 
 pub mod blocking;
 pub mod corpus;
+pub mod daemons;
 pub mod net;
 pub mod process;
 pub mod resolve;

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use ferry_app_core::{AppError, ConfigError};
 
-use super::load::tunnel_config;
+use super::egress;
+use super::load::{proxied_address, tunnel_config};
 use crate::config::{AgentConfig, AgentCredential};
 
 /// How long `check` waits for the gateway's name to resolve: 3 s.
@@ -18,7 +19,11 @@ pub const CHECK_RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 ///
 /// The gateway's name is looked up (within [`CHECK_RESOLVE_TIMEOUT`]) but a name that does
 /// not resolve is not an error here (that would make the check depend on the DNS of the host
-/// it runs on): the output says whether it resolved. Must be called inside a tokio runtime.
+/// it runs on): the output says whether it resolved. When an egress proxy reaches the gateway
+/// (`proxy`, or `HTTPS_PROXY` and the others read through `env`), the name is not looked up
+/// at all. The output says which proxy the gateway goes through and why (configuration, which
+/// variable, or the `no_proxy` entry that bypasses it); its password is never shown. Must be
+/// called inside a tokio runtime.
 ///
 /// # Errors
 ///
@@ -28,12 +33,24 @@ pub async fn check(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<String, AppError> {
     let (host, port) = (&config.gateway.0, config.gateway.1);
-    let (gateway, resolved) = match host.parse::<IpAddr>() {
-        Ok(ip) => (
+    let route = egress::route(config, &env)?;
+    let proxied = proxied_address(config, &route);
+    let (gateway, resolved) = match (proxied, host.parse::<IpAddr>()) {
+        (Some(addr), _) => (
+            addr,
+            match route.proxy().map(ferry_egress::EgressProxy::kind) {
+                Some(ferry_egress::ProxyKind::Socks5) => {
+                    "not resolved now: with socks5:// the agent resolves it at each connection and sends the proxy the address"
+                }
+                _ => "not resolved here: the egress proxy is asked for it by name",
+            }
+            .to_owned(),
+        ),
+        (None, Ok(ip)) => (
             SocketAddr::new(ip, port),
             "an IP address, nothing to resolve".to_owned(),
         ),
-        Err(_name) => match tokio::time::timeout(
+        (None, Err(_name)) => match tokio::time::timeout(
             CHECK_RESOLVE_TIMEOUT,
             tokio::net::lookup_host((host.as_str(), port)),
         )
@@ -59,7 +76,7 @@ pub async fn check(
             ),
         },
     };
-    let tunnel = tunnel_config(config, gateway, &env)?;
+    let tunnel = tunnel_config(config, gateway, &route, &env)?;
     let certificates = tunnel.roots.len();
     let client_cert = tunnel
         .client_cert
@@ -72,6 +89,7 @@ pub async fn check(
         "loaded: gateway {}: {resolved}\n",
         config.gateway_text()
     ));
+    out.push_str(&format!("loaded: egress proxy: {}\n", route.describe()));
     out.push_str(&match &config.credential {
         AgentCredential::File(path) => format!(
             "loaded: token_file {}: read (the secret is not shown)\n",

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use ferry_app_core::ConfigError;
 use ferry_tunnel::{AgentId, Backoff, Credential};
 
+use super::egress::{EgressDialer, Route};
 use crate::config::{AgentConfig, AgentCredential};
 use crate::gateway::load;
 
-/// The tunnel's settings for `config`, connecting to `gateway`: reads the secret (from the
-/// file, or through `env`) and the CA file.
+/// The tunnel's settings for `config`, connecting to `gateway` along `route`: reads the
+/// secret (from the file, or through `env`) and the CA file. When `route` gives a proxy for
+/// the gateway, the TCP transport is used (QUIC is not tried) and dials through it.
 ///
 /// # Errors
 ///
@@ -20,6 +22,7 @@ use crate::gateway::load;
 pub(crate) fn tunnel_config(
     config: &AgentConfig,
     gateway: SocketAddr,
+    route: &Route,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ferry_tunnel::AgentConfig, ConfigError> {
     let secret = config.credential.load(env)?;
@@ -59,7 +62,24 @@ pub(crate) fn tunnel_config(
     tunnel.fallback_after = config.fallback_after;
     tunnel.quic_retry = config.quic_retry;
     tunnel.key_exchange = config.key_exchange;
+    if let Some(proxy) = route.proxy() {
+        tunnel.transport = ferry_tunnel::Transport::Tcp;
+        tunnel.tcp_dialer = Arc::new(EgressDialer::new(proxy.clone(), route.target.clone()));
+    }
     Ok(tunnel)
+}
+
+/// The gateway's address when `route` takes it through a proxy: its IP address when
+/// `gateway` is one, else `0.0.0.0:PORT` (unresolved: the proxy, or `ferry-egress` for
+/// `socks5://`, resolves the name at each connection). `None` when the gateway is reached
+/// directly and must be resolved here.
+pub(crate) fn proxied_address(config: &AgentConfig, route: &Route) -> Option<SocketAddr> {
+    route.proxy()?;
+    let port = config.gateway.1;
+    Some(match config.gateway.0.parse::<std::net::IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port),
+        Err(_name) => SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, port)),
+    })
 }
 
 /// The first address `host:port` resolves to.

@@ -23,6 +23,7 @@
 //! | `ferry_build_info` | gauge | `program`, `version` |
 
 mod check;
+mod egress;
 mod load;
 mod reload;
 
@@ -48,20 +49,41 @@ pub struct AgentApp {
 
 impl AgentApp {
     /// Loads `config`: the secret (from the file as given, or from the environment through
-    /// `env`; pass `|name| std::env::var(name).ok()`), the CA file, and resolves the gateway's
-    /// address (once, now). Must be called inside a tokio runtime.
+    /// `env`; pass `|name| std::env::var(name).ok()`), the CA file, the egress proxy (`proxy`
+    /// and `no_proxy`, else `https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`,
+    /// `no_proxy`, `NO_PROXY` through `env`), and resolves the gateway's address (once, now)
+    /// unless a proxy reaches it: then the name is left to the proxy and
+    /// [`gateway_addr`](Self::gateway_addr) is `0.0.0.0:PORT` (or the gateway's IP address
+    /// when it is given as one). Must be called inside a tokio runtime.
     ///
     /// # Errors
     ///
     /// [`AppError::Config`] naming the key or file: unreadable or empty secret, a secret the
     /// tunnel cannot carry (not visible ASCII, over 8 KiB), an unusable CA file, an agent id
-    /// the tunnel cannot carry, or a gateway name that does not resolve.
+    /// the tunnel cannot carry, a gateway name that does not resolve (without a proxy), a
+    /// proxy variable that is not a proxy URL (`proxy`, `no_proxy`), or `transport = "quic"`
+    /// with a proxy for the gateway (`transport`).
     pub async fn load(
         config: &AgentConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, AppError> {
-        let gateway = load::resolve(&config.gateway.0, config.gateway.1).await?;
-        let tunnel = load::tunnel_config(config, gateway, &env)?;
+        let route = egress::route(config, &env)?;
+        let gateway = match load::proxied_address(config, &route) {
+            Some(addr) => addr,
+            None => load::resolve(&config.gateway.0, config.gateway.1).await?,
+        };
+        let tunnel = load::tunnel_config(config, gateway, &route, &env)?;
+        if let Some(proxy) = route.proxy() {
+            tracing::info!(
+                proxy = %proxy,
+                source = %route.policy.proxy_source(),
+                gateway = %route.target,
+                transport = %config.transport,
+                "the gateway is reached through an egress proxy: tcp transport, quic not tried (it cannot cross an http or socks proxy)"
+            );
+        } else if route.policy.proxy().is_some() {
+            tracing::info!(route = %route.describe(), "egress proxy not used for the gateway");
+        }
         if matches!(config.credential, crate::config::AgentCredential::None) {
             tracing::warn!("insecure_no_auth: connecting without a credential");
         }
@@ -73,7 +95,8 @@ impl AgentApp {
         })
     }
 
-    /// The gateway address in use (resolved at load).
+    /// The gateway address in use (resolved at load; `0.0.0.0:PORT` when an egress proxy
+    /// reaches a gateway given by name, which is then never resolved here).
     #[must_use]
     pub fn gateway_addr(&self) -> SocketAddr {
         self.agent.config().gateway
@@ -114,7 +137,7 @@ impl AgentApp {
             SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
         };
         let config = self.agent.config();
-        tracing::info!(gateway = %config.gateway, agent = %config.agent_id, transport = %config.transport, "agent starting");
+        tracing::info!(gateway = %config.gateway, server_name = %config.server_name, agent = %config.agent_id, transport = %config.transport, "agent starting");
         if config.transport == ferry_tunnel::Transport::Tcp {
             // No UDP socket at all when QUIC is off.
             drop(config);

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ferry_app_core::ConfigError;
 use ferry_app_core::reload::{ReloadError, Reloaded, finish};
 
+use super::egress;
 use super::load::tunnel_config;
 use crate::config::AgentConfig;
 
@@ -27,13 +28,16 @@ pub(crate) type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// | keys | from |
 /// |---|---|
 /// | `allow`, `allow_special_addresses`, `connect_timeout`, `udp_idle_timeout` | the next tunnel |
-/// | `ca`, `cert` / `key` (read again), `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window`, `tcp_port`, `fallback_after`, `quic_retry` | the next connection to the gateway |
+/// | `ca`, `cert` / `key` (read again), `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window`, `tcp_port`, `fallback_after`, `quic_retry`, `proxy`, `no_proxy` (and the proxy variables, read again) | the next connection to the gateway |
 /// | `reconnect_min`, `reconnect_max` | the next reconnect delay |
 ///
 /// `gateway`, `server_name`, `agent_id` and `transport` cannot change while the agent runs
 /// (its identity, where and how it connects): a file that changes them is refused
-/// ([`ReloadError::NeedsRestart`]). A changed `metrics` address keeps the running endpoint
-/// and is reported in [`Reloaded::needs_restart`].
+/// ([`ReloadError::NeedsRestart`]). Likewise a `proxy` / `no_proxy` change that would move
+/// an agent between the TCP transport through a proxy and QUIC (`transport = "auto"`), or
+/// connect directly to a gateway whose name was left to the proxy at start (never
+/// resolved). A changed `metrics` address keeps the running endpoint and is reported in
+/// [`Reloaded::needs_restart`].
 ///
 /// Every reload is logged and counted in `ferry_config_reloads_total{result}`
 /// ([`finish`]). Reloads are serialised. Cheap to clone.
@@ -114,13 +118,38 @@ impl AgentReloader {
         // Serialised: the lock is held from the comparison to the swap.
         let mut running = self.running();
         let report = plan(&running, &config)?;
-        let tunnel = tunnel_config(&config, self.gateway, &*self.env)?;
+        let route = egress::route(&config, &*self.env)?;
+        let tunnel = tunnel_config(&config, self.gateway, &route, &*self.env)?;
+        let before = self.agent.config().transport;
+        if tunnel.transport != before {
+            // The transport is fixed at start (`tcp` runs without a UDP socket).
+            return Err(ReloadError::NeedsRestart {
+                key: "proxy".to_owned(),
+                reason: format!(
+                    "would move the gateway connection from transport {before} to {} ({})",
+                    tunnel.transport,
+                    route.describe()
+                ),
+            });
+        }
+        if route.proxy().is_none() && self.gateway.ip().is_unspecified() {
+            return Err(ReloadError::NeedsRestart {
+                key: "proxy".to_owned(),
+                reason: format!(
+                    "would connect directly to the gateway {}, whose name was left to the egress proxy at start and never resolved",
+                    route.target
+                ),
+            });
+        }
         self.agent.update(tunnel).map_err(|e| {
             ReloadError::from(ConfigError::invalid(
                 "idle_timeout",
                 ferry_app_core::error::error_line(&e),
             ))
         })?;
+        if config.proxy != running.proxy || config.no_proxy != running.no_proxy {
+            tracing::info!(route = %route.describe(), "egress proxy for the next connection");
+        }
         if matches!(config.credential, crate::config::AgentCredential::None) {
             tracing::warn!("insecure_no_auth: the next connection goes without a credential");
         }
@@ -170,6 +199,7 @@ fn plan(running: &AgentConfig, new: &AgentConfig) -> Result<Reloaded, ReloadErro
         "ca and credential, re-read (next connect)",
         "keep_alive, idle_timeout and receive windows (next connect)",
         "tcp_port, fallback_after and quic_retry (next connect)",
+        "proxy and no_proxy (next connect)",
         "reconnect_min and reconnect_max (next delay)",
     ]);
     if new.metrics != running.metrics {

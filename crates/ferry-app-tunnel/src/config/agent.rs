@@ -63,6 +63,8 @@ pub(super) struct AgentFile {
     fallback_after: Option<Duration>,
     #[serde(default, deserialize_with = "de_some")]
     quic_retry: Option<Duration>,
+    proxy: Option<String>,
+    no_proxy: Option<String>,
     metrics: Option<String>,
     #[serde(default)]
     log_format: Option<ferry_app_core::log::LogFormat>,
@@ -153,6 +155,9 @@ pub struct ClientCertFiles {
 /// tcp_port = 4433                   # the gateway's TCP-transport port; default: gateway's port
 /// fallback_after = "3s"             # auto: time QUIC gets before TCP is tried
 /// quic_retry = "5m"                 # auto, while on TCP: how often QUIC is probed again
+/// proxy = "http://user:pass@proxy.corp:3128"   # egress proxy to the gateway (TCP transport);
+///                                   # socks5:// or socks5h:// too; default: HTTPS_PROXY etc.
+/// no_proxy = "localhost,.internal"  # gateways reached directly; default: NO_PROXY
 /// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
 /// post_quantum = true               # X25519MLKEM768 key exchange first; false: classical only
 /// ```
@@ -211,6 +216,15 @@ pub struct AgentConfig {
     /// one succeeds the next connection uses QUIC (the live one is kept) (`quic_retry`).
     /// Default [`DEFAULT_QUIC_RETRY`].
     pub quic_retry: Duration,
+    /// The egress proxy the gateway is reached through (`proxy`: `http://`, `socks5://` or
+    /// `socks5h://` URL, credentials percent-encoded). Default: none here, and then the
+    /// environment decides when the agent loads (`https_proxy`, `HTTPS_PROXY`, `all_proxy`,
+    /// `ALL_PROXY`). A proxy carries the TCP transport only: with one, `auto` means TCP
+    /// without trying QUIC, and `quic` is refused.
+    pub proxy: Option<ferry_egress::EgressProxy>,
+    /// Gateways reached without the proxy (`no_proxy`, curl's `NO_PROXY` rules plus ports).
+    /// Default: none here, and then `no_proxy` / `NO_PROXY` from the environment.
+    pub no_proxy: Option<ferry_egress::NoProxy>,
     /// Admin endpoint, `/metrics` and `/healthz` (`metrics`, `IP:PORT`; `ferry-agent
     /// --metrics` overrides it). Default none.
     pub metrics: Option<SocketAddr>,
@@ -290,6 +304,8 @@ impl AgentConfig {
             tcp_port: None,
             fallback_after: None,
             quic_retry: None,
+            proxy: flags.proxy.clone(),
+            no_proxy: flags.no_proxy.clone(),
             metrics: None,
             log_format: None,
             post_quantum: None,
@@ -396,6 +412,21 @@ impl AgentConfig {
         if quic_retry < Duration::from_secs(1) {
             return Err(ConfigError::invalid("quic_retry", "must be at least 1s"));
         }
+        // The URL is never echoed: it may hold the password.
+        let proxy = f
+            .proxy
+            .map(|p| {
+                ferry_egress::EgressProxy::parse(&p)
+                    .map_err(|e| ConfigError::invalid("proxy", e.to_string()))
+            })
+            .transpose()?;
+        let no_proxy = f
+            .no_proxy
+            .map(|n| {
+                ferry_egress::NoProxy::parse(&n)
+                    .map_err(|e| ConfigError::invalid("no_proxy", e.to_string()))
+            })
+            .transpose()?;
         let metrics = f
             .metrics
             .map(|m| {
@@ -421,6 +452,8 @@ impl AgentConfig {
             tcp_port: f.tcp_port,
             fallback_after,
             quic_retry,
+            proxy,
+            no_proxy,
             metrics,
             log_format: f.log_format.unwrap_or_default(),
             key_exchange: super::key_exchange(f.post_quantum),

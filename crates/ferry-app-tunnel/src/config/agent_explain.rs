@@ -71,6 +71,14 @@ impl AgentConfig {
             format_duration(self.reconnect_min),
             format_duration(self.reconnect_max),
         ));
+        out.push_str(&match &self.proxy {
+            Some(p) => format!("proxy: {p} (unless no_proxy matches the gateway: the TCP transport through it, QUIC not tried)\n"),
+            None => "proxy: not set (https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY are read at start)\n".to_owned(),
+        });
+        out.push_str(&match &self.no_proxy {
+            Some(n) => format!("no_proxy: {n}\n"),
+            None => "no_proxy: not set (no_proxy, NO_PROXY are read at start)\n".to_owned(),
+        });
         out.push_str(&match self.metrics {
             Some(addr) => format!("metrics: {addr} (/metrics, /healthz)\n"),
             None => "metrics: off\n".to_owned(),
@@ -120,6 +128,8 @@ mod tests {
             "connect_timeout=5s keep_alive=10s idle_timeout=30s",
             "reconnect_min=1s reconnect_max=1m",
             "metrics: off\n",
+            "proxy: not set (https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY are read at start)\n",
+            "no_proxy: not set (no_proxy, NO_PROXY are read at start)\n",
             "transport: auto (QUIC first; TLS + HTTP/2 to TCP port 4433 when QUIC has not connected within fallback_after=3s; while on TCP, QUIC probed every quic_retry=5m)\n",
         ] {
             assert!(text.contains(want), "{want:?} missing:\n{text}");
@@ -133,11 +143,16 @@ mod tests {
             allow = ["127.0.0.1"]
             allow_special_addresses = true
             metrics = "127.0.0.1:9091"
+            proxy = "socks5h://agent-7:s3cr%40t@proxy.corp.example:1080"
+            no_proxy = ".internal, 10.0.0.0/8:443"
             "#,
         )
         .unwrap();
         let text = c.explain();
+        assert!(!text.contains("s3cr"), "{text}");
         for want in [
+            "proxy: socks5h://agent-7:***@proxy.corp.example:1080 (unless no_proxy matches the gateway: the TCP transport through it, QUIC not tried)\n",
+            "no_proxy: internal,10.0.0.0/8:443\n",
             "gateway: [::1]:4433 server_name=::1\n",
             "credential: token_env FERRY_AGENT_TOKEN\n",
             "allow_special_addresses=true",

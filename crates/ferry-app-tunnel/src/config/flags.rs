@@ -64,4 +64,9 @@ pub struct AgentFlags {
     pub allow_special_addresses: bool,
     /// `--transport auto|quic|tcp` (`transport`). Default `auto`.
     pub transport: Option<String>,
+    /// `--proxy URL` (`proxy`): the egress proxy to the gateway. Default: from the
+    /// environment (`HTTPS_PROXY`, ...).
+    pub proxy: Option<String>,
+    /// `--no-proxy LIST` (`no_proxy`). Default: from the environment (`NO_PROXY`).
+    pub no_proxy: Option<String>,
 }

@@ -625,3 +625,53 @@ fn post_quantum_defaults_on_and_turns_off_on_both_ends() {
         .to_string();
     assert!(e.contains("post_quantum"), "{e}");
 }
+
+#[test]
+fn agent_proxy_keys_parse_and_errors_never_show_the_password() {
+    let c = AgentConfig::from_toml(AGENT).unwrap();
+    assert_eq!((c.proxy.as_ref(), c.no_proxy.as_ref()), (None, None));
+    let c = AgentConfig::from_toml(&format!(
+        "{AGENT}proxy = \"http://agent-7:s3cr%40t@proxy.corp.example:3128\"\nno_proxy = \"localhost, .internal,10.0.0.0/8:443\"\n"
+    ))
+    .unwrap();
+    let proxy = c.proxy.as_ref().unwrap();
+    assert_eq!(proxy.kind(), ferry_egress::ProxyKind::Http);
+    assert_eq!(proxy.credentials().unwrap().password(), "s3cr@t");
+    assert_eq!(
+        proxy.to_string(),
+        "http://agent-7:***@proxy.corp.example:3128"
+    );
+    assert_eq!(c.no_proxy.as_ref().unwrap().entries().len(), 3);
+    assert!(!format!("{c:?}").contains("s3cr"));
+    // The flags give the same keys.
+    let flags = AgentFlags {
+        gateway: "gw.example.com:4433".into(),
+        ca: "ca.pem".into(),
+        id: "edge-1".into(),
+        token_env: Some("T".into()),
+        allow: vec!["127.0.0.1".into()],
+        proxy: Some("socks5h://proxy.corp.example".into()),
+        no_proxy: Some("*".into()),
+        ..AgentFlags::default()
+    };
+    let c = AgentConfig::from_flags(&flags).unwrap();
+    assert_eq!(
+        c.proxy.unwrap().to_string(),
+        "socks5h://proxy.corp.example:1080"
+    );
+    assert!(c.no_proxy.unwrap().matches_all());
+    for (extra, key, secret) in [
+        ("proxy = \"https://u:hunter2@p:3128\"", "`proxy`", "hunter2"),
+        ("proxy = \"ftp://u:hunter2@p:21\"", "`proxy`", "hunter2"),
+        ("proxy = \"http://u:hunter2@p:99999\"", "`proxy`", "hunter2"),
+        ("proxy = \"\"", "`proxy`", "hunter2"),
+        ("no_proxy = \"192.168.\"", "`no_proxy`", "hunter2"),
+        ("no_proxy = \"a,*b\"", "`no_proxy`", "hunter2"),
+        ("proxy = 3128", "proxy", "hunter2"),
+    ] {
+        let e = AgentConfig::from_toml(&format!("{AGENT}{extra}\n")).unwrap_err();
+        let text = format!("{e} {}", ferry_app_core::error::error_line(&e));
+        assert!(text.contains(key), "{extra}: {text}");
+        assert!(!text.contains(secret), "{extra}: {text}");
+    }
+}

@@ -96,6 +96,11 @@ impl Files {
     /// The config of agent `id` (token file `id.token`), allowed to reach 127.0.0.1, with
     /// `extra` keys appended (back-off 100-400 ms unless `extra` sets it).
     pub(crate) fn agent_config(&self, gateway: SocketAddr, id: &str, extra: &str) -> AgentConfig {
+        self.agent_config_at(&gateway.to_string(), id, extra)
+    }
+
+    /// [`Files::agent_config`] with `gateway` as written (`localhost:PORT`).
+    pub(crate) fn agent_config_at(&self, gateway: &str, id: &str, extra: &str) -> AgentConfig {
         let backoff = if extra.contains("reconnect_") {
             ""
         } else {
@@ -192,6 +197,9 @@ pub(crate) async fn start_gateway(config: &GatewayConfig) -> GatewayHandle {
 
 pub(crate) struct AgentHandle {
     pub(crate) status: watch::Receiver<AgentStatus>,
+    /// Reloads this agent (with the environment it started with).
+    #[allow(dead_code)]
+    pub(crate) reloader: ferry_app_tunnel::agent::AgentReloader,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -212,7 +220,18 @@ impl AgentHandle {
 }
 
 pub(crate) async fn start_agent(config: &AgentConfig) -> AgentHandle {
-    let app = AgentApp::load(config, |_| None).await.unwrap();
+    start_agent_env(config, &[]).await
+}
+
+/// [`start_agent`] with `env` as the agent's environment (`HTTPS_PROXY`, ...).
+pub(crate) async fn start_agent_env(config: &AgentConfig, env: &[(&str, String)]) -> AgentHandle {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let app = AgentApp::load(config, lookup.clone()).await.unwrap();
+    let reloader = app.reloader(lookup);
     let status = app.status();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -224,6 +243,7 @@ pub(crate) async fn start_agent(config: &AgentConfig) -> AgentHandle {
     });
     AgentHandle {
         status,
+        reloader,
         stop: Some(tx),
         task,
     }

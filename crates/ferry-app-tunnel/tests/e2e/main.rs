@@ -8,6 +8,7 @@ mod auth;
 mod bulk;
 mod cluster;
 mod curl;
+mod egress;
 mod harness;
 mod mtls;
 mod reload;

@@ -13,7 +13,7 @@ use tokio::process::Command;
 use crate::harness::{CLIENT_TOKEN, Files, payload, start_agent, start_gateway};
 
 /// An HTTP server answering every request with `body` (`Content-Length`, then close).
-async fn file_server(body: Vec<u8>) -> SocketAddr {
+pub(crate) async fn file_server(body: Vec<u8>) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let body: &'static [u8] = Box::leak(body.into_boxed_slice());
@@ -42,7 +42,7 @@ async fn file_server(body: Vec<u8>) -> SocketAddr {
 }
 
 /// `curl -p -x` through the gateway's client front to `http://{server}/`: the body.
-async fn curl_through(front: SocketAddr, agent: &str, server: SocketAddr) -> Vec<u8> {
+pub(crate) async fn curl_through(front: SocketAddr, agent: &str, server: SocketAddr) -> Vec<u8> {
     let proxy = format!("http://{agent}:{CLIENT_TOKEN}@{front}");
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "60", "-p", "-x", &proxy])

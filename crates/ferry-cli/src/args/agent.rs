@@ -102,6 +102,16 @@ pub struct Args {
     /// connect within 3 s), quic, or tcp. Default: auto.
     #[arg(long, value_name = "auto|quic|tcp", conflicts_with = "config")]
     pub transport: Option<String>,
+    /// Egress proxy to the gateway: http://[user:pass@]host:port (HTTP CONNECT, Basic),
+    /// socks5://... or socks5h://... (the proxy resolves the gateway's name). Uses the TCP
+    /// transport. Default: https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY from the
+    /// environment. A password here shows in the process list: prefer the config file.
+    #[arg(long, value_name = "URL", conflicts_with = "config")]
+    pub proxy: Option<String>,
+    /// Gateways reached without the proxy (curl's NO_PROXY rules, plus ports), e.g.
+    /// "localhost,.internal,10.0.0.0/8". Default: no_proxy, NO_PROXY from the environment.
+    #[arg(long, value_name = "LIST", conflicts_with = "config")]
+    pub no_proxy: Option<String>,
     /// TOML config file (covers everything the flags do, and more: timeouts, back-off).
     #[arg(long, value_name = "FILE", env = "FERRY_AGENT_CONFIG")]
     pub config: Option<PathBuf>,

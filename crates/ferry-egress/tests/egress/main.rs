@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod corpus;
-mod daemons;
 mod hostile;
 mod parse;
 mod real;

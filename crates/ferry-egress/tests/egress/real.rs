@@ -10,7 +10,7 @@ use ferry_test_support::payload;
 use ferry_test_support::resolve::Scripted;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::daemons::{danted, microsocks, tinyproxy};
+use ferry_test_support::daemons::{danted, microsocks, tinyproxy};
 
 fn proxy(url: &str) -> EgressProxy {
     EgressProxy::parse(url).unwrap()

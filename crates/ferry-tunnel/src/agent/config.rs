@@ -24,7 +24,10 @@ use crate::wire::{Credential, RejectReason};
 #[non_exhaustive]
 pub struct AgentConfig {
     /// The gateway's QUIC address (UDP), and its TCP address unless
-    /// [`gateway_tcp`](Self::gateway_tcp) says otherwise.
+    /// [`gateway_tcp`](Self::gateway_tcp) says otherwise. With a [`tcp_dialer`](Self::tcp_dialer)
+    /// that reaches the gateway by name (an egress proxy), it may be unspecified
+    /// (`0.0.0.0:PORT`): connect errors then leave the address out and the dialer's error
+    /// names the gateway.
     pub gateway: SocketAddr,
     /// The gateway's address for the TCP transport. Default: none (the same address as
     /// [`gateway`](Self::gateway), TCP instead of UDP).

@@ -323,18 +323,21 @@ pub(crate) async fn connect_tcp(
     let config = &generation.config;
     let failed = |e: &dyn fmt::Display| ConnectFailure::Failed(e.to_string());
     let addr = config.gateway_tcp.unwrap_or(config.gateway);
+    // An unspecified address is a gateway the dialer reaches by name (an egress proxy): the
+    // dialer's error names it.
+    let to = if addr.ip().is_unspecified() {
+        String::new()
+    } else {
+        format!(" to {addr}")
+    };
     let stream = match timeout_at(deadline, config.tcp_dialer.dial(addr, &config.server_name)).await
     {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
-            return Err(ConnectFailure::Failed(format!(
-                "tcp connect to {addr}: {e}"
-            )));
+            return Err(ConnectFailure::Failed(format!("tcp connect{to}: {e}")));
         }
         Err(_elapsed) => {
-            return Err(ConnectFailure::Failed(format!(
-                "tcp connect to {addr} timed out"
-            )));
+            return Err(ConnectFailure::Failed(format!("tcp connect{to} timed out")));
         }
     };
     let _ = stream.set_nodelay(true);

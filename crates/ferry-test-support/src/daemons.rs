@@ -32,11 +32,35 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A third-party proxy process.
-pub(crate) struct Daemon {
+/// A third-party proxy process, killed (and its directory removed) on drop.
+pub struct Daemon {
     child: Child,
-    pub(crate) addr: SocketAddr,
+    /// Where it listens (127.0.0.1).
+    pub addr: SocketAddr,
     dir: PathBuf,
+    /// Its stdout and stderr lines, as they come (after the one that said it was ready).
+    log: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    /// Waits (at most 20 s) until a line containing `needle` is logged (stdout or stderr),
+    /// and returns every line logged since the previous call, up to and including that one.
+    /// Panics when the daemon exits or stays silent first.
+    pub fn wait_logged(&self, needle: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.log.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    seen.push(line);
+                    if hit {
+                        return seen;
+                    }
+                }
+                Err(e) => panic!("{needle:?} not logged ({e}); logged: {seen:?}"),
+            }
+        }
+    }
 }
 
 impl Drop for Daemon {
@@ -49,25 +73,21 @@ impl Drop for Daemon {
 
 /// How a daemon says it listens.
 enum Ready<'a> {
-    /// A line containing this on its stdout.
-    Stdout(&'a str),
-    /// A line containing this on its stderr.
-    Stderr(&'a str),
+    /// A line containing this on its stdout or stderr.
+    Logged(&'a str),
     /// Nothing: wait (bounded) until it accepts a connection.
     Accepts,
 }
 
-/// The lines `reader` yields, read on a thread of their own (kept draining, so the daemon
-/// never blocks on a full pipe).
-fn lines(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
+/// Sends the lines `reader` yields to `tx`, read on a thread of their own (kept draining, so
+/// the daemon never blocks on a full pipe).
+fn lines(reader: impl std::io::Read + Send + 'static, tx: mpsc::Sender<String>) {
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines() {
             let Ok(line) = line else { break };
             let _ = tx.send(line);
         }
     });
-    rx
 }
 
 /// Starts `program` on a free port: `setup(port, dir)` writes its config and gives its
@@ -91,12 +111,17 @@ fn start(
             .spawn()
             .unwrap_or_else(|e| panic!("{program} must be installed (scripts/test.sh does): {e}"));
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let out = lines(child.stdout.take().unwrap());
-        let err = lines(child.stderr.take().unwrap());
-        let mut daemon = Daemon { child, addr, dir };
+        let (tx, log) = mpsc::channel();
+        lines(child.stdout.take().unwrap(), tx.clone());
+        lines(child.stderr.take().unwrap(), tx);
+        let mut daemon = Daemon {
+            child,
+            addr,
+            dir,
+            log,
+        };
         let up = match ready {
-            Ready::Stdout(needle) => logged(&out, needle),
-            Ready::Stderr(needle) => logged(&err, needle),
+            Ready::Logged(needle) => logged(&daemon.log, needle),
             Ready::Accepts => answers_socks5(&mut daemon),
         };
         if up {
@@ -121,7 +146,7 @@ fn logged(log: &mpsc::Receiver<String>, needle: &str) -> bool {
 /// Bounded wait until the daemon answers a SOCKS5 greeting (so a listener of another test
 /// that took the port is not mistaken for it); false when it exited first.
 fn answers_socks5(daemon: &mut Daemon) -> bool {
-    ferry_test_support::blocking::poll("a SOCKS5 answer", || {
+    crate::blocking::poll("a SOCKS5 answer", || {
         if !matches!(daemon.child.try_wait(), Ok(None)) {
             return Some(false);
         }
@@ -137,11 +162,11 @@ fn answers_socks5(daemon: &mut Daemon) -> bool {
 
 /// tinyproxy: HTTP CONNECT to any port (or only `connect_port`), Basic auth when `auth` is
 /// given.
-pub(crate) fn tinyproxy(auth: Option<(&str, &str)>, connect_port: Option<u16>) -> Daemon {
+pub fn tinyproxy(auth: Option<(&str, &str)>, connect_port: Option<u16>) -> Daemon {
     start(
         "tinyproxy",
         "tinyproxy",
-        Ready::Stdout("Accepting connections"),
+        Ready::Logged("Accepting connections"),
         |port, dir| {
             let mut cfg = format!(
                 "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\n\
@@ -162,7 +187,7 @@ pub(crate) fn tinyproxy(auth: Option<(&str, &str)>, connect_port: Option<u16>) -
 
 /// Dante's danted: SOCKS5 without authentication for loopback clients; connections to
 /// `blocked` are refused by a `socks block` rule (reply 0x02).
-pub(crate) fn danted(blocked: Option<SocketAddr>) -> Daemon {
+pub fn danted(blocked: Option<SocketAddr>) -> Daemon {
     let block = blocked.map_or(String::new(), |b| {
         format!(
             "socks block {{ from: 0.0.0.0/0 to: {}/32 port = {} }}\n",
@@ -176,7 +201,7 @@ pub(crate) fn danted(blocked: Option<SocketAddr>) -> Daemon {
     } else {
         "danted"
     };
-    start(program, "danted", Ready::Stderr("running"), |port, dir| {
+    start(program, "danted", Ready::Logged("running"), |port, dir| {
         let cfg = format!(
             "logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n\
              socksmethod: none\nclientmethod: none\n\
@@ -199,7 +224,7 @@ pub(crate) fn danted(blocked: Option<SocketAddr>) -> Daemon {
 }
 
 /// microsocks: SOCKS5 with username/password (RFC 1929) when `auth` is given.
-pub(crate) fn microsocks(auth: Option<(&str, &str)>) -> Daemon {
+pub fn microsocks(auth: Option<(&str, &str)>) -> Daemon {
     start("microsocks", "microsocks", Ready::Accepts, |port, _| {
         let mut args = vec![
             "-i".into(),
