@@ -202,9 +202,9 @@ pub mod metrics;
 mod quic;
 mod read;
 mod stream;
-pub mod udp;
 mod tcp;
 mod transport;
+pub mod udp;
 mod verifier;
 pub mod wire;
 
