@@ -64,7 +64,7 @@ impl CertSource {
     ///
     /// The read, PEM and key errors of [`TlsConfigError`], naming the file.
     pub fn certified_key(&self) -> Result<Arc<CertifiedKey>, TlsConfigError> {
-        load_arc(self, &crate::acceptor::build::provider())
+        load_arc(self, &crate::provider(crate::KeyExchange::PostQuantum))
     }
 
     /// Load (or generate) the chain and key, and check that the key matches the leaf.

@@ -97,7 +97,7 @@ impl ClientCertPolicy {
         for input in &self.crls {
             crls.extend(load_crls(input)?);
         }
-        let provider = crate::acceptor::build::provider();
+        let provider = crate::provider(crate::KeyExchange::PostQuantum);
         let mut builder = WebPkiClientVerifier::builder_with_provider(roots, provider)
             .with_crls(crls)
             .only_check_end_entity_revocation();
