@@ -192,6 +192,21 @@ pub(crate) fn client_crypto_verified(
     client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
     key_exchange: KeyExchange,
 ) -> Result<Arc<QuicClientConfig>, QuicConfigError> {
+    let tls = agent_client_tls(verifier, client_cert, key_exchange, ALPN)?;
+    QuicClientConfig::try_from(tls)
+        .map(Arc::new)
+        .map_err(QuicConfigError::Tls)
+}
+
+/// The agent's rustls client config on either transport: TLS 1.3 only, `verifier` for the
+/// gateway's certificate, `client_cert` presented when given (mTLS), ALPN `alpn`, no early
+/// data.
+pub(crate) fn agent_client_tls(
+    verifier: Arc<ferry_tls::RecordingVerifier>,
+    client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
+    key_exchange: KeyExchange,
+    alpn: &[u8],
+) -> Result<rustls::ClientConfig, QuicConfigError> {
     let builder = rustls::ClientConfig::builder_with_provider(ferry_tls::provider(key_exchange))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(QuicConfigError::Versions)?
@@ -203,11 +218,9 @@ pub(crate) fn client_crypto_verified(
         }
         None => builder.with_no_client_auth(),
     };
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     tls.enable_early_data = false;
-    QuicClientConfig::try_from(tls)
-        .map(Arc::new)
-        .map_err(QuicConfigError::Tls)
+    Ok(tls)
 }
 
 /// The agent's rustls client config. Early data is off: the agent never sends 0-RTT (its

@@ -107,6 +107,38 @@ pub async fn write_datagram<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Once its side drains, a UDP flow ends when it has been idle this long (or its idle timeout,
+/// if shorter): a flow has no connection to keep, only replies in flight. Used by the agent
+/// and by the gateway's UDP services.
+pub const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Returns when a flow has seen no datagram for `idle` (at most [`DRAIN_IDLE`] once `draining`
+/// is cancelled): `last` holds the milliseconds from `start` to the last datagram either way.
+pub async fn idle_expiry(
+    start: tokio::time::Instant,
+    last: &std::sync::atomic::AtomicU64,
+    idle: std::time::Duration,
+    draining: &tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let limit = if draining.is_cancelled() {
+            idle.min(DRAIN_IDLE)
+        } else {
+            idle
+        };
+        let at = start
+            + std::time::Duration::from_millis(last.load(std::sync::atomic::Ordering::Relaxed))
+            + limit;
+        if tokio::time::Instant::now() >= at {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(at) => {}
+            () = draining.cancelled(), if !draining.is_cancelled() => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -139,34 +139,47 @@ pub fn bind_with_clock(
         keeper = Some(tasks);
     }
     let tunnel = builder.build();
-    let endpoint = tunnel
-        .bind(config.agent_listen, (*agent_tls.rustls_config()).clone())
-        .map_err(|e| match e {
-            ferry_tunnel::GatewayError::Bind(source) => AppError::Bind {
-                addr: config.agent_listen,
-                source,
-            },
-            other => ConfigError::invalid("tls", error_line(&other)).into(),
+    // With port 0 on both (tests), the kernel picks QUIC's UDP port, which another program may
+    // already hold on TCP: pick again, a few times, rather than fail.
+    let retry_same_port = config.agent_listen.port() == 0
+        && matches!(config.agent_listen_tcp, AgentTcpListen::SameAsQuic);
+    let mut attempts = 0;
+    let (endpoint, agent_addr, agent_tcp) = loop {
+        attempts += 1;
+        let endpoint = tunnel
+            .bind(config.agent_listen, (*agent_tls.rustls_config()).clone())
+            .map_err(|e| match e {
+                ferry_tunnel::GatewayError::Bind(source) => AppError::Bind {
+                    addr: config.agent_listen,
+                    source,
+                },
+                other => ConfigError::invalid("tls", error_line(&other)).into(),
+            })?;
+        let agent_addr = endpoint.local_addr().map_err(|source| AppError::Bind {
+            addr: config.agent_listen,
+            source,
         })?;
-    let agent_addr = endpoint.local_addr().map_err(|source| AppError::Bind {
-        addr: config.agent_listen,
-        source,
-    })?;
-    // The TCP transport: port 0 on agent_listen's own address means the port QUIC got, so
-    // that agents find both transports on one port.
-    let agent_tcp = match config.agent_listen_tcp {
-        AgentTcpListen::Off => None,
-        asked => {
-            let at = match asked {
-                AgentTcpListen::Addr(a) => a,
-                _ => agent_addr,
-            };
-            let listener = bind_tcp(at)?;
-            let addr = local_addr(&listener, at)?;
-            let endpoint =
-                ferry_tunnel::TcpEndpoint::new(listener, (*agent_tls.rustls_config()).clone());
-            Some((endpoint, addr))
-        }
+        // The TCP transport: port 0 on agent_listen's own address means the port QUIC got, so
+        // that agents find both transports on one port.
+        let agent_tcp = match config.agent_listen_tcp {
+            AgentTcpListen::Off => None,
+            asked => {
+                let at = match asked {
+                    AgentTcpListen::Addr(a) => a,
+                    _ => agent_addr,
+                };
+                let listener = match bind_tcp(at) {
+                    Ok(listener) => listener,
+                    Err(_) if retry_same_port && attempts < SAME_PORT_ATTEMPTS => continue,
+                    Err(e) => return Err(e),
+                };
+                let addr = local_addr(&listener, at)?;
+                let endpoint =
+                    ferry_tunnel::TcpEndpoint::new(listener, (*agent_tls.rustls_config()).clone());
+                Some((endpoint, addr))
+            }
+        };
+        break (endpoint, agent_addr, agent_tcp);
     };
     let local = LocalOpener::new(tunnel.clone());
 
@@ -244,6 +257,9 @@ pub fn bind_with_clock(
         stopping,
     })
 }
+
+/// How many UDP ports `agent_listen` port 0 may try before one is also free on TCP.
+const SAME_PORT_ATTEMPTS: usize = 16;
 
 fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, AppError> {
     listener.local_addr().map_err(|source| AppError::Bind {

@@ -35,7 +35,7 @@ use ferry_tunnel::udp::{DatagramStream, write_datagram};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{Instant, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::{Inner, ServiceStats, Settings};
@@ -49,7 +49,7 @@ pub const FLOW_QUEUE: usize = 64;
 pub const FLOW_QUEUE_BYTES: usize = 256 * 1024;
 /// Once the gateway drains, a flow ends when it has been idle this long (or its idle timeout,
 /// if shorter): a flow has no connection to keep, only replies in flight.
-pub const DRAIN_IDLE: Duration = Duration::from_secs(1);
+pub const DRAIN_IDLE: Duration = ferry_tunnel::udp::DRAIN_IDLE;
 
 /// A live flow, as the socket's loop sees it.
 struct FlowHandle {
@@ -374,23 +374,7 @@ impl<O: TunnelOpener> Flow<O> {
             }
         };
         let draining = self.inner.server.stopping();
-        let expiry = async {
-            loop {
-                let limit = if draining.is_cancelled() {
-                    idle.min(DRAIN_IDLE)
-                } else {
-                    idle
-                };
-                let at = start + Duration::from_millis(last.load(Ordering::Relaxed)) + limit;
-                if Instant::now() >= at {
-                    return;
-                }
-                tokio::select! {
-                    () = sleep_until(at) => {}
-                    () = draining.cancelled(), if !draining.is_cancelled() => {}
-                }
-            }
-        };
+        let expiry = ferry_tunnel::udp::idle_expiry(start, &last, idle, draining);
         let result: Result<&'static str, ferry_tunnel::udp::DatagramError> = tokio::select! {
             () = cut.cancelled() => Ok("cut_at_drain"),
             r = to_agent => r,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{AGENT_BYTES, AGENT_UDP_DATAGRAMS};
@@ -34,13 +34,9 @@ impl Counts {
     }
 }
 
-/// Once the agent drains, a UDP tunnel ends when it has been idle this long (or its idle
-/// timeout, if shorter): a flow has no connection to keep, only replies in flight.
-pub(crate) const DRAIN_IDLE: Duration = Duration::from_secs(1);
-
 /// Relays between `stream` and `socket` (see the module docs). A clean end (the gateway
 /// finished, or idle) finishes the stream; an error resets it. Once `draining` is cancelled
-/// the idle timeout is at most [`DRAIN_IDLE`].
+/// the idle timeout is at most [`DRAIN_IDLE`](crate::udp::DRAIN_IDLE).
 pub(super) async fn relay(
     mut stream: TunnelStream,
     socket: UdpSocket,
@@ -88,23 +84,7 @@ pub(super) async fn relay(
             down.add(n);
         }
     };
-    let expiry = async {
-        loop {
-            let limit = if draining.is_cancelled() {
-                idle.min(DRAIN_IDLE)
-            } else {
-                idle
-            };
-            let at = start + Duration::from_millis(last.load(Ordering::Relaxed)) + limit;
-            if Instant::now() >= at {
-                return;
-            }
-            tokio::select! {
-                () = sleep_until(at) => {}
-                () = draining.cancelled(), if !draining.is_cancelled() => {}
-            }
-        }
-    };
+    let expiry = crate::udp::idle_expiry(start, &last, idle, draining);
     let result: Result<&'static str, DatagramError> = tokio::select! {
         r = to_destination => r,
         r = to_gateway => r,

@@ -80,21 +80,7 @@ pub(crate) fn client_tls(
     client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
     key_exchange: ferry_tls::KeyExchange,
 ) -> Result<Arc<rustls::ClientConfig>, QuicConfigError> {
-    let builder = rustls::ClientConfig::builder_with_provider(ferry_tls::provider(key_exchange))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(QuicConfigError::Versions)?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    // The agent's client certificate (mTLS), as on QUIC.
-    let mut tls = match client_cert {
-        Some(key) => {
-            builder.with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)))
-        }
-        None => builder.with_no_client_auth(),
-    };
-    tls.alpn_protocols = vec![ALPN_TCP.to_vec()];
-    tls.enable_early_data = false;
-    Ok(Arc::new(tls))
+    crate::quic::agent_client_tls(verifier, client_cert, key_exchange, ALPN_TCP).map(Arc::new)
 }
 
 /// Sends an HTTP/2 PING every keep-alive interval and returns when one is not answered
