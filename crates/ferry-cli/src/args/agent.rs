@@ -102,8 +102,9 @@ pub struct Args {
     /// connect within 3 s), quic, or tcp. Default: auto.
     #[arg(long, value_name = "auto|quic|tcp", conflicts_with = "config")]
     pub transport: Option<String>,
-    /// Egress proxy to the gateway: http://[user:pass@]host:port (HTTP CONNECT, Basic),
-    /// socks5://... or socks5h://... (the proxy resolves the gateway's name). Uses the TCP
+    /// Egress proxy to the gateway: http://USER:PASS@HOST:PORT (HTTP CONNECT, Basic;
+    /// credentials optional), socks5://... or socks5h://... (the proxy resolves the gateway's
+    /// name). Uses the TCP
     /// transport. Default: https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY from the
     /// environment. A password here shows in the process list: prefer the config file.
     #[arg(long, value_name = "URL", conflicts_with = "config")]
