@@ -40,11 +40,13 @@ impl Generation {
             &config.quic,
             config.max_tunnels.get(),
         )?);
-        let tcp_tls = crate::tcp::client_tls(
+        // The same verifier and client certificate as on QUIC, ALPN `ferry-tunnel-h2/1`.
+        let tcp_tls = Arc::new(quic::agent_client_tls(
             Arc::clone(&verifier),
             config.client_cert.clone(),
             config.key_exchange,
-        )?;
+            crate::wire::ALPN_TCP,
+        )?);
         let bridge = Bridge::new(config.bridge.clone());
         Ok(Self {
             config: Arc::new(config),

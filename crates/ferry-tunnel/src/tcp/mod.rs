@@ -5,12 +5,11 @@
 
 pub(crate) mod stream;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use h2::PingPong;
 
-use crate::quic::{QuicConfigError, QuicSettings};
+use crate::quic::QuicSettings;
 use crate::wire::ALPN_TCP;
 
 /// The request path of a tunnel stream.
@@ -71,16 +70,6 @@ pub(crate) fn server_tls(mut tls: rustls::ServerConfig) -> rustls::ServerConfig 
     tls.max_early_data_size = 0;
     tls.send_half_rtt_data = false;
     tls
-}
-
-/// The agent's rustls client config for TCP: the same verifier as on QUIC, TLS 1.3 only,
-/// ALPN `ferry-tunnel-h2/1`, no early data.
-pub(crate) fn client_tls(
-    verifier: Arc<ferry_tls::RecordingVerifier>,
-    client_cert: Option<Arc<rustls::sign::CertifiedKey>>,
-    key_exchange: ferry_tls::KeyExchange,
-) -> Result<Arc<rustls::ClientConfig>, QuicConfigError> {
-    crate::quic::agent_client_tls(verifier, client_cert, key_exchange, ALPN_TCP).map(Arc::new)
 }
 
 /// Sends an HTTP/2 PING every keep-alive interval and returns when one is not answered
