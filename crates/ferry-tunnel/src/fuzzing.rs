@@ -50,9 +50,17 @@ const NAME_CHARS: &[u8] = b"abcxyzABC019-_.";
 pub fn auth_request_from(b: &mut Bytes<'_>) -> AuthRequest {
     let id = b.string(ID_CHARS, 1, crate::MAX_AGENT_ID_LEN);
     let cred = b.string(CRED_CHARS, 0, crate::wire::MAX_CREDENTIAL_LEN);
+    let member = b
+        .byte()
+        .is_multiple_of(2)
+        .then(|| crate::wire::GroupMember {
+            group: crate::wire::GroupId(b.array()),
+            index: b.byte() % crate::wire::MAX_GROUP_MEMBERS,
+        });
     AuthRequest {
         agent_id: AgentId::new(&id).unwrap(),
         credential: Credential::new(&cred).unwrap(),
+        member,
     }
 }
 

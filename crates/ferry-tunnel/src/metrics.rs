@@ -8,7 +8,8 @@
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
 //! | `ferry_tunnel_agents_connected` | gauge | `transport` = `quic`, `tcp` | authenticated agents with a live connection (gateway) |
-//! | `ferry_tunnel_agent_auth_total` | counter | `result` = `ok`, `bad_credential`, `unavailable`, `malformed`, `timeout`, `handshake`, `alpn`, `refused`, `probe` (an agent's QUIC probe, closed after the handshake); `transport` = `quic`, `tcp` | agent authentication attempts (gateway) |
+//! | `ferry_tunnel_agent_connections` | gauge | `transport` = `quic`, `tcp` | live agent connections, every member of every agent's connection group (gateway) |
+//! | `ferry_tunnel_agent_auth_total` | counter | `result` = `ok`, `bad_credential`, `unavailable`, `malformed`, `timeout`, `handshake`, `alpn`, `refused`, `probe` (an agent's QUIC probe, closed after the handshake), `no_group` (a group member whose group is not connected here), `group_full`; `transport` = `quic`, `tcp` | agent authentication attempts, one per connection (gateway) |
 //! | `ferry_tunnel_agents_replaced_total` | counter | | connections closed because the same agent id authenticated again (gateway) |
 //! | `ferry_tunnel_agents_revoked_total` | counter | | connections closed because their credential no longer verified at a [`Gateway::revalidate`](crate::Gateway::revalidate) (gateway) |
 //! | `ferry_tunnel_tunnels_opened_total` | counter | `result` = `ok`, a [`TunnelStatus`](crate::TunnelStatus) label, `not_connected`, `timeout`, `stream_cap`, `connection_lost`, `protocol`, `udp_unsupported` | [`Gateway::open`](crate::Gateway::open) and [`Gateway::open_udp`](crate::Gateway::open_udp) calls |
@@ -19,7 +20,8 @@
 //! | name | kind | labels | meaning |
 //! |---|---|---|---|
 //! | `ferry_agent_connected` | gauge | | 1 while an authenticated connection to the gateway is up, else 0 |
-//! | `ferry_agent_connects_total` | counter | `kind` = `initial` (no connection yet since start), `reconnect`; `result` = `ok`, `rejected`, `failed`; `transport` = `quic`, `tcp` (the one that connected, or the last one tried) | connection attempts |
+//! | `ferry_agent_connections` | gauge | | live connections of the agent's connection group (its first connection included) |
+//! | `ferry_agent_connects_total` | counter | `kind` = `initial` (no connection yet since start), `reconnect`, `group` (a connection of the group other than the first); `result` = `ok`, `rejected`, `failed`; `transport` = `quic`, `tcp` (the one that connected, or the last one tried) | connection attempts |
 //! | `ferry_agent_transport` | gauge | `transport` = `quic`, `tcp` | 1 for the transport of the live connection, 0 for the other |
 //! | `ferry_agent_transport_fallbacks_total` | counter | | times `transport = auto` fell back from QUIC to TCP |
 //! | `ferry_agent_quic_probes_total` | counter | `result` = `ok`, `failed` | background QUIC probes while on TCP in auto mode |
@@ -31,12 +33,15 @@
 
 pub(crate) const AGENTS_CONNECTED: &str = "ferry_tunnel_agents_connected";
 pub(crate) const AGENT_AUTH: &str = "ferry_tunnel_agent_auth_total";
+pub(crate) const AGENT_GROUP_CONNECTIONS: &str = "ferry_tunnel_agent_connections";
 pub(crate) const AGENTS_REPLACED: &str = "ferry_tunnel_agents_replaced_total";
 pub(crate) const AGENTS_REVOKED: &str = "ferry_tunnel_agents_revoked_total";
 pub(crate) const TUNNELS_OPENED: &str = "ferry_tunnel_tunnels_opened_total";
 
 /// Gauge: 1 while the agent's authenticated connection is up.
 pub const AGENT_CONNECTED: &str = "ferry_agent_connected";
+/// Gauge: live connections of the agent's connection group.
+pub const AGENT_CONNECTIONS: &str = "ferry_agent_connections";
 /// Counter: the agent's connection attempts, by `kind` and `result`.
 pub const AGENT_CONNECTS: &str = "ferry_agent_connects_total";
 /// Counter: the agent's connections that were lost or replaced, by `reason`.
@@ -62,6 +67,10 @@ pub fn describe_agent_metrics() {
     metrics::describe_gauge!(
         AGENT_CONNECTED,
         "1 while the authenticated connection to the gateway is up, else 0."
+    );
+    metrics::describe_gauge!(
+        AGENT_CONNECTIONS,
+        "Live connections of the agent's connection group to the gateway (the first included)."
     );
     metrics::describe_counter!(
         AGENT_CONNECTS,
@@ -105,6 +114,10 @@ pub fn describe_gateway_metrics() {
     metrics::describe_gauge!(
         AGENTS_CONNECTED,
         "Authenticated agents with a live connection to this gateway."
+    );
+    metrics::describe_gauge!(
+        AGENT_GROUP_CONNECTIONS,
+        "Live agent connections to this gateway: every connection of every agent's connection group."
     );
     metrics::describe_counter!(
         AGENT_AUTH,

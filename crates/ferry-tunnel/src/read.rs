@@ -76,6 +76,7 @@ mod tests {
             &AuthRequest {
                 agent_id: AgentId::new("a").unwrap(),
                 credential: Credential::new("tok").unwrap(),
+                member: None,
             },
             &mut wire,
         );

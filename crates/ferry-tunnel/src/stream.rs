@@ -3,6 +3,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -37,8 +39,33 @@ pub struct TunnelStream {
     pub(crate) recv: Prefixed<RecvHalf>,
     finished: bool,
     pub(crate) request_id: u64,
-    _permit: Option<OwnedSemaphorePermit>,
+    _slot: Option<Slot>,
     token: Option<TaskTrackerToken>,
+}
+
+/// A tunnel's place at the gateway: one of its agent's tunnel slots, and one count in the
+/// open tunnels of the connection it runs on (which spreads new tunnels over an agent's
+/// connection group). Both are given back when the stream is dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    _permit: OwnedSemaphorePermit,
+    load: Arc<AtomicUsize>,
+}
+
+impl Slot {
+    pub(crate) fn new(permit: OwnedSemaphorePermit, load: Arc<AtomicUsize>) -> Self {
+        load.fetch_add(1, Ordering::Relaxed);
+        Self {
+            _permit: permit,
+            load,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.load.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How long a finished stream keeps its drain token after being dropped, waiting for the peer
@@ -51,7 +78,7 @@ impl TunnelStream {
         recv: RecvHalf,
         prefix: Bytes,
         request_id: u64,
-        permit: Option<OwnedSemaphorePermit>,
+        slot: Option<Slot>,
         token: Option<TaskTrackerToken>,
     ) -> Self {
         Self {
@@ -59,7 +86,7 @@ impl TunnelStream {
             recv: Prefixed::new(prefix, recv),
             finished: false,
             request_id,
-            _permit: permit,
+            _slot: slot,
             token,
         }
     }

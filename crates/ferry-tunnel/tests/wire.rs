@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 
 use ferry_tunnel::fuzzing;
 use ferry_tunnel::wire::{
-    AuthReply, AuthRequest, Credential, DestHost, Destination, MAX_AUTH_LEN, MAX_DATAGRAM,
-    MAX_HEADER_LEN, Parsed, Protocol, RejectReason, TunnelHeader, TunnelStatus, WireError,
-    decode_auth, decode_auth_reply, decode_datagram, decode_header, decode_status, encode_auth,
-    encode_auth_reply, encode_datagram, encode_header, encode_status,
+    AuthReply, AuthRequest, Credential, DestHost, Destination, GroupId, GroupMember, MAX_AUTH_LEN,
+    MAX_DATAGRAM, MAX_GROUP_MEMBERS, MAX_HEADER_LEN, Parsed, Protocol, RejectReason, TunnelHeader,
+    TunnelStatus, WireError, decode_auth, decode_auth_reply, decode_datagram, decode_header,
+    decode_status, encode_auth, encode_auth_reply, encode_datagram, encode_header, encode_status,
 };
 use ferry_tunnel::{AgentId, MAX_AGENT_ID_LEN};
 use proptest::prelude::*;
@@ -37,6 +37,7 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         &AuthRequest {
             agent_id: AgentId::new("site-1").unwrap(),
             credential: Credential::new("s3cret").unwrap(),
+            member: None,
         },
         &mut auth,
     );
@@ -88,6 +89,20 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
     let mut frames = Vec::new();
     encode_datagram(b"ping", &mut frames).unwrap();
     encode_datagram(b"", &mut frames).unwrap();
+    let mut grouped = Vec::new();
+    encode_auth(
+        &AuthRequest {
+            agent_id: AgentId::new("site-1").unwrap(),
+            credential: Credential::new("s3cret").unwrap(),
+            member: Some(GroupMember {
+                group: GroupId(std::array::from_fn(|i| u8::try_from(i).unwrap())),
+                index: 1,
+            }),
+        },
+        &mut grouped,
+    );
+    let mut no_group = Vec::new();
+    encode_auth_reply(AuthReply::Rejected(RejectReason::NoGroup), &mut no_group);
     let mut s_ok = Vec::new();
     encode_status(TunnelStatus::Ok, &mut s_ok);
     let mut s_refused = Vec::new();
@@ -111,6 +126,11 @@ fn vectors() -> Vec<(&'static str, Vec<u8>)> {
             h3,
         ),
         ("Datagram frames: `ping`, then an empty datagram", frames),
+        (
+            "Auth message version 2 (connection group), agent `site-1`, credential `s3cret`, group `000102..0f`, member 1",
+            grouped,
+        ),
+        ("Auth reply `rejected: no group`", no_group),
     ]
 }
 
@@ -152,11 +172,52 @@ fn vectors_decode() {
         decode_status(&v[6].1).unwrap().complete().unwrap().0,
         TunnelStatus::Refused
     );
+    let (grouped, n) = decode_auth(&v[9].1).unwrap().complete().unwrap();
+    assert_eq!(n, 16 + 17);
+    assert_eq!(v[9].1[0], 0x02);
+    let member = grouped.member.unwrap();
+    assert_eq!((member.group.0[15], member.index), (15, 1));
+    assert_eq!(
+        decode_auth_reply(&v[10].1).unwrap().complete().unwrap().0,
+        AuthReply::Rejected(RejectReason::NoGroup)
+    );
+}
+
+#[test]
+fn group_member_index_is_bounded_and_truncation_is_incomplete() {
+    let mut wire = Vec::new();
+    encode_auth(
+        &AuthRequest {
+            agent_id: AgentId::new("a").unwrap(),
+            credential: Credential::new("t").unwrap(),
+            member: Some(GroupMember {
+                group: GroupId([7; 16]),
+                index: MAX_GROUP_MEMBERS - 1,
+            }),
+        },
+        &mut wire,
+    );
+    for cut in 0..wire.len() {
+        assert_eq!(
+            decode_auth(&wire[..cut]),
+            Ok(Parsed::Incomplete),
+            "cut {cut}"
+        );
+    }
+    assert!(decode_auth(&wire).unwrap().is_complete());
+    let last = wire.len() - 1;
+    wire[last] = MAX_GROUP_MEMBERS;
+    assert_eq!(
+        decode_auth(&wire),
+        Err(WireError::GroupMember(MAX_GROUP_MEMBERS))
+    );
+    wire[last] = 0xff;
+    assert_eq!(decode_auth(&wire), Err(WireError::GroupMember(0xff)));
 }
 
 #[test]
 fn limits() {
-    assert_eq!(MAX_AUTH_LEN, 4 + MAX_AGENT_ID_LEN + 8192);
+    assert_eq!(MAX_AUTH_LEN, 4 + MAX_AGENT_ID_LEN + 8192 + 17);
     assert_eq!(MAX_HEADER_LEN, 288);
     let mut longest = TunnelHeader {
         protocol: Protocol::Udp,
@@ -178,11 +239,19 @@ fn limits() {
     let mut frame = Vec::new();
     encode_datagram(&vec![0; MAX_DATAGRAM], &mut frame).unwrap();
     assert_eq!(frame.len(), 2 + 65_507);
-    let auth = AuthRequest {
+    let mut auth = AuthRequest {
         agent_id: AgentId::new(&"i".repeat(64)).unwrap(),
         credential: Credential::new(&"c".repeat(8192)).unwrap(),
+        member: None,
     };
     let mut out = Vec::new();
+    encode_auth(&auth, &mut out);
+    assert_eq!(out.len(), MAX_AUTH_LEN - 17);
+    auth.member = Some(GroupMember {
+        group: GroupId([0xff; 16]),
+        index: MAX_GROUP_MEMBERS - 1,
+    });
+    out.clear();
     encode_auth(&auth, &mut out);
     assert_eq!(out.len(), MAX_AUTH_LEN);
 }
@@ -190,7 +259,8 @@ fn limits() {
 #[test]
 fn bad_input_is_a_typed_error() {
     // Wrong version, as soon as the first byte arrives.
-    assert_eq!(decode_auth(&[2]), Err(WireError::UnsupportedVersion(2)));
+    assert_eq!(decode_auth(&[3]), Err(WireError::UnsupportedVersion(3)));
+    assert_eq!(decode_auth(&[0]), Err(WireError::UnsupportedVersion(0)));
     assert_eq!(decode_header(&[0]), Err(WireError::UnsupportedVersion(0)));
     // Agent id length 0 or 65: refused before the id is buffered.
     assert_eq!(decode_auth(&[1, 0]), Err(WireError::AgentId));

@@ -62,6 +62,7 @@ pub(crate) fn tunnel_config(
     tunnel.fallback_after = config.fallback_after;
     tunnel.quic_retry = config.quic_retry;
     tunnel.key_exchange = config.key_exchange;
+    tunnel.connections = config.connections;
     if let Some(proxy) = route.proxy() {
         tunnel.transport = ferry_tunnel::Transport::Tcp;
         tunnel.tcp_dialer = Arc::new(EgressDialer::new(proxy.clone(), route.target.clone()));

@@ -30,6 +30,7 @@ pub(crate) type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// | `allow`, `allow_special_addresses`, `connect_timeout`, `udp_idle_timeout` | the next tunnel |
 /// | `ca`, `cert` / `key` (read again), `token_file` / `token_env` / `insecure_no_auth`, `keep_alive`, `idle_timeout`, `stream_receive_window`, `receive_window`, `tcp_port`, `fallback_after`, `quic_retry`, `proxy`, `no_proxy` (and the proxy variables, read again) | the next connection to the gateway |
 /// | `reconnect_min`, `reconnect_max` | the next reconnect delay |
+/// | `connections` | at once when raised (the new connections start); when lowered, the connections above the new count stay until they end |
 ///
 /// `gateway`, `server_name`, `agent_id` and `transport` cannot change while the agent runs
 /// (its identity, where and how it connects): a file that changes them is refused
@@ -201,6 +202,7 @@ fn plan(running: &AgentConfig, new: &AgentConfig) -> Result<Reloaded, ReloadErro
         "tcp_port, fallback_after and quic_retry (next connect)",
         "proxy and no_proxy (next connect)",
         "reconnect_min and reconnect_max (next delay)",
+        "connections (raised: at once; lowered: as connections end)",
     ]);
     if new.metrics != running.metrics {
         let show = |m: Option<SocketAddr>| m.map_or_else(|| "off".to_owned(), |a| a.to_string());

@@ -1,6 +1,7 @@
 //! The agent's configuration.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU8;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +70,7 @@ pub(super) struct AgentFile {
     #[serde(default)]
     log_format: Option<ferry_app_core::log::LogFormat>,
     post_quantum: Option<bool>,
+    connections: Option<u8>,
 }
 
 fn de_some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -160,6 +162,7 @@ pub struct ClientCertFiles {
 /// no_proxy = "localhost,.internal"  # gateways reached directly; default: NO_PROXY
 /// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
 /// post_quantum = true               # X25519MLKEM768 key exchange first; false: classical only
+/// connections = 4                   # connections to the gateway (1-16); tunnels are spread over them
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -235,7 +238,17 @@ pub struct AgentConfig {
     /// [`ferry_tls::KeyExchange::PostQuantum`]: `X25519MLKEM768` first, then `X25519`,
     /// `secp256r1`, `secp384r1`; `post_quantum = false` offers the classical groups only.
     pub key_exchange: ferry_tls::KeyExchange,
+    /// Connections held to the gateway as one connection group (`connections`, 1 to 16):
+    /// the gateway spreads tunnels over them, so bulk through the agent uses more than one
+    /// core at both ends. Default [`DEFAULT_CONNECTIONS`] (4).
+    pub connections: NonZeroU8,
 }
+
+/// Default `connections`: 4 (as cloudflared's `--ha-connections`).
+pub const DEFAULT_CONNECTIONS: NonZeroU8 = match NonZeroU8::new(4) {
+    Some(n) => n,
+    None => NonZeroU8::MIN,
+};
 
 fn host_port(text: &str) -> Option<(String, u16)> {
     let (host, port) = text.rsplit_once(':')?;
@@ -309,6 +322,7 @@ impl AgentConfig {
             metrics: None,
             log_format: None,
             post_quantum: None,
+            connections: flags.connections,
         })
     }
 
@@ -427,6 +441,17 @@ impl AgentConfig {
                     .map_err(|e| ConfigError::invalid("no_proxy", e.to_string()))
             })
             .transpose()?;
+        let connections = match f.connections {
+            None => DEFAULT_CONNECTIONS,
+            Some(n) => NonZeroU8::new(n)
+                .filter(|n| n.get() <= ferry_tunnel::wire::MAX_GROUP_MEMBERS)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "connections",
+                        format!("{n}: must be 1-{}", ferry_tunnel::wire::MAX_GROUP_MEMBERS),
+                    )
+                })?,
+        };
         let metrics = f
             .metrics
             .map(|m| {
@@ -457,6 +482,7 @@ impl AgentConfig {
             metrics,
             log_format: f.log_format.unwrap_or_default(),
             key_exchange: super::key_exchange(f.post_quantum),
+            connections,
         })
     }
 }

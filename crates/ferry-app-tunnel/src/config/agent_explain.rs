@@ -28,6 +28,10 @@ impl AgentConfig {
                 format_duration(self.quic_retry),
             ),
         });
+        out.push_str(&format!(
+            "connections: {} (tunnels spread over them; a gateway without connection groups gets 1)\n",
+            self.connections
+        ));
         out.push_str(&format!("agent_id: {}\n", self.agent_id));
         out.push_str(&match &self.credential {
             AgentCredential::File(path) => format!("credential: token_file {}\n", path.display()),

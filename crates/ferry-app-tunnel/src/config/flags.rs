@@ -69,4 +69,6 @@ pub struct AgentFlags {
     pub proxy: Option<String>,
     /// `--no-proxy LIST` (`no_proxy`). Default: from the environment (`NO_PROXY`).
     pub no_proxy: Option<String>,
+    /// `--connections N` (`connections`). Default 4.
+    pub connections: Option<u8>,
 }

@@ -79,6 +79,7 @@ pub(super) struct LimitsFile {
     max_tunnels: Option<usize>,
     max_tunnels_per_client: Option<u32>,
     max_tunnels_per_agent: Option<u32>,
+    max_connections_per_agent: Option<u8>,
     #[serde(default, deserialize_with = "ferry_app_core::size::de_some_size")]
     memory_budget: Option<u64>,
     client_rate: Option<String>,
@@ -215,6 +216,7 @@ impl GatewayAuth {
 /// max_tunnels = 16384
 /// max_tunnels_per_client = 256
 /// max_tunnels_per_agent = 1024
+/// max_connections_per_agent = 8       # connections in one agent's group (1-16)
 /// memory_budget = "1GiB"              # buffers reserved by client connections; above: refused
 /// client_rate = "50/s burst 100"      # or "off"
 /// agent_rate = "500/s burst 1000"
@@ -451,6 +453,16 @@ impl GatewayConfig {
         }
         if let Some(v) = l.max_tunnels_per_agent {
             front.limits.max_tunnels_per_agent = nonzero_u32("limits.max_tunnels_per_agent", v)?;
+        }
+        if let Some(v) = l.max_connections_per_agent {
+            front.limits.max_connections_per_agent = std::num::NonZeroU8::new(v)
+                .filter(|n| n.get() <= ferry_tunnel::wire::MAX_GROUP_MEMBERS)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "limits.max_connections_per_agent",
+                        format!("{v}: must be 1-{}", ferry_tunnel::wire::MAX_GROUP_MEMBERS),
+                    )
+                })?;
         }
         if let Some(t) = &l.client_rate {
             front.limits.client_rate = rate("limits.client_rate", t)?;

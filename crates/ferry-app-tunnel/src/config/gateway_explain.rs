@@ -195,8 +195,11 @@ impl GatewayConfig {
         );
         let _ = writeln!(
             out,
-            "limits: max_tunnels={} max_tunnels_per_client={} max_tunnels_per_agent={}",
-            l.max_tunnels, l.max_tunnels_per_client, l.max_tunnels_per_agent
+            "limits: max_tunnels={} max_tunnels_per_client={} max_tunnels_per_agent={} max_connections_per_agent={}",
+            l.max_tunnels,
+            l.max_tunnels_per_client,
+            l.max_tunnels_per_agent,
+            l.max_connections_per_agent
         );
         let _ = writeln!(
             out,

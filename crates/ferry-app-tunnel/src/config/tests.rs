@@ -675,3 +675,36 @@ fn agent_proxy_keys_parse_and_errors_never_show_the_password() {
         assert!(!text.contains(secret), "{extra}: {text}");
     }
 }
+
+#[test]
+fn agent_connections_default_to_4_and_must_be_1_to_16() {
+    let base = r#"
+gateway = "gw.example.com:4433"
+ca = "ca.pem"
+agent_id = "edge-1"
+token_env = "T"
+allow = ["127.0.0.1:80"]
+"#;
+    let c = AgentConfig::from_toml(base).unwrap();
+    assert_eq!(c.connections.get(), 4);
+    let c = AgentConfig::from_toml(&format!("{base}connections = 16\n")).unwrap();
+    assert_eq!(c.connections.get(), 16);
+    for bad in ["0", "17", "255"] {
+        let e = AgentConfig::from_toml(&format!("{base}connections = {bad}\n")).unwrap_err();
+        assert!(e.to_string().contains("connections"), "{e}");
+        assert!(e.to_string().contains("1-16"), "{e}");
+    }
+    let flags = AgentFlags {
+        gateway: "gw.example.com:4433".into(),
+        ca: "ca.pem".into(),
+        id: "edge-1".into(),
+        token_env: Some("T".into()),
+        allow: vec!["127.0.0.1".into()],
+        connections: Some(2),
+        ..AgentFlags::default()
+    };
+    assert_eq!(
+        AgentConfig::from_flags(&flags).unwrap().connections.get(),
+        2
+    );
+}

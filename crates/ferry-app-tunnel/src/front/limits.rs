@@ -57,6 +57,10 @@ pub struct FrontLimits {
     pub auth_failures: Option<Quota>,
     /// Prefix length IPv6 sources are keyed by. Default /64.
     pub v6_prefix: V6Prefix,
+    /// Connections one agent may hold to this gateway in its connection group (the agent's
+    /// `connections`); a connection beyond it is refused `group full` and waits. 1 to 16.
+    /// Default 8.
+    pub max_connections_per_agent: std::num::NonZeroU8,
 }
 
 impl Default for FrontLimits {
@@ -71,6 +75,8 @@ impl Default for FrontLimits {
             agent_rate: quota(DEFAULT_AGENT_RATE),
             auth_failures: quota(DEFAULT_AUTH_FAILURES),
             v6_prefix: V6Prefix::DEFAULT,
+            max_connections_per_agent: ferry_tunnel::GatewayConfig::default()
+                .max_connections_per_agent,
         }
     }
 }

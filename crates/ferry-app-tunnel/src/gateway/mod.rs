@@ -123,6 +123,7 @@ pub fn bind_with_clock(
     tunnel_config.open_timeout = config.front.open_timeout;
     tunnel_config.drain_timeout = config.front.drain_timeout;
     tunnel_config.max_tunnels_per_agent = config.front.limits.max_tunnels_per_agent;
+    tunnel_config.max_connections_per_agent = config.front.limits.max_connections_per_agent;
     tunnel_config.quic = config.agent_quic;
     let tunnel_clock = Arc::clone(&clock);
     let agent_auth = AgentAuth::with_mode(

@@ -168,8 +168,8 @@ impl Reloader {
     /// or `[cluster]` on or off, changes a `[cluster]` setting other than `lookup_timeout`,
     /// `forward_connect_timeout`, `peer_server_name` and `[cluster.peer_tls]`, the agent QUIC timers
     /// (`timeouts.agent_keep_alive`, `timeouts.agent_idle`), the agent receive windows
-    /// (`limits.agent_stream_receive_window`, `limits.agent_receive_window`) or
-    /// `limits.max_tunnels_per_agent`.
+    /// (`limits.agent_stream_receive_window`, `limits.agent_receive_window`),
+    /// `limits.max_tunnels_per_agent` or `limits.max_connections_per_agent`.
     /// The running config stays as it was in both cases.
     pub fn reload(&self, config: GatewayConfig) -> Result<Reloaded, ReloadError> {
         finish(PROGRAM, self.apply(config))

@@ -78,8 +78,9 @@ fn cluster(old: &ClusterConfig, new: &ClusterConfig) -> Result<(), ReloadError> 
 /// (`advertise`, `peer_ca`, `peer_credential_file`, `ttl`, `heartbeat`,
 /// `registry_timeout`), the agent transport's
 /// QUIC timers (`timeouts.agent_keep_alive`, `timeouts.agent_idle`), its receive windows
-/// (`limits.agent_stream_receive_window`, `limits.agent_receive_window`) and its stream cap
-/// (`limits.max_tunnels_per_agent`).
+/// (`limits.agent_stream_receive_window`, `limits.agent_receive_window`), its stream cap
+/// (`limits.max_tunnels_per_agent`) and its connection-group cap
+/// (`limits.max_connections_per_agent`).
 pub(super) fn check(old: &GatewayConfig, new: &GatewayConfig) -> Result<(), ReloadError> {
     changed("listen", &old.listen, &new.listen)?;
     changed("agent_listen", &old.agent_listen, &new.agent_listen)?;
@@ -122,6 +123,11 @@ pub(super) fn check(old: &GatewayConfig, new: &GatewayConfig) -> Result<(), Relo
         "limits.max_tunnels_per_agent",
         &old.front.limits.max_tunnels_per_agent,
         &new.front.limits.max_tunnels_per_agent,
+    )?;
+    changed(
+        "limits.max_connections_per_agent",
+        &old.front.limits.max_connections_per_agent,
+        &new.front.limits.max_connections_per_agent,
     )?;
     Ok(())
 }

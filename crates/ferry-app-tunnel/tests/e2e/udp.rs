@@ -325,6 +325,7 @@ async fn hostile_agent(
         &AuthRequest {
             agent_id: ferry_tunnel::AgentId::new("edge-0").unwrap(),
             credential: Credential::new(&agent_token("edge-0")).unwrap(),
+            member: None,
         },
         &mut auth,
     );

@@ -113,6 +113,10 @@ pub struct Args {
     /// "localhost,.internal,10.0.0.0/8". Default: no_proxy, NO_PROXY from the environment.
     #[arg(long, value_name = "LIST", conflicts_with = "config")]
     pub no_proxy: Option<String>,
+    /// Connections held to the gateway (1-16), as one group: the gateway spreads tunnels
+    /// over them so bulk through the agent uses more than one core. Default: 4.
+    #[arg(long, value_name = "N", conflicts_with = "config")]
+    pub connections: Option<u8>,
     /// TOML config file (covers everything the flags do, and more: timeouts, back-off).
     #[arg(long, value_name = "FILE", env = "FERRY_AGENT_CONFIG")]
     pub config: Option<PathBuf>,

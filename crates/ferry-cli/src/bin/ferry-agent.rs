@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             allow: args.allow.clone(),
             allow_special_addresses: args.allow_special_addresses,
             transport: args.transport.clone(),
+            connections: args.connections,
             proxy: args.proxy.clone(),
             no_proxy: args.no_proxy.clone(),
         }),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU8, NonZeroU32};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +95,17 @@ pub struct AgentConfig {
     /// expire after the same time). A UDP tunnel takes one of [`AgentConfig::max_tunnels`],
     /// which so caps the agent's flows.
     pub udp_idle_timeout: Duration,
+    /// Connections the agent holds to the gateway as one connection group: the gateway
+    /// spreads tunnels over them (each new tunnel to the connection with the fewest open
+    /// ones), so bulk through one agent uses more than one core at both ends. The first
+    /// connection chooses the transport; the others use the same one and start once it is
+    /// up. `1` sends the version 1 auth message (one connection, as before connection
+    /// groups); above 1, a gateway that does not know groups (it answers
+    /// `unsupported_version`) gets one connection, and a gateway's
+    /// `max_connections_per_agent` (default 8) caps the group. At most
+    /// [`MAX_GROUP_MEMBERS`](crate::wire::MAX_GROUP_MEMBERS) (16). Default: 4 (as cloudflared's
+    /// `--ha-connections`).
+    pub connections: NonZeroU8,
     /// Key-exchange groups the agent offers the gateway. Default:
     /// [`KeyExchange::PostQuantum`] (`X25519MLKEM768` preferred, then `X25519`, `secp256r1`,
     /// `secp384r1`).
@@ -126,6 +137,7 @@ impl fmt::Debug for AgentConfig {
             .field("drain_timeout", &self.drain_timeout)
             .field("udp_idle_timeout", &self.udp_idle_timeout)
             .field("key_exchange", &self.key_exchange)
+            .field("connections", &self.connections)
             .finish_non_exhaustive()
     }
 }
@@ -168,6 +180,7 @@ impl AgentConfig {
             drain_timeout: Duration::from_secs(30),
             udp_idle_timeout: Duration::from_secs(60),
             key_exchange: KeyExchange::PostQuantum,
+            connections: NonZeroU8::new(4).unwrap_or(NonZeroU8::MIN),
         }
     }
 
@@ -214,4 +227,7 @@ pub struct AgentStatus {
     pub fallbacks: u64,
     /// Background QUIC probes (while on TCP in auto mode) that succeeded.
     pub quic_probes_ok: u64,
+    /// Live connections of the agent's connection group (the first one included; see
+    /// [`AgentConfig::connections`]).
+    pub connections: u8,
 }

@@ -21,8 +21,8 @@ use crate::read::{ReadError, read_message};
 use crate::tcp;
 use crate::transport::{Transport, TransportKind};
 use crate::wire::{
-    ALPN_TCP, AuthReply, AuthRequest, REPLY_LEN, RejectReason, close_code, decode_auth_reply,
-    encode_auth,
+    ALPN_TCP, AuthReply, AuthRequest, GroupMember, REPLY_LEN, RejectReason, close_code,
+    decode_auth_reply, encode_auth,
 };
 
 /// The I/O under the agent's HTTP/2 connection: the TLS stream, after the bytes read past the
@@ -69,11 +69,13 @@ fn on(transport: TransportKind) -> impl FnOnce(ConnectFailure) -> Failure {
     move |failure| Failure { failure, transport }
 }
 
-/// Connects per `config.transport` (see [`Transport`]).
+/// Connects per `config.transport` (see [`Transport`]), as `member` of the agent's
+/// connection group (none: the agent's one connection).
 pub(crate) async fn connect(
     endpoint: Option<&quinn::Endpoint>,
     generation: &Generation,
     choice: &mut Choice,
+    member: Option<GroupMember>,
 ) -> Result<Connected, Failure> {
     let config = &generation.config;
     let quic = TransportKind::Quic;
@@ -81,7 +83,7 @@ pub(crate) async fn connect(
     match (config.transport, endpoint) {
         (Transport::Quic, Some(endpoint)) => {
             let deadline = Instant::now() + config.auth_timeout;
-            let conn = connect_quic(endpoint, generation, deadline)
+            let conn = connect_quic(endpoint, generation, deadline, member)
                 .await
                 .map_err(on(quic))?;
             Ok(Connected {
@@ -96,7 +98,9 @@ pub(crate) async fn connect(
         }),
         (Transport::Tcp, _) => {
             let deadline = Instant::now() + config.auth_timeout;
-            let conn = connect_tcp(generation, deadline).await.map_err(on(tcp))?;
+            let conn = connect_tcp(generation, deadline, member)
+                .await
+                .map_err(on(tcp))?;
             Ok(Connected {
                 live: Live::Tcp(Box::new(conn)),
                 reason: "transport = tcp".to_owned(),
@@ -105,14 +109,16 @@ pub(crate) async fn connect(
         }
         (_, None) => {
             let deadline = Instant::now() + config.auth_timeout;
-            let conn = connect_tcp(generation, deadline).await.map_err(on(tcp))?;
+            let conn = connect_tcp(generation, deadline, member)
+                .await
+                .map_err(on(tcp))?;
             Ok(Connected {
                 live: Live::Tcp(Box::new(conn)),
                 reason: "auto: no quic endpoint, using tcp".to_owned(),
                 fell_back: false,
             })
         }
-        (_, Some(endpoint)) => connect_auto(endpoint, generation, choice).await,
+        (_, Some(endpoint)) => connect_auto(endpoint, generation, choice, member).await,
     }
 }
 
@@ -120,11 +126,12 @@ async fn connect_auto(
     endpoint: &quinn::Endpoint,
     generation: &Generation,
     choice: &mut Choice,
+    member: Option<GroupMember>,
 ) -> Result<Connected, Failure> {
     let config = &generation.config;
     if choice.on_tcp {
         let deadline = Instant::now() + config.auth_timeout;
-        return match connect_tcp(generation, deadline).await {
+        return match connect_tcp(generation, deadline, member).await {
             Ok(conn) => Ok(Connected {
                 live: Live::Tcp(Box::new(conn)),
                 reason: "auto: quic was not reachable, still using tcp".to_owned(),
@@ -142,7 +149,7 @@ async fn connect_auto(
     }
     let start = Instant::now();
     let quic_deadline = start + config.auth_timeout.min(config.fallback_after);
-    let why = match connect_quic(endpoint, generation, quic_deadline).await {
+    let why = match connect_quic(endpoint, generation, quic_deadline, member).await {
         Ok(conn) => {
             return Ok(Connected {
                 live: Live::Quic(conn),
@@ -164,7 +171,7 @@ async fn connect_auto(
     };
     tracing::warn!(agent = %config.agent_id, reason = %why, "quic did not connect, trying tcp");
     let deadline = Instant::now() + config.auth_timeout;
-    match connect_tcp(generation, deadline).await {
+    match connect_tcp(generation, deadline, member).await {
         Ok(conn) => {
             choice.on_tcp = true;
             Ok(Connected {
@@ -230,11 +237,12 @@ fn tcp_refusal(e: &io::Error, gateway: SocketAddr, presented: bool) -> Option<St
     }
 }
 
-/// QUIC handshake and authentication, by `deadline`.
+/// QUIC handshake and authentication as `member`, by `deadline`.
 pub(crate) async fn connect_quic(
     endpoint: &quinn::Endpoint,
     generation: &Generation,
     deadline: Instant,
+    member: Option<GroupMember>,
 ) -> Result<Connection, ConnectFailure> {
     let config = &generation.config;
     let connecting = endpoint
@@ -256,7 +264,7 @@ pub(crate) async fn connect_quic(
         }
         Err(_elapsed) => return Err(ConnectFailure::Failed("handshake timed out".into())),
     };
-    match timeout_at(deadline, authenticate_quic(&conn, config)).await {
+    match timeout_at(deadline, authenticate_quic(&conn, config, member)).await {
         Ok(Ok(())) => Ok(conn),
         Ok(Err(failure)) => {
             // In TLS 1.3 the agent's handshake is done before the gateway has checked its
@@ -274,22 +282,27 @@ pub(crate) async fn connect_quic(
     }
 }
 
-fn auth_message(config: &AgentConfig) -> Vec<u8> {
+fn auth_message(config: &AgentConfig, member: Option<GroupMember>) -> Vec<u8> {
     let mut buf = Vec::with_capacity(128);
     encode_auth(
         &AuthRequest {
             agent_id: config.agent_id.clone(),
             credential: config.credential.clone(),
+            member,
         },
         &mut buf,
     );
     buf
 }
 
-async fn authenticate_quic(conn: &Connection, config: &AgentConfig) -> Result<(), ConnectFailure> {
+async fn authenticate_quic(
+    conn: &Connection,
+    config: &AgentConfig,
+    member: Option<GroupMember>,
+) -> Result<(), ConnectFailure> {
     let failed = |e: &dyn fmt::Display| ConnectFailure::Failed(e.to_string());
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| failed(&e))?;
-    send.write_all(&auth_message(config))
+    send.write_all(&auth_message(config, member))
         .await
         .map_err(|e| failed(&e))?;
     let _ = send.finish();
@@ -315,10 +328,11 @@ async fn authenticate_quic(conn: &Connection, config: &AgentConfig) -> Result<()
 }
 
 /// TCP connect (through the dialer), TLS 1.3 with ALPN `ferry-tunnel-h2/1`, the auth
-/// exchange on the TLS stream, then the HTTP/2 server handshake, by `deadline`.
+/// exchange (as `member`) on the TLS stream, then the HTTP/2 server handshake, by `deadline`.
 pub(crate) async fn connect_tcp(
     generation: &Generation,
     deadline: Instant,
+    member: Option<GroupMember>,
 ) -> Result<super::serve::H2Conn<TcpIo>, ConnectFailure> {
     let config = &generation.config;
     let failed = |e: &dyn fmt::Display| ConnectFailure::Failed(e.to_string());
@@ -359,7 +373,7 @@ pub(crate) async fn connect_tcp(
         ));
     }
     let exchange = async {
-        tls.write_all(&auth_message(config))
+        tls.write_all(&auth_message(config, member))
             .await
             .map_err(|e| failed(&e))?;
         tls.flush().await.map_err(|e| failed(&e))?;

@@ -3,6 +3,7 @@
 mod config;
 mod connect;
 mod dial;
+mod group;
 mod refused;
 mod serve;
 mod settings;
@@ -49,6 +50,7 @@ pub struct Agent {
     shared: Arc<Shared>,
     status: watch::Sender<AgentStatus>,
     random: Mutex<Random>,
+    group: group::Group,
 }
 
 impl fmt::Debug for Agent {
@@ -97,6 +99,7 @@ impl Agent {
             shared: Arc::new(Shared { current }),
             status: watch::Sender::new(AgentStatus::default()),
             random: Mutex::new(Box::new(system_random)),
+            group: group::Group::new(),
         })
     }
 
@@ -124,6 +127,7 @@ impl Agent {
     /// |---|---|
     /// | `allowlist`, `dial_timeout`, `header_timeout`, `bridge` | the next tunnel stream |
     /// | `gateway`, `gateway_tcp`, `server_name`, `roots`, `client_cert`, `agent_id`, `credential`, `auth_timeout`, `quic` (except `socket_buffer`), `max_tunnels`, `transport`, `fallback_after`, `tcp_dialer` | the next connection attempt |
+    /// | `connections` | at once for more connections (they start); fewer: the connections above the new count end only when they are lost |
     /// | `quic_retry` | the next TCP connection's probes |
     /// | `backoff` | the next delay (the attempt count goes on) |
     /// | `drain_timeout` | the next drain |
@@ -139,6 +143,7 @@ impl Agent {
         let next = Generation::build(config)?;
         self.shared.current.store(Arc::new(next));
         self.status.send_modify(|s| s.updates += 1);
+        self.group.poke();
         Ok(())
     }
 
@@ -195,7 +200,16 @@ impl Agent {
         (self.random.lock().unwrap_or_else(PoisonError::into_inner))()
     }
 
+    /// The group's first connection and the other members, until `stop` fires.
     async fn run_until(&self, endpoint: Option<&quinn::Endpoint>, stop: &CancellationToken) {
+        tokio::join!(
+            self.run_first(endpoint, stop),
+            self.run_members(endpoint, stop)
+        );
+    }
+
+    /// The group's first connection: chooses the transport, owns the status and metrics.
+    async fn run_first(&self, endpoint: Option<&quinn::Endpoint>, stop: &CancellationToken) {
         let mut attempt: u32 = 0;
         let mut ever_connected = false;
         let mut choice = Choice::default();
@@ -211,8 +225,9 @@ impl Agent {
             } else {
                 "initial"
             };
+            let member = self.group.first_member(generation.config.connections.get());
             let result = tokio::select! {
-                r = connect::connect(endpoint, &generation, &mut choice) => r,
+                r = connect::connect(endpoint, &generation, &mut choice, member) => r,
                 () = stop.cancelled() => break,
             };
             let agent_id = &generation.config.agent_id;
@@ -241,6 +256,8 @@ impl Agent {
                             s.fallbacks += 1;
                         }
                     });
+                    self.group.joined(&self.status);
+                    self.group.set_first(Some(transport));
                     let end = match connected.live {
                         Live::Quic(conn) => {
                             drop(generation);
@@ -257,6 +274,8 @@ impl Agent {
                             }
                         }
                     };
+                    self.group.set_first(None);
+                    self.group.left(&self.status);
                     metrics::gauge!(AGENT_CONNECTED).set(0.0);
                     set_transport_gauge(None);
                     self.status.send_modify(|s| s.connected = false);
@@ -281,6 +300,16 @@ impl Agent {
                             backoff.delay(attempt, self.random())
                         }
                     }
+                }
+                Err(Failure {
+                    failure: ConnectFailure::Rejected(RejectReason::UnsupportedVersion),
+                    transport,
+                }) if member.is_some() => {
+                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "rejected", "transport" => transport.label())
+                        .increment(1);
+                    tracing::warn!(agent = %agent_id, %transport, "the gateway does not know connection groups (auth version 2): holding one connection (connections = 1 says so without this attempt)");
+                    self.group.set_legacy();
+                    Duration::ZERO
                 }
                 Err(Failure {
                     failure: ConnectFailure::Rejected(reason),

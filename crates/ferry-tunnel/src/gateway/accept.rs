@@ -18,8 +18,8 @@ use crate::read::{ReadError, read_message};
 use crate::transport::TransportKind;
 use crate::verifier::AgentRejected;
 use crate::wire::{
-    AuthReply, AuthRequest, MAX_AUTH_LEN, RejectReason, WireError, close_code, decode_auth,
-    encode_auth_reply,
+    AuthReply, AuthRequest, GroupMember, MAX_AUTH_LEN, RejectReason, WireError, close_code,
+    decode_auth, encode_auth_reply,
 };
 
 /// Decrements the pending-authentication count when dropped.
@@ -96,10 +96,10 @@ async fn handle(inner: Arc<Inner>, incoming: Incoming, _pending: Pending) {
         Err(_elapsed) => Err(Failed(close_code::AUTH_TIMEOUT, "timeout")),
     };
     match outcome {
-        Ok((id, credential, checked_in)) => {
+        Ok((id, member, credential, checked_in)) => {
             count("ok");
-            tracing::info!(agent = %id, %remote, "agent authenticated");
-            super::agents::register(&inner, id, Conn::Quic(conn), credential, checked_in);
+            tracing::info!(agent = %id, %remote, member = member.map(|m| m.index), "agent authenticated");
+            super::agents::register(&inner, id, member, Conn::Quic(conn), credential, checked_in);
         }
         Err(Failed(code, label)) => {
             if label == "probe" {
@@ -113,9 +113,10 @@ async fn handle(inner: Arc<Inner>, incoming: Incoming, _pending: Pending) {
     }
 }
 
-/// The agent's id, its credential (kept for [`super::Gateway::revalidate`]) and the
+/// The agent's id, which member of its connection group the connection is (none: an agent
+/// with one connection), its credential (kept for [`super::Gateway::revalidate`]) and the
 /// revalidation round current before it was verified.
-pub(super) type Authenticated = (AgentId, HeldCredential, u64);
+pub(super) type Authenticated = (AgentId, Option<GroupMember>, HeldCredential, u64);
 
 /// What the gateway does with an auth message it read (either transport).
 pub(super) enum Verdict {
@@ -161,10 +162,16 @@ pub(super) fn decide(
         now,
     );
     match verdict {
-        Ok(()) => {
-            let credential = HeldCredential::new(request.credential.as_str(), certificates);
-            Verdict::Accept((request.agent_id, credential, checked_in))
-        }
+        Ok(()) => match super::agents::admit(inner, &request.agent_id, request.member) {
+            Ok(()) => {
+                let credential = HeldCredential::new(request.credential.as_str(), certificates);
+                Verdict::Accept((request.agent_id, request.member, credential, checked_in))
+            }
+            Err(reason @ RejectReason::GroupFull) => {
+                Verdict::Reject(reason, Failed(close_code::AUTH_REJECTED, "group_full"))
+            }
+            Err(reason) => Verdict::Reject(reason, Failed(close_code::AUTH_REJECTED, "no_group")),
+        },
         Err(AgentRejected::BadCredential) => Verdict::Reject(
             RejectReason::BadCredential,
             Failed(close_code::AUTH_REJECTED, "bad_credential"),

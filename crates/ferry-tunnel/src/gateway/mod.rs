@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU8, NonZeroU32};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -41,9 +41,13 @@ pub struct GatewayConfig {
     /// Time [`Gateway::open`] waits for the agent's status (the agent's own dial timeout,
     /// 5 s by default, must fit in it). Default: 10 s.
     pub open_timeout: Duration,
-    /// Concurrent tunnels per agent; [`Gateway::open`] fails with
-    /// [`OpenError::StreamCapReached`] beyond it. Default: 1024.
+    /// Concurrent tunnels per agent (all connections of its group together);
+    /// [`Gateway::open`] fails with [`OpenError::StreamCapReached`] beyond it. Default: 1024.
     pub max_tunnels_per_agent: NonZeroU32,
+    /// Connections one agent may hold in its connection group: a member with a higher index
+    /// is refused ([`RejectReason::GroupFull`](crate::wire::RejectReason::GroupFull)), at most
+    /// [`MAX_GROUP_MEMBERS`](crate::wire::MAX_GROUP_MEMBERS) (16). Default: 8.
+    pub max_connections_per_agent: NonZeroU8,
     /// Connections that are handshaking or authenticating at the same time; new attempts
     /// beyond it are refused before any crypto work (`0` refuses every connection).
     /// Default: 1024.
@@ -62,6 +66,7 @@ impl Default for GatewayConfig {
             auth_timeout: Duration::from_secs(10),
             open_timeout: Duration::from_secs(10),
             max_tunnels_per_agent: NonZeroU32::new(1024).unwrap_or(NonZeroU32::MIN),
+            max_connections_per_agent: NonZeroU8::new(8).unwrap_or(NonZeroU8::MIN),
             max_pending_auth: 1024,
             drain_timeout: Duration::from_secs(30),
             quic: QuicSettings::default(),
@@ -97,7 +102,7 @@ type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// a reply with the reason and its connection is closed with an application error code
 /// (`docs/wire/tunnel.md`).
 ///
-/// # One connection per agent id
+/// # One connection group per agent id
 ///
 /// A second connection with an id that is already connected first goes through the whole
 /// authentication like any other; a connection that fails it never affects the live one. Once
@@ -108,6 +113,16 @@ type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// connection's idle timeout, and only a holder of a valid credential for the id can take it
 /// over. Each replacement is logged (`warn`) and counted
 /// (`ferry_tunnel_agents_replaced_total`).
+///
+/// An agent may hold several connections as one **connection group** (auth version 2: a
+/// random group id drawn per agent run and a member index), so that its tunnels are spread
+/// over several connections and use more than one core at both ends. The group's first
+/// connection (index 0) starts it and replaces another group of the id as above; the other
+/// members join the live group with the same group id (refused with `no_group` when there is
+/// none here, and with `group_full` at or above
+/// [`GatewayConfig::max_connections_per_agent`]); a member reconnecting replaces its own
+/// previous connection only. New tunnels go to the member with the fewest open tunnels. The
+/// agent counts as connected while any member is.
 ///
 /// # Revocation
 ///
@@ -299,7 +314,11 @@ impl Gateway {
         inner.draining.store(true, Ordering::SeqCst);
         inner.tunnels.close();
         let _ = tokio::time::timeout(inner.config.drain_timeout, inner.tunnels.wait()).await;
-        let conns: Vec<conn::Conn> = inner.agents().values().map(|e| e.conn.clone()).collect();
+        let conns: Vec<conn::Conn> = inner
+            .agents()
+            .values()
+            .flat_map(|e| e.members.iter().map(|m| m.conn.clone()))
+            .collect();
         for conn in conns {
             conn.close(close_code::SHUTDOWN, b"gateway shutting down");
         }
@@ -319,19 +338,51 @@ impl Gateway {
         self.inner.agents().len()
     }
 
-    /// The address `agent` connects from, if connected.
+    /// The address `agent` connects from (its group's first connection), if connected.
     #[must_use]
     pub fn agent_address(&self, agent: &AgentId) -> Option<SocketAddr> {
         self.inner
             .agents()
             .get(agent)
-            .map(|e| e.conn.remote_address())
+            .and_then(|e| e.first().map(conn::Conn::remote_address))
     }
 
-    /// The transport `agent`'s live connection uses, if connected.
+    /// The transport `agent`'s live connection uses (its group's first connection), if
+    /// connected.
     #[must_use]
     pub fn agent_transport(&self, agent: &AgentId) -> Option<TransportKind> {
-        self.inner.agents().get(agent).map(|e| e.conn.transport())
+        self.inner
+            .agents()
+            .get(agent)
+            .and_then(|e| e.first().map(conn::Conn::transport))
+    }
+
+    /// Tunnels open on each connection of `agent`'s connection group, as (member index,
+    /// tunnels), by index; empty when not connected.
+    #[must_use]
+    pub fn agent_connection_tunnels(&self, agent: &AgentId) -> Vec<(u8, usize)> {
+        let mut loads: Vec<(u8, usize)> = self
+            .inner
+            .agents()
+            .get(agent)
+            .map(|e| {
+                e.members
+                    .iter()
+                    .map(|m| (m.index, m.load.load(Ordering::Relaxed)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        loads.sort_unstable();
+        loads
+    }
+
+    /// Live connections in `agent`'s connection group (0 when not connected).
+    #[must_use]
+    pub fn agent_connections(&self, agent: &AgentId) -> usize {
+        self.inner
+            .agents()
+            .get(agent)
+            .map_or(0, |e| e.members.len())
     }
 
     /// Tunnels currently open through this gateway (all agents).

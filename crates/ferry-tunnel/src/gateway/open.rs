@@ -1,6 +1,7 @@
 //! Opening a tunnel to a connected agent.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use super::Gateway;
 use crate::agent_id::AgentId;
 use crate::metrics::TUNNELS_OPENED;
 use crate::read::{ReadError, read_message};
-use crate::stream::TunnelStream;
+use crate::stream::{Slot, TunnelStream};
 use crate::wire::{
     Destination, Protocol, REPLY_LEN, TunnelHeader, TunnelStatus, decode_status, encode_header,
 };
@@ -146,14 +147,19 @@ impl Gateway {
     ) -> Result<TunnelStream, OpenError> {
         let inner = &self.inner;
         let deadline = Instant::now() + inner.config.open_timeout;
-        let (conn, permits) = {
+        // Picked and counted under the table's lock, so concurrent opens spread.
+        let (conn, slot) = {
             let agents = inner.agents();
             let entry = agents.get(agent).ok_or(OpenError::NotConnected)?;
-            (entry.conn.clone(), entry.permits.clone())
+            let member = entry.pick().ok_or(OpenError::NotConnected)?;
+            let permit = Arc::clone(&entry.permits)
+                .try_acquire_owned()
+                .map_err(|_full| OpenError::StreamCapReached)?;
+            (
+                member.conn.clone(),
+                Slot::new(permit, Arc::clone(&member.load)),
+            )
         };
-        let permit = permits
-            .try_acquire_owned()
-            .map_err(|_full| OpenError::StreamCapReached)?;
         let request_id = inner.next_request.fetch_add(1, Ordering::Relaxed);
         let header = TunnelHeader {
             protocol,
@@ -174,7 +180,7 @@ impl Gateway {
             recv,
             Bytes::new(),
             request_id,
-            Some(permit),
+            Some(slot),
             Some(token),
         );
         timeout_at(deadline, stream.send.write_all(&buf))

@@ -3,16 +3,18 @@
 use std::sync::atomic::Ordering;
 
 use super::Gateway;
-use super::agents::{revoke, set_gauge};
+use super::agents::{remove_member, revoke};
 use crate::verifier::AgentRejected;
 
 /// What one [`Gateway::revalidate`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Revalidated {
-    /// Agents checked (every connected agent at the start of the round).
+    /// Agents checked (every connected agent at the start of the round; each connection of an
+    /// agent's group is checked on its own).
     pub checked: usize,
-    /// Agents whose credential was refused: disconnected with close code 1
+    /// Agents with a connection whose credential was refused: that connection is
+    /// disconnected with close code 1
     /// (`auth_rejected`, reason `credential revoked`), their tunnels cut.
     pub revoked: Vec<crate::AgentId>,
     /// Agents the verifier could not decide about ([`AgentRejected::Unavailable`]): kept.
@@ -36,16 +38,25 @@ impl Gateway {
         let inner = &self.inner;
         inner.revalidations.fetch_add(1, Ordering::SeqCst);
         let now = (inner.clock)();
-        // Verified outside the lock (JWT signatures cost tens of microseconds each).
-        let snapshot: Vec<_> = inner
-            .agents()
-            .iter()
-            .map(|(id, e)| (id.clone(), e.generation, e.credential.clone()))
-            .collect();
+        // Verified outside the lock (JWT signatures cost tens of microseconds each). Every
+        // connection of an agent's group authenticated on its own: each is checked.
+        let (agents, snapshot): (usize, Vec<_>) = {
+            let table = inner.agents();
+            let snapshot = table
+                .iter()
+                .flat_map(|(id, e)| {
+                    e.members
+                        .iter()
+                        .map(|m| (id.clone(), m.generation, m.credential.clone()))
+                })
+                .collect();
+            (table.len(), snapshot)
+        };
         let mut done = Revalidated {
-            checked: snapshot.len(),
+            checked: agents,
             ..Revalidated::default()
         };
+        let mut undecided = Vec::new();
         for (id, generation, credential) in snapshot {
             let verdict = inner.verifier.verify_with_certificates(
                 &id,
@@ -55,27 +66,26 @@ impl Gateway {
             );
             match verdict {
                 Ok(()) => {}
-                Err(AgentRejected::Unavailable) => done.undecided += 1,
+                Err(AgentRejected::Unavailable) => {
+                    if !undecided.contains(&id) {
+                        undecided.push(id);
+                    }
+                }
                 Err(_) => {
                     let removed = {
                         let mut agents = inner.agents();
-                        let ours = agents.get(&id).is_some_and(|e| e.generation == generation);
-                        let removed = if ours { agents.remove(&id) } else { None };
-                        if removed.is_some() {
-                            set_gauge(&agents);
-                            if let Some(events) = &inner.events {
-                                events.disconnected(&id);
-                            }
-                        }
-                        removed
+                        remove_member(inner, &mut agents, &id, generation)
                     };
-                    if let Some(entry) = removed {
-                        revoke(&id, &entry.conn);
-                        done.revoked.push(id);
+                    if let Some((member, _)) = removed {
+                        revoke(&id, &member.conn);
+                        if !done.revoked.contains(&id) {
+                            done.revoked.push(id);
+                        }
                     }
                 }
             }
         }
+        done.undecided = undecided.len();
         done
     }
 }

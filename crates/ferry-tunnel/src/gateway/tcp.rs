@@ -194,7 +194,7 @@ pub(crate) async fn serve_plain<T>(
             return;
         }
     };
-    let (id, credential, checked_in) = match decide(inner, read, certificates) {
+    let (id, member, credential, checked_in) = match decide(inner, read, certificates) {
         Verdict::Accept(authenticated) => authenticated,
         Verdict::Reject(reason, Failed(_, label)) => {
             tracing::info!(%remote, reason = label, transport = "tcp", "agent authentication failed");
@@ -240,13 +240,13 @@ pub(crate) async fn serve_plain<T>(
     };
     drop(pending);
     count_as("ok", TCP);
-    tracing::info!(agent = %id, %remote, transport = "tcp", "agent authenticated");
+    tracing::info!(agent = %id, %remote, member = member.map(|m| m.index), transport = "tcp", "agent authenticated");
     let conn = TcpConn::new(send, remote);
     let driver = conn.clone();
     inner
         .tasks
         .spawn(async move { driver.drive(connection, settings).await });
-    super::agents::register(inner, id, Conn::Tcp(conn), credential, checked_in);
+    super::agents::register(inner, id, member, Conn::Tcp(conn), credential, checked_in);
 }
 
 impl Gateway {

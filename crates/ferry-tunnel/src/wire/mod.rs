@@ -13,8 +13,9 @@ mod datagram;
 mod header;
 
 pub use auth::{
-    AuthReply, AuthRequest, Credential, MAX_AUTH_LEN, MAX_CREDENTIAL_LEN, RejectReason,
-    decode_auth, decode_auth_reply, encode_auth, encode_auth_reply,
+    AUTH_VERSION_GROUP, AuthReply, AuthRequest, Credential, GROUP_ID_LEN, GroupId, GroupMember,
+    MAX_AUTH_LEN, MAX_CREDENTIAL_LEN, MAX_GROUP_MEMBERS, RejectReason, decode_auth,
+    decode_auth_reply, encode_auth, encode_auth_reply,
 };
 pub use datagram::{
     DATAGRAM_PREFIX_LEN, DatagramReader, MAX_DATAGRAM, MAX_FRAME_LEN, decode_datagram,
@@ -102,6 +103,9 @@ pub enum WireError {
     /// long given to the encoder.
     #[error("datagram of {0} bytes is longer than {MAX_DATAGRAM}")]
     DatagramTooLarge(usize),
+    /// A version 2 auth message whose member index is [`MAX_GROUP_MEMBERS`] or more.
+    #[error("connection group member index {0} is not below {MAX_GROUP_MEMBERS}")]
+    GroupMember(u8),
 }
 
 /// A cursor over the input: `None` means "not enough bytes yet".

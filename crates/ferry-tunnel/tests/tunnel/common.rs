@@ -321,3 +321,15 @@ where
 {
     ferry_test_support::net::round_trip(stream, data).await
 }
+
+/// Waits (bounded) until the gateway has registered `agent`: an agent reports itself
+/// connected when it reads the gateway's `ok`, a moment before the gateway's table has it.
+pub(crate) async fn registered(gateway: &Gateway, agent: &AgentId) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !gateway.is_connected(agent) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("the gateway did not register the agent in time");
+}

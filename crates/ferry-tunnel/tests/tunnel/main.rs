@@ -7,6 +7,7 @@ mod auth;
 mod certificates;
 mod common;
 mod events;
+mod group;
 mod hostile;
 mod key_exchange;
 mod mtls;

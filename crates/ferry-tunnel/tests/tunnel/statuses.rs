@@ -127,6 +127,7 @@ async fn silent_agent_times_out_and_header_carries_client() {
         &AuthRequest {
             agent_id: id("raw"),
             credential: Credential::new("token-raw").unwrap(),
+            member: None,
         },
         &mut msg,
     );

@@ -26,6 +26,8 @@ pub(crate) async fn gateway_and_agent(allow: &str) -> (Pki, GatewayHandle, Agent
     let gw = start_gateway(&pki, fast_gateway_config()).await;
     let mut agent = start_agent(agent_config(&pki, gw.addr, "site-1", "token-site-1", allow));
     agent.wait_for(|s| s.connected).await;
+    // The agent has its `ok` a moment before the gateway has registered the connection.
+    registered(&gw.gateway, &id("site-1")).await;
     (pki, gw, agent)
 }
 

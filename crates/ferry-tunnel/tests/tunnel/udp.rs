@@ -165,6 +165,7 @@ async fn an_agent_that_predates_udp_tunnels_is_reported_too_old() {
         &AuthRequest {
             agent_id: AgentId::new("old-1").unwrap(),
             credential: Credential::new("token-old-1").unwrap(),
+            member: None,
         },
         &mut auth,
     );

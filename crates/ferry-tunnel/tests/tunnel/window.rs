@@ -45,6 +45,7 @@ async fn writing_agent(
         &AuthRequest {
             agent_id: id("site-1"),
             credential: Credential::new("token-site-1").unwrap(),
+            member: None,
         },
         &mut auth,
     );

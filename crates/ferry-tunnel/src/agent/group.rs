@@ -1,0 +1,225 @@
+//! The agent's connection group: the first connection, and the others that join it once it
+//! is up ([`AgentConfig::connections`](super::AgentConfig::connections)).
+//!
+//! The first connection (member 0) is the one [`Agent::run`](super::Agent::run) has always
+//! held: it chooses the transport (auto fallback, QUIC probes), and its status and metrics
+//! are the agent's. Each other member runs [`Agent::run_member`]: it waits until the first
+//! connection is up, connects over the same transport with the group's id and its index,
+//! serves the tunnels the gateway opens on it, and reconnects with back-off on its own. When
+//! the first connection goes, the others keep serving (the gateway still counts the agent as
+//! connected); when the gateway replaces the group (another process with the same id), they
+//! wait for the first connection to come back.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::task::Poll;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::connect::{self, Live};
+use super::{Agent, AgentStatus, ConnectFailure, End, serve};
+use crate::backoff::system_random;
+use crate::metrics::{AGENT_CONNECTIONS, AGENT_CONNECTS, AGENT_DISCONNECTS};
+use crate::transport::TransportKind;
+use crate::wire::{GROUP_ID_LEN, GroupId, GroupMember, MAX_GROUP_MEMBERS, RejectReason};
+
+/// What the members of one agent's group share.
+pub(crate) struct Group {
+    /// Drawn once per [`Agent`]: the same for every member and every reconnect.
+    id: GroupId,
+    /// The first connection's transport while it is up. Also sent (unchanged) by
+    /// [`Agent::update`], so that waiting members look at the settings again.
+    first: watch::Sender<Option<TransportKind>>,
+    /// The gateway answered a version 2 auth message with `unsupported_version`: it does not
+    /// know groups, so the agent holds one connection (version 1) from then on.
+    legacy: AtomicBool,
+    /// Live connections of the group.
+    live: AtomicU8,
+}
+
+impl Group {
+    pub(crate) fn new() -> Self {
+        let mut id = [0u8; GROUP_ID_LEN];
+        id[..8].copy_from_slice(&system_random().to_le_bytes());
+        id[8..].copy_from_slice(&system_random().to_le_bytes());
+        Self {
+            id: GroupId(id),
+            first: watch::Sender::new(None),
+            legacy: AtomicBool::new(false),
+            live: AtomicU8::new(0),
+        }
+    }
+
+    /// How the first connection authenticates: as member 0, or without a group when the
+    /// agent holds one connection (or the gateway does not know groups).
+    pub(crate) fn first_member(&self, connections: u8) -> Option<GroupMember> {
+        (connections > 1 && !self.legacy.load(Ordering::Relaxed)).then_some(GroupMember {
+            group: self.id,
+            index: 0,
+        })
+    }
+
+    /// The gateway does not know groups: one connection from now on.
+    pub(crate) fn set_legacy(&self) {
+        self.legacy.store(true, Ordering::Relaxed);
+    }
+
+    /// The first connection is up over `kind` (or `None`: it ended).
+    pub(crate) fn set_first(&self, kind: Option<TransportKind>) {
+        self.first.send_replace(kind);
+    }
+
+    /// Wakes the members waiting for their turn (the settings changed).
+    pub(crate) fn poke(&self) {
+        self.first.send_modify(|_| {});
+    }
+
+    /// A connection of the group came up.
+    pub(crate) fn joined(&self, status: &watch::Sender<AgentStatus>) {
+        let n = self.live.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        publish(n, status);
+    }
+
+    /// A connection of the group ended.
+    pub(crate) fn left(&self, status: &watch::Sender<AgentStatus>) {
+        let n = self.live.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        publish(n, status);
+    }
+}
+
+fn publish(n: u8, status: &watch::Sender<AgentStatus>) {
+    metrics::gauge!(AGENT_CONNECTIONS).set(f64::from(n));
+    status.send_modify(|s| s.connections = n);
+}
+
+impl Agent {
+    /// Runs members 1 to 15 until `stop` fires (each idles until the settings ask for it).
+    pub(super) async fn run_members(
+        &self,
+        endpoint: Option<&quinn::Endpoint>,
+        stop: &CancellationToken,
+    ) {
+        let members: Vec<_> = (1..MAX_GROUP_MEMBERS)
+            .map(|index| Box::pin(self.run_member(endpoint, stop, index)))
+            .collect();
+        join_all(members).await;
+    }
+
+    /// One member above 0: waits for its turn, connects, serves, reconnects.
+    async fn run_member(
+        &self,
+        endpoint: Option<&quinn::Endpoint>,
+        stop: &CancellationToken,
+        index: u8,
+    ) {
+        let group = &self.group;
+        let mut first = group.first.subscribe();
+        let mut attempt: u32 = 0;
+        loop {
+            // Its turn: the first connection is up, the settings want this many, and the
+            // gateway knows groups.
+            let kind = loop {
+                let wanted = self.shared.load().config.connections.get();
+                let ready = match *first.borrow_and_update() {
+                    Some(kind) if index < wanted && !group.legacy.load(Ordering::Relaxed) => {
+                        Some(kind)
+                    }
+                    _ => None,
+                };
+                if let Some(kind) = ready {
+                    break kind;
+                }
+                tokio::select! {
+                    changed = first.changed() => if changed.is_err() { return },
+                    () = stop.cancelled() => return,
+                }
+            };
+            let generation = self.shared.load();
+            let member = Some(GroupMember {
+                group: group.id,
+                index,
+            });
+            let deadline = Instant::now() + generation.config.auth_timeout;
+            let result = tokio::select! {
+                r = async {
+                    match (kind, endpoint) {
+                        (TransportKind::Quic, Some(endpoint)) => connect::connect_quic(endpoint, &generation, deadline, member).await.map(Live::Quic),
+                        (TransportKind::Quic, None) => Err(ConnectFailure::Failed("no quic endpoint".to_owned())),
+                        (TransportKind::Tcp, _) => connect::connect_tcp(&generation, deadline, member).await.map(|c| Live::Tcp(Box::new(c))),
+                    }
+                } => r,
+                () = stop.cancelled() => return,
+            };
+            let agent = generation.config.agent_id.clone();
+            let backoff = generation.config.backoff;
+            let delay = match result {
+                Ok(live) => {
+                    metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "ok", "transport" => kind.label()).increment(1);
+                    tracing::debug!(%agent, member = index, transport = %kind, "group connection up");
+                    attempt = 0;
+                    drop(generation);
+                    group.joined(&self.status);
+                    let end = match live {
+                        Live::Quic(conn) => serve::serve(&self.shared, &conn, stop).await,
+                        Live::Tcp(conn) => serve::serve_tcp(&self.shared, *conn, stop).await,
+                    };
+                    group.left(&self.status);
+                    match end {
+                        End::Shutdown => return,
+                        End::Replaced => {
+                            metrics::counter!(AGENT_DISCONNECTS, "reason" => "replaced")
+                                .increment(1);
+                            backoff.delay_after_rejection(attempt, self.random())
+                        }
+                        End::Lost(e) => {
+                            metrics::counter!(AGENT_DISCONNECTS, "reason" => "lost").increment(1);
+                            tracing::debug!(%agent, member = index, error = %e, "group connection lost");
+                            backoff.delay(attempt, self.random())
+                        }
+                    }
+                }
+                Err(ConnectFailure::Rejected(reason)) => {
+                    metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "rejected", "transport" => kind.label()).increment(1);
+                    if reason == RejectReason::GroupFull {
+                        // The gateway's limit: wait for the next first connection (perhaps
+                        // to another gateway) or new settings.
+                        tracing::warn!(%agent, member = index, "the gateway allows fewer connections per agent (max_connections_per_agent): this one waits for the next connection or new settings");
+                        tokio::select! {
+                            changed = first.changed() => if changed.is_err() { return },
+                            () = stop.cancelled() => return,
+                        }
+                        continue;
+                    }
+                    tracing::debug!(%agent, member = index, ?reason, "group connection refused");
+                    backoff.delay_after_rejection(attempt, self.random())
+                }
+                Err(ConnectFailure::Failed(e)) => {
+                    metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "failed", "transport" => kind.label()).increment(1);
+                    tracing::debug!(%agent, member = index, error = %e, "group connection failed");
+                    backoff.delay(attempt, self.random())
+                }
+            };
+            attempt = attempt.saturating_add(1);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Polls every future until all are done (a few, so polling all on each wake is fine).
+async fn join_all<F: Future<Output = ()>>(mut futures: Vec<Pin<Box<F>>>) {
+    std::future::poll_fn(|cx| {
+        futures.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if futures.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+}
