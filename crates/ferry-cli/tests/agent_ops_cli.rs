@@ -222,9 +222,10 @@ fn a_new_token_file_is_used_at_the_next_connect_without_dropping_the_live_one() 
     let gw = gateway(&s.cert, &s.key, &s.tokens, "127.0.0.1:0");
     let a = http_server("a");
     let config = s.dir.join("agent.toml");
+    // One connection: the disconnects below are counted per connection.
     std::fs::write(
         &config,
-        agent_toml(gw.agents, &s.cert, &s.agent_token, &[a.to_string()]),
+        agent_toml(gw.agents, &s.cert, &s.agent_token, &[a.to_string()]) + "connections = 1\n",
     )
     .unwrap();
     let (agent, admin) = agent(&config, &[]);

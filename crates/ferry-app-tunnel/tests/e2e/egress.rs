@@ -108,10 +108,14 @@ async fn https_proxy_from_the_environment_and_no_proxy_bypassing_it() {
     let proxy = format!("http://{}", tp.addr);
 
     let mut agent = start_agent_env(&config, &[("HTTPS_PROXY", proxy.clone())]).await;
-    let status = agent.wait_for(|s| s.connected).await;
+    // Every connection of the agent's group (4 by default) goes through the proxy.
+    let status = agent.wait_for(|s| s.connected && s.connections == 4).await;
     assert_eq!(status.transport, Some(TransportKind::Tcp));
-    let seen = tinyproxy_saw(&tp, &gw.agents.to_string());
-    assert_eq!(count_connections(&seen), 1, "{seen:?}");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.extend(tinyproxy_saw(&tp, &gw.agents.to_string()));
+    }
+    assert_eq!(count_connections(&seen), 4, "{seen:?}");
     curl_fetches(&gw, 64 << 10, 34).await;
     agent.stop().await;
 

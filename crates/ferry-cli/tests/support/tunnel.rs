@@ -182,7 +182,8 @@ pub(crate) fn gateway_toml(
 
 /// An agent process connected to `gateway` as `id`, with the token in `token_file` (the
 /// current flag spellings; tunnel_cli.rs and cluster_cli.rs keep the old ones, `--ca`, `--id`,
-/// `--tokens`, `--agent`, which stay accepted).
+/// `--tokens`, `--agent`, which stay accepted). It holds one connection (`--connections 1`):
+/// the tests that use it count authentications and revocations, one per connection.
 pub(crate) fn agent(gateway: SocketAddr, ca: &Path, id: &str, token_file: &Path) -> Program {
     let agent = Program::spawn(
         AGENT,
@@ -199,6 +200,8 @@ pub(crate) fn agent(gateway: SocketAddr, ca: &Path, id: &str, token_file: &Path)
             token_file.to_str().unwrap(),
             "--allow",
             "127.0.0.1",
+            "--connections",
+            "1",
         ],
     );
     agent.wait_for("connected to the gateway");

@@ -274,7 +274,10 @@ async fn an_old_gateway_gets_one_version_1_connection() {
         s = agent.wait_for(|s| s.connected) => s,
     };
     assert_eq!(status.connections, 1);
-    assert_eq!(status.rejections, 0, "not counted as a rejection: {status:?}");
+    assert_eq!(
+        status.rejections, 0,
+        "not counted as a rejection: {status:?}"
+    );
     drop(conn);
     agent.stop().await;
 }
