@@ -3,24 +3,23 @@
 //!
 //! The first connection (member 0) is the one [`Agent::run`](super::Agent::run) has always
 //! held: it chooses the transport (auto fallback, QUIC probes), and its status and metrics
-//! are the agent's. Each other member runs [`Agent::run_member`]: it waits until the first
+//! are the agent's. Each other member runs in its own task (`run_member`): it waits until the first
 //! connection is up, connects over the same transport with the group's id and its index,
 //! serves the tunnels the gateway opens on it, and reconnects with back-off on its own. When
 //! the first connection goes, the others keep serving (the gateway still counts the agent as
 //! connected); when the gateway replaces the group (another process with the same id), they
 //! wait for the first connection to come back.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::task::Poll;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::connect::{self, Live};
-use super::{Agent, AgentStatus, ConnectFailure, End, serve};
+use super::{Agent, AgentStatus, ConnectFailure, End, Random, Shared, serve};
 use crate::backoff::system_random;
 use crate::metrics::{AGENT_CONNECTIONS, AGENT_CONNECTS, AGENT_DISCONNECTS};
 use crate::transport::TransportKind;
@@ -96,130 +95,136 @@ fn publish(n: u8, status: &watch::Sender<AgentStatus>) {
 }
 
 impl Agent {
-    /// Runs members 1 to 15 until `stop` fires (each idles until the settings ask for it).
+    /// Runs members 1 to 15, each in its own task (so that each connection is driven on its
+    /// own core), until `stop` fires; each idles until the settings ask for it.
     pub(super) async fn run_members(
         &self,
         endpoint: Option<&quinn::Endpoint>,
         stop: &CancellationToken,
     ) {
-        let members: Vec<_> = (1..MAX_GROUP_MEMBERS)
-            .map(|index| Box::pin(self.run_member(endpoint, stop, index)))
-            .collect();
-        join_all(members).await;
-    }
-
-    /// One member above 0: waits for its turn, connects, serves, reconnects.
-    async fn run_member(
-        &self,
-        endpoint: Option<&quinn::Endpoint>,
-        stop: &CancellationToken,
-        index: u8,
-    ) {
-        let group = &self.group;
-        let mut first = group.first.subscribe();
-        let mut attempt: u32 = 0;
-        loop {
-            // Its turn: the first connection is up, the settings want this many, and the
-            // gateway knows groups.
-            let kind = loop {
-                let wanted = self.shared.load().config.connections.get();
-                let ready = match *first.borrow_and_update() {
-                    Some(kind) if index < wanted && !group.legacy.load(Ordering::Relaxed) => {
-                        Some(kind)
-                    }
-                    _ => None,
-                };
-                if let Some(kind) = ready {
-                    break kind;
-                }
-                tokio::select! {
-                    changed = first.changed() => if changed.is_err() { return },
-                    () = stop.cancelled() => return,
-                }
-            };
-            let generation = self.shared.load();
-            let member = Some(GroupMember {
-                group: group.id,
-                index,
-            });
-            let deadline = Instant::now() + generation.config.auth_timeout;
-            let result = tokio::select! {
-                r = async {
-                    match (kind, endpoint) {
-                        (TransportKind::Quic, Some(endpoint)) => connect::connect_quic(endpoint, &generation, deadline, member).await.map(Live::Quic),
-                        (TransportKind::Quic, None) => Err(ConnectFailure::Failed("no quic endpoint".to_owned())),
-                        (TransportKind::Tcp, _) => connect::connect_tcp(&generation, deadline, member).await.map(|c| Live::Tcp(Box::new(c))),
-                    }
-                } => r,
-                () = stop.cancelled() => return,
-            };
-            let agent = generation.config.agent_id.clone();
-            let backoff = generation.config.backoff;
-            let delay = match result {
-                Ok(live) => {
-                    metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "ok", "transport" => kind.label()).increment(1);
-                    tracing::debug!(%agent, member = index, transport = %kind, "group connection up");
-                    attempt = 0;
-                    drop(generation);
-                    group.joined(&self.status);
-                    let end = match live {
-                        Live::Quic(conn) => serve::serve(&self.shared, &conn, stop).await,
-                        Live::Tcp(conn) => serve::serve_tcp(&self.shared, *conn, stop).await,
-                    };
-                    group.left(&self.status);
-                    match end {
-                        End::Shutdown => return,
-                        End::Replaced => {
-                            metrics::counter!(AGENT_DISCONNECTS, "reason" => "replaced")
-                                .increment(1);
-                            backoff.delay_after_rejection(attempt, self.random())
-                        }
-                        End::Lost(e) => {
-                            metrics::counter!(AGENT_DISCONNECTS, "reason" => "lost").increment(1);
-                            tracing::debug!(%agent, member = index, error = %e, "group connection lost");
-                            backoff.delay(attempt, self.random())
-                        }
-                    }
-                }
-                Err(ConnectFailure::Rejected(reason)) => {
-                    metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "rejected", "transport" => kind.label()).increment(1);
-                    if reason == RejectReason::GroupFull {
-                        // The gateway's limit: wait for the next first connection (perhaps
-                        // to another gateway) or new settings.
-                        tracing::warn!(%agent, member = index, "the gateway allows fewer connections per agent (max_connections_per_agent): this one waits for the next connection or new settings");
-                        tokio::select! {
-                            changed = first.changed() => if changed.is_err() { return },
-                            () = stop.cancelled() => return,
-                        }
-                        continue;
-                    }
-                    tracing::debug!(%agent, member = index, ?reason, "group connection refused");
-                    backoff.delay_after_rejection(attempt, self.random())
-                }
-                Err(ConnectFailure::Failed(e)) => {
-                    metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "failed", "transport" => kind.label()).increment(1);
-                    tracing::debug!(%agent, member = index, error = %e, "group connection failed");
-                    backoff.delay(attempt, self.random())
-                }
-            };
-            attempt = attempt.saturating_add(1);
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = stop.cancelled() => return,
-            }
+        let context = Arc::new(MemberContext {
+            shared: Arc::clone(&self.shared),
+            status: Arc::clone(&self.status),
+            random: Arc::clone(&self.random),
+            group: Arc::clone(&self.group),
+            endpoint: endpoint.cloned(),
+            stop: stop.clone(),
+        });
+        let mut members = JoinSet::new();
+        for index in 1..MAX_GROUP_MEMBERS {
+            members.spawn(run_member(Arc::clone(&context), index));
         }
+        while members.join_next().await.is_some() {}
     }
 }
 
-/// Polls every future until all are done (a few, so polling all on each wake is fine).
-async fn join_all<F: Future<Output = ()>>(mut futures: Vec<Pin<Box<F>>>) {
-    std::future::poll_fn(|cx| {
-        futures.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if futures.is_empty() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+/// What a member's task needs of its [`Agent`].
+struct MemberContext {
+    shared: Arc<Shared>,
+    status: Arc<watch::Sender<AgentStatus>>,
+    random: Arc<Mutex<Random>>,
+    group: Arc<Group>,
+    endpoint: Option<quinn::Endpoint>,
+    stop: CancellationToken,
+}
+
+/// One member above 0: waits for its turn, connects, serves, reconnects.
+async fn run_member(context: Arc<MemberContext>, index: u8) {
+    let MemberContext {
+        shared,
+        status,
+        random,
+        group,
+        endpoint,
+        stop,
+    } = &*context;
+    let mut first = group.first.subscribe();
+    let mut attempt: u32 = 0;
+    loop {
+        // Its turn: the first connection is up, the settings want this many, and the
+        // gateway knows groups.
+        let kind = loop {
+            let wanted = shared.load().config.connections.get();
+            let ready = match *first.borrow_and_update() {
+                Some(kind) if index < wanted && !group.legacy.load(Ordering::Relaxed) => Some(kind),
+                _ => None,
+            };
+            if let Some(kind) = ready {
+                break kind;
+            }
+            tokio::select! {
+                changed = first.changed() => if changed.is_err() { return },
+                () = stop.cancelled() => return,
+            }
+        };
+        let generation = shared.load();
+        let member = Some(GroupMember {
+            group: group.id,
+            index,
+        });
+        let deadline = Instant::now() + generation.config.auth_timeout;
+        let result = tokio::select! {
+            r = async {
+                match (kind, endpoint) {
+                    (TransportKind::Quic, Some(endpoint)) => connect::connect_quic(endpoint, &generation, deadline, member).await.map(Live::Quic),
+                    (TransportKind::Quic, None) => Err(ConnectFailure::Failed("no quic endpoint".to_owned())),
+                    (TransportKind::Tcp, _) => connect::connect_tcp(&generation, deadline, member).await.map(|c| Live::Tcp(Box::new(c))),
+                }
+            } => r,
+            () = stop.cancelled() => return,
+        };
+        let agent = generation.config.agent_id.clone();
+        let backoff = generation.config.backoff;
+        let delay = match result {
+            Ok(live) => {
+                metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "ok", "transport" => kind.label()).increment(1);
+                tracing::debug!(%agent, member = index, transport = %kind, "group connection up");
+                attempt = 0;
+                drop(generation);
+                group.joined(status);
+                let end = match live {
+                    Live::Quic(conn) => serve::serve(shared, &conn, stop).await,
+                    Live::Tcp(conn) => serve::serve_tcp(shared, *conn, stop).await,
+                };
+                group.left(status);
+                match end {
+                    End::Shutdown => return,
+                    End::Replaced => {
+                        metrics::counter!(AGENT_DISCONNECTS, "reason" => "replaced").increment(1);
+                        backoff.delay_after_rejection(attempt, super::random(random))
+                    }
+                    End::Lost(e) => {
+                        metrics::counter!(AGENT_DISCONNECTS, "reason" => "lost").increment(1);
+                        tracing::debug!(%agent, member = index, error = %e, "group connection lost");
+                        backoff.delay(attempt, super::random(random))
+                    }
+                }
+            }
+            Err(ConnectFailure::Rejected(reason)) => {
+                metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "rejected", "transport" => kind.label()).increment(1);
+                if reason == RejectReason::GroupFull {
+                    // The gateway's limit: wait for the next first connection (perhaps to
+                    // another gateway) or new settings.
+                    tracing::warn!(%agent, member = index, "the gateway allows fewer connections per agent (max_connections_per_agent): this one waits for the next connection or new settings");
+                    tokio::select! {
+                        changed = first.changed() => if changed.is_err() { return },
+                        () = stop.cancelled() => return,
+                    }
+                    continue;
+                }
+                tracing::debug!(%agent, member = index, ?reason, "group connection refused");
+                backoff.delay_after_rejection(attempt, super::random(random))
+            }
+            Err(ConnectFailure::Failed(e)) => {
+                metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "failed", "transport" => kind.label()).increment(1);
+                tracing::debug!(%agent, member = index, error = %e, "group connection failed");
+                backoff.delay(attempt, super::random(random))
+            }
+        };
+        attempt = attempt.saturating_add(1);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.cancelled() => return,
         }
-    })
-    .await;
+    }
 }

@@ -48,9 +48,9 @@ type Random = Box<dyn FnMut() -> u64 + Send>;
 /// tunnels keep the settings they started with.
 pub struct Agent {
     shared: Arc<Shared>,
-    status: watch::Sender<AgentStatus>,
-    random: Mutex<Random>,
-    group: group::Group,
+    status: Arc<watch::Sender<AgentStatus>>,
+    random: Arc<Mutex<Random>>,
+    group: Arc<group::Group>,
 }
 
 impl fmt::Debug for Agent {
@@ -97,9 +97,9 @@ impl Agent {
         let current = ArcSwap::from_pointee(Generation::build(config)?);
         Ok(Self {
             shared: Arc::new(Shared { current }),
-            status: watch::Sender::new(AgentStatus::default()),
-            random: Mutex::new(Box::new(system_random)),
-            group: group::Group::new(),
+            status: Arc::new(watch::Sender::new(AgentStatus::default())),
+            random: Arc::new(Mutex::new(Box::new(system_random))),
+            group: Arc::new(group::Group::new()),
         })
     }
 
@@ -197,7 +197,7 @@ impl Agent {
     }
 
     fn random(&self) -> u64 {
-        (self.random.lock().unwrap_or_else(PoisonError::into_inner))()
+        random(&self.random)
     }
 
     /// The group's first connection and the other members, until `stop` fires.
@@ -388,6 +388,11 @@ impl Agent {
             }
         }
     }
+}
+
+/// A draw from the agent's random source (back-off jitter).
+fn random(source: &Mutex<Random>) -> u64 {
+    (source.lock().unwrap_or_else(PoisonError::into_inner))()
 }
 
 /// `ferry_agent_transport{transport}`: 1 for the transport in use, 0 for the other.
