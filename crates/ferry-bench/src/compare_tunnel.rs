@@ -830,7 +830,6 @@ fn print_udp(names: &[&str], figs: &[&Figures]) {
         let targets = [
             (3, " (target <= 1 vs rathole-noise)"),
             (0, ""),
-            (1, ""),
             (6, ""),
             (8, ""),
         ];
