@@ -47,6 +47,7 @@ mod soak_tcp;
 mod soak_udp;
 mod tls_load;
 mod tls_table;
+mod udp_load;
 
 use std::io;
 use std::net::SocketAddr;
@@ -191,6 +192,21 @@ enum Cmd {
         /// service (`[[service]]`, no CONNECT), what rathole's visitors do (needs --gateway).
         #[arg(long, requires = "gateway")]
         service: bool,
+        /// Also measure UDP services: the bench's UDP echo upstream directly, through a rathole
+        /// `type = "udp"` service (each rathole path) and through a gateway UDP port service
+        /// (`protocol = "udp"`, on `ferry-service` paths, added when --gateway is given):
+        /// 1,200-byte and 64-byte datagrams echoed, loss, and the tunnel's CPU per GB echoed.
+        #[arg(long)]
+        udp_service: bool,
+        /// Measure only the UDP services (no TCP workloads, no CONNECT or quic-bare paths).
+        #[arg(long, requires = "udp_service")]
+        udp_only: bool,
+        /// Client sockets (flows) of the UDP runs.
+        #[arg(long, default_value_t = 4)]
+        udp_sockets: usize,
+        /// Datagrams each UDP client socket keeps outstanding.
+        #[arg(long, default_value_t = 16)]
+        udp_window: usize,
         /// Measure the agent on these transports (`quic`, `tcp`; repeatable): one `ferry/T`
         /// (and `ferry-service/T`) path each. Default: the agent's default (`auto`).
         #[arg(long = "transport", value_name = "TRANSPORT")]
@@ -343,6 +359,10 @@ fn main() -> io::Result<()> {
                 rathole_noise,
                 quic_bare,
                 service,
+                udp_service,
+                udp_only,
+                udp_sockets,
+                udp_window,
                 transports,
                 bytes,
                 seconds,
@@ -355,6 +375,10 @@ fn main() -> io::Result<()> {
                     rathole_noise,
                     quic_bare,
                     service,
+                    udp_service,
+                    udp_only,
+                    udp_sockets: udp_sockets.max(1),
+                    udp_window: udp_window.max(1),
                     transports,
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
