@@ -208,7 +208,7 @@ pub mod udp;
 mod verifier;
 pub mod wire;
 
-pub use agent::{Agent, AgentConfig, AgentStatus};
+pub use agent::{Agent, AgentConfig, AgentStatus, DEFAULT_TCP_CONNECTIONS};
 pub use agent_id::{AgentId, AgentIdError, MAX_AGENT_ID_LEN};
 pub use backoff::Backoff;
 pub use dialer::{DialFuture, DirectDialer, SharedTcpDialer, TcpDialer};

@@ -162,7 +162,7 @@ pub struct ClientCertFiles {
 /// no_proxy = "localhost,.internal"  # gateways reached directly; default: NO_PROXY
 /// metrics = "127.0.0.1:9091"        # admin endpoint (/metrics, /healthz); default: none
 /// post_quantum = true               # X25519MLKEM768 key exchange first; false: classical only
-/// connections = 4                   # connections to the gateway (1-16); tunnels are spread over them
+/// connections = 4                   # connections to the gateway (1-16); default 4 on TCP, 1 on QUIC
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -240,15 +240,10 @@ pub struct AgentConfig {
     pub key_exchange: ferry_tls::KeyExchange,
     /// Connections held to the gateway as one connection group (`connections`, 1 to 16):
     /// the gateway spreads tunnels over them, so bulk through the agent uses more than one
-    /// core at both ends. Default [`DEFAULT_CONNECTIONS`] (4).
-    pub connections: NonZeroU8,
+    /// core at both ends. Default none: by transport, 4 on TCP
+    /// ([`ferry_tunnel::DEFAULT_TCP_CONNECTIONS`]) and 1 on QUIC.
+    pub connections: Option<NonZeroU8>,
 }
-
-/// Default `connections`: 4 (as cloudflared's `--ha-connections`).
-pub const DEFAULT_CONNECTIONS: NonZeroU8 = match NonZeroU8::new(4) {
-    Some(n) => n,
-    None => NonZeroU8::MIN,
-};
 
 fn host_port(text: &str) -> Option<(String, u16)> {
     let (host, port) = text.rsplit_once(':')?;
@@ -442,7 +437,7 @@ impl AgentConfig {
             })
             .transpose()?;
         let connections = match f.connections {
-            None => DEFAULT_CONNECTIONS,
+            None => None,
             Some(n) => NonZeroU8::new(n)
                 .filter(|n| n.get() <= ferry_tunnel::wire::MAX_GROUP_MEMBERS)
                 .ok_or_else(|| {
@@ -450,7 +445,8 @@ impl AgentConfig {
                         "connections",
                         format!("{n}: must be 1-{}", ferry_tunnel::wire::MAX_GROUP_MEMBERS),
                     )
-                })?,
+                })
+                .map(Some)?,
         };
         let metrics = f
             .metrics

@@ -28,10 +28,15 @@ impl AgentConfig {
                 format_duration(self.quic_retry),
             ),
         });
-        out.push_str(&format!(
-            "connections: {} (tunnels spread over them; a gateway without connection groups gets 1)\n",
-            self.connections
-        ));
+        out.push_str(&match self.connections {
+            Some(n) => format!(
+                "connections: {n} (tunnels spread over them; a gateway without connection groups gets 1)\n"
+            ),
+            None => format!(
+                "connections: not set: {} on the TCP transport, 1 on QUIC (tunnels spread over them)\n",
+                ferry_tunnel::DEFAULT_TCP_CONNECTIONS
+            ),
+        });
         out.push_str(&format!("agent_id: {}\n", self.agent_id));
         out.push_str(&match &self.credential {
             AgentCredential::File(path) => format!("credential: token_file {}\n", path.display()),

@@ -69,6 +69,6 @@ pub struct AgentFlags {
     pub proxy: Option<String>,
     /// `--no-proxy LIST` (`no_proxy`). Default: from the environment (`NO_PROXY`).
     pub no_proxy: Option<String>,
-    /// `--connections N` (`connections`). Default 4.
+    /// `--connections N` (`connections`). Default: 4 on the TCP transport, 1 on QUIC.
     pub connections: Option<u8>,
 }

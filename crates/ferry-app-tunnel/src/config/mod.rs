@@ -33,8 +33,8 @@ use serde::Deserialize;
 
 pub use self::agent::{
     AgentConfig, AgentCredential, ClientCertFiles, DEFAULT_AGENT_CONNECT_TIMEOUT,
-    DEFAULT_CONNECTIONS, DEFAULT_FALLBACK_AFTER, DEFAULT_QUIC_RETRY, DEFAULT_RECONNECT_MAX,
-    DEFAULT_RECONNECT_MIN, DEFAULT_UDP_IDLE_TIMEOUT,
+    DEFAULT_FALLBACK_AFTER, DEFAULT_QUIC_RETRY, DEFAULT_RECONNECT_MAX, DEFAULT_RECONNECT_MIN,
+    DEFAULT_UDP_IDLE_TIMEOUT,
 };
 pub use self::client_certs::{AgentAuthMode, ClientCertSettings};
 pub use self::cluster::{ClusterConfig, DEFAULT_REGISTRY_TIMEOUT, RegistrySpec};

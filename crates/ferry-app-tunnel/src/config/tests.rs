@@ -677,7 +677,7 @@ fn agent_proxy_keys_parse_and_errors_never_show_the_password() {
 }
 
 #[test]
-fn agent_connections_default_to_4_and_must_be_1_to_16() {
+fn agent_connections_default_by_transport_and_must_be_1_to_16() {
     let base = r#"
 gateway = "gw.example.com:4433"
 ca = "ca.pem"
@@ -686,9 +686,9 @@ token_env = "T"
 allow = ["127.0.0.1:80"]
 "#;
     let c = AgentConfig::from_toml(base).unwrap();
-    assert_eq!(c.connections.get(), 4);
+    assert_eq!(c.connections, None);
     let c = AgentConfig::from_toml(&format!("{base}connections = 16\n")).unwrap();
-    assert_eq!(c.connections.get(), 16);
+    assert_eq!(c.connections.unwrap().get(), 16);
     for bad in ["0", "17", "255"] {
         let e = AgentConfig::from_toml(&format!("{base}connections = {bad}\n")).unwrap_err();
         assert!(e.to_string().contains("connections"), "{e}");
@@ -704,7 +704,11 @@ allow = ["127.0.0.1:80"]
         ..AgentFlags::default()
     };
     assert_eq!(
-        AgentConfig::from_flags(&flags).unwrap().connections.get(),
+        AgentConfig::from_flags(&flags)
+            .unwrap()
+            .connections
+            .unwrap()
+            .get(),
         2
     );
 }

@@ -114,7 +114,8 @@ pub struct Args {
     #[arg(long, value_name = "LIST", conflicts_with = "config")]
     pub no_proxy: Option<String>,
     /// Connections held to the gateway (1-16), as one group: the gateway spreads tunnels
-    /// over them so bulk through the agent uses more than one core. Default: 4.
+    /// over them so bulk through the agent uses more than one core. Default: 4 on the TCP
+    /// transport, 1 on QUIC.
     #[arg(long, value_name = "N", conflicts_with = "config")]
     pub connections: Option<u8>,
     /// TOML config file (covers everything the flags do, and more: timeouts, back-off).

@@ -99,13 +99,15 @@ pub struct AgentConfig {
     /// spreads tunnels over them (each new tunnel to the connection with the fewest open
     /// ones), so bulk through one agent uses more than one core at both ends. The first
     /// connection chooses the transport; the others use the same one and start once it is
-    /// up. `1` sends the version 1 auth message (one connection, as before connection
-    /// groups); above 1, a gateway that does not know groups (it answers
+    /// up. `Some(1)` sends the version 1 auth message (one connection, as before connection
+    /// groups); otherwise a gateway that does not know groups (it answers
     /// `unsupported_version`) gets one connection, and a gateway's
     /// `max_connections_per_agent` (default 8) caps the group. At most
-    /// [`MAX_GROUP_MEMBERS`](crate::wire::MAX_GROUP_MEMBERS) (16). Default: 4 (as cloudflared's
-    /// `--ha-connections`).
-    pub connections: NonZeroU8,
+    /// [`MAX_GROUP_MEMBERS`](crate::wire::MAX_GROUP_MEMBERS) (16). Default: `None`, by
+    /// transport: [`DEFAULT_TCP_CONNECTIONS`] (4) on TCP, 1 on QUIC (the gateway's QUIC
+    /// endpoint receives every connection's packets on one task, so more QUIC connections
+    /// cost CPU without adding throughput: `docs/benchmarks.md`).
+    pub connections: Option<NonZeroU8>,
     /// Key-exchange groups the agent offers the gateway. Default:
     /// [`KeyExchange::PostQuantum`] (`X25519MLKEM768` preferred, then `X25519`, `secp256r1`,
     /// `secp384r1`).
@@ -142,7 +144,25 @@ impl fmt::Debug for AgentConfig {
     }
 }
 
+/// Connections an agent holds on the TCP transport when [`AgentConfig::connections`] is not
+/// set: 4 (as cloudflared's `--ha-connections`).
+pub const DEFAULT_TCP_CONNECTIONS: u8 = 4;
+
 impl AgentConfig {
+    /// The connections to hold when the group's first connection uses `transport`:
+    /// [`AgentConfig::connections`], else 4 on TCP and 1 on QUIC; at most 16.
+    #[must_use]
+    pub fn connections_on(&self, transport: TransportKind) -> u8 {
+        let n = self.connections.map_or(
+            match transport {
+                TransportKind::Tcp => DEFAULT_TCP_CONNECTIONS,
+                TransportKind::Quic => 1,
+            },
+            NonZeroU8::get,
+        );
+        n.min(crate::wire::MAX_GROUP_MEMBERS)
+    }
+
     /// Settings with every default.
     #[must_use]
     pub fn new(
@@ -180,7 +200,7 @@ impl AgentConfig {
             drain_timeout: Duration::from_secs(30),
             udp_idle_timeout: Duration::from_secs(60),
             key_exchange: KeyExchange::PostQuantum,
-            connections: NonZeroU8::new(4).unwrap_or(NonZeroU8::MIN),
+            connections: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! connected); when the gateway replaces the group (another process with the same id), they
 //! wait for the first connection to come back.
 
+use std::num::NonZeroU8;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -54,8 +55,9 @@ impl Group {
 
     /// How the first connection authenticates: as member 0, or without a group when the
     /// agent holds one connection (or the gateway does not know groups).
-    pub(crate) fn first_member(&self, connections: u8) -> Option<GroupMember> {
-        (connections > 1 && !self.legacy.load(Ordering::Relaxed)).then_some(GroupMember {
+    pub(crate) fn first_member(&self, connections: Option<NonZeroU8>) -> Option<GroupMember> {
+        let one = connections.is_some_and(|n| n.get() == 1);
+        (!one && !self.legacy.load(Ordering::Relaxed)).then_some(GroupMember {
             group: self.id,
             index: 0,
         })
@@ -144,9 +146,14 @@ async fn run_member(context: Arc<MemberContext>, index: u8) {
         // Its turn: the first connection is up, the settings want this many, and the
         // gateway knows groups.
         let kind = loop {
-            let wanted = shared.load().config.connections.get();
+            let config = Arc::clone(&shared.load().config);
             let ready = match *first.borrow_and_update() {
-                Some(kind) if index < wanted && !group.legacy.load(Ordering::Relaxed) => Some(kind),
+                Some(kind)
+                    if index < config.connections_on(kind)
+                        && !group.legacy.load(Ordering::Relaxed) =>
+                {
+                    Some(kind)
+                }
                 _ => None,
             };
             if let Some(kind) = ready {

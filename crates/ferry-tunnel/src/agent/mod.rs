@@ -9,7 +9,7 @@ mod serve;
 mod settings;
 mod udp;
 
-pub use config::{AgentConfig, AgentStatus};
+pub use config::{AgentConfig, AgentStatus, DEFAULT_TCP_CONNECTIONS};
 
 use std::fmt;
 use std::future::Future;
@@ -225,7 +225,7 @@ impl Agent {
             } else {
                 "initial"
             };
-            let member = self.group.first_member(generation.config.connections.get());
+            let member = self.group.first_member(generation.config.connections);
             let result = tokio::select! {
                 r = connect::connect(endpoint, &generation, &mut choice, member) => r,
                 () = stop.cancelled() => break,

@@ -29,13 +29,15 @@ async fn until(gateway: &Gateway, what: &str, f: impl Fn(&Gateway) -> bool) {
 }
 
 both_transports! {
-/// Four connections (the default) register as one agent; eight tunnels opened at once go two
-/// to each connection, and every one carries its bytes exactly.
+/// Four connections register as one agent; eight tunnels opened at once go two to each
+/// connection, and every one carries its bytes exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_connections_are_one_agent_and_tunnels_spread_over_them() {
     let pki = Pki::new();
     let gw = start_gateway(&pki, fast_gateway_config()).await;
-    let mut agent = start_agent(agent_config(&pki, gw.addr, "site-1", "token-site-1", "127.0.0.1"));
+    let mut config = agent_config(&pki, gw.addr, "site-1", "token-site-1", "127.0.0.1");
+    config.connections = std::num::NonZeroU8::new(4);
+    let mut agent = start_agent(config);
     let status = agent.wait_for(|s| s.connections == 4).await;
     assert!(status.connected);
     let site = id("site-1");
@@ -79,7 +81,7 @@ async fn one_connection_when_asked() {
     let pki = Pki::new();
     let gw = start_gateway(&pki, fast_gateway_config()).await;
     let mut config = agent_config(&pki, gw.addr, "site-1", "token-site-1", "127.0.0.1");
-    config.connections = std::num::NonZeroU8::MIN;
+    config.connections = Some(std::num::NonZeroU8::MIN);
     let mut agent = start_agent(config);
     let status = agent.wait_for(|s| s.connected).await;
     assert_eq!(status.connections, 1);
@@ -93,6 +95,31 @@ async fn one_connection_when_asked() {
     agent.stop().await;
     gw.stop().await;
 }
+}
+
+/// Unset, `connections` is 4 on the TCP transport and 1 on QUIC: the group's size follows
+/// the first connection's transport.
+#[tokio::test]
+async fn unset_connections_follow_the_transport() {
+    let pki = Pki::new();
+    let gw = start_gateway(&pki, fast_gateway_config()).await;
+    let site = id("site-1");
+    for (transport, want) in [(Transport::Tcp, 4), (Transport::Quic, 1)] {
+        let mut config = agent_config(&pki, gw.addr, "site-1", "token-site-1", "127.0.0.1");
+        config.transport = transport;
+        assert_eq!(config.connections, None);
+        let mut agent = start_agent(config);
+        agent
+            .wait_for(|s| s.connected && s.connections == want)
+            .await;
+        until(&gw.gateway, "the group at the gateway", |g| {
+            g.agent_connections(&site) == usize::from(want)
+        })
+        .await;
+        agent.stop().await;
+        until(&gw.gateway, "agent gone", |g| !g.is_connected(&site)).await;
+    }
+    gw.stop().await;
 }
 
 fn auth(member: Option<GroupMember>) -> Vec<u8> {

@@ -71,7 +71,7 @@ async fn agent_detects_a_gateway_that_stopped_answering() {
     let mut config = agent_config(&pki, addr, "site-1", "token-site-1", "127.0.0.1");
     config.transport = Transport::Tcp;
     // One connection: version 1 auth bytes, and one connection for this gateway to hold.
-    config.connections = std::num::NonZeroU8::MIN;
+    config.connections = Some(std::num::NonZeroU8::MIN);
     short_keep_alive(&mut config.quic);
     let mut agent = start_agent(config);
     let (tcp, _) = listener.accept().await.unwrap();
