@@ -204,6 +204,21 @@ enum Cmd {
         /// Rounds; each figure is the median.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Instead of timed figures, count each tunnel process's user-space instructions per
+        /// connection under `valgrind --tool=callgrind` (two runs of `--cg-conns` and 4x + 100
+        /// connections; the difference divided by the difference in connections).
+        #[arg(long)]
+        callgrind: bool,
+        /// `--callgrind`: connections in the smaller run (the larger has 4x + 100).
+        #[arg(long, default_value_t = 300)]
+        cg_conns: u64,
+        /// `--callgrind`: keep callgrind's output files under this directory (one directory
+        /// per path and amount, `public/` and `private/` in each), for `callgrind_annotate`.
+        #[arg(long, value_name = "DIR")]
+        cg_keep: Option<PathBuf>,
+        /// `--callgrind`: measure only the path of this name (repeatable; default: all).
+        #[arg(long, value_name = "NAME")]
+        cg_only: Vec<String>,
     },
     /// Keep a mixed, byte-verified load going through the four programs (scripts/soak.sh).
     Soak(Box<soak::SoakArgs>),
@@ -347,6 +362,10 @@ fn main() -> io::Result<()> {
                 bytes,
                 seconds,
                 rounds,
+                callgrind,
+                cg_conns,
+                cg_keep,
+                cg_only,
             } => {
                 compare_tunnel::compare_tunnel(compare_tunnel::Opts {
                     gateway,
@@ -359,6 +378,9 @@ fn main() -> io::Result<()> {
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     rounds,
+                    callgrind: callgrind.then_some(cg_conns),
+                    cg_keep,
+                    cg_only,
                 })
                 .await
             }
