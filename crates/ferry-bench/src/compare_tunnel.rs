@@ -16,6 +16,12 @@
 //! - `ferry/T`, `ferry-service/T` (with `--transport T`, repeatable, `quic` or `tcp`): the
 //!   same with `ferry-agent --transport T` (`tcp`: TLS 1.3 + HTTP/2 over TCP between them).
 //!
+//! - UDP services (with `--udp-service`): the bench's UDP echo upstream directly, through a
+//!   rathole `type = "udp"` service (on both rathole paths) and through a gateway UDP port
+//!   service (`protocol = "udp"`, on every `ferry-service` path); the datagram workload is
+//!   `udp_load`'s (a bounded window of outstanding datagrams on a few client sockets, figures
+//!   on what is echoed, loss reported). `--udp-only` measures only that.
+//!
 //! - `quic-bare` (with `--quic-bare`): the barest tunnel on quinn, this program's
 //!   `quic-relay-public` and `quic-relay-private` (see `quic_relay`): what QUIC itself costs
 //!   here, without any of the tunnel's features.
@@ -26,6 +32,9 @@
 //! side (gateway, rathole server) and the private side (agent, rathole client); and the UDP
 //! datagrams the host dropped for full socket receive buffers during the bulk runs (Ferry's
 //! tunnel is the only path on UDP: losses there make QUIC's congestion control back off).
+//! With `--udp-service`, per path: 1,200-byte and 64-byte datagrams echoed per second, MiB/s
+//! echoed and loss, and the tunnel's CPU per GB echoed (every echoed byte crossed the tunnel
+//! both ways) and per echoed datagram.
 //! Medians of `--rounds` rounds, the paths interleaved within each round. Every child process
 //! is killed when the command ends, on error and on SIGINT/SIGTERM too.
 //!
@@ -34,6 +43,7 @@
 //! `valgrind --tool=callgrind` for two amounts of connections (`--cg-conns` and 4x + 100, one
 //! after another, each with one 64-byte echo and a half-close) and dividing the difference in
 //! instructions by the difference in connections (as `compare --callgrind` does for proxies).
+//! UDP services are not measured in that mode.
 
 use std::io;
 use std::net::SocketAddr;
@@ -44,6 +54,7 @@ use std::time::Duration;
 use crate::compare_hop::{spawn, wait_listening};
 use crate::compare_tls::{CertKind, make_cert};
 use crate::load::Dest;
+use crate::udp_load::{self, UdpRun, free_udp_port};
 use crate::{
     Target, free_port, load, median, procstat, server, stop, wait_ready, wait_ready_within,
 };
@@ -56,6 +67,10 @@ pub(crate) struct Opts {
     pub(crate) rathole_noise: Option<PathBuf>,
     pub(crate) quic_bare: bool,
     pub(crate) service: bool,
+    pub(crate) udp_service: bool,
+    pub(crate) udp_only: bool,
+    pub(crate) udp_sockets: usize,
+    pub(crate) udp_window: usize,
     pub(crate) transports: Vec<String>,
     pub(crate) bytes: u64,
     pub(crate) seconds: Duration,
@@ -122,6 +137,8 @@ impl Run<'_> {
 struct TunnelPath {
     name: String,
     dest: Dest,
+    /// Where datagrams go (`--udp-service`): the echo upstream or the tunnel's UDP service.
+    udp: Option<SocketAddr>,
     procs: Vec<Target>,
 }
 
@@ -154,6 +171,37 @@ struct Figures {
     /// UDP datagrams dropped for a full receive buffer during the two bulk runs, host-wide
     /// (only Ferry's tunnel uses UDP; other processes on the host may add to it).
     udp_drops: Vec<f64>,
+    /// `--udp-service`, 1,200-byte datagrams: echoed per second, bytes echoed per second, loss
+    /// (%), tunnel CPU seconds per GB echoed.
+    udp_big: UdpFigures,
+    /// The same with 64-byte datagrams.
+    udp_small: UdpFigures,
+    /// UDP datagrams dropped for a full receive buffer during the UDP runs, host-wide.
+    udp_run_drops: Vec<f64>,
+}
+
+/// Per-round figures of one datagram size.
+#[derive(Default)]
+struct UdpFigures {
+    per_sec: Vec<f64>,
+    bytes_per_sec: Vec<f64>,
+    loss: Vec<f64>,
+    /// CPU seconds per GB echoed.
+    gb: Split,
+    /// CPU microseconds per echoed datagram.
+    us: Split,
+}
+
+impl UdpFigures {
+    fn push(&mut self, run: &UdpRun, before: &[Option<Duration>], after: &[Option<Duration>]) {
+        self.per_sec.push(run.datagrams_per_sec());
+        self.bytes_per_sec.push(run.bytes_per_sec());
+        self.loss.push(run.loss_percent());
+        if run.echoed > 0 {
+            self.gb.push(before, after, run.echoed_bytes as f64 / 1e9);
+            self.us.push(before, after, run.echoed as f64 / 1e6);
+        }
+    }
 }
 
 /// One CPU figure over the rounds: the tunnel's total and each process's share.
@@ -219,14 +267,63 @@ fn process(name: &str, addr: SocketAddr, child: Child) -> Target {
     }
 }
 
-/// A rathole server and client relaying to `upstream`; with `noise`, over the Noise transport
-/// with a key pair from `rathole --genkey`.
+/// Where a rathole pair listens and relays to.
+struct RatholeAddrs {
+    /// The server's control (and data channel) address.
+    control: SocketAddr,
+    /// The TCP service's public address, relayed to `upstream`.
+    service: SocketAddr,
+    upstream: SocketAddr,
+    /// A UDP service (`type = "udp"`): its public address and the UDP upstream.
+    udp: Option<(SocketAddr, SocketAddr)>,
+}
+
+/// The server's and the client's config: one TCP service `bench` (and with `a.udp` a UDP
+/// service `bench-udp`), the transport sections `server_tx` and `client_tx` (empty for plain
+/// TCP).
+fn rathole_configs(
+    a: &RatholeAddrs,
+    token: &str,
+    server_tx: &str,
+    client_tx: &str,
+) -> (String, String) {
+    let RatholeAddrs {
+        control,
+        service,
+        upstream,
+        ..
+    } = a;
+    let mut server = format!(
+        "[server]\nbind_addr = \"{control}\"\n{server_tx}\
+         [server.services.bench]\ntoken = \"{token}\"\nbind_addr = \"{service}\"\n"
+    );
+    let mut client = format!(
+        "[client]\nremote_addr = \"{control}\"\n{client_tx}\
+         [client.services.bench]\ntoken = \"{token}\"\nlocal_addr = \"{upstream}\"\n"
+    );
+    if let Some((bind, udp_upstream)) = a.udp {
+        server.push_str(&format!(
+            "[server.services.bench-udp]\ntype = \"udp\"\ntoken = \"{token}\"\n\
+             bind_addr = \"{bind}\"\n"
+        ));
+        client.push_str(&format!(
+            "[client.services.bench-udp]\ntype = \"udp\"\ntoken = \"{token}\"\n\
+             local_addr = \"{udp_upstream}\"\n"
+        ));
+    }
+    (server, client)
+}
+
+/// A rathole server and client relaying to `upstream` (and with `udp_upstream`, a UDP service
+/// relaying to it); with `noise`, over the Noise transport with a key pair from
+/// `rathole --genkey`.
 async fn rathole(
     name: &str,
     bin: &Path,
     noise: bool,
     dir: &Path,
     upstream: SocketAddr,
+    udp_upstream: Option<SocketAddr>,
     run: Run<'_>,
 ) -> io::Result<TunnelPath> {
     let (server_tx, client_tx) = if noise {
@@ -253,23 +350,22 @@ async fn rathole(
         (String::new(), String::new())
     };
     let (control, service) = (free_port().await?, free_port().await?);
+    let udp = match udp_upstream {
+        Some(u) => Some((free_udp_port().await?, u)),
+        None => None,
+    };
+    let addrs = RatholeAddrs {
+        control,
+        service,
+        upstream,
+        udp,
+    };
     let token = format!("bench-{}", std::process::id());
+    let (server_text, client_text) = rathole_configs(&addrs, &token, &server_tx, &client_tx);
     let server_cfg = dir.join(format!("{name}-server.toml"));
-    std::fs::write(
-        &server_cfg,
-        format!(
-            "[server]\nbind_addr = \"{control}\"\n{server_tx}\
-             [server.services.bench]\ntoken = \"{token}\"\nbind_addr = \"{service}\"\n"
-        ),
-    )?;
+    std::fs::write(&server_cfg, server_text)?;
     let client_cfg = dir.join(format!("{name}-client.toml"));
-    std::fs::write(
-        &client_cfg,
-        format!(
-            "[client]\nremote_addr = \"{control}\"\n{client_tx}\
-             [client.services.bench]\ntoken = \"{token}\"\nlocal_addr = \"{upstream}\"\n"
-        ),
-    )?;
+    std::fs::write(&client_cfg, client_text)?;
     let server = process(
         "server",
         control,
@@ -292,9 +388,13 @@ async fn rathole(
     let path = TunnelPath {
         name: name.to_owned(),
         dest: service.into(),
+        udp: udp.map(|(bind, _)| bind),
         procs: vec![server, client],
     };
     run.ready(path.dest.clone()).await?;
+    if let Some(u) = path.udp {
+        udp_load::wait_ready(u).await?;
+    }
     Ok(path)
 }
 
@@ -343,6 +443,7 @@ async fn quic_bare(dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> {
     let path = TunnelPath {
         name: "quic-bare".into(),
         dest: listen.into(),
+        udp: None,
         procs: vec![public, private],
     };
     wait_ready(path.dest.clone()).await?;
@@ -369,12 +470,68 @@ fn ferry_name(entry: Entry, transport: Option<&str>) -> String {
     }
 }
 
-/// `ferry-gateway` (limits off, the upstream allowed) and one `ferry-agent` for it.
+/// Where a gateway listens and what it relays to.
+struct GatewayAddrs {
+    listen: SocketAddr,
+    agent_listen: SocketAddr,
+    upstream: SocketAddr,
+    /// The TCP port service's address (`Entry::Service`).
+    service: Option<SocketAddr>,
+    /// A UDP port service: its address and the UDP upstream.
+    udp: Option<(SocketAddr, SocketAddr)>,
+}
+
+/// The gateway's config: limits off (the per-source and per-agent limits would cap the rate
+/// runs; the bench measures the tunnel, not its limiters), the upstreams allowed, and the port
+/// services of `a`.
+fn gateway_config(a: &GatewayAddrs, cert: &Path, key: &Path, tokens: &Path) -> String {
+    let GatewayAddrs {
+        listen,
+        agent_listen,
+        upstream,
+        ..
+    } = a;
+    let mut allow = format!("\"{upstream}\"");
+    let mut services = String::new();
+    if let Some(service) = a.service {
+        services.push_str(&format!(
+            "[[service]]\nname = \"bench\"\nbind = \"{service}\"\nagent = \"bench\"\n\
+             destination = \"{upstream}\"\nmax_connections_per_client = 1000000\n\
+             client_rate = \"off\"\n"
+        ));
+    }
+    if let Some((bind, udp_upstream)) = a.udp {
+        if udp_upstream != *upstream {
+            allow.push_str(&format!(", \"{udp_upstream}\""));
+        }
+        services.push_str(&format!(
+            "[[service]]\nname = \"bench-udp\"\nbind = \"{bind}\"\nprotocol = \"udp\"\n\
+             agent = \"bench\"\ndestination = \"{udp_upstream}\"\n\
+             max_connections_per_client = 1000000\nclient_rate = \"off\"\n"
+        ));
+    }
+    format!(
+        "listen = \"{listen}\"\nagent_listen = \"{agent_listen}\"\nallow = [{allow}]\n\
+         allow_special_addresses = true\n\
+         [tls]\ncert = {cert:?}\nkey = {key:?}\n[auth]\ntokens = {tokens:?}\n\
+         [limits]\nmax_tunnels = 1000000\nmax_tunnels_per_client = 1000000\n\
+         max_tunnels_per_agent = 1000000\nclient_rate = \"off\"\nagent_rate = \"off\"\n\
+         {services}",
+        cert = cert.display().to_string(),
+        key = key.display().to_string(),
+        tokens = tokens.display().to_string(),
+    )
+}
+
+/// `ferry-gateway` (limits off, the upstream allowed) and one `ferry-agent` for it; with
+/// `udp_upstream` (service entry only), a UDP port service relaying to it too.
+#[allow(clippy::too_many_arguments)]
 async fn ferry(
     gateway: &Path,
     agent: &Path,
     dir: &Path,
     upstream: SocketAddr,
+    udp_upstream: Option<SocketAddr>,
     entry: Entry,
     transport: Option<&str>,
     run: Run<'_>,
@@ -408,30 +565,23 @@ async fn ferry(
     std::fs::write(&agent_token_file, &agent_token)?;
     let (listen, agent_listen) = (free_port().await?, free_port().await?);
     let service = free_port().await?;
-    // The per-source and per-agent limits would cap the rate runs; the bench measures the
-    // tunnel, not its limiters.
-    let service_block = match entry {
-        Entry::Connect => String::new(),
-        Entry::Service => format!(
-            "[[service]]\nname = \"bench\"\nbind = \"{service}\"\nagent = \"bench\"\n\
-             destination = \"{upstream}\"\nmax_connections_per_client = 1000000\n\
-             client_rate = \"off\"\n"
-        ),
+    let udp = match (entry, udp_upstream) {
+        (Entry::Service, Some(u)) => Some((free_udp_port().await?, u)),
+        _ => None,
+    };
+    let addrs = GatewayAddrs {
+        listen,
+        agent_listen,
+        upstream,
+        service: (entry == Entry::Service).then_some(service),
+        udp,
     };
     let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"{listen}\"\nagent_listen = \"{agent_listen}\"\nallow = [\"{upstream}\"]\n\
-             allow_special_addresses = true\n\
-             [tls]\ncert = {cert:?}\nkey = {key:?}\n[auth]\ntokens = {tokens_arg:?}\n\
-             [limits]\nmax_tunnels = 1000000\nmax_tunnels_per_client = 1000000\n\
-             max_tunnels_per_agent = 1000000\nclient_rate = \"off\"\nagent_rate = \"off\"\n\
-             {service_block}",
-            cert = cert.display().to_string(),
-            key = key.display().to_string(),
-        ),
-    )?;
+    std::fs::write(&config, gateway_config(&addrs, &cert, &key, &tokens))?;
+    let agent_allow: Vec<String> = std::iter::once(upstream)
+        .chain(udp.map(|(_, u)| u).filter(|&u| u != upstream))
+        .flat_map(|a| ["--allow".to_owned(), a.to_string()])
+        .collect();
     let gw = process(
         "gateway",
         listen,
@@ -464,13 +614,12 @@ async fn ferry(
                 "bench".into(),
                 "--token-file".into(),
                 agent_token_file.display().to_string(),
-                "--allow".into(),
-                upstream.to_string(),
                 "--allow-special-addresses".into(),
                 "--log".into(),
                 "warn".into(),
             ]
             .into_iter()
+            .chain(agent_allow)
             .chain(
                 transport
                     .map(|t| ["--transport".into(), t.into()])
@@ -487,10 +636,14 @@ async fn ferry(
     let path = TunnelPath {
         name,
         dest,
+        udp: udp.map(|(bind, _)| bind),
         procs: vec![gw, ag],
     };
     // Ready once the agent is registered and a tunnel carries an echo.
     run.ready(path.dest.clone()).await?;
+    if let Some(u) = path.udp {
+        udp_load::wait_ready(u).await?;
+    }
     Ok(path)
 }
 
@@ -529,7 +682,8 @@ enum Spec<'a> {
     },
 }
 
-/// The tunnel paths `o` asks for, in table order.
+/// The tunnel paths `o` asks for, in table order (with `--udp-only`, only the paths that can
+/// carry a UDP service: no `CONNECT` paths, no quic-bare).
 fn specs(o: &Opts) -> Vec<Spec<'_>> {
     let mut specs = Vec::new();
     if let Some(bin) = &o.rathole {
@@ -546,7 +700,7 @@ fn specs(o: &Opts) -> Vec<Spec<'_>> {
             noise: true,
         });
     }
-    if o.quic_bare {
+    if o.quic_bare && !o.udp_only {
         specs.push(Spec::QuicBare);
     }
     if o.gateway.is_some() && o.agent.is_some() {
@@ -556,11 +710,13 @@ fn specs(o: &Opts) -> Vec<Spec<'_>> {
             o.transports.iter().map(|t| Some(t.as_str())).collect()
         };
         for transport in transports {
-            specs.push(Spec::Ferry {
-                entry: Entry::Connect,
-                transport,
-            });
-            if o.service {
+            if !o.udp_only {
+                specs.push(Spec::Ferry {
+                    entry: Entry::Connect,
+                    transport,
+                });
+            }
+            if o.service || o.udp_service {
                 specs.push(Spec::Ferry {
                     entry: Entry::Service,
                     transport,
@@ -571,21 +727,30 @@ fn specs(o: &Opts) -> Vec<Spec<'_>> {
     specs
 }
 
+/// Starts the path `spec` relaying to `upstream` (and with `udp_upstream`, a UDP service
+/// relaying to it where the path has one: rathole and `ferry-service`).
 async fn start(
     spec: &Spec<'_>,
     o: &Opts,
     dir: &Path,
     upstream: SocketAddr,
+    udp_upstream: Option<SocketAddr>,
     run: Run<'_>,
 ) -> io::Result<TunnelPath> {
     match *spec {
-        Spec::Rathole { name, bin, noise } => rathole(name, bin, noise, dir, upstream, run).await,
+        Spec::Rathole { name, bin, noise } => {
+            rathole(name, bin, noise, dir, upstream, udp_upstream, run).await
+        }
         Spec::QuicBare => quic_bare(dir, upstream).await,
         Spec::Ferry { entry, transport } => {
             let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) else {
                 return Err(io::Error::other("ferry paths need --gateway and --agent"));
             };
-            ferry(gateway, agent, dir, upstream, entry, transport, run).await
+            let udp = match entry {
+                Entry::Connect => None,
+                Entry::Service => udp_upstream,
+            };
+            ferry(gateway, agent, dir, upstream, udp, entry, transport, run).await
         }
     }
 }
@@ -595,13 +760,19 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
     if let Some(conns) = o.callgrind {
         return callgrind(o, dir, upstream, conns).await;
     }
+    let udp_upstream = if o.udp_service {
+        Some(udp_load::spawn_echo().await?)
+    } else {
+        None
+    };
     let mut paths = vec![TunnelPath {
         name: "direct".into(),
         dest: upstream.into(),
+        udp: udp_upstream,
         procs: Vec::new(),
     }];
     for spec in specs(o) {
-        paths.push(start(&spec, o, dir, upstream, Run::PLAIN).await?);
+        paths.push(start(&spec, o, dir, upstream, udp_upstream, Run::PLAIN).await?);
     }
     let load0 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut figs: Vec<Figures> = paths.iter().map(|_| Figures::default()).collect();
@@ -610,6 +781,12 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
         for (p, f) in paths.iter().zip(figs.iter_mut()) {
             eprintln!("round {}/{}: {}", round + 1, o.rounds, p.name);
             let pids = p.pids();
+            if let Some(udp) = p.udp {
+                udp_runs(o, udp, &pids, f).await?;
+            }
+            if o.udp_only {
+                continue;
+            }
             let drops0 = procstat::udp_rcvbuf_errors();
             let c0 = cpu(&pids);
             f.bulk1.push(load::bulk(p.dest.clone(), 1, o.bytes).await?);
@@ -648,6 +825,27 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
         load1.trim()
     );
     print_table(&paths, &figs);
+    Ok(())
+}
+
+/// The datagram runs of one round through `udp`: 1,200-byte then 64-byte datagrams.
+async fn udp_runs(o: &Opts, udp: SocketAddr, pids: &[u32], f: &mut Figures) -> io::Result<()> {
+    let drops0 = procstat::udp_rcvbuf_errors();
+    for (size, figs) in [(1200, &mut f.udp_big), (64, &mut f.udp_small)] {
+        let c0 = cpu(pids);
+        let run = udp_load::echo_load(udp, size, o.udp_sockets, o.udp_window, o.seconds).await?;
+        figs.push(&run, &c0, &cpu(pids));
+        eprintln!(
+            "  udp {size} B: sent {}, echoed {} ({:.2} % lost), {:.0} datagrams/s",
+            run.sent,
+            run.echoed,
+            run.loss_percent(),
+            run.datagrams_per_sec()
+        );
+    }
+    if let (Some(a), Some(b)) = (drops0, procstat::udp_rcvbuf_errors()) {
+        f.udp_run_drops.push(b.saturating_sub(a) as f64);
+    }
     Ok(())
 }
 
@@ -697,16 +895,75 @@ const ROWS: [(&str, Get); 17] = [
     }),
 ];
 
-fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
-    let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+const UDP_ROWS: [(&str, Get); 13] = [
+    ("UDP 1200 B echoed (datagrams/s)", |f| {
+        some(&f.udp_big.per_sec)
+    }),
+    ("UDP 1200 B echoed (MiB/s)", |f| {
+        some(&f.udp_big.bytes_per_sec).map(|v| v / 1_048_576.0)
+    }),
+    ("UDP 1200 B loss (%)", |f| some(&f.udp_big.loss)),
+    ("tunnel CPU per GB echoed, 1200 B (s)", |f| {
+        some(&f.udp_big.gb.total)
+    }),
+    ("  public side: gateway / server (s)", |f| {
+        some(&f.udp_big.gb.public)
+    }),
+    ("  private side: agent / client (s)", |f| {
+        some(&f.udp_big.gb.private)
+    }),
+    ("UDP 64 B echoed (datagrams/s)", |f| {
+        some(&f.udp_small.per_sec)
+    }),
+    ("UDP 64 B loss (%)", |f| some(&f.udp_small.loss)),
+    ("tunnel CPU per echoed datagram, 64 B (us)", |f| {
+        some(&f.udp_small.us.total)
+    }),
+    ("  public side: gateway / server (us)", |f| {
+        some(&f.udp_small.us.public)
+    }),
+    ("  private side: agent / client (us)", |f| {
+        some(&f.udp_small.us.private)
+    }),
+    ("tunnel CPU per echoed datagram, 1200 B (us)", |f| {
+        some(&f.udp_big.us.total)
+    }),
+    ("UDP receive-buffer drops, UDP runs (host)", |f| {
+        some(&f.udp_run_drops)
+    }),
+];
+
+/// Prints one table: a row per `(label, get)`, a column per path (`-`: not measured).
+fn print_rows(names: &[&str], figs: &[&Figures], rows: &[(&str, Get)]) {
     println!("| metric | {} |", names.join(" | "));
     println!("|---|{}", "---|".repeat(names.len()));
-    for (label, get) in ROWS {
+    for (label, get) in rows {
         let cells: Vec<String> = figs
             .iter()
             .map(|f| get(f).map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")))
             .collect();
         println!("| {label} | {} |", cells.join(" | "));
+    }
+}
+
+fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
+    let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+    if figs.iter().any(|f| !f.bulk1.is_empty()) {
+        let all: Vec<&Figures> = figs.iter().collect();
+        print_rows(&names, &all, &ROWS);
+    }
+    if paths.iter().any(|p| p.udp.is_some()) {
+        // Only the paths with a UDP service.
+        let udp: Vec<usize> = (0..paths.len())
+            .filter(|&i| paths[i].udp.is_some())
+            .collect();
+        let udp_names: Vec<&str> = udp.iter().map(|&i| names[i]).collect();
+        let udp_figs: Vec<&Figures> = udp.iter().map(|&i| &figs[i]).collect();
+        println!("\nUDP services (datagrams echoed through the path):\n");
+        print_udp(&udp_names, &udp_figs);
+    }
+    if !figs.iter().any(|f| !f.bulk1.is_empty()) {
+        return;
     }
     if let Some(ferry) = names.iter().position(|&n| n == "ferry") {
         let others: Vec<usize> = (0..names.len()).filter(|&i| i != ferry).collect();
@@ -719,6 +976,40 @@ fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
             .collect();
         if !others.is_empty() {
             print_ratios(&names, figs, bare, &others);
+        }
+    }
+}
+
+/// The UDP table, then each `ferry-service` path against each rathole path.
+fn print_udp(names: &[&str], figs: &[&Figures]) {
+    print_rows(names, figs, &UDP_ROWS);
+    let others: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i].starts_with("rathole"))
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    let header: Vec<&str> = others.iter().map(|&i| names[i]).collect();
+    for subject in (0..names.len()).filter(|&i| names[i].starts_with("ferry-service")) {
+        println!("\n{} / other, UDP (x):\n", names[subject]);
+        println!("| metric | {} |", header.join(" | "));
+        println!("|---|{}", "---|".repeat(others.len()));
+        let targets = [
+            (3, " (target <= 1 vs rathole-noise)"),
+            (0, ""),
+            (6, ""),
+            (8, ""),
+        ];
+        for (row, note) in targets {
+            let get = UDP_ROWS[row].1;
+            let cells: Vec<String> = others
+                .iter()
+                .map(|&o| match (get(figs[subject]), get(figs[o])) {
+                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                    _ => "-".to_owned(),
+                })
+                .collect();
+            println!("| {}{note} | {} |", UDP_ROWS[row].0, cells.join(" | "));
         }
     }
 }
@@ -751,7 +1042,8 @@ fn print_ratios(names: &[&str], figs: &[Figures], subject: usize, others: &[usiz
     }
 }
 
-/// `--callgrind`: instructions per connection of each side of every path (quic-bare aside).
+/// `--callgrind`: instructions per connection of each side of every path (quic-bare aside;
+/// UDP services are not started or measured).
 async fn callgrind(o: &Opts, dir: &Path, upstream: SocketAddr, small: u64) -> io::Result<()> {
     let large = small * 4 + 100;
     let mut rows = Vec::new();
@@ -771,7 +1063,8 @@ async fn callgrind(o: &Opts, dir: &Path, upstream: SocketAddr, small: u64) -> io
             let run = Run {
                 callgrind: Some(&out),
             };
-            let mut path = start(&spec, o, dir, upstream, run).await?;
+            // No UDP service under callgrind: only connections are counted.
+            let mut path = start(&spec, o, dir, upstream, None, run).await?;
             eprintln!("callgrind: {name}, {n} connections");
             for _ in 0..n {
                 let mut s = path.dest.dial().await?;
@@ -811,4 +1104,129 @@ async fn callgrind(o: &Opts, dir: &Path, upstream: SocketAddr, small: u64) -> io
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn names(o: &Opts) -> Vec<String> {
+        specs(o)
+            .iter()
+            .map(|s| match s {
+                Spec::Rathole { name, .. } => (*name).to_owned(),
+                Spec::QuicBare => "quic-bare".to_owned(),
+                Spec::Ferry { entry, transport } => ferry_name(*entry, *transport),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn specs_with_udp_only_keep_just_the_paths_with_a_udp_service() {
+        let mut o = Opts {
+            gateway: Some("gw".into()),
+            agent: Some("ag".into()),
+            rathole: Some("rh".into()),
+            rathole_noise: None,
+            quic_bare: true,
+            service: false,
+            udp_service: false,
+            udp_only: false,
+            udp_sockets: 4,
+            udp_window: 16,
+            transports: vec!["quic".into(), "tcp".into()],
+            bytes: 1,
+            seconds: Duration::from_secs(1),
+            rounds: 1,
+            callgrind: None,
+            cg_keep: None,
+            cg_only: Vec::new(),
+        };
+        assert_eq!(
+            names(&o),
+            ["rathole", "quic-bare", "ferry/quic", "ferry/tcp"]
+        );
+        o.udp_service = true;
+        assert_eq!(
+            names(&o),
+            [
+                "rathole",
+                "quic-bare",
+                "ferry/quic",
+                "ferry-service/quic",
+                "ferry/tcp",
+                "ferry-service/tcp"
+            ]
+        );
+        o.udp_only = true;
+        assert_eq!(
+            names(&o),
+            ["rathole", "ferry-service/quic", "ferry-service/tcp"]
+        );
+    }
+
+    #[test]
+    fn rathole_configs_add_a_udp_service_only_when_asked() {
+        let mut a = RatholeAddrs {
+            control: addr("127.0.0.1:1000"),
+            service: addr("127.0.0.1:1001"),
+            upstream: addr("127.0.0.1:2000"),
+            udp: None,
+        };
+        let (server, client) = rathole_configs(&a, "t", "", "");
+        assert!(!server.contains("udp") && !client.contains("udp"));
+        assert!(
+            server
+                .contains("[server.services.bench]\ntoken = \"t\"\nbind_addr = \"127.0.0.1:1001\"")
+        );
+        assert!(client.contains("local_addr = \"127.0.0.1:2000\""));
+
+        a.udp = Some((addr("127.0.0.1:1002"), addr("127.0.0.1:2001")));
+        let (server, client) = rathole_configs(&a, "t", "", "");
+        assert!(server.contains(
+            "[server.services.bench-udp]\ntype = \"udp\"\ntoken = \"t\"\nbind_addr = \"127.0.0.1:1002\"\n"
+        ));
+        assert!(client.contains(
+            "[client.services.bench-udp]\ntype = \"udp\"\ntoken = \"t\"\nlocal_addr = \"127.0.0.1:2001\"\n"
+        ));
+        // The TCP service stays as it was.
+        assert!(
+            client.contains(
+                "[client.services.bench]\ntoken = \"t\"\nlocal_addr = \"127.0.0.1:2000\""
+            )
+        );
+    }
+
+    #[test]
+    fn gateway_config_allows_and_serves_the_udp_upstream() {
+        let mut a = GatewayAddrs {
+            listen: addr("127.0.0.1:1000"),
+            agent_listen: addr("127.0.0.1:1001"),
+            upstream: addr("127.0.0.1:2000"),
+            service: None,
+            udp: None,
+        };
+        let (cert, key, tokens) = (Path::new("c"), Path::new("k"), Path::new("t"));
+        let connect = gateway_config(&a, cert, key, tokens);
+        assert!(connect.contains("allow = [\"127.0.0.1:2000\"]\n"));
+        assert!(!connect.contains("[[service]]"));
+
+        a.service = Some(addr("127.0.0.1:1002"));
+        a.udp = Some((addr("127.0.0.1:1003"), addr("127.0.0.1:2001")));
+        let both = gateway_config(&a, cert, key, tokens);
+        assert!(both.contains("allow = [\"127.0.0.1:2000\", \"127.0.0.1:2001\"]\n"));
+        assert!(both.contains(
+            "[[service]]\nname = \"bench\"\nbind = \"127.0.0.1:1002\"\nagent = \"bench\"\n\
+             destination = \"127.0.0.1:2000\"\n"
+        ));
+        assert!(both.contains(
+            "[[service]]\nname = \"bench-udp\"\nbind = \"127.0.0.1:1003\"\nprotocol = \"udp\"\n\
+             agent = \"bench\"\ndestination = \"127.0.0.1:2001\"\n"
+        ));
+        assert!(both.contains("tokens = \"t\"") && both.contains("cert = \"c\""));
+    }
 }

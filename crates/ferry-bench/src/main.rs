@@ -47,6 +47,7 @@ mod soak_tcp;
 mod soak_udp;
 mod tls_load;
 mod tls_table;
+mod udp_load;
 
 use std::io;
 use std::net::SocketAddr;
@@ -191,6 +192,21 @@ enum Cmd {
         /// service (`[[service]]`, no CONNECT), what rathole's visitors do (needs --gateway).
         #[arg(long, requires = "gateway")]
         service: bool,
+        /// Also measure UDP services: the bench's UDP echo upstream directly, through a rathole
+        /// `type = "udp"` service (each rathole path) and through a gateway UDP port service
+        /// (`protocol = "udp"`, on `ferry-service` paths, added when --gateway is given):
+        /// 1,200-byte and 64-byte datagrams echoed, loss, and the tunnel's CPU per GB echoed.
+        #[arg(long)]
+        udp_service: bool,
+        /// Measure only the UDP services (no TCP workloads, no CONNECT or quic-bare paths).
+        #[arg(long, requires = "udp_service")]
+        udp_only: bool,
+        /// Client sockets (flows) of the UDP runs.
+        #[arg(long, default_value_t = 4)]
+        udp_sockets: usize,
+        /// Datagrams each UDP client socket keeps outstanding.
+        #[arg(long, default_value_t = 16)]
+        udp_window: usize,
         /// Measure the agent on these transports (`quic`, `tcp`; repeatable): one `ferry/T`
         /// (and `ferry-service/T`) path each. Default: the agent's default (`auto`).
         #[arg(long = "transport", value_name = "TRANSPORT")]
@@ -206,8 +222,10 @@ enum Cmd {
         rounds: usize,
         /// Instead of timed figures, count each tunnel process's user-space instructions per
         /// connection under `valgrind --tool=callgrind` (two runs of `--cg-conns` and 4x + 100
-        /// connections; the difference divided by the difference in connections).
-        #[arg(long)]
+        /// connections; the difference divided by the difference in connections). UDP services
+        /// are not measured in this mode (--udp-service starts no UDP service; not with
+        /// --udp-only).
+        #[arg(long, conflicts_with = "udp_only")]
         callgrind: bool,
         /// `--callgrind`: connections in the smaller run (the larger has 4x + 100).
         #[arg(long, default_value_t = 300)]
@@ -358,6 +376,10 @@ fn main() -> io::Result<()> {
                 rathole_noise,
                 quic_bare,
                 service,
+                udp_service,
+                udp_only,
+                udp_sockets,
+                udp_window,
                 transports,
                 bytes,
                 seconds,
@@ -374,6 +396,10 @@ fn main() -> io::Result<()> {
                     rathole_noise,
                     quic_bare,
                     service,
+                    udp_service,
+                    udp_only,
+                    udp_sockets: udp_sockets.max(1),
+                    udp_window: udp_window.max(1),
                     transports,
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
