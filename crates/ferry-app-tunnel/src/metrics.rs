@@ -21,6 +21,8 @@
 //!
 //! Agent-side figures (agents connected, streams per agent) belong to the tunnel transport.
 
+use std::sync::OnceLock;
+
 pub(crate) fn reply(code: u16) {
     metrics::counter!("ferry_gateway_replies_total", "code" => code.to_string()).increment(1);
 }
@@ -45,38 +47,81 @@ pub(crate) fn tunnel_ended(end: &'static str, up: u64, down: u64) {
     }
 }
 
-pub(crate) fn service_connection(service: &str, result: &'static str, up: u64, down: u64) {
-    metrics::counter!(
-        "ferry_gateway_service_connections_total",
-        "service" => service.to_owned(),
-        "result" => result
-    )
-    .increment(1);
-    for (direction, n) in [("client_to_agent", up), ("agent_to_client", down)] {
-        if n > 0 {
+/// The metric handles of one service's connections, resolved at their first use (after the
+/// program installed its recorder) rather than by name and labels on every connection: the
+/// active-connections gauge, `result="ok"` and the byte counters. Other results are rare and
+/// looked up by name.
+#[derive(Debug, Default)]
+pub(crate) struct ServiceMetrics {
+    active: OnceLock<metrics::Gauge>,
+    ok: OnceLock<metrics::Counter>,
+    bytes_up: OnceLock<metrics::Counter>,
+    bytes_down: OnceLock<metrics::Counter>,
+}
+
+impl ServiceMetrics {
+    /// Counts one finished connection of `service` with `result`, and its bytes.
+    pub(crate) fn connection(&self, service: &str, result: &'static str, up: u64, down: u64) {
+        if result == "ok" {
+            self.ok
+                .get_or_init(|| {
+                    metrics::counter!(
+                        "ferry_gateway_service_connections_total",
+                        "service" => service.to_owned(),
+                        "result" => "ok"
+                    )
+                })
+                .increment(1);
+        } else {
             metrics::counter!(
-                "ferry_gateway_service_bytes_total",
+                "ferry_gateway_service_connections_total",
                 "service" => service.to_owned(),
-                "direction" => direction
+                "result" => result
             )
-            .increment(n);
+            .increment(1);
         }
+        if up > 0 {
+            self.bytes_up
+                .get_or_init(|| {
+                    metrics::counter!(
+                        "ferry_gateway_service_bytes_total",
+                        "service" => service.to_owned(),
+                        "direction" => "client_to_agent"
+                    )
+                })
+                .increment(up);
+        }
+        if down > 0 {
+            self.bytes_down
+                .get_or_init(|| {
+                    metrics::counter!(
+                        "ferry_gateway_service_bytes_total",
+                        "service" => service.to_owned(),
+                        "direction" => "agent_to_client"
+                    )
+                })
+                .increment(down);
+        }
+    }
+
+    /// Holds `ferry_gateway_service_active_connections{service}` up until the guard drops.
+    pub(crate) fn active(&self, service: &str) -> ActiveServiceConnection {
+        let g = self
+            .active
+            .get_or_init(|| {
+                metrics::gauge!(
+                    "ferry_gateway_service_active_connections",
+                    "service" => service.to_owned()
+                )
+            })
+            .clone();
+        g.increment(1.0);
+        ActiveServiceConnection(g)
     }
 }
 
 /// Holds `ferry_gateway_service_active_connections{service}` up while alive.
 pub(crate) struct ActiveServiceConnection(metrics::Gauge);
-
-impl ActiveServiceConnection {
-    pub(crate) fn new(service: &str) -> Self {
-        let g = metrics::gauge!(
-            "ferry_gateway_service_active_connections",
-            "service" => service.to_owned()
-        );
-        g.increment(1.0);
-        Self(g)
-    }
-}
 
 impl Drop for ActiveServiceConnection {
     fn drop(&mut self) {

@@ -78,7 +78,7 @@ impl Work {
 }
 
 /// Echo mode, then `n` rounds of 64 bytes out and 64 bytes back.
-async fn echo(s: &mut TcpStream, n: u64) -> io::Result<()> {
+pub(crate) async fn echo(s: &mut TcpStream, n: u64) -> io::Result<()> {
     let mut msg = [0x42u8; 65];
     msg[0] = b'E';
     s.write_all(&msg).await?;
@@ -92,7 +92,7 @@ async fn echo(s: &mut TcpStream, n: u64) -> io::Result<()> {
 }
 
 /// Half-closes and waits for the proxy's FIN, so every connection has ended before the next.
-async fn close(mut s: TcpStream) -> io::Result<()> {
+pub(crate) async fn close(mut s: TcpStream) -> io::Result<()> {
     s.shutdown().await?;
     let mut b = [0u8; 1];
     while s.read(&mut b).await? > 0 {}
@@ -101,7 +101,7 @@ async fn close(mut s: TcpStream) -> io::Result<()> {
 
 /// The sum of `summary:` (or `totals:`) over every callgrind output file in `dir`: one file
 /// per process (nginx's master and worker, for instance).
-fn instructions(dir: &Path) -> io::Result<u64> {
+pub(crate) fn instructions(dir: &Path) -> io::Result<u64> {
     let mut total = 0;
     let mut files = 0;
     for entry in std::fs::read_dir(dir)? {

@@ -37,6 +37,13 @@
 //! both ways) and per echoed datagram.
 //! Medians of `--rounds` rounds, the paths interleaved within each round. Every child process
 //! is killed when the command ends, on error and on SIGINT/SIGTERM too.
+//!
+//! With `--callgrind`, instead of timed figures: user-space instructions per connection of each
+//! tunnel process, counted by running the tunnel's two processes under
+//! `valgrind --tool=callgrind` for two amounts of connections (`--cg-conns` and 4x + 100, one
+//! after another, each with one 64-byte echo and a half-close) and dividing the difference in
+//! instructions by the difference in connections (as `compare --callgrind` does for proxies).
+//! UDP services are not measured in that mode.
 
 use std::io;
 use std::net::SocketAddr;
@@ -48,7 +55,9 @@ use crate::compare_hop::{spawn, wait_listening};
 use crate::compare_tls::{CertKind, make_cert};
 use crate::load::Dest;
 use crate::udp_load::{self, UdpRun, free_udp_port};
-use crate::{Target, free_port, load, median, procstat, server, wait_ready};
+use crate::{
+    Target, free_port, load, median, procstat, server, stop, wait_ready, wait_ready_within,
+};
 
 /// Options of `compare-tunnel`.
 pub(crate) struct Opts {
@@ -66,6 +75,61 @@ pub(crate) struct Opts {
     pub(crate) bytes: u64,
     pub(crate) seconds: Duration,
     pub(crate) rounds: usize,
+    /// `--callgrind`: connections in the smaller run (the larger has 4x + 100).
+    pub(crate) callgrind: Option<u64>,
+    /// `--callgrind`: keep callgrind's output files under this directory.
+    pub(crate) cg_keep: Option<PathBuf>,
+    /// `--callgrind`: only the paths of these names (all when empty).
+    pub(crate) cg_only: Vec<String>,
+}
+
+/// Where the tunnel's processes write callgrind output (one subdirectory per side), when they
+/// run under callgrind; how long they are given to become ready.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    callgrind: Option<&'a Path>,
+}
+
+impl Run<'_> {
+    const PLAIN: Run<'static> = Run { callgrind: None };
+
+    /// Starts `bin` with `args`, under callgrind writing to `dir/side/` when asked.
+    fn spawn(self, side: &str, bin: &Path, args: &[String]) -> io::Result<Child> {
+        let Some(dir) = self.callgrind else {
+            return spawn(bin, args);
+        };
+        let dir = dir.join(side);
+        std::fs::create_dir_all(&dir)?;
+        let mut full = vec![
+            "--tool=callgrind".to_owned(),
+            format!("--callgrind-out-file={}/callgrind.out.%p", dir.display()),
+            format!("--log-file={}/valgrind.%p.log", dir.display()),
+            bin.display().to_string(),
+        ];
+        full.extend_from_slice(args);
+        spawn(Path::new("valgrind"), &full)
+    }
+
+    async fn listening(self, addr: SocketAddr) -> io::Result<()> {
+        // Under valgrind start-up takes several times longer.
+        let tries = if self.callgrind.is_some() { 12 } else { 1 };
+        let mut last = Ok(());
+        for _ in 0..tries {
+            last = wait_listening(addr).await;
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+
+    async fn ready(self, dest: Dest) -> io::Result<()> {
+        if self.callgrind.is_some() {
+            wait_ready_within(dest, Duration::from_secs(180)).await
+        } else {
+            wait_ready(dest).await
+        }
+    }
 }
 
 /// A path under test: where clients connect, and the tunnel's processes (public side first;
@@ -102,6 +166,8 @@ struct Figures {
     gb4: Split,
     /// CPU microseconds per connection in the connection-rate run.
     conn_us: Split,
+    /// Of `conn_us.total`, the kernel's share (system time of both processes).
+    conn_sys_us: Vec<f64>,
     /// UDP datagrams dropped for a full receive buffer during the two bulk runs, host-wide
     /// (only Ferry's tunnel uses UDP; other processes on the host may add to it).
     udp_drops: Vec<f64>,
@@ -166,6 +232,13 @@ impl Split {
 
 fn cpu(pids: &[u32]) -> Vec<Option<Duration>> {
     pids.iter().map(|&p| procstat::cpu_time(p)).collect()
+}
+
+/// The system (kernel) CPU time of all of `pids` together.
+fn sys(pids: &[u32]) -> Option<Duration> {
+    pids.iter()
+        .map(|&p| procstat::cpu_times(p).map(|(_, s)| s))
+        .sum()
 }
 
 /// Runs `command` and returns its standard output, failing on a non-zero exit.
@@ -251,6 +324,7 @@ async fn rathole(
     dir: &Path,
     upstream: SocketAddr,
     udp_upstream: Option<SocketAddr>,
+    run: Run<'_>,
 ) -> io::Result<TunnelPath> {
     let (server_tx, client_tx) = if noise {
         let keys = output(bin, &["--genkey"])?;
@@ -295,13 +369,21 @@ async fn rathole(
     let server = process(
         "server",
         control,
-        spawn(bin, &["-s".into(), server_cfg.display().to_string()])?,
+        run.spawn(
+            "public",
+            bin,
+            &["-s".into(), server_cfg.display().to_string()],
+        )?,
     );
-    wait_listening(control).await?;
+    run.listening(control).await?;
     let client = process(
         "client",
         service,
-        spawn(bin, &["-c".into(), client_cfg.display().to_string()])?,
+        run.spawn(
+            "private",
+            bin,
+            &["-c".into(), client_cfg.display().to_string()],
+        )?,
     );
     let path = TunnelPath {
         name: name.to_owned(),
@@ -309,7 +391,7 @@ async fn rathole(
         udp: udp.map(|(bind, _)| bind),
         procs: vec![server, client],
     };
-    wait_ready(path.dest.clone()).await?;
+    run.ready(path.dest.clone()).await?;
     if let Some(u) = path.udp {
         udp_load::wait_ready(u).await?;
     }
@@ -377,6 +459,17 @@ enum Entry {
     Service,
 }
 
+fn ferry_name(entry: Entry, transport: Option<&str>) -> String {
+    let name = match entry {
+        Entry::Connect => "ferry",
+        Entry::Service => "ferry-service",
+    };
+    match transport {
+        Some(t) => format!("{name}/{t}"),
+        None => name.to_owned(),
+    }
+}
+
 /// Where a gateway listens and what it relays to.
 struct GatewayAddrs {
     listen: SocketAddr,
@@ -432,6 +525,7 @@ fn gateway_config(a: &GatewayAddrs, cert: &Path, key: &Path, tokens: &Path) -> S
 
 /// `ferry-gateway` (limits off, the upstream allowed) and one `ferry-agent` for it; with
 /// `udp_upstream` (service entry only), a UDP port service relaying to it too.
+#[allow(clippy::too_many_arguments)]
 async fn ferry(
     gateway: &Path,
     agent: &Path,
@@ -440,14 +534,9 @@ async fn ferry(
     udp_upstream: Option<SocketAddr>,
     entry: Entry,
     transport: Option<&str>,
+    run: Run<'_>,
 ) -> io::Result<TunnelPath> {
-    let mut name = match entry {
-        Entry::Connect => "ferry".to_owned(),
-        Entry::Service => "ferry-service".to_owned(),
-    };
-    if let Some(t) = transport {
-        name = format!("{name}/{t}");
-    }
+    let name = ferry_name(entry, transport);
     let dir = dir.join(name.replace('/', "-"));
     let dir = dir.as_path();
     std::fs::create_dir_all(dir)?;
@@ -496,7 +585,8 @@ async fn ferry(
     let gw = process(
         "gateway",
         listen,
-        spawn(
+        run.spawn(
+            "public",
             gateway,
             &[
                 "--config".into(),
@@ -506,11 +596,12 @@ async fn ferry(
             ],
         )?,
     );
-    wait_listening(listen).await?;
+    run.listening(listen).await?;
     let ag = process(
         "agent",
         agent_listen,
-        spawn(
+        run.spawn(
+            "private",
             agent,
             &[
                 "--gateway".into(),
@@ -549,7 +640,7 @@ async fn ferry(
         procs: vec![gw, ag],
     };
     // Ready once the agent is registered and a tunnel carries an echo.
-    wait_ready(path.dest.clone()).await?;
+    run.ready(path.dest.clone()).await?;
     if let Some(u) = path.udp {
         udp_load::wait_ready(u).await?;
     }
@@ -577,8 +668,98 @@ async fn interrupted() -> io::Result<()> {
     }
 }
 
+/// A tunnel path to start (the direct path needs none).
+enum Spec<'a> {
+    Rathole {
+        name: &'static str,
+        bin: &'a Path,
+        noise: bool,
+    },
+    QuicBare,
+    Ferry {
+        entry: Entry,
+        transport: Option<&'a str>,
+    },
+}
+
+/// The tunnel paths `o` asks for, in table order (with `--udp-only`, only the paths that can
+/// carry a UDP service: no `CONNECT` paths, no quic-bare).
+fn specs(o: &Opts) -> Vec<Spec<'_>> {
+    let mut specs = Vec::new();
+    if let Some(bin) = &o.rathole {
+        specs.push(Spec::Rathole {
+            name: "rathole",
+            bin,
+            noise: false,
+        });
+    }
+    if let Some(bin) = &o.rathole_noise {
+        specs.push(Spec::Rathole {
+            name: "rathole-noise",
+            bin,
+            noise: true,
+        });
+    }
+    if o.quic_bare && !o.udp_only {
+        specs.push(Spec::QuicBare);
+    }
+    if o.gateway.is_some() && o.agent.is_some() {
+        let transports: Vec<Option<&str>> = if o.transports.is_empty() {
+            vec![None]
+        } else {
+            o.transports.iter().map(|t| Some(t.as_str())).collect()
+        };
+        for transport in transports {
+            if !o.udp_only {
+                specs.push(Spec::Ferry {
+                    entry: Entry::Connect,
+                    transport,
+                });
+            }
+            if o.service || o.udp_service {
+                specs.push(Spec::Ferry {
+                    entry: Entry::Service,
+                    transport,
+                });
+            }
+        }
+    }
+    specs
+}
+
+/// Starts the path `spec` relaying to `upstream` (and with `udp_upstream`, a UDP service
+/// relaying to it where the path has one: rathole and `ferry-service`).
+async fn start(
+    spec: &Spec<'_>,
+    o: &Opts,
+    dir: &Path,
+    upstream: SocketAddr,
+    udp_upstream: Option<SocketAddr>,
+    run: Run<'_>,
+) -> io::Result<TunnelPath> {
+    match *spec {
+        Spec::Rathole { name, bin, noise } => {
+            rathole(name, bin, noise, dir, upstream, udp_upstream, run).await
+        }
+        Spec::QuicBare => quic_bare(dir, upstream).await,
+        Spec::Ferry { entry, transport } => {
+            let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) else {
+                return Err(io::Error::other("ferry paths need --gateway and --agent"));
+            };
+            let udp = match entry {
+                Entry::Connect => None,
+                Entry::Service => udp_upstream,
+            };
+            ferry(gateway, agent, dir, upstream, udp, entry, transport, run).await
+        }
+    }
+}
+
 async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
     let upstream = server::spawn_local().await?;
+    if let Some(conns) = o.callgrind {
+        return callgrind(o, dir, upstream, conns).await;
+    }
     let udp_upstream = if o.udp_service {
         Some(udp_load::spawn_echo().await?)
     } else {
@@ -590,30 +771,8 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
         udp: udp_upstream,
         procs: Vec::new(),
     }];
-    if let Some(bin) = &o.rathole {
-        paths.push(rathole("rathole", bin, false, dir, upstream, udp_upstream).await?);
-    }
-    if let Some(bin) = &o.rathole_noise {
-        paths.push(rathole("rathole-noise", bin, true, dir, upstream, udp_upstream).await?);
-    }
-    if o.quic_bare && !o.udp_only {
-        paths.push(quic_bare(dir, upstream).await?);
-    }
-    if let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) {
-        let transports: Vec<Option<&str>> = if o.transports.is_empty() {
-            vec![None]
-        } else {
-            o.transports.iter().map(|t| Some(t.as_str())).collect()
-        };
-        for t in transports {
-            if !o.udp_only {
-                paths.push(ferry(gateway, agent, dir, upstream, None, Entry::Connect, t).await?);
-            }
-            if o.service || o.udp_service {
-                let service = Entry::Service;
-                paths.push(ferry(gateway, agent, dir, upstream, udp_upstream, service, t).await?);
-            }
-        }
+    for spec in specs(o) {
+        paths.push(start(&spec, o, dir, upstream, udp_upstream, Run::PLAIN).await?);
     }
     let load0 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut figs: Vec<Figures> = paths.iter().map(|_| Figures::default()).collect();
@@ -643,11 +802,16 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
             f.rr_p50.push(rr.p50_us as f64);
             f.rr_p99.push(rr.p99_us as f64);
             let c0 = cpu(&pids);
+            let s0 = sys(&pids);
             let start = tokio::time::Instant::now();
             let rate = load::connection_rate(p.dest.clone(), 16, o.seconds).await?;
             let conns = rate * start.elapsed().as_secs_f64();
             f.conn_rate.push(rate);
             f.conn_us.push(&c0, &cpu(&pids), conns / 1e6);
+            if let (Some(a), Some(b), false) = (s0, sys(&pids), pids.is_empty()) {
+                f.conn_sys_us
+                    .push(b.saturating_sub(a).as_secs_f64() / (conns / 1e6));
+            }
         }
     }
     let load1 = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -691,7 +855,7 @@ fn some(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| median(v))
 }
 
-const ROWS: [(&str, Get); 16] = [
+const ROWS: [(&str, Get); 17] = [
     ("bulk 1 stream (MiB/s)", |f| {
         some(&f.bulk1).map(|v| v / 1_048_576.0)
     }),
@@ -708,6 +872,9 @@ const ROWS: [(&str, Get); 16] = [
     }),
     ("  private side: agent / client (us)", |f| {
         some(&f.conn_us.private)
+    }),
+    ("  of the total, kernel (system time) (us)", |f| {
+        some(&f.conn_sys_us)
     }),
     ("tunnel CPU per GB, 1 stream (s)", |f| some(&f.gb1.total)),
     ("  public side: gateway / server (s)", |f| {
@@ -862,8 +1029,8 @@ fn print_ratios(names: &[&str], figs: &[Figures], subject: usize, others: &[usiz
     println!("|---|{}", "---|".repeat(others.len()));
     let targets = [
         (5, " (target >= 1.5 vs rathole)"),
-        (9, " (target <= 1 vs rathole)"),
-        (12, ""),
+        (10, " (target <= 1 vs rathole)"),
+        (13, ""),
         (0, ""),
         (1, ""),
         (2, ""),
@@ -875,12 +1042,131 @@ fn print_ratios(names: &[&str], figs: &[Figures], subject: usize, others: &[usiz
     }
 }
 
+/// `--callgrind`: instructions per connection of each side of every path (quic-bare aside;
+/// UDP services are not started or measured).
+async fn callgrind(o: &Opts, dir: &Path, upstream: SocketAddr, small: u64) -> io::Result<()> {
+    let large = small * 4 + 100;
+    let mut rows = Vec::new();
+    for spec in specs(o) {
+        let name = match &spec {
+            Spec::Rathole { name, .. } => (*name).to_owned(),
+            Spec::QuicBare => continue,
+            Spec::Ferry { entry, transport } => ferry_name(*entry, *transport),
+        };
+        if !o.cg_only.is_empty() && !o.cg_only.contains(&name) {
+            continue;
+        }
+        let mut counts = Vec::new();
+        for n in [small, large] {
+            let out = dir.join(format!("callgrind-{}-{n}", rows.len()));
+            std::fs::create_dir_all(&out)?;
+            let run = Run {
+                callgrind: Some(&out),
+            };
+            // No UDP service under callgrind: only connections are counted.
+            let mut path = start(&spec, o, dir, upstream, None, run).await?;
+            eprintln!("callgrind: {name}, {n} connections");
+            for _ in 0..n {
+                let mut s = path.dest.dial().await?;
+                s.set_nodelay(true)?;
+                crate::callgrind::echo(&mut s, 1).await?;
+                crate::callgrind::close(s).await?;
+            }
+            // The private side first, so that the public side does not see it reconnect.
+            for t in path.procs.iter_mut().rev() {
+                stop(t, Duration::from_secs(120)).await?;
+            }
+            let public = crate::callgrind::instructions(&out.join("public"))?;
+            let private = crate::callgrind::instructions(&out.join("private"))?;
+            eprintln!("  public {public}, private {private} instructions");
+            counts.push((public, private));
+            if let Some(keep) = &o.cg_keep {
+                let to = keep.join(format!("{}-{n}", name.replace('/', "-")));
+                let _ = std::fs::remove_dir_all(&to);
+                std::fs::create_dir_all(keep)?;
+                std::fs::rename(&out, &to)?;
+            }
+        }
+        let per = |a: u64, b: u64| (b as f64 - a as f64) / (large - small) as f64;
+        let (public, private) = (per(counts[0].0, counts[1].0), per(counts[0].1, counts[1].1));
+        rows.push((name, public, private));
+    }
+    println!(
+        "\nuser-space instructions per connection (callgrind; {small} and {large} connections, \
+         each with one 64 B echo; difference between the two runs)\n"
+    );
+    println!("| path | public side (gateway / server) | private side (agent / client) | total |");
+    println!("|---|---|---|---|");
+    for (name, public, private) in rows {
+        println!(
+            "| {name} | {public:.0} | {private:.0} | {:.0} |",
+            public + private
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    fn names(o: &Opts) -> Vec<String> {
+        specs(o)
+            .iter()
+            .map(|s| match s {
+                Spec::Rathole { name, .. } => (*name).to_owned(),
+                Spec::QuicBare => "quic-bare".to_owned(),
+                Spec::Ferry { entry, transport } => ferry_name(*entry, *transport),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn specs_with_udp_only_keep_just_the_paths_with_a_udp_service() {
+        let mut o = Opts {
+            gateway: Some("gw".into()),
+            agent: Some("ag".into()),
+            rathole: Some("rh".into()),
+            rathole_noise: None,
+            quic_bare: true,
+            service: false,
+            udp_service: false,
+            udp_only: false,
+            udp_sockets: 4,
+            udp_window: 16,
+            transports: vec!["quic".into(), "tcp".into()],
+            bytes: 1,
+            seconds: Duration::from_secs(1),
+            rounds: 1,
+            callgrind: None,
+            cg_keep: None,
+            cg_only: Vec::new(),
+        };
+        assert_eq!(
+            names(&o),
+            ["rathole", "quic-bare", "ferry/quic", "ferry/tcp"]
+        );
+        o.udp_service = true;
+        assert_eq!(
+            names(&o),
+            [
+                "rathole",
+                "quic-bare",
+                "ferry/quic",
+                "ferry-service/quic",
+                "ferry/tcp",
+                "ferry-service/tcp"
+            ]
+        );
+        o.udp_only = true;
+        assert_eq!(
+            names(&o),
+            ["rathole", "ferry-service/quic", "ferry-service/tcp"]
+        );
     }
 
     #[test]

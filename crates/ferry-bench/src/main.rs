@@ -220,6 +220,23 @@ enum Cmd {
         /// Rounds; each figure is the median.
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        /// Instead of timed figures, count each tunnel process's user-space instructions per
+        /// connection under `valgrind --tool=callgrind` (two runs of `--cg-conns` and 4x + 100
+        /// connections; the difference divided by the difference in connections). UDP services
+        /// are not measured in this mode (--udp-service starts no UDP service; not with
+        /// --udp-only).
+        #[arg(long, conflicts_with = "udp_only")]
+        callgrind: bool,
+        /// `--callgrind`: connections in the smaller run (the larger has 4x + 100).
+        #[arg(long, default_value_t = 300)]
+        cg_conns: u64,
+        /// `--callgrind`: keep callgrind's output files under this directory (one directory
+        /// per path and amount, `public/` and `private/` in each), for `callgrind_annotate`.
+        #[arg(long, value_name = "DIR")]
+        cg_keep: Option<PathBuf>,
+        /// `--callgrind`: measure only the path of this name (repeatable; default: all).
+        #[arg(long, value_name = "NAME")]
+        cg_only: Vec<String>,
     },
     /// Keep a mixed, byte-verified load going through the four programs (scripts/soak.sh).
     Soak(Box<soak::SoakArgs>),
@@ -367,6 +384,10 @@ fn main() -> io::Result<()> {
                 bytes,
                 seconds,
                 rounds,
+                callgrind,
+                cg_conns,
+                cg_keep,
+                cg_only,
             } => {
                 compare_tunnel::compare_tunnel(compare_tunnel::Opts {
                     gateway,
@@ -383,6 +404,9 @@ fn main() -> io::Result<()> {
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     rounds,
+                    callgrind: callgrind.then_some(cg_conns),
+                    cg_keep,
+                    cg_only,
                 })
                 .await
             }

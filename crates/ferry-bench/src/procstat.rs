@@ -4,6 +4,12 @@ use std::time::Duration;
 
 /// CPU time (user + system) a process has used so far.
 pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
+    let (user, system) = cpu_times(pid)?;
+    Some(user + system)
+}
+
+/// User and system (kernel) CPU time a process has used so far.
+pub(crate) fn cpu_times(pid: u32) -> Option<(Duration, Duration)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
@@ -11,9 +17,10 @@ pub(crate) fn cpu_time(pid: u32) -> Option<Duration> {
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after ") ".
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    let ticks = rustix::param::clock_ticks_per_second();
-    Some(Duration::from_secs_f64(
-        (utime + stime) as f64 / ticks as f64,
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    Some((
+        Duration::from_secs_f64(utime as f64 / ticks),
+        Duration::from_secs_f64(stime as f64 / ticks),
     ))
 }
 

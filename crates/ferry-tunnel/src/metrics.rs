@@ -136,3 +136,62 @@ pub fn describe_gateway_metrics() {
         "Tunnel opens towards agents, by result (ok, a tunnel status, not_connected, timeout, stream_cap, connection_lost, protocol)."
     );
 }
+
+/// The per-tunnel metrics with fixed labels, through handles resolved at their first use
+/// rather than looked up by name and labels on every tunnel. The first tunnel resolves them
+/// with the recorder installed then, so a program installs its recorder before it opens or
+/// serves tunnels (the Ferry programs do, at start-up). Rarer labels are looked up by name.
+pub(crate) mod handles {
+    use std::sync::OnceLock;
+
+    use metrics::{Counter, Gauge};
+
+    use super::{AGENT_ACTIVE_TUNNELS, AGENT_BYTES, AGENT_TUNNELS, TUNNELS_OPENED};
+
+    /// `ferry_tunnel_tunnels_opened_total{result}`.
+    pub(crate) fn tunnel_opened(result: &'static str) {
+        static OK: OnceLock<Counter> = OnceLock::new();
+        if result == "ok" {
+            OK.get_or_init(|| metrics::counter!(TUNNELS_OPENED, "result" => "ok"))
+                .increment(1);
+        } else {
+            metrics::counter!(TUNNELS_OPENED, "result" => result).increment(1);
+        }
+    }
+
+    /// `ferry_agent_tunnels_total{status}`.
+    pub(crate) fn agent_tunnel(status: &'static str) {
+        static OK: OnceLock<Counter> = OnceLock::new();
+        if status == "ok" {
+            OK.get_or_init(|| metrics::counter!(AGENT_TUNNELS, "status" => "ok"))
+                .increment(1);
+        } else {
+            metrics::counter!(AGENT_TUNNELS, "status" => status).increment(1);
+        }
+    }
+
+    /// `ferry_agent_active_tunnels`.
+    pub(crate) fn agent_active() -> &'static Gauge {
+        static ACTIVE: OnceLock<Gauge> = OnceLock::new();
+        ACTIVE.get_or_init(|| metrics::gauge!(AGENT_ACTIVE_TUNNELS))
+    }
+
+    /// `ferry_agent_bytes_total{direction}`, for a tunnel that relayed `up` bytes to the
+    /// destination and `down` from it (nothing is counted for a zero).
+    pub(crate) fn agent_bytes(up: u64, down: u64) {
+        static UP: OnceLock<Counter> = OnceLock::new();
+        static DOWN: OnceLock<Counter> = OnceLock::new();
+        if up > 0 {
+            UP.get_or_init(
+                || metrics::counter!(AGENT_BYTES, "direction" => "gateway_to_destination"),
+            )
+            .increment(up);
+        }
+        if down > 0 {
+            DOWN.get_or_init(
+                || metrics::counter!(AGENT_BYTES, "direction" => "destination_to_gateway"),
+            )
+            .increment(down);
+        }
+    }
+}

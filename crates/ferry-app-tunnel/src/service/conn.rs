@@ -25,7 +25,9 @@ struct Done<'a> {
 impl Done<'_> {
     fn log(&self, result: &'static str, end: &str, up: u64, down: u64, error: Option<&str>) {
         self.stats.count(result, up, down);
-        crate::metrics::service_connection(&self.config.name, result, up, down);
+        self.stats
+            .metrics
+            .connection(&self.config.name, result, up, down);
         let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
             target: "ferry::access",
@@ -164,7 +166,7 @@ pub(super) async fn handle<O: TunnelOpener>(
             );
         }
     }
-    let _active = crate::metrics::ActiveServiceConnection::new(&config.name);
+    let _active = stats.metrics.active(&config.name);
     let counters = Arc::new(Counters::new());
     let session = Session::new().counters(Arc::clone(&counters));
     let relay = settings.bridge.run(tcp, tunnel, session);

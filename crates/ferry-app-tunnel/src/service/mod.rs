@@ -111,6 +111,8 @@ pub struct ServiceStats {
     flows: AtomicUsize,
     datagrams_in: AtomicU64,
     datagrams_out: AtomicU64,
+    /// The service's metric handles, resolved once.
+    metrics: crate::metrics::ServiceMetrics,
 }
 
 impl ServiceStats {
@@ -379,7 +381,11 @@ impl<O: TunnelOpener> Services<O> {
                 }
                 let inner = Arc::clone(&inner);
                 let stats = Arc::clone(&stats);
-                Some(async move { conn::handle(&inner, &s, &stats, tcp, peer).await })
+                // Boxed: the connection's future (open, relay) is large, and a task moves its
+                // future when spawned and when it completes; a box moves as a pointer.
+                Some(Box::pin(async move {
+                    conn::handle(&inner, &s, &stats, tcp, peer).await;
+                }))
             },
         );
     }

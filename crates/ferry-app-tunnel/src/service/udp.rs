@@ -287,7 +287,7 @@ impl<O: TunnelOpener> Flow<O> {
         };
         let failure = match opened {
             Ok(Ok(stream)) => {
-                let _active = crate::metrics::ActiveServiceConnection::new(&config.name);
+                let _active = self.stats.metrics.active(&config.name);
                 let end = self.relay(stream, &mut rx, &cut, idle, &up, &down).await;
                 return self.log(started, "ok", end, &up, &down, None);
             }
@@ -409,7 +409,9 @@ impl<O: TunnelOpener> Flow<O> {
         let (up_n, up_b) = up.get();
         let (down_n, down_b) = down.get();
         self.stats.count(result, up_b, down_b);
-        crate::metrics::service_connection(&config.name, result, up_b, down_b);
+        self.stats
+            .metrics
+            .connection(&config.name, result, up_b, down_b);
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
             target: "ferry::access",

@@ -8,12 +8,12 @@ use quinn::Connection;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use super::{End, Shared, classify, dial::connect_udp, dial::dial, udp};
 use crate::halves::{RecvHalf, SendHalf};
-use crate::metrics::{AGENT_ACTIVE_TUNNELS, AGENT_BYTES, AGENT_TUNNELS};
+use crate::metrics::handles;
 use crate::read::{ReadError, read_message};
 use crate::stream::TunnelStream;
 use crate::tcp::stream::{H2Recv, H2Send};
@@ -28,6 +28,28 @@ pub(super) async fn serve(
     conn: &Connection,
     stop: &CancellationToken,
 ) -> End {
+    on_worker(serve_quic(Arc::clone(shared), conn.clone(), stop.clone())).await
+}
+
+/// Runs a connection's accept loop as a task of the runtime rather than on the caller's
+/// thread. `ferry-agent` runs the agent in `block_on`, whose thread is not one of the
+/// runtime's workers: there, every accepted stream meant waking that thread from the worker
+/// that read it, and then a worker again for the tunnel's task (two cross-thread wake-ups per
+/// tunnel); on a worker, the tunnel's task is queued where the stream was read. On the TCP
+/// transport the loop also drives the HTTP/2 connection itself. The task is aborted if this
+/// future is dropped, as the loop was before; a panic in it resumes here.
+async fn on_worker(serving: impl Future<Output = End> + Send + 'static) -> End {
+    match AbortOnDropHandle::new(tokio::spawn(serving)).await {
+        Ok(end) => end,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_cancelled) => End::Lost("the agent's runtime is shutting down".to_owned()),
+        },
+    }
+}
+
+async fn serve_quic(shared: Arc<Shared>, conn: Connection, stop: CancellationToken) -> End {
+    let (shared, conn, stop) = (&shared, &conn, &stop);
     let tunnels = TaskTracker::new();
     loop {
         tokio::select! {
@@ -35,7 +57,7 @@ pub(super) async fn serve(
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let token = tunnels.token();
-                    tunnels.spawn(handle(Arc::clone(shared), SendHalf::Quic(send), RecvHalf::Quic(recv), token, stop.clone(), false));
+                    tunnels.spawn(Box::pin(handle(Arc::clone(shared), SendHalf::Quic(send), RecvHalf::Quic(recv), token, stop.clone(), false)));
                 }
                 Err(e) => return classify(e),
             },
@@ -50,7 +72,7 @@ pub(super) async fn serve(
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     let token = tunnels.token();
-                    tunnels.spawn(handle(Arc::clone(shared), SendHalf::Quic(send), RecvHalf::Quic(recv), token, stop.clone(), true));
+                    tunnels.spawn(Box::pin(handle(Arc::clone(shared), SendHalf::Quic(send), RecvHalf::Quic(recv), token, stop.clone(), true)));
                 }
                 Err(_) => break,
             },
@@ -117,14 +139,14 @@ fn start_tunnel(
         return;
     };
     let token = tunnels.token();
-    tunnels.spawn(handle(
+    tunnels.spawn(Box::pin(handle(
         Arc::clone(shared),
         SendHalf::Tcp(H2Send::new(send)),
         RecvHalf::Tcp(H2Recv::body(body)),
         token,
         stop.clone(),
         draining,
-    ));
+    )));
 }
 
 fn not_found(mut respond: h2::server::SendResponse<Bytes>) {
@@ -149,12 +171,20 @@ fn closed_by_gateway(code: u32, reason: &str) -> End {
 /// lost, idles out (no pong within the idle timeout) or `stop` fires; then drains.
 pub(super) async fn serve_tcp<T>(
     shared: &Arc<Shared>,
-    mut conn: H2Conn<T>,
+    conn: H2Conn<T>,
     stop: &CancellationToken,
 ) -> End
 where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    on_worker(serve_tcp_on(Arc::clone(shared), conn, stop.clone())).await
+}
+
+async fn serve_tcp_on<T>(shared: Arc<Shared>, mut conn: H2Conn<T>, stop: CancellationToken) -> End
+where
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    let (shared, stop) = (&shared, &stop);
     let settings = shared.load().config.quic;
     let pings = conn.ping_pong();
     let keep = async move {
@@ -225,7 +255,7 @@ where
 }
 
 async fn reply(stream: &mut TunnelStream, status: TunnelStatus) {
-    metrics::counter!(AGENT_TUNNELS, "status" => status.label()).increment(1);
+    handles::agent_tunnel(status.label());
     let mut buf = Vec::with_capacity(2);
     encode_status(status, &mut buf);
     if stream.write_all(&buf).await.is_err() {
@@ -236,7 +266,9 @@ async fn reply(stream: &mut TunnelStream, status: TunnelStatus) {
     }
 }
 
-/// One tunnel: header, check, dial, status, bridge.
+/// One tunnel: header, check, dial, status, bridge. Spawned boxed: the future holds the dial
+/// and the bridge and is large, and a task moves its future on spawn and on completion (a box
+/// moves as a pointer).
 async fn handle(
     shared: Arc<Shared>,
     send: SendHalf,
@@ -308,14 +340,7 @@ async fn handle(
         .run(stream, upstream, Session::new())
         .await;
     drop(active);
-    if outcome.a_to_b > 0 {
-        metrics::counter!(AGENT_BYTES, "direction" => "gateway_to_destination")
-            .increment(outcome.a_to_b);
-    }
-    if outcome.b_to_a > 0 {
-        metrics::counter!(AGENT_BYTES, "direction" => "destination_to_gateway")
-            .increment(outcome.b_to_a);
-    }
+    handles::agent_bytes(outcome.a_to_b, outcome.b_to_a);
     tracing::debug!(
         request = id,
         up = outcome.a_to_b,
@@ -368,18 +393,17 @@ async fn handle_udp(
 }
 
 /// Holds `ferry_agent_active_tunnels` up while a tunnel relays.
-struct ActiveTunnel(metrics::Gauge);
+struct ActiveTunnel;
 
 impl ActiveTunnel {
     fn new() -> Self {
-        let g = metrics::gauge!(AGENT_ACTIVE_TUNNELS);
-        g.increment(1.0);
-        Self(g)
+        handles::agent_active().increment(1.0);
+        Self
     }
 }
 
 impl Drop for ActiveTunnel {
     fn drop(&mut self) {
-        self.0.decrement(1.0);
+        handles::agent_active().decrement(1.0);
     }
 }

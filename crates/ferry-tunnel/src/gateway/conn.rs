@@ -12,9 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::halves::{RecvHalf, SendHalf};
 use crate::quic::QuicSettings;
 use crate::tcp::stream::{H2Recv, H2Send, io_error};
-use crate::tcp::{
-    self, AUTHORITY, CLOSE_CODE, CLOSE_LINGER, CLOSE_PATH, CLOSE_REASON, TUNNEL_PATH,
-};
+use crate::tcp::{self, AUTHORITY, CLOSE_CODE, CLOSE_LINGER, CLOSE_PATH, CLOSE_REASON};
 use crate::transport::TransportKind;
 
 /// A live agent connection.
@@ -80,13 +78,11 @@ impl Conn {
                 Ok((SendHalf::Quic(send), RecvHalf::Quic(recv)))
             }
             Self::Tcp(c) => {
-                let ready = c.send.clone().ready().await.map_err(io_error)?;
-                let mut ready = ready;
-                let request = http::Request::builder()
-                    .method(http::Method::POST)
-                    .uri(format!("https://{AUTHORITY}{TUNNEL_PATH}"))
-                    .body(())
-                    .map_err(io::Error::other)?;
+                let mut ready = c.send.clone().ready().await.map_err(io_error)?;
+                // The URI parsed once, not formatted and parsed per tunnel.
+                let mut request = http::Request::new(());
+                *request.method_mut() = http::Method::POST;
+                *request.uri_mut() = tcp::tunnel_uri();
                 let (response, send) = ready.send_request(request, false).map_err(io_error)?;
                 Ok((
                     SendHalf::Tcp(H2Send::new(send)),

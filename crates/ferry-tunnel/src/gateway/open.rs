@@ -10,7 +10,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::Gateway;
 use crate::agent_id::AgentId;
-use crate::metrics::TUNNELS_OPENED;
+use crate::metrics::handles;
 use crate::read::{ReadError, read_message};
 use crate::stream::{Slot, TunnelStream};
 use crate::wire::{
@@ -131,7 +131,7 @@ impl Gateway {
             Ok(_) => "ok",
             Err(e) => e.label(),
         };
-        metrics::counter!(TUNNELS_OPENED, "result" => label).increment(1);
+        handles::tunnel_opened(label);
         if let Err(e) = &result {
             tracing::debug!(%agent, %client, error = %e, "tunnel not opened");
         }

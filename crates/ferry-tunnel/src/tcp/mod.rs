@@ -22,6 +22,15 @@ pub(crate) const CLOSE_CODE: &str = "ferry-close-code";
 pub(crate) const CLOSE_REASON: &str = "ferry-close-reason";
 /// The authority of every request (no host name is looked at).
 pub(crate) const AUTHORITY: &str = "ferry-tunnel";
+/// The URI of a tunnel request: `https://{AUTHORITY}{TUNNEL_PATH}`.
+const TUNNEL_URI: &str = "https://ferry-tunnel/tunnel";
+
+/// The URI of every tunnel request, parsed once (a clone shares the static bytes).
+pub(crate) fn tunnel_uri() -> http::Uri {
+    static URI: std::sync::LazyLock<http::Uri> =
+        std::sync::LazyLock::new(|| http::Uri::from_static(TUNNEL_URI));
+    URI.clone()
+}
 
 /// Largest DATA frame either end sends: 64 KiB (HTTP/2's default is 16 KiB).
 const MAX_FRAME: u32 = 64 * 1024;
@@ -89,5 +98,21 @@ pub(crate) async fn keep_alive(mut pings: PingPong, s: QuicSettings) -> &'static
             Ok(Err(_)) => return "ping failed",
             Err(_elapsed) => return "idle timeout",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tunnel_uri_is_the_authority_and_the_tunnel_path() {
+        let uri = tunnel_uri();
+        assert_eq!(uri.to_string(), format!("https://{AUTHORITY}{TUNNEL_PATH}"));
+        assert_eq!(uri.path(), TUNNEL_PATH);
+        assert_eq!(
+            uri.authority().map(http::uri::Authority::as_str),
+            Some(AUTHORITY)
+        );
     }
 }
