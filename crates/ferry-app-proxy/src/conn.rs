@@ -1,11 +1,12 @@
 //! One client connection: TLS handshake (TLS listeners), pool choice (by SNI when routed),
 //! upstream connect (and TLS), relay, and the access-log line.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Poll, Waker};
 
 use ferry_bridge::{Counters, End, Outcome, Session};
 use ferry_tls::HandshakeInfo;
@@ -33,18 +34,34 @@ pub(crate) struct ConnCtx {
 type Cut<'a, 'c> = Pin<&'a mut WaitForCancellationFuture<'c>>;
 
 /// Runs `fut` unless the drain cuts first (then counts the connection as cut).
+///
+/// `fut` is polled first on every wake-up. The cut's wait is polled once, which leaves the
+/// task's waker registered with the token, and again only when the token is cancelled or the
+/// waker changed: not on every wake-up of a busy connection.
 async fn unless_cut<T>(
     ctx: &ConnCtx,
     cut: &mut Cut<'_, '_>,
     fut: impl Future<Output = T>,
 ) -> Option<T> {
-    tokio::select! {
-        () = cut.as_mut() => {
-            bump(&ctx.stats.cut_at_drain);
-            None
+    let mut fut = std::pin::pin!(fut);
+    let mut registered: Option<Waker> = None;
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
         }
-        r = fut => Some(r),
-    }
+        let poll_cut = registered
+            .as_ref()
+            .is_none_or(|w| !w.will_wake(cx.waker()) || ctx.cut.is_cancelled());
+        if poll_cut {
+            if cut.as_mut().poll(cx).is_ready() {
+                bump(&ctx.stats.cut_at_drain);
+                return Poll::Ready(None);
+            }
+            registered = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// `a`, or `-` when absent, for log fields.

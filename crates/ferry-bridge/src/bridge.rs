@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 
 #[cfg(target_os = "linux")]
 use crate::SplicePolicy;
-use crate::driver::drive;
+use crate::driver::{Polling, drive};
 use crate::pool::BufPool;
 use crate::sys::PipePool;
 use crate::transfer::{Env, Transfer};
@@ -95,7 +95,7 @@ impl Bridge {
         let pool = &self.inner.buffers;
         let mut ab = Transfer::new(Direction::AToB, prefix_a_to_b, throttle_a_to_b);
         let mut ba = Transfer::new(Direction::BToA, prefix_b_to_a, throttle_b_to_a);
-        let end = drive(&self.inner.config, |cx, dir, activity| {
+        let end = drive(&self.inner.config, Polling::Both, |cx, dir, activity| {
             let mut env = Env {
                 pool,
                 hook: hook.as_deref_mut(),

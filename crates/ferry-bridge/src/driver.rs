@@ -2,8 +2,12 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+
+use atomic_waker::AtomicWaker;
 
 use tokio::time::{Instant, Sleep};
 
@@ -69,13 +73,75 @@ impl Deadlines {
     }
 }
 
+/// Which of a session's wake-up sources fired since its last poll, and the task to wake.
+///
+/// Itself the waker of the timer; each direction, when the session polls directions only when
+/// woken, has a [`DirWaker`]. A wake-up sets the source's bit and wakes the task.
+struct Wakes {
+    woken: AtomicU8,
+    task: AtomicWaker,
+}
+
+const WOKEN_AB: u8 = 1;
+const WOKEN_BA: u8 = 2;
+const WOKEN_TIMER: u8 = 4;
+const WOKEN_ALL: u8 = WOKEN_AB | WOKEN_BA | WOKEN_TIMER;
+
+impl Wakes {
+    fn set(&self, bit: u8) {
+        self.woken.fetch_or(bit, Ordering::AcqRel);
+        self.task.wake();
+    }
+}
+
+impl Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.set(WOKEN_TIMER);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.set(WOKEN_TIMER);
+    }
+}
+
+/// The waker a direction registers with its streams when directions are polled only when woken.
+struct DirWaker {
+    wakes: Arc<Wakes>,
+    bit: u8,
+}
+
+impl Wake for DirWaker {
+    fn wake(self: Arc<Self>) {
+        self.wakes.set(self.bit);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.set(self.bit);
+    }
+}
+
+/// When [`drive`] polls a direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Polling {
+    /// On every wake-up of the session, with the task's waker. Needed when the two directions
+    /// may share a waker slot of one stream (a TLS stream's read can write and the other way
+    /// round, and a stream keeps one waker per slot: the last registered wins).
+    Both,
+    /// Only when something it registered with woke it: each direction has its own waker. Only
+    /// for streams with separate read and write slots used by one direction each (TCP: the
+    /// direction `a -> b` reads `a` and writes `b`, the other reads `b` and writes `a`).
+    WokenOnly,
+}
+
 /// Runs a session: polls each unfinished direction with `poll_dir(cx, dir, &mut activity)`,
 /// which returns `Ready(Ok)` once that direction is done and `Ready(Err(end))` to end the
 /// session at once. Returns when both directions are done or a timeout fires.
 ///
-/// Both directions are polled on every wake-up, in the same task, so a direction that is done
-/// never stops the other (half-close), and an error in either ends the session immediately.
-pub(crate) async fn drive<F>(config: &BridgeConfig, mut poll_dir: F) -> End
+/// Both directions are driven by the same task, so a direction that is done never stops the
+/// other (half-close), and an error in either ends the session immediately. With
+/// [`Polling::WokenOnly`] a wake-up polls only the direction that was woken; the timer is polled
+/// only when it fired or was re-armed, in both modes (it has its own waker).
+pub(crate) async fn drive<F>(config: &BridgeConfig, polling: Polling, mut poll_dir: F) -> End
 where
     F: FnMut(&mut Context<'_>, Direction, &mut bool) -> Poll<Result<(), End>>,
 {
@@ -84,14 +150,38 @@ where
     let mut armed = deadlines.next();
     let mut sleep = pin!(tokio::time::sleep_until(armed.unwrap_or(start)));
     let mut done = [false, false];
+    let wakes = Arc::new(Wakes {
+        woken: AtomicU8::new(WOKEN_ALL),
+        task: AtomicWaker::new(),
+    });
+    let timer_waker = Waker::from(Arc::clone(&wakes));
+    let dir_wakers = (polling == Polling::WokenOnly).then(|| {
+        [WOKEN_AB, WOKEN_BA].map(|bit| {
+            Waker::from(Arc::new(DirWaker {
+                wakes: Arc::clone(&wakes),
+                bit,
+            }))
+        })
+    });
 
     poll_fn(|cx| {
+        // Registered before the bits are read: a wake-up after the read wakes this task again.
+        wakes.task.register(cx.waker());
+        let woken = wakes.woken.swap(0, Ordering::AcqRel);
         let mut activity = false;
-        for (i, dir) in [Direction::AToB, Direction::BToA].into_iter().enumerate() {
+        for (i, (dir, bit)) in [(Direction::AToB, WOKEN_AB), (Direction::BToA, WOKEN_BA)]
+            .into_iter()
+            .enumerate()
+        {
             if done[i] {
                 continue;
             }
-            match poll_dir(cx, dir, &mut activity) {
+            let polled = match &dir_wakers {
+                None => poll_dir(cx, dir, &mut activity),
+                Some(_) if woken & bit == 0 => continue,
+                Some(wakers) => poll_dir(&mut Context::from_waker(&wakers[i]), dir, &mut activity),
+            };
+            match polled {
                 Poll::Ready(Ok(())) => done[i] = true,
                 Poll::Ready(Err(end)) => return Poll::Ready(end),
                 Poll::Pending => {}
@@ -106,14 +196,22 @@ where
         if (done[0] || done[1]) && !deadlines.half_closed {
             deadlines.half_closed = true;
         }
-        poll_deadlines(cx, &mut deadlines, &mut armed, sleep.as_mut())
+        poll_deadlines(
+            &mut Context::from_waker(&timer_waker),
+            woken & WOKEN_TIMER != 0,
+            &mut deadlines,
+            &mut armed,
+            sleep.as_mut(),
+        )
     })
     .await
 }
 
-/// Polls the timer; re-arms it when the deadline moved.
+/// Polls the timer when it fired (`fired`: its waker woke the task) or was re-armed; re-arms
+/// it when the deadline moved.
 fn poll_deadlines(
     cx: &mut Context<'_>,
+    mut fired: bool,
     deadlines: &mut Deadlines,
     armed: &mut Option<Instant>,
     mut sleep: std::pin::Pin<&mut Sleep>,
@@ -128,8 +226,10 @@ fn poll_deadlines(
         if armed.is_none_or(|at| next < at) {
             sleep.as_mut().reset(next);
             *armed = Some(next);
+            fired = true;
         }
-        if sleep.as_mut().poll(cx).is_pending() {
+        // An armed sleep that did not wake the task has not fired: no need to poll it.
+        if !fired || sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
         if let Some(end) = deadlines.expired(Instant::now()) {

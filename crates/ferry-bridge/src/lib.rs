@@ -17,7 +17,9 @@
 //! - **Bounded memory** on the copy path: a direction borrows a buffer from a bridge-wide pool
 //!   only while it holds bytes read and not yet written; an idle session holds no buffer, a busy
 //!   one at most one per direction (16 KiB by default), and a slow reader stops the reading
-//!   side instead of growing a queue. The pool keeps a capped number of idle buffers.
+//!   side instead of growing a queue. The pool keeps a capped number of idle buffers. Small
+//!   chunks (up to 2 KiB, when the last read was small too) are read into a buffer on the stack
+//!   and written at once; only what the destination does not take goes into a pooled buffer.
 //! - **`splice(2)`** on Linux for TCP to TCP ([`Bridge::run_tcp`]): bytes go socket → pipe →
 //!   socket inside the kernel. Pipes come from a capped pool and are held only while bytes are in
 //!   flight; without a pipe a direction copies instead, never fails.

@@ -3,6 +3,7 @@
 //! The splice path (`sys::linux`) reuses the pieces for the prefix and for chunks it has to copy
 //! when no pipe is available.
 
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -16,6 +17,11 @@ use crate::{BridgeError, Counters, Direction, End, Inspect, Op, Throttle, Verdic
 /// Chunks a direction moves in one poll before yielding to the scheduler, so that a stream that
 /// is always ready (and does not use tokio's cooperative budget) cannot starve other tasks.
 pub(crate) const MAX_CHUNKS_PER_POLL: u32 = 32;
+
+/// Largest read made into a buffer on the stack instead of a pooled one. Small chunks
+/// (request/response traffic) are written straight from the stack, so a direction touches the
+/// pool only when the destination does not take a chunk at once or the flow reads full chunks.
+pub(crate) const STACK_READ: usize = 2048;
 
 /// Where a direction is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +142,12 @@ impl<'p> Transfer<'p> {
                         return Poll::Pending;
                     }
                     chunks += 1;
-                    if self.poll_read_chunk(cx, r.as_mut(), env)?.is_pending() {
+                    let read = if self.reads_on_stack(env) {
+                        self.poll_read_stack(cx, r.as_mut(), w.as_mut(), env)?
+                    } else {
+                        self.poll_read_chunk(cx, r.as_mut(), env)?
+                    };
+                    if read.is_pending() {
                         self.try_flush(cx, w.as_mut())?;
                         return Poll::Pending;
                     }
@@ -261,6 +272,95 @@ impl<'p> Transfer<'p> {
                 direction: self.dir,
             }),
         }
+    }
+
+    /// Whether the next read goes to a buffer on the stack ([`Transfer::poll_read_stack`]): no
+    /// hook (it needs a `BytesMut`), no spare buffer at hand, and the last read was smaller
+    /// than the stack buffer (a flow that fills it reads into pooled buffers, the full size).
+    pub(crate) fn reads_on_stack(&self, env: &Env<'_, 'p>) -> bool {
+        env.hook.is_none()
+            && self.spare.is_none()
+            && self.last_read < STACK_READ.min(env.pool.buffer_size())
+    }
+
+    /// Reads one chunk into a buffer on the stack and writes it to `w` at once (nothing may be
+    /// pending, no hook). What `w` does not take is copied into a pooled buffer and left
+    /// pending. Ready and Pending as [`Transfer::poll_read_chunk`]; the pool is not touched
+    /// when the whole chunk is written.
+    pub(crate) fn poll_read_stack<R, W>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Pin<&mut R>,
+        mut w: Pin<&mut W>,
+        env: &mut Env<'_, 'p>,
+    ) -> Poll<Result<(), End>>
+    where
+        R: AsyncRead + ?Sized,
+        W: AsyncWrite + ?Sized,
+    {
+        let size = STACK_READ.min(env.pool.buffer_size());
+        let limit = match &mut self.throttle {
+            Some(bucket) => match bucket.poll_allowance(cx, size) {
+                Poll::Ready(n) => n.min(size),
+                Poll::Pending => return Poll::Pending,
+            },
+            None => size,
+        };
+        let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
+        let mut read_buf = ReadBuf::uninit(&mut stack[..limit]);
+        match r.poll_read(cx, &mut read_buf) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(Op::Read, e))),
+        }
+        let data = read_buf.filled();
+        let n = data.len();
+        *env.activity = true;
+        self.last_read = n;
+        if n == 0 {
+            self.read_eof = true;
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(bucket) = &mut self.throttle {
+            bucket.consume(n);
+        }
+        let mut pos = 0;
+        while pos < n {
+            match w.as_mut().poll_write(cx, &data[pos..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(End::Error {
+                        side: self.dir.destination(),
+                        op: Op::Write,
+                        error: BridgeError::WriteZero,
+                    }));
+                }
+                Poll::Ready(Ok(written)) => {
+                    // A stream claiming more than it was given is buggy: count what we gave.
+                    let written = written.min(n - pos);
+                    pos += written;
+                    self.need_flush = true;
+                    self.record(written, env);
+                }
+                Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.fail(Op::Write, e))),
+                Poll::Pending => break,
+            }
+        }
+        if pos < n {
+            // The destination is full: keep the rest until it takes it.
+            let mut buf = env.pool.take();
+            let rest = n - pos;
+            buf[..rest].copy_from_slice(&data[pos..]);
+            self.pending = Some(Chunk::Buf {
+                buf,
+                pos: 0,
+                end: rest,
+            });
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Reads one chunk (nothing may be pending). Ready when a chunk is pending, the hook dropped

@@ -23,6 +23,7 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::pipe_pool::{NoPipe, PipePool, PooledPipe};
+use crate::driver::Polling;
 use crate::pool::BufPool;
 use crate::transfer::{Env, MAX_CHUNKS_PER_POLL, State, Transfer};
 use crate::{BridgeConfig, Direction, End, Op, Outcome, Session};
@@ -82,30 +83,41 @@ impl<'p> SpliceDir<'p> {
                         return Poll::Pending;
                     }
                     chunks += 1;
-                    match src.poll_read_ready(cx) {
-                        Poll::Pending => {
-                            self.go_idle();
-                            return Poll::Pending;
+                    // Readiness is asked for only before a splice; a copy's read asks itself.
+                    if self.pipe.is_some() || (self.bulk && !self.copy_only) {
+                        match src.poll_read_ready(cx) {
+                            Poll::Pending => {
+                                self.go_idle();
+                                return Poll::Pending;
+                            }
+                            Poll::Ready(Err(e)) => {
+                                return Poll::Ready(Err(self.copy.fail(Op::Read, e)));
+                            }
+                            Poll::Ready(Ok(())) => {}
                         }
-                        Poll::Ready(Err(e)) => {
-                            return Poll::Ready(Err(self.copy.fail(Op::Read, e)));
+                        if self.pipe.is_none() {
+                            self.take_pipe(pipes);
                         }
-                        Poll::Ready(Ok(())) => {}
-                    }
-                    if self.bulk && self.pipe.is_none() && !self.copy_only {
-                        self.take_pipe(pipes);
                     }
                     if self.pipe.is_some() {
                         self.splice_in(src, env, pipes)?;
-                    } else if self
-                        .copy
-                        .poll_read_chunk(cx, Pin::new(&mut *src), env)?
-                        .is_pending()
-                    {
-                        return Poll::Pending;
-                    } else {
-                        self.bulk = self.copy.last_read >= env.pool.buffer_size();
+                        continue;
                     }
+                    let read = if self.copy.reads_on_stack(env) {
+                        self.copy.poll_read_stack(
+                            cx,
+                            Pin::new(&mut *src),
+                            Pin::new(&mut *dst),
+                            env,
+                        )?
+                    } else {
+                        self.copy.poll_read_chunk(cx, Pin::new(&mut *src), env)?
+                    };
+                    if read.is_pending() {
+                        self.go_idle();
+                        return Poll::Pending;
+                    }
+                    self.bulk = self.copy.last_read >= env.pool.buffer_size();
                 }
                 State::ShuttingDown => {
                     ready!(self.copy.poll_shutdown(cx, Pin::new(&mut *dst), env))?;
@@ -260,7 +272,7 @@ pub(crate) async fn run_spliced(
     } = opts;
     let mut ab = SpliceDir::new(Transfer::new(Direction::AToB, prefix_a_to_b, None));
     let mut ba = SpliceDir::new(Transfer::new(Direction::BToA, prefix_b_to_a, None));
-    let end = crate::driver::drive(config, |cx, dir, activity| {
+    let end = crate::driver::drive(config, Polling::WokenOnly, |cx, dir, activity| {
         let mut env = Env {
             pool: buffers,
             hook: None,

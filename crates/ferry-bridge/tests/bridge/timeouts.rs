@@ -147,3 +147,49 @@ async fn no_timeouts_means_the_session_waits() {
     let outcome = session.await.unwrap();
     assert!(matches!(outcome.end, End::Closed), "{:?}", outcome.end);
 }
+
+/// The TCP path polls a direction only when it was woken and the timer only when it fired: the
+/// idle timeout still ends a session that went quiet after traffic both ways (real time, short
+/// timeout; nothing timed is asserted).
+#[tokio::test]
+async fn tcp_session_idle_timeout_after_traffic() {
+    let bridge =
+        Bridge::new(BridgeConfig::default().idle_timeout(Some(Duration::from_millis(200))));
+    let (mut client, a, b, mut upstream) = crate::util::tcp_bridge_ends().await;
+    let session = tokio::spawn(async move { bridge.run_tcp(a, b, Session::new()).await });
+    let mut buf = [0u8; 64];
+    for i in 0..50u8 {
+        client.write_all(&[i; 64]).await.unwrap();
+        upstream.read_exact(&mut buf).await.unwrap();
+        upstream.write_all(&buf).await.unwrap();
+        client.read_exact(&mut buf).await.unwrap();
+        assert_eq!(buf, [i; 64]);
+    }
+    let outcome = session.await.unwrap();
+    assert!(matches!(outcome.end, End::IdleTimeout), "{:?}", outcome.end);
+    assert_eq!((outcome.a_to_b, outcome.b_to_a), (50 * 64, 50 * 64));
+}
+
+/// On the TCP path, the shorter half-close timeout is armed when one direction finishes, and
+/// fires although the timer had been armed for the longer idle timeout.
+#[tokio::test]
+async fn tcp_session_half_close_timeout() {
+    let config = BridgeConfig::default()
+        .idle_timeout(Some(Duration::from_secs(3600)))
+        .half_close_timeout(Some(Duration::from_millis(200)));
+    let bridge = Bridge::new(config);
+    let (mut client, a, b, mut upstream) = crate::util::tcp_bridge_ends().await;
+    let session = tokio::spawn(async move { bridge.run_tcp(a, b, Session::new()).await });
+    client.write_all(b"ping").await.unwrap();
+    client.shutdown().await.unwrap();
+    let mut up = Vec::new();
+    upstream.read_to_end(&mut up).await.unwrap();
+    assert_eq!(up, b"ping");
+    let outcome = session.await.unwrap();
+    assert!(
+        matches!(outcome.end, End::HalfCloseTimeout),
+        "{:?}",
+        outcome.end
+    );
+    assert_eq!((outcome.a_to_b, outcome.b_to_a), (4, 0));
+}
