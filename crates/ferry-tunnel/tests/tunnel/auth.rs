@@ -75,20 +75,6 @@ async fn bad_credential_is_rejected_without_agent_state_and_backs_off() {
 }
 }
 
-async fn raw_connect(
-    pki: &Pki,
-    addr: std::net::SocketAddr,
-    alpn: &[u8],
-) -> (quinn::Endpoint, quinn::Connection) {
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = endpoint
-        .connect_with(pki.raw_client(alpn), addr, "localhost")
-        .unwrap()
-        .await
-        .unwrap();
-    (endpoint, conn)
-}
-
 fn app_code(e: &ConnectionError) -> Option<VarInt> {
     match e {
         ConnectionError::ApplicationClosed(c) => Some(c.error_code),

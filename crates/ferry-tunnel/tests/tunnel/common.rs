@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use ferry_allow::Allowlist;
 use ferry_tls::SelfSigned;
+use ferry_tunnel::wire::{
+    ALPN, AuthReply, AuthRequest, GroupMember, REPLY_LEN, decode_auth_reply, encode_auth,
+};
 use ferry_tunnel::{
     Agent, AgentConfig, AgentId, AgentRejected, AgentStatus, Backoff, Credential, Gateway,
     GatewayConfig, Transport,
@@ -322,14 +325,64 @@ where
     ferry_test_support::net::round_trip(stream, data).await
 }
 
-/// Waits (bounded) until the gateway has registered `agent`: an agent reports itself
-/// connected when it reads the gateway's `ok`, a moment before the gateway's table has it.
-pub(crate) async fn registered(gateway: &Gateway, agent: &AgentId) {
+/// Waits (polling, bounded) until `f` holds for the gateway; panics naming `what` otherwise.
+pub(crate) async fn until(gateway: &Gateway, what: &str, f: impl Fn(&Gateway) -> bool) {
     tokio::time::timeout(Duration::from_secs(20), async {
-        while !gateway.is_connected(agent) {
+        while !f(gateway) {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     })
     .await
-    .expect("the gateway did not register the agent in time");
+    .unwrap_or_else(|_| panic!("not reached in time: {what}"));
+}
+
+/// Waits (bounded) until the gateway has registered `agent`: an agent reports itself
+/// connected when it reads the gateway's `ok`, a moment before the gateway's table has it.
+pub(crate) async fn registered(gateway: &Gateway, agent: &AgentId) {
+    until(gateway, "the gateway registers the agent", |g| {
+        g.is_connected(agent)
+    })
+    .await;
+}
+
+/// A raw QUIC connection to `addr` offering `alpn`, verifying the test certificate.
+pub(crate) async fn raw_connect(
+    pki: &Pki,
+    addr: SocketAddr,
+    alpn: &[u8],
+) -> (quinn::Endpoint, quinn::Connection) {
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conn = endpoint
+        .connect_with(pki.raw_client(alpn), addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    (endpoint, conn)
+}
+
+/// A hand-made agent on raw QUIC: authenticates as `agent` with the credential
+/// `token-<agent>` (version 1 without `member`, version 2 with it) and returns the gateway's
+/// complete reply. Keep the endpoint alive as long as the connection.
+pub(crate) async fn raw_agent(
+    pki: &Pki,
+    addr: SocketAddr,
+    agent: &str,
+    member: Option<GroupMember>,
+) -> (quinn::Endpoint, quinn::Connection, AuthReply) {
+    let (endpoint, conn) = raw_connect(pki, addr, ALPN).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let mut auth = Vec::new();
+    encode_auth(
+        &AuthRequest {
+            agent_id: id(agent),
+            credential: Credential::new(&format!("token-{agent}")).unwrap(),
+            member,
+        },
+        &mut auth,
+    );
+    send.write_all(&auth).await.unwrap();
+    send.finish().unwrap();
+    let reply = recv.read_to_end(REPLY_LEN).await.unwrap();
+    let (reply, _) = decode_auth_reply(&reply).unwrap().complete().unwrap();
+    (endpoint, conn, reply)
 }

@@ -1,14 +1,11 @@
 //! Connection groups: an agent's several connections count as one agent, tunnels spread over
 //! them, and only the group's first connection starts a group or replaces another.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
+use ferry_tunnel::Transport;
 use ferry_tunnel::wire::{
-    ALPN, ALPN_TCP, AuthReply, AuthRequest, Credential, GroupId, GroupMember, REPLY_LEN,
-    RejectReason, close_code, decode_auth_reply, encode_auth, encode_auth_reply,
+    ALPN_TCP, AuthReply, AuthRequest, Credential, GroupId, GroupMember, RejectReason, close_code,
+    encode_auth, encode_auth_reply,
 };
-use ferry_tunnel::{Gateway, Transport};
 use quinn::{ConnectionError, VarInt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -16,17 +13,6 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::common::*;
 use crate::tunnels::{client, dest};
-
-/// Waits (yielding, bounded) until `f` holds for the gateway.
-async fn until(gateway: &Gateway, what: &str, f: impl Fn(&Gateway) -> bool) {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while !f(gateway) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("not reached in time: {what}"));
-}
 
 both_transports! {
 /// Four connections register as one agent; eight tunnels opened at once go two to each
@@ -142,26 +128,6 @@ fn member(group: u8, index: u8) -> Option<GroupMember> {
     })
 }
 
-/// A raw QUIC connection that authenticates as `member` and returns the gateway's answer.
-async fn raw_member(
-    pki: &Pki,
-    addr: SocketAddr,
-    member: Option<GroupMember>,
-) -> (quinn::Endpoint, quinn::Connection, AuthReply) {
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = endpoint
-        .connect_with(pki.raw_client(ALPN), addr, "localhost")
-        .unwrap()
-        .await
-        .unwrap();
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    send.write_all(&auth(member)).await.unwrap();
-    send.finish().unwrap();
-    let reply = recv.read_to_end(REPLY_LEN).await.unwrap();
-    let (reply, _) = decode_auth_reply(&reply).unwrap().complete().unwrap();
-    (endpoint, conn, reply)
-}
-
 fn closed_with(conn: &quinn::Connection) -> Option<VarInt> {
     match conn.close_reason()? {
         ConnectionError::ApplicationClosed(c) => Some(c.error_code),
@@ -178,29 +144,29 @@ async fn only_the_first_member_starts_or_replaces_a_group() {
     let site = id("site-1");
 
     // A member above 0 with no group here: refused, nothing registered.
-    let (_e, c, reply) = raw_member(&pki, gw.addr, member(0xa, 1)).await;
+    let (_e, c, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xa, 1)).await;
     assert_eq!(reply, AuthReply::Rejected(RejectReason::NoGroup));
     c.closed().await;
     assert_eq!(closed_with(&c), Some(close_code::AUTH_REJECTED.into()));
     assert!(!g.is_connected(&site));
 
     // Member 0 of group A starts it; member 1 of A joins; member 1 of B is refused.
-    let (_e0, a0, reply) = raw_member(&pki, gw.addr, member(0xa, 0)).await;
+    let (_e0, a0, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xa, 0)).await;
     assert_eq!(reply, AuthReply::Ok);
     until(&g, "a0 registered", |g| g.agent_connections(&site) == 1).await;
-    let (_e1, a1, reply) = raw_member(&pki, gw.addr, member(0xa, 1)).await;
+    let (_e1, a1, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xa, 1)).await;
     assert_eq!(reply, AuthReply::Ok);
     until(&g, "a1 joined", |g| g.agent_connections(&site) == 2).await;
-    let (_eb, _b1, reply) = raw_member(&pki, gw.addr, member(0xb, 1)).await;
+    let (_eb, _b1, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xb, 1)).await;
     assert_eq!(reply, AuthReply::Rejected(RejectReason::NoGroup));
 
     // An index at the gateway's limit (8 by default) is refused as group full.
-    let (_ef, _f, reply) = raw_member(&pki, gw.addr, member(0xa, 8)).await;
+    let (_ef, _f, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xa, 8)).await;
     assert_eq!(reply, AuthReply::Rejected(RejectReason::GroupFull));
     assert_eq!(g.agent_connections(&site), 2);
 
     // Member 1 of A again (it reconnects): replaces its own old connection only.
-    let (_e1b, a1b, reply) = raw_member(&pki, gw.addr, member(0xa, 1)).await;
+    let (_e1b, a1b, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xa, 1)).await;
     assert_eq!(reply, AuthReply::Ok);
     a1.closed().await;
     assert_eq!(closed_with(&a1), Some(close_code::REPLACED.into()));
@@ -208,7 +174,7 @@ async fn only_the_first_member_starts_or_replaces_a_group() {
     until(&g, "still two", |g| g.agent_connections(&site) == 2).await;
 
     // Member 0 of group B: a new group that replaces all of A.
-    let (_e2, b0, reply) = raw_member(&pki, gw.addr, member(0xb, 0)).await;
+    let (_e2, b0, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xb, 0)).await;
     assert_eq!(reply, AuthReply::Ok);
     a0.closed().await;
     a1b.closed().await;
@@ -217,11 +183,11 @@ async fn only_the_first_member_starts_or_replaces_a_group() {
     until(&g, "B alone", |g| g.agent_connections(&site) == 1).await;
 
     // A member of the replaced group cannot take the id back.
-    let (_e3, _a2, reply) = raw_member(&pki, gw.addr, member(0xa, 2)).await;
+    let (_e3, _a2, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xa, 2)).await;
     assert_eq!(reply, AuthReply::Rejected(RejectReason::NoGroup));
 
     // A version 1 connection (one connection, no group) replaces the group too.
-    let (_e4, v1, reply) = raw_member(&pki, gw.addr, None).await;
+    let (_e4, v1, reply) = raw_agent(&pki, gw.addr, "site-1", None).await;
     assert_eq!(reply, AuthReply::Ok);
     b0.closed().await;
     assert_eq!(closed_with(&b0), Some(close_code::REPLACED.into()));
@@ -238,9 +204,9 @@ async fn the_agent_stays_connected_while_any_member_is() {
     let gw = start_gateway(&pki, fast_gateway_config()).await;
     let g = gw.gateway.clone();
     let site = id("site-1");
-    let (_e0, a0, _) = raw_member(&pki, gw.addr, member(0xc, 0)).await;
+    let (_e0, a0, _) = raw_agent(&pki, gw.addr, "site-1", member(0xc, 0)).await;
     until(&g, "a0", |g| g.agent_connections(&site) == 1).await;
-    let (_e1, a1, reply) = raw_member(&pki, gw.addr, member(0xc, 1)).await;
+    let (_e1, a1, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xc, 1)).await;
     assert_eq!(reply, AuthReply::Ok);
     until(&g, "a1", |g| g.agent_connections(&site) == 2).await;
     a0.close(0u32.into(), b"bye");
@@ -248,7 +214,7 @@ async fn the_agent_stays_connected_while_any_member_is() {
     assert!(g.is_connected(&site));
     assert_eq!(g.agent_connection_tunnels(&site), vec![(1, 0)]);
     // Member 0 comes back and joins the surviving member.
-    let (_e0b, _a0b, reply) = raw_member(&pki, gw.addr, member(0xc, 0)).await;
+    let (_e0b, _a0b, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xc, 0)).await;
     assert_eq!(reply, AuthReply::Ok);
     until(&g, "a0 back", |g| g.agent_connections(&site) == 2).await;
     assert!(a1.close_reason().is_none());

@@ -4,10 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferry_tunnel::wire::{
-    ALPN, AuthRequest, Credential, MAX_HEADER_LEN, REPLY_LEN, decode_auth_reply, decode_header,
-    encode_auth,
-};
+use ferry_tunnel::wire::{MAX_HEADER_LEN, decode_header};
 use ferry_tunnel::{Destination, OpenError, TunnelStatus};
 use tokio::net::TcpListener;
 
@@ -115,26 +112,8 @@ async fn silent_agent_times_out_and_header_carries_client() {
     let mut config = fast_gateway_config();
     config.open_timeout = Duration::from_millis(300);
     let gw = start_gateway(&pki, config).await;
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = endpoint
-        .connect_with(pki.raw_client(ALPN), gw.addr, "localhost")
-        .unwrap()
-        .await
-        .unwrap();
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let mut msg = Vec::new();
-    encode_auth(
-        &AuthRequest {
-            agent_id: id("raw"),
-            credential: Credential::new("token-raw").unwrap(),
-            member: None,
-        },
-        &mut msg,
-    );
-    send.write_all(&msg).await.unwrap();
-    send.finish().unwrap();
-    let reply = recv.read_to_end(REPLY_LEN).await.unwrap();
-    assert!(decode_auth_reply(&reply).unwrap().complete().is_some());
+    // The gateway's whole reply arrives (raw_agent decodes it).
+    let (_endpoint, conn, _reply) = raw_agent(&pki, gw.addr, "raw", None).await;
     let header_task = tokio::spawn({
         let conn = conn.clone();
         async move {

@@ -6,11 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ferry_tunnel::udp::{DatagramStream, write_datagram};
-use ferry_tunnel::wire::{
-    ALPN, AuthRequest, Credential, MAX_HEADER_LEN, REPLY_LEN, TunnelStatus, decode_auth_reply,
-    encode_auth, encode_status,
-};
-use ferry_tunnel::{AgentId, MAX_DATAGRAM, OpenError};
+use ferry_tunnel::wire::{MAX_HEADER_LEN, TunnelStatus, encode_status};
+use ferry_tunnel::{MAX_DATAGRAM, OpenError};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::UdpSocket;
 
@@ -153,26 +150,8 @@ async fn a_truncated_frame_resets_the_tunnel_instead_of_ending_it() {
 async fn an_agent_that_predates_udp_tunnels_is_reported_too_old() {
     let pki = Pki::new();
     let gw = start_gateway(&pki, fast_gateway_config()).await;
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = endpoint
-        .connect_with(pki.raw_client(ALPN), gw.addr, "localhost")
-        .unwrap()
-        .await
-        .unwrap();
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let mut auth = Vec::new();
-    encode_auth(
-        &AuthRequest {
-            agent_id: AgentId::new("old-1").unwrap(),
-            credential: Credential::new("token-old-1").unwrap(),
-            member: None,
-        },
-        &mut auth,
-    );
-    send.write_all(&auth).await.unwrap();
-    send.finish().unwrap();
-    let reply = recv.read_to_end(REPLY_LEN).await.unwrap();
-    assert!(decode_auth_reply(&reply).unwrap().is_complete());
+    // The gateway's whole reply arrives (raw_agent decodes it).
+    let (_endpoint, conn, _reply) = raw_agent(&pki, gw.addr, "old-1", None).await;
     let old_agent = tokio::spawn(async move {
         let (mut send, mut recv) = conn.accept_bi().await.unwrap();
         let mut first = [0u8; 1];

@@ -7,10 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ferry_tunnel::wire::{
-    ALPN, AuthReply, AuthRequest, Credential, REPLY_LEN, TunnelStatus, decode_auth_reply,
-    decode_header, encode_auth, encode_status,
-};
+use ferry_tunnel::wire::{AuthReply, TunnelStatus, decode_header, encode_status};
 use tokio::io::AsyncReadExt as _;
 
 use crate::common::*;
@@ -33,26 +30,7 @@ async fn writing_agent(
     gateway: std::net::SocketAddr,
     written: Arc<AtomicUsize>,
 ) -> (quinn::Endpoint, quinn::Connection) {
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let conn = endpoint
-        .connect_with(pki.raw_client(ALPN), gateway, "localhost")
-        .unwrap()
-        .await
-        .unwrap();
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let mut auth = Vec::new();
-    encode_auth(
-        &AuthRequest {
-            agent_id: id("site-1"),
-            credential: Credential::new("token-site-1").unwrap(),
-            member: None,
-        },
-        &mut auth,
-    );
-    send.write_all(&auth).await.unwrap();
-    send.finish().unwrap();
-    let reply = recv.read_to_end(REPLY_LEN).await.unwrap();
-    let (reply, _) = decode_auth_reply(&reply).unwrap().complete().unwrap();
+    let (endpoint, conn, reply) = raw_agent(pki, gateway, "site-1", None).await;
     assert_eq!(reply, AuthReply::Ok);
 
     let serving = conn.clone();
