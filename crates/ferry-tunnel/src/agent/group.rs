@@ -3,7 +3,7 @@
 //!
 //! The first connection (member 0) is the one [`Agent::run`](super::Agent::run) has always
 //! held: it chooses the transport (auto fallback, QUIC probes), and its status and metrics
-//! are the agent's. Each other member runs in its own task (`run_member`): it waits until the first
+//! are the agent's. Each other member runs in its own task (`run_member`, [`reconnect::run`]): it waits until the first
 //! connection is up, connects over the same transport with the group's id and its index,
 //! serves the tunnels the gateway opens on it, and reconnects with back-off on its own. When
 //! the first connection goes, the others keep serving (the gateway still counts the agent as
@@ -19,10 +19,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::connect::{self, Live};
+use super::connect::{self, Connected, Failure, Live};
+use super::reconnect::{self, AfterRefusal, Role};
+use super::settings::Generation;
 use super::{Agent, AgentStatus, ConnectFailure, End, Random, Shared, serve};
-use crate::backoff::system_random;
-use crate::metrics::{AGENT_CONNECTIONS, AGENT_CONNECTS, AGENT_DISCONNECTS};
+use crate::agent_id::AgentId;
+use crate::backoff::{Backoff, system_random};
+use crate::metrics::AGENT_CONNECTIONS;
 use crate::transport::TransportKind;
 use crate::wire::{GROUP_ID_LEN, GroupId, GroupMember, MAX_GROUP_MEMBERS, RejectReason};
 
@@ -132,25 +135,58 @@ struct MemberContext {
 
 /// One member above 0: waits for its turn, connects, serves, reconnects.
 async fn run_member(context: Arc<MemberContext>, index: u8) {
-    let MemberContext {
-        shared,
-        status,
-        random,
-        group,
-        endpoint,
-        stop,
-    } = &*context;
-    let mut first = group.first.subscribe();
-    let mut attempt: u32 = 0;
-    loop {
+    let mut member = Member {
+        first: context.group.first.subscribe(),
+        context: Arc::clone(&context),
+        index,
+        kind: TransportKind::Quic,
+        wait: false,
+    };
+    reconnect::run(&mut member, &context.random, &context.stop).await;
+}
+
+/// A member above 0, as [`reconnect::run`] drives it: it connects over the first
+/// connection's transport once that is up, and reports at `debug` only (its status is the
+/// group's connection count).
+struct Member {
+    context: Arc<MemberContext>,
+    index: u8,
+    /// The first connection's transport, watched.
+    first: watch::Receiver<Option<TransportKind>>,
+    /// The transport of the current attempt (set by [`Role::start`]).
+    kind: TransportKind,
+    /// The gateway refused this index as over its limit: wait for the first connection or
+    /// the settings to change before the next attempt.
+    wait: bool,
+}
+
+impl Member {
+    /// Waits until the first connection or the settings change; `false`: the agent stops.
+    async fn changed(&mut self) -> bool {
+        tokio::select! {
+            changed = self.first.changed() => changed.is_ok(),
+            () = self.context.stop.cancelled() => false,
+        }
+    }
+}
+
+impl Role for Member {
+    fn kind(&self) -> &'static str {
+        "group"
+    }
+
+    async fn start(&mut self) -> Option<Arc<Generation>> {
+        if std::mem::take(&mut self.wait) && !self.changed().await {
+            return None;
+        }
         // Its turn: the first connection is up, the settings want this many, and the
         // gateway knows groups.
-        let kind = loop {
-            let config = Arc::clone(&shared.load().config);
-            let ready = match *first.borrow_and_update() {
+        self.kind = loop {
+            let config = Arc::clone(&self.context.shared.load().config);
+            let ready = match *self.first.borrow_and_update() {
                 Some(kind)
-                    if index < config.connections_on(kind)
-                        && !group.legacy.load(Ordering::Relaxed) =>
+                    if self.index < config.connections_on(kind)
+                        && !self.context.group.legacy.load(Ordering::Relaxed) =>
                 {
                     Some(kind)
                 }
@@ -159,79 +195,89 @@ async fn run_member(context: Arc<MemberContext>, index: u8) {
             if let Some(kind) = ready {
                 break kind;
             }
-            tokio::select! {
-                changed = first.changed() => if changed.is_err() { return },
-                () = stop.cancelled() => return,
+            if !self.changed().await {
+                return None;
             }
         };
-        let generation = shared.load();
+        Some(self.context.shared.load())
+    }
+
+    async fn connect(&mut self, generation: &Generation) -> Result<Connected, Failure> {
         let member = Some(GroupMember {
-            group: group.id,
-            index,
+            group: self.context.group.id,
+            index: self.index,
         });
         let deadline = Instant::now() + generation.config.auth_timeout;
-        let result = tokio::select! {
-            r = async {
-                match (kind, endpoint) {
-                    (TransportKind::Quic, Some(endpoint)) => connect::connect_quic(endpoint, &generation, deadline, member).await.map(Live::Quic),
-                    (TransportKind::Quic, None) => Err(ConnectFailure::Failed("no quic endpoint".to_owned())),
-                    (TransportKind::Tcp, _) => connect::connect_tcp(&generation, deadline, member).await.map(|c| Live::Tcp(Box::new(c))),
-                }
-            } => r,
-            () = stop.cancelled() => return,
+        let live = match (self.kind, &self.context.endpoint) {
+            (TransportKind::Quic, Some(endpoint)) => {
+                connect::connect_quic(endpoint, generation, deadline, member)
+                    .await
+                    .map(Live::Quic)
+            }
+            (TransportKind::Quic, None) => {
+                Err(ConnectFailure::Failed("no quic endpoint".to_owned()))
+            }
+            (TransportKind::Tcp, _) => connect::connect_tcp(generation, deadline, member)
+                .await
+                .map(|c| Live::Tcp(Box::new(c))),
         };
-        let agent = generation.config.agent_id.clone();
-        let backoff = generation.config.backoff;
-        let delay = match result {
-            Ok(live) => {
-                metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "ok", "transport" => kind.label()).increment(1);
-                tracing::debug!(%agent, member = index, transport = %kind, "group connection up");
-                attempt = 0;
-                drop(generation);
-                group.joined(status);
-                let end = match live {
-                    Live::Quic(conn) => serve::serve(shared, &conn, stop).await,
-                    Live::Tcp(conn) => serve::serve_tcp(shared, *conn, stop).await,
-                };
-                group.left(status);
-                match end {
-                    End::Shutdown => return,
-                    End::Replaced => {
-                        metrics::counter!(AGENT_DISCONNECTS, "reason" => "replaced").increment(1);
-                        backoff.delay_after_rejection(attempt, super::random(random))
-                    }
-                    End::Lost(e) => {
-                        metrics::counter!(AGENT_DISCONNECTS, "reason" => "lost").increment(1);
-                        tracing::debug!(%agent, member = index, error = %e, "group connection lost");
-                        backoff.delay(attempt, super::random(random))
-                    }
-                }
-            }
-            Err(ConnectFailure::Rejected(reason)) => {
-                metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "rejected", "transport" => kind.label()).increment(1);
-                if reason == RejectReason::GroupFull {
-                    // The gateway's limit: wait for the next first connection (perhaps to
-                    // another gateway) or new settings.
-                    tracing::warn!(%agent, member = index, "the gateway allows fewer connections per agent (max_connections_per_agent): this one waits for the next connection or new settings");
-                    tokio::select! {
-                        changed = first.changed() => if changed.is_err() { return },
-                        () = stop.cancelled() => return,
-                    }
-                    continue;
-                }
-                tracing::debug!(%agent, member = index, ?reason, "group connection refused");
-                backoff.delay_after_rejection(attempt, super::random(random))
-            }
-            Err(ConnectFailure::Failed(e)) => {
-                metrics::counter!(AGENT_CONNECTS, "kind" => "group", "result" => "failed", "transport" => kind.label()).increment(1);
-                tracing::debug!(%agent, member = index, error = %e, "group connection failed");
-                backoff.delay(attempt, super::random(random))
-            }
-        };
-        attempt = attempt.saturating_add(1);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = stop.cancelled() => return,
+        live.map(|live| Connected {
+            live,
+            reason: String::new(),
+            fell_back: false,
+        })
+        .map_err(|failure| Failure {
+            failure,
+            transport: self.kind,
+        })
+    }
+
+    fn up(&mut self, connected: &Connected, generation: &Generation) {
+        let agent = &generation.config.agent_id;
+        let transport = connected.live.kind();
+        tracing::debug!(%agent, member = self.index, %transport, "group connection up");
+        self.context.group.joined(&self.context.status);
+    }
+
+    async fn serve(&mut self, live: Live, generation: Arc<Generation>) -> End {
+        drop(generation);
+        let MemberContext { shared, stop, .. } = &*self.context;
+        match live {
+            Live::Quic(conn) => serve::serve(shared, &conn, stop).await,
+            Live::Tcp(conn) => serve::serve_tcp(shared, *conn, stop).await,
         }
+    }
+
+    fn down(&mut self) {
+        self.context.group.left(&self.context.status);
+    }
+
+    fn backoff(&self, planned: Backoff) -> Backoff {
+        planned
+    }
+
+    fn lost(&mut self, agent: &AgentId, _transport: TransportKind, error: String) {
+        tracing::debug!(%agent, member = self.index, error = %error, "group connection lost");
+    }
+
+    fn rejected(
+        &mut self,
+        agent: &AgentId,
+        _transport: TransportKind,
+        reason: RejectReason,
+    ) -> AfterRefusal {
+        if reason == RejectReason::GroupFull {
+            // The gateway's limit: wait for the next first connection (perhaps to another
+            // gateway) or new settings.
+            tracing::warn!(%agent, member = self.index, "the gateway allows fewer connections per agent (max_connections_per_agent): this one waits for the next connection or new settings");
+            self.wait = true;
+            return AfterRefusal::Wait;
+        }
+        tracing::debug!(%agent, member = self.index, ?reason, "group connection refused");
+        AfterRefusal::BackOff
+    }
+
+    fn failed(&mut self, agent: &AgentId, _transport: TransportKind, error: String) {
+        tracing::debug!(%agent, member = self.index, error = %error, "group connection failed");
     }
 }

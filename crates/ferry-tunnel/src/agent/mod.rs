@@ -4,6 +4,7 @@ mod config;
 mod connect;
 mod dial;
 mod group;
+mod reconnect;
 mod refused;
 mod serve;
 mod settings;
@@ -21,15 +22,14 @@ use quinn::ConnectionError;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::system_random;
-use crate::metrics::{
-    AGENT_CONNECTED, AGENT_CONNECTS, AGENT_DISCONNECTS, AGENT_FALLBACKS, AGENT_QUIC_PROBES,
-    AGENT_TRANSPORT,
-};
+use crate::agent_id::AgentId;
+use crate::backoff::{Backoff, system_random};
+use crate::metrics::{AGENT_CONNECTED, AGENT_FALLBACKS, AGENT_QUIC_PROBES, AGENT_TRANSPORT};
 use crate::quic::QuicConfigError;
 use crate::transport::TransportKind;
-use crate::wire::{RejectReason, close_code};
-use connect::{Choice, Failure, Live};
+use crate::wire::{GroupMember, RejectReason, close_code};
+use connect::{Choice, Connected, Failure, Live};
+use reconnect::{AfterRefusal, Role};
 use settings::Generation;
 
 type Random = Box<dyn FnMut() -> u64 + Send>;
@@ -196,10 +196,6 @@ impl Agent {
         });
     }
 
-    fn random(&self) -> u64 {
-        random(&self.random)
-    }
-
     /// The group's first connection and the other members, until `stop` fires.
     async fn run_until(&self, endpoint: Option<&quinn::Endpoint>, stop: &CancellationToken) {
         tokio::join!(
@@ -210,146 +206,15 @@ impl Agent {
 
     /// The group's first connection: chooses the transport, owns the status and metrics.
     async fn run_first(&self, endpoint: Option<&quinn::Endpoint>, stop: &CancellationToken) {
-        let mut attempt: u32 = 0;
-        let mut ever_connected = false;
-        let mut choice = Choice::default();
-        while !stop.is_cancelled() {
-            self.status.send_modify(|s| {
-                s.attempts += 1;
-                s.next_retry = None;
-            });
-            // Every attempt uses the settings in force when it starts.
-            let generation = self.shared.load();
-            let kind = if ever_connected {
-                "reconnect"
-            } else {
-                "initial"
-            };
-            let member = self.group.first_member(generation.config.connections);
-            let result = tokio::select! {
-                r = connect::connect(endpoint, &generation, &mut choice, member) => r,
-                () = stop.cancelled() => break,
-            };
-            let agent_id = &generation.config.agent_id;
-            let delay = match result {
-                Ok(connected) => {
-                    attempt = 0;
-                    ever_connected = true;
-                    let transport = connected.live.kind();
-                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "ok", "transport" => transport.label())
-                        .increment(1);
-                    metrics::gauge!(AGENT_CONNECTED).set(1.0);
-                    set_transport_gauge(Some(transport));
-                    if connected.fell_back {
-                        metrics::counter!(AGENT_FALLBACKS).increment(1);
-                        tracing::warn!(agent = %agent_id, %transport, reason = %connected.reason, "connected to the gateway over tcp (fallback)");
-                    } else {
-                        tracing::info!(agent = %agent_id, %transport, reason = %connected.reason, "connected to the gateway");
-                    }
-                    self.status.send_modify(|s| {
-                        s.connected = true;
-                        s.connects += 1;
-                        s.last_error = None;
-                        s.transport = Some(transport);
-                        s.transport_reason = Some(connected.reason.clone());
-                        if connected.fell_back {
-                            s.fallbacks += 1;
-                        }
-                    });
-                    self.group.joined(&self.status);
-                    self.group.set_first(Some(transport));
-                    let end = match connected.live {
-                        Live::Quic(conn) => {
-                            drop(generation);
-                            serve::serve(&self.shared, &conn, stop).await
-                        }
-                        Live::Tcp(conn) => {
-                            let probe = self.probe_loop(endpoint, &generation, &mut choice);
-                            tokio::pin!(probe);
-                            let serving = serve::serve_tcp(&self.shared, *conn, stop);
-                            tokio::pin!(serving);
-                            tokio::select! {
-                                end = &mut serving => end,
-                                () = &mut probe => serving.await,
-                            }
-                        }
-                    };
-                    self.group.set_first(None);
-                    self.group.left(&self.status);
-                    metrics::gauge!(AGENT_CONNECTED).set(0.0);
-                    set_transport_gauge(None);
-                    self.status.send_modify(|s| s.connected = false);
-                    // The back-off in force now, not when the connection started.
-                    let backoff = self.shared.load().config.backoff;
-                    match end {
-                        End::Shutdown => break,
-                        End::Replaced => {
-                            metrics::counter!(AGENT_DISCONNECTS, "reason" => "replaced")
-                                .increment(1);
-                            tracing::warn!(
-                                agent = %self.shared.load().config.agent_id,
-                                "another connection with this agent id replaced this one"
-                            );
-                            self.status.send_modify(|s| s.replaced += 1);
-                            backoff.delay_after_rejection(attempt, self.random())
-                        }
-                        End::Lost(e) => {
-                            metrics::counter!(AGENT_DISCONNECTS, "reason" => "lost").increment(1);
-                            tracing::warn!(error = %e, %transport, "gateway connection lost");
-                            self.status.send_modify(|s| s.last_error = Some(e));
-                            backoff.delay(attempt, self.random())
-                        }
-                    }
-                }
-                Err(Failure {
-                    failure: ConnectFailure::Rejected(RejectReason::UnsupportedVersion),
-                    transport,
-                }) if member.is_some() => {
-                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "rejected", "transport" => transport.label())
-                        .increment(1);
-                    tracing::warn!(agent = %agent_id, %transport, "the gateway does not know connection groups (auth version 2): holding one connection (connections = 1 says so without this attempt)");
-                    self.group.set_legacy();
-                    Duration::ZERO
-                }
-                Err(Failure {
-                    failure: ConnectFailure::Rejected(reason),
-                    transport,
-                }) => {
-                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "rejected", "transport" => transport.label())
-                        .increment(1);
-                    tracing::error!(agent = %agent_id, ?reason, %transport, "gateway rejected the agent");
-                    self.status.send_modify(|s| {
-                        s.rejections += 1;
-                        s.last_rejection = Some(reason);
-                    });
-                    self.shared
-                        .load()
-                        .config
-                        .backoff
-                        .delay_after_rejection(attempt, self.random())
-                }
-                Err(Failure {
-                    failure: ConnectFailure::Failed(e),
-                    transport,
-                }) => {
-                    metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "failed", "transport" => transport.label())
-                        .increment(1);
-                    tracing::warn!(error = %e, %transport, "cannot connect to the gateway");
-                    self.status.send_modify(|s| s.last_error = Some(e));
-                    self.shared
-                        .load()
-                        .config
-                        .backoff
-                        .delay(attempt, self.random())
-                }
-            };
-            attempt = attempt.saturating_add(1);
-            self.status.send_modify(|s| s.next_retry = Some(delay));
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = stop.cancelled() => break,
-            }
-        }
+        let mut first = First {
+            agent: self,
+            endpoint,
+            stop,
+            choice: Choice::default(),
+            ever_connected: false,
+            member: None,
+        };
+        reconnect::run(&mut first, &self.random, stop).await;
     }
 
     /// While connected over TCP in auto mode: probes QUIC every `quic_retry`; after the first
@@ -387,6 +252,152 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+/// The group's first connection, as [`reconnect::run`] drives it: it chooses the transport
+/// (auto fallback, QUIC probes while on TCP), and its status and metrics are the agent's.
+struct First<'a> {
+    agent: &'a Agent,
+    endpoint: Option<&'a quinn::Endpoint>,
+    stop: &'a CancellationToken,
+    choice: Choice,
+    ever_connected: bool,
+    /// How the current attempt authenticates.
+    member: Option<GroupMember>,
+}
+
+impl Role for First<'_> {
+    fn kind(&self) -> &'static str {
+        if self.ever_connected {
+            "reconnect"
+        } else {
+            "initial"
+        }
+    }
+
+    async fn start(&mut self) -> Option<Arc<Generation>> {
+        if self.stop.is_cancelled() {
+            return None;
+        }
+        self.agent.status.send_modify(|s| {
+            s.attempts += 1;
+            s.next_retry = None;
+        });
+        // Every attempt uses the settings in force when it starts.
+        let generation = self.agent.shared.load();
+        self.member = self.agent.group.first_member(generation.config.connections);
+        Some(generation)
+    }
+
+    async fn connect(&mut self, generation: &Generation) -> Result<Connected, Failure> {
+        connect::connect(self.endpoint, generation, &mut self.choice, self.member).await
+    }
+
+    fn up(&mut self, connected: &Connected, generation: &Generation) {
+        self.ever_connected = true;
+        let agent_id = &generation.config.agent_id;
+        let transport = connected.live.kind();
+        metrics::gauge!(AGENT_CONNECTED).set(1.0);
+        set_transport_gauge(Some(transport));
+        if connected.fell_back {
+            metrics::counter!(AGENT_FALLBACKS).increment(1);
+            tracing::warn!(agent = %agent_id, %transport, reason = %connected.reason, "connected to the gateway over tcp (fallback)");
+        } else {
+            tracing::info!(agent = %agent_id, %transport, reason = %connected.reason, "connected to the gateway");
+        }
+        self.agent.status.send_modify(|s| {
+            s.connected = true;
+            s.connects += 1;
+            s.last_error = None;
+            s.transport = Some(transport);
+            s.transport_reason = Some(connected.reason.clone());
+            if connected.fell_back {
+                s.fallbacks += 1;
+            }
+        });
+        self.agent.group.joined(&self.agent.status);
+        self.agent.group.set_first(Some(transport));
+    }
+
+    async fn serve(&mut self, live: Live, generation: Arc<Generation>) -> End {
+        let agent = self.agent;
+        match live {
+            Live::Quic(conn) => {
+                drop(generation);
+                serve::serve(&agent.shared, &conn, self.stop).await
+            }
+            Live::Tcp(conn) => {
+                let probe = agent.probe_loop(self.endpoint, &generation, &mut self.choice);
+                tokio::pin!(probe);
+                let serving = serve::serve_tcp(&agent.shared, *conn, self.stop);
+                tokio::pin!(serving);
+                tokio::select! {
+                    end = &mut serving => end,
+                    () = &mut probe => serving.await,
+                }
+            }
+        }
+    }
+
+    fn down(&mut self) {
+        self.agent.group.set_first(None);
+        self.agent.group.left(&self.agent.status);
+        metrics::gauge!(AGENT_CONNECTED).set(0.0);
+        set_transport_gauge(None);
+        self.agent.status.send_modify(|s| s.connected = false);
+    }
+
+    fn backoff(&self, _planned: Backoff) -> Backoff {
+        // The back-off in force now, not when the attempt started.
+        self.agent.shared.load().config.backoff
+    }
+
+    fn replaced(&mut self) {
+        tracing::warn!(
+            agent = %self.agent.shared.load().config.agent_id,
+            "another connection with this agent id replaced this one"
+        );
+        self.agent.status.send_modify(|s| s.replaced += 1);
+    }
+
+    fn lost(&mut self, _agent: &AgentId, transport: TransportKind, error: String) {
+        tracing::warn!(error = %error, %transport, "gateway connection lost");
+        self.agent
+            .status
+            .send_modify(|s| s.last_error = Some(error));
+    }
+
+    fn rejected(
+        &mut self,
+        agent: &AgentId,
+        transport: TransportKind,
+        reason: RejectReason,
+    ) -> AfterRefusal {
+        if reason == RejectReason::UnsupportedVersion && self.member.is_some() {
+            tracing::warn!(agent = %agent, %transport, "the gateway does not know connection groups (auth version 2): holding one connection (connections = 1 says so without this attempt)");
+            self.agent.group.set_legacy();
+            return AfterRefusal::Now;
+        }
+        tracing::error!(agent = %agent, ?reason, %transport, "gateway rejected the agent");
+        self.agent.status.send_modify(|s| {
+            s.rejections += 1;
+            s.last_rejection = Some(reason);
+        });
+        AfterRefusal::BackOff
+    }
+
+    fn failed(&mut self, _agent: &AgentId, transport: TransportKind, error: String) {
+        tracing::warn!(error = %error, %transport, "cannot connect to the gateway");
+        self.agent
+            .status
+            .send_modify(|s| s.last_error = Some(error));
+    }
+
+    fn waiting(&mut self, delay: Duration) {
+        self.agent
+            .status
+            .send_modify(|s| s.next_retry = Some(delay));
     }
 }
 

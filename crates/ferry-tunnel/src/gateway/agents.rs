@@ -8,6 +8,7 @@
 //! tunnels.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -59,27 +60,131 @@ impl AgentEntry {
     }
 }
 
-/// Sets `ferry_tunnel_agents_connected{transport}` (by the first member's transport) and
-/// `ferry_tunnel_agent_connections{transport}` from the table.
-pub(super) fn set_gauge(agents: &HashMap<AgentId, AgentEntry>) {
-    for kind in [TransportKind::Quic, TransportKind::Tcp] {
-        let n = agents
-            .values()
-            .filter(|e| e.first().is_some_and(|c| c.transport() == kind))
-            .count();
-        let conns: usize = agents
-            .values()
-            .map(|e| {
-                e.members
-                    .iter()
-                    .filter(|m| m.conn.transport() == kind)
-                    .count()
-            })
-            .sum();
-        #[allow(clippy::cast_precision_loss)] // agent counts are far below 2^52
-        {
-            metrics::gauge!(AGENTS_CONNECTED, "transport" => kind.label()).set(n as f64);
-            metrics::gauge!(AGENT_GROUP_CONNECTIONS, "transport" => kind.label()).set(conns as f64);
+/// The connected agents by id, and how many agents and connections use each transport,
+/// kept up to date with every change so that the gauges are set without walking the table.
+///
+/// Read through [`Deref`] (a map of [`AgentEntry`]); changed only through its methods,
+/// which keep the counts.
+#[derive(Default)]
+pub(super) struct AgentTable {
+    agents: HashMap<AgentId, AgentEntry>,
+    counts: ByTransport,
+}
+
+impl Deref for AgentTable {
+    type Target = HashMap<AgentId, AgentEntry>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.agents
+    }
+}
+
+impl AgentTable {
+    /// Puts `entry` in as `id`'s group; returns the group it replaced.
+    fn insert(&mut self, id: AgentId, entry: AgentEntry) -> Option<AgentEntry> {
+        self.counts.add(ByTransport::of(&entry));
+        let old = self.agents.insert(id, entry);
+        if let Some(old) = &old {
+            self.counts.sub(ByTransport::of(old));
+        }
+        self.set_gauges();
+        old
+    }
+
+    /// Changes `id`'s group with `change`; a group left without members is removed. `None`
+    /// when `id` has no group here.
+    fn update<R>(&mut self, id: &AgentId, change: impl FnOnce(&mut AgentEntry) -> R) -> Option<R> {
+        let Self { agents, counts } = self;
+        let entry = agents.get_mut(id)?;
+        counts.sub(ByTransport::of(entry));
+        let out = change(entry);
+        if entry.members.is_empty() {
+            agents.remove(id);
+        } else {
+            counts.add(ByTransport::of(entry));
+        }
+        self.set_gauges();
+        Some(out)
+    }
+
+    /// Sets `ferry_tunnel_agents_connected{transport}` (by the first member's transport) and
+    /// `ferry_tunnel_agent_connections{transport}` from the counts.
+    fn set_gauges(&self) {
+        for kind in TRANSPORTS {
+            let Counts {
+                agents,
+                connections,
+            } = self.counts.get(kind);
+            #[allow(clippy::cast_precision_loss)] // agent counts are far below 2^52
+            {
+                metrics::gauge!(AGENTS_CONNECTED, "transport" => kind.label()).set(agents as f64);
+                metrics::gauge!(AGENT_GROUP_CONNECTIONS, "transport" => kind.label())
+                    .set(connections as f64);
+            }
+        }
+    }
+}
+
+const TRANSPORTS: [TransportKind; 2] = [TransportKind::Quic, TransportKind::Tcp];
+
+/// Agents (by their first member's transport) and connections on one transport.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    agents: usize,
+    connections: usize,
+}
+
+/// [`Counts`] per transport, of the whole table or of one group.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct ByTransport {
+    quic: Counts,
+    tcp: Counts,
+}
+
+impl ByTransport {
+    /// What one group counts for.
+    fn of(entry: &AgentEntry) -> Self {
+        let mut counts = Self::default();
+        if let Some(first) = entry.first() {
+            counts.on(first.transport()).agents = 1;
+        }
+        for member in &entry.members {
+            counts.on(member.conn.transport()).connections += 1;
+        }
+        counts
+    }
+
+    fn get(self, kind: TransportKind) -> Counts {
+        match kind {
+            TransportKind::Quic => self.quic,
+            TransportKind::Tcp => self.tcp,
+        }
+    }
+
+    fn on(&mut self, kind: TransportKind) -> &mut Counts {
+        match kind {
+            TransportKind::Quic => &mut self.quic,
+            TransportKind::Tcp => &mut self.tcp,
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        for kind in TRANSPORTS {
+            let (n, m) = (self.on(kind), other.get(kind));
+            n.agents += m.agents;
+            n.connections += m.connections;
+        }
+    }
+
+    fn sub(&mut self, other: Self) {
+        for kind in TRANSPORTS {
+            let (n, m) = (self.on(kind), other.get(kind));
+            debug_assert!(
+                n.agents >= m.agents && n.connections >= m.connections,
+                "agent table counts drifted"
+            );
+            n.agents = n.agents.saturating_sub(m.agents);
+            n.connections = n.connections.saturating_sub(m.connections);
         }
     }
 }
@@ -163,16 +268,17 @@ pub(super) fn register(
         }
         let same_group = agents.get(&id).is_some_and(|e| e.group == group);
         if same_group {
-            let Some(entry) = agents.get_mut(&id) else {
-                return;
-            };
-            let old = entry
-                .members
-                .iter()
-                .position(|m| m.index == index)
-                .map(|at| entry.members.swap_remove(at).conn);
-            entry.members.push(new_member);
-            set_gauge(&agents);
+            let old = agents
+                .update(&id, |entry| {
+                    let old = entry
+                        .members
+                        .iter()
+                        .position(|m| m.index == index)
+                        .map(|at| entry.members.swap_remove(at).conn);
+                    entry.members.push(new_member);
+                    old
+                })
+                .flatten();
             drop(agents);
             tracing::info!(agent = %id, member = index, remote = %conn.remote_address(), transport = %conn.transport(), "agent connection joined its group");
             old.into_iter().collect()
@@ -191,7 +297,6 @@ pub(super) fn register(
                 permits,
             };
             let old = agents.insert(id.clone(), entry);
-            set_gauge(&agents);
             // Told while the table is locked, so events follow the table's order exactly.
             if let Some(events) = &inner.events {
                 if old.is_some() {
@@ -243,24 +348,23 @@ fn own_group(generation: u64) -> GroupId {
 /// Called with the table locked.
 pub(super) fn remove_member(
     inner: &Inner,
-    agents: &mut HashMap<AgentId, AgentEntry>,
+    agents: &mut AgentTable,
     id: &AgentId,
     generation: u64,
 ) -> Option<(Member, bool)> {
-    let entry = agents.get_mut(id)?;
-    let at = entry
-        .members
-        .iter()
-        .position(|m| m.generation == generation)?;
-    let removed = entry.members.swap_remove(at);
-    let last = entry.members.is_empty();
-    if last {
-        agents.remove(id);
-        if let Some(events) = &inner.events {
-            events.disconnected(id);
-        }
+    let removed = agents
+        .update(id, |entry| {
+            let at = entry
+                .members
+                .iter()
+                .position(|m| m.generation == generation)?;
+            Some(entry.members.swap_remove(at))
+        })
+        .flatten()?;
+    let last = !agents.contains_key(id);
+    if last && let Some(events) = &inner.events {
+        events.disconnected(id);
     }
-    set_gauge(agents);
     Some((removed, last))
 }
 

@@ -46,6 +46,14 @@ impl HeldCredential {
     }
 }
 
+impl HeldCredential {
+    /// Whether `other` holds the same credential and certificate chain (the verifier's
+    /// verdict is then the same).
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || (self.0.0 == other.0.0 && self.0.1 == other.0.1)
+    }
+}
+
 impl fmt::Debug for HeldCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HeldCredential(<{} bytes>)", self.0.0.len())
@@ -61,5 +69,15 @@ mod tests {
         let c = HeldCredential::new("fy1_secret", Vec::new());
         assert_eq!(format!("{c:?}"), "HeldCredential(<10 bytes>)");
         assert_eq!(c.as_str(), "fy1_secret");
+    }
+
+    #[test]
+    fn same_compares_the_credential_and_the_certificates() {
+        let cert = CertificateDer::from(vec![1, 2, 3]);
+        let a = HeldCredential::new("fy1_secret", vec![cert.clone()]);
+        assert!(a.same(&a.clone()));
+        assert!(a.same(&HeldCredential::new("fy1_secret", vec![cert.clone()])));
+        assert!(!a.same(&HeldCredential::new("fy1_other", vec![cert])));
+        assert!(!a.same(&HeldCredential::new("fy1_secret", Vec::new())));
     }
 }

@@ -10,7 +10,6 @@ mod tcp;
 pub use revalidate::Revalidated;
 pub use tcp::TcpEndpoint;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,7 +28,7 @@ use crate::quic::{self, QuicConfigError, QuicSettings};
 use crate::transport::TransportKind;
 use crate::verifier::AgentVerifier;
 use crate::wire::close_code;
-use agents::AgentEntry;
+use agents::AgentTable;
 
 /// Gateway settings. Every field has a documented default ([`GatewayConfig::default`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +149,7 @@ pub(crate) struct Inner {
     config: GatewayConfig,
     verifier: Arc<dyn AgentVerifier>,
     clock: Clock,
-    agents: Mutex<HashMap<AgentId, AgentEntry>>,
+    agents: Mutex<AgentTable>,
     next_generation: AtomicU64,
     next_request: AtomicU64,
     /// Incremented by every [`Gateway::revalidate`], before it reads the table.
@@ -165,7 +164,7 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    fn agents(&self) -> MutexGuard<'_, HashMap<AgentId, AgentEntry>> {
+    fn agents(&self) -> MutexGuard<'_, AgentTable> {
         self.agents.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -201,7 +200,7 @@ impl GatewayBuilder {
                 config: self.config,
                 verifier: self.verifier,
                 clock: self.clock.unwrap_or_else(|| Arc::new(system_clock)),
-                agents: Mutex::new(HashMap::new()),
+                agents: Mutex::new(AgentTable::default()),
                 next_generation: AtomicU64::new(1),
                 next_request: AtomicU64::new(1),
                 revalidations: AtomicU64::new(0),

@@ -4,6 +4,8 @@ use std::sync::atomic::Ordering;
 
 use super::Gateway;
 use super::agents::{remove_member, revoke};
+use super::held::HeldCredential;
+use crate::agent_id::AgentId;
 use crate::verifier::AgentRejected;
 
 /// What one [`Gateway::revalidate`] did.
@@ -16,7 +18,7 @@ pub struct Revalidated {
     /// Agents with a connection whose credential was refused: that connection is
     /// disconnected with close code 1
     /// (`auth_rejected`, reason `credential revoked`), their tunnels cut.
-    pub revoked: Vec<crate::AgentId>,
+    pub revoked: Vec<AgentId>,
     /// Agents the verifier could not decide about ([`AgentRejected::Unavailable`]): kept.
     pub undecided: usize,
 }
@@ -39,7 +41,8 @@ impl Gateway {
         inner.revalidations.fetch_add(1, Ordering::SeqCst);
         let now = (inner.clock)();
         // Verified outside the lock (JWT signatures cost tens of microseconds each). Every
-        // connection of an agent's group authenticated on its own: each is checked.
+        // connection of an agent's group authenticated on its own: each is checked (a
+        // credential its group shares is verified once).
         let (agents, snapshot): (usize, Vec<_>) = {
             let table = inner.agents();
             let snapshot = table
@@ -56,36 +59,52 @@ impl Gateway {
             checked: agents,
             ..Revalidated::default()
         };
-        let mut undecided = Vec::new();
-        for (id, generation, credential) in snapshot {
-            let verdict = inner.verifier.verify_with_certificates(
-                &id,
-                credential.as_str(),
-                credential.certificates(),
-                now,
-            );
+        // The members of a group come one after the other in the snapshot and usually hold
+        // the same credential and certificates: each distinct one is verified once per round.
+        let mut agent: Option<&AgentId> = None;
+        let mut verdicts: Vec<(&HeldCredential, Result<(), AgentRejected>)> = Vec::new();
+        let mut undecided: Option<&AgentId> = None;
+        for (id, generation, credential) in &snapshot {
+            if agent != Some(id) {
+                agent = Some(id);
+                verdicts.clear();
+            }
+            let known = verdicts.iter().find(|(c, _)| c.same(credential));
+            let verdict = match known {
+                Some(&(_, verdict)) => verdict,
+                None => {
+                    let verdict = inner.verifier.verify_with_certificates(
+                        id,
+                        credential.as_str(),
+                        credential.certificates(),
+                        now,
+                    );
+                    verdicts.push((credential, verdict));
+                    verdict
+                }
+            };
             match verdict {
                 Ok(()) => {}
                 Err(AgentRejected::Unavailable) => {
-                    if !undecided.contains(&id) {
-                        undecided.push(id);
+                    if undecided != Some(id) {
+                        undecided = Some(id);
+                        done.undecided += 1;
                     }
                 }
                 Err(_) => {
                     let removed = {
                         let mut agents = inner.agents();
-                        remove_member(inner, &mut agents, &id, generation)
+                        remove_member(inner, &mut agents, id, *generation)
                     };
                     if let Some((member, _)) = removed {
-                        revoke(&id, &member.conn);
-                        if !done.revoked.contains(&id) {
-                            done.revoked.push(id);
+                        revoke(id, &member.conn);
+                        if done.revoked.last() != Some(id) {
+                            done.revoked.push(id.clone());
                         }
                     }
                 }
             }
         }
-        done.undecided = undecided.len();
         done
     }
 }

@@ -8,15 +8,20 @@ use std::time::Duration;
 use ferry_allow::Allowlist;
 use ferry_tls::SelfSigned;
 use ferry_tunnel::wire::{
-    ALPN, AuthReply, AuthRequest, GroupMember, REPLY_LEN, decode_auth_reply, encode_auth,
+    ALPN, ALPN_TCP, AuthReply, AuthRequest, GroupId, GroupMember, REPLY_LEN, decode_auth_reply,
+    encode_auth,
 };
 use ferry_tunnel::{
     Agent, AgentConfig, AgentId, AgentRejected, AgentStatus, Backoff, Credential, Gateway,
     GatewayConfig, Transport,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 tokio::task_local! {
     /// The transport the agents of the running test use ([`agent_config`]); QUIC outside
@@ -84,8 +89,9 @@ impl Pki {
             .unwrap()
     }
 
-    /// A raw quinn client config (for hand-made misbehaving agents).
-    pub(crate) fn raw_client(&self, alpn: &[u8]) -> quinn::ClientConfig {
+    /// A TLS 1.3 client config offering `alpn`, verifying the test certificate (for
+    /// hand-made agents).
+    pub(crate) fn client_tls(&self, alpn: &[u8]) -> rustls::ClientConfig {
         let provider = ferry_tls::provider(ferry_tls::KeyExchange::default());
         let mut tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -93,8 +99,13 @@ impl Pki {
             .with_root_certificates(Arc::clone(&self.roots))
             .with_no_client_auth();
         tls.alpn_protocols = vec![alpn.to_vec()];
+        tls
+    }
+
+    /// A raw quinn client config (for hand-made misbehaving agents).
+    pub(crate) fn raw_client(&self, alpn: &[u8]) -> quinn::ClientConfig {
         quinn::ClientConfig::new(Arc::new(
-            quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
+            quinn::crypto::rustls::QuicClientConfig::try_from(self.client_tls(alpn)).unwrap(),
         ))
     }
 }
@@ -360,6 +371,29 @@ pub(crate) async fn raw_connect(
     (endpoint, conn)
 }
 
+/// The auth message of `agent` with the credential `token-<agent>`: version 1 without
+/// `member`, version 2 with it.
+pub(crate) fn auth_message(agent: &str, member: Option<GroupMember>) -> Vec<u8> {
+    let mut auth = Vec::new();
+    encode_auth(
+        &AuthRequest {
+            agent_id: id(agent),
+            credential: Credential::new(&format!("token-{agent}")).unwrap(),
+            member,
+        },
+        &mut auth,
+    );
+    auth
+}
+
+/// Member `index` of the connection group whose id is 16 times `group`.
+pub(crate) fn member(group: u8, index: u8) -> Option<GroupMember> {
+    Some(GroupMember {
+        group: GroupId([group; 16]),
+        index,
+    })
+}
+
 /// A hand-made agent on raw QUIC: authenticates as `agent` with the credential
 /// `token-<agent>` (version 1 without `member`, version 2 with it) and returns the gateway's
 /// complete reply. Keep the endpoint alive as long as the connection.
@@ -371,18 +405,43 @@ pub(crate) async fn raw_agent(
 ) -> (quinn::Endpoint, quinn::Connection, AuthReply) {
     let (endpoint, conn) = raw_connect(pki, addr, ALPN).await;
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let mut auth = Vec::new();
-    encode_auth(
-        &AuthRequest {
-            agent_id: id(agent),
-            credential: Credential::new(&format!("token-{agent}")).unwrap(),
-            member,
-        },
-        &mut auth,
-    );
-    send.write_all(&auth).await.unwrap();
+    send.write_all(&auth_message(agent, member)).await.unwrap();
     send.finish().unwrap();
     let reply = recv.read_to_end(REPLY_LEN).await.unwrap();
     let (reply, _) = decode_auth_reply(&reply).unwrap().complete().unwrap();
     (endpoint, conn, reply)
+}
+
+/// A raw TLS connection over TCP to `addr` offering `alpn`.
+pub(crate) async fn tls_connect(
+    pki: &Pki,
+    addr: SocketAddr,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    TlsConnector::from(Arc::new(pki.client_tls(alpn)))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// A hand-made agent on the TCP transport: authenticates like [`raw_agent`], asserts the
+/// gateway's `ok`, and answers HTTP/2 (refusing nothing, serving no tunnel) until the returned
+/// handle is dropped, which closes the connection.
+pub(crate) async fn raw_tcp_agent(
+    pki: &Pki,
+    addr: SocketAddr,
+    agent: &str,
+    member: Option<GroupMember>,
+) -> AbortOnDropHandle<()> {
+    let mut tls = tls_connect(pki, addr, ALPN_TCP).await;
+    tls.write_all(&auth_message(agent, member)).await.unwrap();
+    let mut reply = [0u8; REPLY_LEN];
+    tls.read_exact(&mut reply).await.unwrap();
+    let (reply, _) = decode_auth_reply(&reply).unwrap().complete().unwrap();
+    assert_eq!(reply, AuthReply::Ok);
+    let mut conn = h2::server::handshake(tls).await.unwrap();
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        while let Some(Ok(_)) = conn.accept().await {}
+    }))
 }

@@ -2,10 +2,7 @@
 //! them, and only the group's first connection starts a group or replaces another.
 
 use ferry_tunnel::Transport;
-use ferry_tunnel::wire::{
-    ALPN_TCP, AuthReply, AuthRequest, Credential, GroupId, GroupMember, RejectReason, close_code,
-    encode_auth, encode_auth_reply,
-};
+use ferry_tunnel::wire::{ALPN_TCP, AuthReply, RejectReason, close_code, encode_auth_reply};
 use quinn::{ConnectionError, VarInt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -106,26 +103,6 @@ async fn unset_connections_follow_the_transport() {
         until(&gw.gateway, "agent gone", |g| !g.is_connected(&site)).await;
     }
     gw.stop().await;
-}
-
-fn auth(member: Option<GroupMember>) -> Vec<u8> {
-    let mut buf = Vec::new();
-    encode_auth(
-        &AuthRequest {
-            agent_id: id("site-1"),
-            credential: Credential::new("token-site-1").unwrap(),
-            member,
-        },
-        &mut buf,
-    );
-    buf
-}
-
-fn member(group: u8, index: u8) -> Option<GroupMember> {
-    Some(GroupMember {
-        group: GroupId([group; 16]),
-        index,
-    })
 }
 
 fn closed_with(conn: &quinn::Connection) -> Option<VarInt> {
@@ -254,7 +231,7 @@ async fn an_old_gateway_gets_one_version_1_connection() {
     // Second connection: version 1, byte for byte.
     let (tcp, _) = listener.accept().await.unwrap();
     let mut tls = acceptor.accept(tcp).await.unwrap();
-    let v1 = auth(None);
+    let v1 = auth_message("site-1", None);
     let mut got = vec![0u8; v1.len()];
     tls.read_exact(&mut got).await.unwrap();
     assert_eq!(got, v1);

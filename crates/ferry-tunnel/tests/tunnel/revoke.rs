@@ -163,3 +163,90 @@ async fn agent_verified_before_a_revalidation_is_checked_again_when_it_registers
     gw.stop().await;
 }
 }
+
+/// The members of a group hold the same credential: a revalidation verifies it once per
+/// agent, not once per connection, and still acts on every member.
+#[tokio::test]
+async fn revalidation_verifies_a_shared_credential_once() {
+    let pki = Pki::new();
+    let switch = Switchable::default();
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let inner = switch.verifier();
+    let log = Arc::clone(&calls);
+    let verifier = move |id: &AgentId, credential: &str, now: u64| {
+        log.lock().unwrap().push(id.as_str().to_owned());
+        inner(id, credential, now)
+    };
+    let gw = start_gateway_with(
+        &pki,
+        Gateway::new(fast_gateway_config(), verifier),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await;
+    let g = gw.gateway.clone();
+    // site-1: four members over QUIC; site-2: three over TCP.
+    let mut site_1 = Vec::new();
+    for index in 0..4 {
+        let (endpoint, conn, reply) = raw_agent(&pki, gw.addr, "site-1", member(0xa, index)).await;
+        assert_eq!(reply, ferry_tunnel::wire::AuthReply::Ok);
+        until(&g, "site-1 member registered", |g| {
+            g.agent_connections(&id("site-1")) == usize::from(index) + 1
+        })
+        .await;
+        site_1.push((endpoint, conn));
+    }
+    let mut site_2 = Vec::new();
+    for index in 0..3 {
+        site_2.push(raw_tcp_agent(&pki, gw.addr, "site-2", member(0xb, index)).await);
+        until(&g, "site-2 member registered", |g| {
+            g.agent_connections(&id("site-2")) == usize::from(index) + 1
+        })
+        .await;
+    }
+    let round = |g: &Gateway| {
+        calls.lock().unwrap().clear();
+        let done = g.revalidate();
+        let mut verified = calls.lock().unwrap().clone();
+        verified.sort();
+        (done, verified)
+    };
+    let both = vec!["site-1".to_owned(), "site-2".to_owned()];
+
+    let (done, verified) = round(&g);
+    assert_eq!(verified, both, "one verification per agent");
+    assert_eq!(
+        (done.checked, done.revoked.len(), done.undecided),
+        (2, 0, 0)
+    );
+
+    switch.undecided.lock().unwrap().insert("site-2".to_owned());
+    let (done, verified) = round(&g);
+    assert_eq!(verified, both);
+    assert_eq!((done.revoked.len(), done.undecided), (0, 1));
+    assert_eq!(g.agent_connections(&id("site-2")), 3, "undecided: kept");
+
+    switch.revoked.lock().unwrap().insert("site-1".to_owned());
+    let (done, verified) = round(&g);
+    assert_eq!(verified, both);
+    assert_eq!(done.revoked, vec![id("site-1")]);
+    assert_eq!(done.undecided, 1);
+    assert!(
+        !g.is_connected(&id("site-1")),
+        "every member of site-1 dropped"
+    );
+    assert_eq!(g.agent_connections(&id("site-2")), 3);
+    for (_endpoint, conn) in &site_1 {
+        conn.closed().await;
+        assert_eq!(
+            conn.close_reason(),
+            Some(quinn::ConnectionError::ApplicationClosed(
+                quinn::ApplicationClose {
+                    error_code: ferry_tunnel::wire::close_code::AUTH_REJECTED.into(),
+                    reason: b"credential revoked".to_vec().into(),
+                }
+            ))
+        );
+    }
+    drop(site_2);
+    gw.stop().await;
+}

@@ -1,56 +1,16 @@
 //! The TCP transport against hand-made peers: keep-alive and idle detection on both ends, the
 //! ALPN and the authentication deadline on the gateway.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_tunnel::wire::{
-    ALPN_TCP, AuthReply, AuthRequest, Credential, REPLY_LEN, decode_auth_reply, encode_auth,
-    encode_auth_reply,
-};
+use ferry_tunnel::wire::{ALPN_TCP, AuthReply, REPLY_LEN, decode_auth_reply, encode_auth_reply};
 use ferry_tunnel::{Transport, TransportKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::common::*;
-
-fn client_tls(pki: &Pki, alpn: &[u8]) -> Arc<rustls::ClientConfig> {
-    let provider = ferry_tls::provider(ferry_tls::KeyExchange::PostQuantum);
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(Arc::clone(&pki.roots))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![alpn.to_vec()];
-    Arc::new(tls)
-}
-
-async fn tls_connect(
-    pki: &Pki,
-    addr: SocketAddr,
-    alpn: &[u8],
-) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    TlsConnector::from(client_tls(pki, alpn))
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap()
-}
-
-fn auth_bytes(agent: &str) -> Vec<u8> {
-    let mut buf = Vec::new();
-    encode_auth(
-        &AuthRequest {
-            agent_id: id(agent),
-            credential: Credential::new(&format!("token-{agent}")).unwrap(),
-            member: None,
-        },
-        &mut buf,
-    );
-    buf
-}
 
 fn short_keep_alive(q: &mut ferry_tunnel::QuicSettings) {
     q.keep_alive_interval = Duration::from_millis(200);
@@ -76,9 +36,9 @@ async fn agent_detects_a_gateway_that_stopped_answering() {
     let mut agent = start_agent(config);
     let (tcp, _) = listener.accept().await.unwrap();
     let mut tls = acceptor.accept(tcp).await.unwrap();
-    let mut auth = vec![0u8; auth_bytes("site-1").len()];
+    let mut auth = vec![0u8; auth_message("site-1", None).len()];
     tls.read_exact(&mut auth).await.unwrap();
-    assert_eq!(auth, auth_bytes("site-1"));
+    assert_eq!(auth, auth_message("site-1", None));
     let mut ok = Vec::new();
     encode_auth_reply(AuthReply::Ok, &mut ok);
     tls.write_all(&ok).await.unwrap();
@@ -107,7 +67,7 @@ async fn gateway_detects_an_agent_that_stopped_answering() {
     short_keep_alive(&mut config.quic);
     let gw = start_gateway(&pki, config).await;
     let mut tls = tls_connect(&pki, gw.addr, ALPN_TCP).await;
-    tls.write_all(&auth_bytes("site-1")).await.unwrap();
+    tls.write_all(&auth_message("site-1", None)).await.unwrap();
     let mut reply = [0u8; REPLY_LEN];
     tls.read_exact(&mut reply).await.unwrap();
     assert_eq!(
@@ -148,11 +108,11 @@ async fn wrong_alpn_is_refused_on_tcp() {
     let tcp = TcpStream::connect(gw.addr).await.unwrap();
     // rustls refuses a server that picks no ALPN the client offered, and the gateway only
     // speaks ferry-tunnel-h2/1: the handshake fails, or the stream ends at once.
-    let r = TlsConnector::from(client_tls(&pki, b"h2"))
+    let r = TlsConnector::from(Arc::new(pki.client_tls(b"h2")))
         .connect("localhost".try_into().unwrap(), tcp)
         .await;
     if let Ok(mut tls) = r {
-        let _ = tls.write_all(&auth_bytes("site-1")).await;
+        let _ = tls.write_all(&auth_message("site-1", None)).await;
         let mut buf = [0u8; 2];
         assert!(tls.read_exact(&mut buf).await.is_err());
     }
@@ -187,7 +147,7 @@ async fn bytes_after_the_auth_message_are_malformed_on_tcp() {
     let pki = Pki::new();
     let gw = start_gateway(&pki, fast_gateway_config()).await;
     let mut tls = tls_connect(&pki, gw.addr, ALPN_TCP).await;
-    let mut wire = auth_bytes("site-1");
+    let mut wire = auth_message("site-1", None);
     wire.extend_from_slice(b"PRI * HTTP/2.0");
     tls.write_all(&wire).await.unwrap();
     let mut reply = [0u8; REPLY_LEN];

@@ -68,13 +68,7 @@ impl ClientSessionStore for Tickets {
 
 /// A client that wants 0-RTT: early data enabled, resumption through `tickets`.
 fn eager_client(pki: &Pki, tickets: &Arc<Tickets>) -> quinn::ClientConfig {
-    let provider = ferry_tls::provider(ferry_tls::KeyExchange::default());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(Arc::clone(&pki.roots))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let mut tls = pki.client_tls(ALPN);
     tls.enable_early_data = true;
     tls.resumption = rustls::client::Resumption::store(Arc::clone(tickets) as _);
     quinn::ClientConfig::new(Arc::new(
