@@ -56,15 +56,19 @@ struct Inner {
 }
 
 impl Workers {
-    /// Starts `count` worker threads named `{name}-worker-{i}`. The caller's `tracing`
-    /// dispatcher (the subscriber in force where this is called) is the workers' default too.
+    /// Starts `count` worker threads named `{name}-worker-{i}`. They log to the global `tracing`
+    /// subscriber, or, when none is set, to the one in force where this is called.
     ///
     /// # Errors
     ///
     /// When a runtime cannot be built or a thread cannot be started (the threads started
     /// before stop again).
     pub fn start(name: &str, count: NonZeroUsize) -> io::Result<Self> {
-        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        // Only a scoped dispatcher needs carrying over: every thread sees the global one, and
+        // setting a scoped one anywhere puts every log call of the process on a slower path.
+        let dispatch = (!tracing::dispatcher::has_been_set())
+            .then(|| tracing::dispatcher::get_default(Clone::clone))
+            .filter(|d| !d.is::<tracing::subscriber::NoSubscriber>());
         let mut handles = Vec::with_capacity(count.get());
         let mut stops = Vec::with_capacity(count.get());
         let mut threads = Vec::with_capacity(count.get());
@@ -78,7 +82,7 @@ impl Workers {
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-worker-{i}"))
                 .spawn(move || {
-                    let _log = tracing::dispatcher::set_default(&dispatch);
+                    let _log = dispatch.as_ref().map(tracing::dispatcher::set_default);
                     // Ends when the sender is dropped. Tasks left on the runtime are dropped
                     // here, on its own thread; blocking work it started is not waited for.
                     let _ = runtime.block_on(stopped);
