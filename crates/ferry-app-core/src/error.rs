@@ -71,6 +71,10 @@ pub enum AppError {
         /// Listeners in the config.
         configured: usize,
     },
+    /// The connection workers could not be started, or a listener could not be shared with
+    /// them (see [`crate::workers`]).
+    #[error("cannot start the connection workers")]
+    Workers(#[source] io::Error),
 }
 
 /// Formats an error and its chain of sources on one line: `a: b: c`, the form the binaries print

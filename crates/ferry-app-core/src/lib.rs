@@ -38,6 +38,7 @@ pub mod reload;
 pub mod serve;
 pub mod size;
 pub mod stream;
+pub mod workers;
 
 pub use error::{AppError, ConfigError};
 

@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::listen::Acceptor;
 use crate::memory::{Charge, Charged, MemoryBudget};
+use crate::workers::Workers;
 
 /// The accept loops and live connections of one program (see the [module docs](self)).
 /// Cheap to clone: clones share everything.
@@ -127,6 +128,67 @@ impl Server {
         &self,
         listener: TcpListener,
         until: CancellationToken,
+        cost: C,
+        handler: F,
+    ) where
+        C: FnMut() -> u64 + Send + 'static,
+        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.loops
+            .spawn(self.clone().accept_loop(listener, until, cost, handler));
+    }
+
+    /// [`Server::accept_reserving`] on [`Workers`]: `listener` is shared by one accept loop on
+    /// each worker (every worker waits on the same socket; the kernel hands each new
+    /// connection to one of them), and each connection runs on the worker that accepted it,
+    /// so its socket, timers and task stay on one thread. The connection cap, the memory
+    /// budget and the drain cover all workers as one.
+    ///
+    /// # Errors
+    ///
+    /// When `listener` cannot be handed to the workers (taken off this runtime, or duplicated
+    /// for each worker: running out of file descriptors).
+    pub fn accept_on_workers<C, F, Fut>(
+        &self,
+        workers: &Workers,
+        listener: TcpListener,
+        cost: C,
+        handler: F,
+    ) -> std::io::Result<()>
+    where
+        C: FnMut() -> u64 + Clone + Send + 'static,
+        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Clone + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = listener.into_std()?;
+        let mut shared = Vec::with_capacity(workers.count());
+        for _ in 1..workers.count() {
+            shared.push(listener.try_clone()?);
+        }
+        shared.push(listener);
+        for (handle, listener) in workers.handles().iter().zip(shared) {
+            let this = self.clone();
+            let (cost, handler) = (cost.clone(), handler.clone());
+            handle.spawn(self.loops.track_future(async move {
+                // Registered with this worker's reactor: it must be converted on the worker.
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        this.accept_loop(listener, CancellationToken::new(), cost, handler)
+                            .await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "a worker cannot watch its listener"),
+                }
+            }));
+        }
+        Ok(())
+    }
+
+    /// One accept loop, on the runtime it is polled on; its connections are spawned there.
+    async fn accept_loop<C, F, Fut>(
+        self,
+        listener: TcpListener,
+        until: CancellationToken,
         mut cost: C,
         mut handler: F,
     ) where
@@ -134,71 +196,69 @@ impl Server {
         F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let this = self.clone();
-        self.loops.spawn(async move {
-            let mut acceptor = Acceptor::new();
-            // The cost of the last connection, shared by its successors while it is the same.
-            let mut charge: Option<Arc<Charge>> = None;
-            // One future for the loop's life: waiting on the tokens registers once, not once
-            // per accepted connection.
-            let stopped = async {
+        let this = self;
+        let mut acceptor = Acceptor::new();
+        // The cost of the last connection, shared by its successors while it is the same.
+        let mut charge: Option<Arc<Charge>> = None;
+        // One future for the loop's life: waiting on the tokens registers once, not once
+        // per accepted connection.
+        let stopped = async {
+            tokio::select! {
+                () = this.stop.cancelled() => {}
+                () = until.cancelled() => {}
+            }
+        };
+        let mut stopped = std::pin::pin!(stopped);
+        loop {
+            let mut admission = Admission::default();
+            if let Some(limit) = &this.limit {
                 tokio::select! {
-                    () = this.stop.cancelled() => {}
-                    () = until.cancelled() => {}
-                }
-            };
-            let mut stopped = std::pin::pin!(stopped);
-            loop {
-                let mut admission = Admission::default();
-                if let Some(limit) = &this.limit {
-                    tokio::select! {
-                        () = &mut stopped => return,
-                        p = limit.acquire() => match p {
-                            // Given back by the admission's drop (see `Admission`).
-                            Ok(p) => {
-                                p.forget();
-                                admission.slot = Some(Arc::clone(limit));
-                            }
-                            Err(_closed) => return,
-                        },
-                    }
-                }
-                let (stream, peer) = tokio::select! {
                     () = &mut stopped => return,
-                    c = acceptor.accept(&listener) => c,
-                };
-                if let Some(budget) = &this.memory {
-                    let bytes = cost();
-                    if bytes > 0 {
-                        let shared = match &charge {
-                            Some(c) if c.bytes == bytes => Arc::clone(c),
-                            _ => {
-                                let c = Arc::new(Charge {
-                                    budget: budget.clone(),
-                                    bytes,
-                                });
-                                charge = Some(Arc::clone(&c));
-                                c
-                            }
-                        };
-                        match MemoryBudget::try_charge(&shared) {
-                            Some(r) => admission.charge = Some(r),
-                            None => {
-                                tracing::debug!(client = %peer, bytes, "refused: memory budget full");
-                                // Dropping the stream closes it; the slot goes back too.
-                                continue;
-                            }
+                    p = limit.acquire() => match p {
+                        // Given back by the admission's drop (see `Admission`).
+                        Ok(p) => {
+                            p.forget();
+                            admission.slot = Some(Arc::clone(limit));
+                        }
+                        Err(_closed) => return,
+                    },
+                }
+            }
+            let (stream, peer) = tokio::select! {
+                () = &mut stopped => return,
+                c = acceptor.accept(&listener) => c,
+            };
+            if let Some(budget) = &this.memory {
+                let bytes = cost();
+                if bytes > 0 {
+                    let shared = match &charge {
+                        Some(c) if c.bytes == bytes => Arc::clone(c),
+                        _ => {
+                            let c = Arc::new(Charge {
+                                budget: budget.clone(),
+                                bytes,
+                            });
+                            charge = Some(Arc::clone(&c));
+                            c
+                        }
+                    };
+                    match MemoryBudget::try_charge(&shared) {
+                        Some(r) => admission.charge = Some(r),
+                        None => {
+                            tracing::debug!(client = %peer, bytes, "refused: memory budget full");
+                            // Dropping the stream closes it; the slot goes back too.
+                            continue;
                         }
                     }
                 }
-                if let Some(conn) = handler(stream, peer) {
-                    this.conns.spawn(Held {
-                        conn,
-                        _admission: admission,
-                    });
-                }
             }
-        });
+            if let Some(conn) = handler(stream, peer) {
+                this.conns.spawn(Held {
+                    conn,
+                    _admission: admission,
+                });
+            }
+        }
     }
 
     /// Spawns another loop of the program (a UDP socket's, say) that the drain waits for;

@@ -107,6 +107,14 @@ pub struct ProxyConfig {
     /// Cap on concurrent proxied connections; accepting pauses at the cap.
     /// Default [`DEFAULT_MAX_CONNECTIONS`].
     pub max_connections: NonZeroUsize,
+    /// Connection workers (`server.workers`, a count or `"auto"`): threads that each run a
+    /// single-threaded runtime, accept on every listener and keep each connection they accept
+    /// (see [`ferry_app_core::workers`]). `None`: connections run as tasks on the runtime that
+    /// calls [`Proxy::run`](crate::Proxy::run), which is what a config without
+    /// `server.workers` gives a library user and tests with paused time rely on. The
+    /// `ferry-proxy` program fills in `"auto"` when the file and flags do not say: one worker
+    /// per core, or `TOKIO_WORKER_THREADS` when that is set. Needs a restart to change.
+    pub workers: Option<NonZeroUsize>,
     /// Memory budget for connection buffers (`server.memory_budget`, a size such as
     /// `"256MiB"`): a new connection whose [reservation](ListenerConfig::memory_reservation)
     /// would take the total above it is closed at accept and counted in

@@ -13,6 +13,7 @@ use crate::report::{Report, Stats, bump};
 use crate::runtime::{Generation, Runner, Shared};
 use crate::{AppError, ConfigError, ProxyConfig};
 use ferry_app_core::serve::Server;
+use ferry_app_core::workers::Workers;
 
 /// A reverse proxy ready to run: the config plus everything built from it (TLS acceptors with
 /// their certificates loaded, upstream TLS connectors, bridges).
@@ -114,6 +115,15 @@ impl Proxy {
             *runner = Some(r);
         }
         let stats = Arc::new(Stats::default());
+        let workers = self
+            .config
+            .workers
+            .map(|n| Workers::start("ferry-proxy", n))
+            .transpose()
+            .map_err(AppError::Workers)?;
+        if let Some(w) = &workers {
+            tracing::info!(workers = w.count(), "connection workers started");
+        }
         let server = Server::new()
             .max_connections(self.config.max_connections)
             .memory_budget(self.shared.memory.clone());
@@ -150,18 +160,26 @@ impl Proxy {
                     .get(index)
                     .map_or(0, |l| l.reservation)
             };
-            server.accept_reserving(listener, cost, move |stream, peer| {
+            let handler = move |stream, peer| {
                 bump(&slot.stats.accepted);
                 // A reload keeps the listener count, so the slot always exists.
                 let ctx = slot.context()?;
                 // Everything after accept (TLS handshake included) runs in the connection's task.
                 Some(async move { handle(stream, peer, &ctx).await })
-            });
+            };
+            match &workers {
+                Some(w) => server
+                    .accept_on_workers(w, listener, cost, handler)
+                    .map_err(AppError::Workers)?,
+                None => server.accept_reserving(listener, cost, handler),
+            }
         }
 
         shutdown.await;
         let drain_timeout = self.shared.current.load().config.drain_timeout;
         server.drain(drain_timeout).await;
+        // Every connection and accept loop has ended: the worker threads stop.
+        drop(workers);
         *self.shared.lock() = None;
         for p in self.shared.current.load().pools() {
             p.stop();
@@ -176,6 +194,7 @@ impl Proxy {
 }
 
 /// Listener `index` of the running config, and what its connections share.
+#[derive(Clone)]
 struct Slot {
     shared: Arc<Shared>,
     index: usize,

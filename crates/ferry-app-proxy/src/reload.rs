@@ -65,7 +65,7 @@ pub struct ConfigReloaded {
     /// re-resolution stopped (their live connections go on).
     pub pools_stopped: usize,
     /// Changed settings that need a restart and were left as they were, one line each
-    /// (`server.max_connections`).
+    /// (`server.max_connections`, `server.workers`).
     pub ignored: Vec<String>,
 }
 
@@ -236,6 +236,16 @@ impl Reloader {
             ));
             config.max_connections = prev.config.max_connections;
         }
+        // Unset means one per core; `ferry-proxy` runs with that count filled in.
+        let auto = ferry_app_core::workers::default_count();
+        if config.workers.unwrap_or(auto) != prev.config.workers.unwrap_or(auto) {
+            ignored.push(format!(
+                "server.workers: {} in the file, {} kept",
+                config.workers.unwrap_or(auto),
+                prev.config.workers.unwrap_or(auto)
+            ));
+        }
+        config.workers = prev.config.workers;
         if config.metrics != prev.config.metrics {
             let show = |m: Option<std::net::SocketAddr>| {
                 m.map_or_else(|| "off".to_owned(), |a| a.to_string())

@@ -185,6 +185,20 @@ pub fn runtime(program: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
         .map_err(|e| fail(program, &e, EXIT_FAILURE))
 }
 
+/// The runtime of a program whose connections run on [worker
+/// threads](ferry_app_core::workers): single-threaded, with I/O and timers, for what is left
+/// (signals, reloads, the admin endpoint, health checks).
+///
+/// # Errors
+///
+/// As [`runtime`].
+pub fn control_runtime(program: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(program, &e, EXIT_FAILURE))
+}
+
 /// Ends `PROGRAM check FILE` the same way in every program: on success prints `explained`
 /// (the config with every default filled in), then `reload_note` and `config ok`, and exits 0;
 /// on failure prints the error chain on one line (naming the key or file at fault) and exits

@@ -15,12 +15,16 @@ impl ProxyConfig {
     pub fn explain(&self) -> String {
         let opt = |d: Option<Duration>| d.map_or_else(|| "off".to_owned(), format_duration);
         let mut out = format!(
-            "log_format={} metrics={}\nserver: max_connections={} drain_timeout={}\n",
+            "log_format={} metrics={}\nserver: max_connections={} drain_timeout={} workers={}\n",
             self.log_format,
             self.metrics
                 .map_or_else(|| "off".to_owned(), |m| m.to_string()),
             self.max_connections,
-            format_duration(self.drain_timeout)
+            format_duration(self.drain_timeout),
+            self.workers.map_or_else(
+                || format!("auto ({})", ferry_app_core::workers::default_count()),
+                |n| n.to_string()
+            )
         );
         let per: Vec<String> = self
             .listeners

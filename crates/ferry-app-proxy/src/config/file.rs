@@ -44,6 +44,8 @@ pub(super) struct ProxyFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct ServerFile {
     pub(super) max_connections: Option<usize>,
+    #[serde(default)]
+    pub(super) workers: Option<WorkersFile>,
     #[serde(default, deserialize_with = "de_some_duration")]
     pub(super) drain_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "ferry_app_core::size::de_some_size")]
@@ -87,6 +89,32 @@ pub(super) fn de_some_duration<'de, D: serde::Deserializer<'de>>(
     de_duration(d).map(Some)
 }
 
+/// `server.workers`: a count, or `"auto"` (one per core).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum WorkersFile {
+    Count(i64),
+    Word(String),
+}
+
+impl WorkersFile {
+    fn validate(&self) -> Result<NonZeroUsize, ConfigError> {
+        match self {
+            Self::Count(n) => usize::try_from(*n)
+                .ok()
+                .and_then(NonZeroUsize::new)
+                .ok_or_else(|| {
+                    ConfigError::invalid("server.workers", "must be at least 1, or \"auto\"")
+                }),
+            Self::Word(w) if w == "auto" => Ok(ferry_app_core::workers::default_count()),
+            Self::Word(w) => Err(ConfigError::invalid(
+                "server.workers",
+                format!("{w:?} is neither a count nor \"auto\""),
+            )),
+        }
+    }
+}
+
 /// Validates a parsed file into a [`ProxyConfig`].
 pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
     let max_connections = NonZeroUsize::new(
@@ -95,6 +123,12 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
             .unwrap_or(DEFAULT_MAX_CONNECTIONS),
     )
     .ok_or_else(|| ConfigError::invalid("server.max_connections", "must be at least 1"))?;
+    let workers = file
+        .server
+        .workers
+        .as_ref()
+        .map(WorkersFile::validate)
+        .transpose()?;
     let mut pools = BTreeMap::new();
     for (name, p) in file.pool {
         let pool = super::pool_file::validate(&name, p)?;
@@ -198,6 +232,7 @@ pub(super) fn validate(file: ProxyFile) -> Result<ProxyConfig, ConfigError> {
         listeners,
         pools,
         max_connections,
+        workers,
         memory_budget,
         drain_timeout,
         log_format: file.log_format.unwrap_or_default(),

@@ -379,3 +379,22 @@ fn tls_flags_set_the_listener_and_error_key() {
     .unwrap();
     assert_eq!(c.listeners[0].tls_key, "--tls-cert/--tls-key");
 }
+
+#[test]
+fn server_workers_is_a_count_or_auto() {
+    let with = |w: &str| {
+        format!(
+            "[server]\nworkers = {w}\n[[listener]]\nbind = \"127.0.0.1:0\"\npool = \"p\"\n\
+             [pool.p]\nupstreams = [\"127.0.0.1:1\"]\n"
+        )
+    };
+    let c = ProxyConfig::from_toml(&with("3")).unwrap();
+    assert_eq!(c.workers.map(NonZeroUsize::get), Some(3));
+    let c = ProxyConfig::from_toml(&with("\"auto\"")).unwrap();
+    assert_eq!(c.workers, Some(ferry_app_core::workers::default_count()));
+    assert_eq!(ProxyConfig::from_toml(GOOD).unwrap().workers, None);
+    for bad in ["0", "\"many\"", "-1"] {
+        let e = err(&with(bad));
+        assert!(e.contains("server.workers"), "{bad}: {e}");
+    }
+}

@@ -31,6 +31,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // Connections run on worker threads, one single-threaded runtime each: `server.workers`,
+    // else one per core (or `TOKIO_WORKER_THREADS`).
+    let config = config.map(|mut c| {
+        c.workers = c.workers.or(Some(ferry_app_core::workers::default_count()));
+        c
+    });
     // Certificates are loaded here, before anything is bound.
     let proxy = match config.and_then(Proxy::new) {
         Ok(p) => p,
@@ -39,7 +45,8 @@ fn main() -> ExitCode {
     if let Some(limit) = ferry_cli::raise_open_files_limit() {
         tracing::debug!(limit, "open-files limit");
     }
-    let runtime = match ferry_cli::runtime(PROGRAM) {
+    // Signals, reloads, the admin endpoint and health checks: the workers carry the load.
+    let runtime = match ferry_cli::control_runtime(PROGRAM) {
         Ok(r) => r,
         Err(code) => return code,
     };
