@@ -1,9 +1,13 @@
 //! `ferry-bench compare-tls`: TLS termination through each proxy against the naive tokio-rustls
 //! terminator, measured in the same run, for an ECDSA P-256 and an RSA-2048 certificate.
+//! `--haproxy PATH` and `--nginx PATH` add HAProxy and nginx's stream module as terminators,
+//! each with a config written for the run (see [`crate::peers::TlsPeer`]), measured with the same
+//! clients, certificates and rows.
 //!
 //! Per certificate and round: full and resumed handshakes per second for TLS 1.3 and TLS 1.2
 //! (every connection is a handshake, one echoed byte through the upstream, and a close) with
-//! the terminator's CPU per connection read from `/proc`; TLS bulk throughput over one stream
+//! the terminator's CPU per connection read from `/proc` (the started process and its
+//! children: nginx relays in workers its master forks); TLS bulk throughput over one stream
 //! with CPU per GB. Then, on a fresh instance of each terminator, the RSS growth per idle TLS
 //! connection. Figures are medians of the rounds.
 
@@ -14,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::naive_tls::Kx;
+use crate::peers::{TempDir, TlsPeer, spawn};
 use crate::tls_load::{self, Client, Version};
 use crate::tls_table::print_table;
 use crate::{Target, free_port, procstat, server};
@@ -21,6 +26,14 @@ use crate::{Target, free_port, procstat, server};
 /// What `compare-tls` was asked to do.
 pub(crate) struct Opts {
     pub(crate) proxies: Vec<String>,
+    /// HAProxy, measured as `haproxy`.
+    pub(crate) haproxy: Option<PathBuf>,
+    /// nginx with the stream module, measured as `nginx`.
+    pub(crate) nginx: Option<PathBuf>,
+    /// Workers of every terminator: `TOKIO_WORKER_THREADS` for the Rust ones, `nbthread` and
+    /// `worker_processes` for the peers; `None`: tokio's default (one per core), and one per
+    /// core for the peers.
+    pub(crate) threads: Option<usize>,
     pub(crate) bytes: u64,
     pub(crate) seconds: Duration,
     pub(crate) idle: usize,
@@ -113,65 +126,128 @@ pub(crate) struct Figures {
 
 pub(crate) const VERSIONS: [Version; 2] = [Version::Tls13, Version::Tls12];
 
-async fn wait_ready_tls(addr: SocketAddr, client: &Client) -> io::Result<()> {
-    for _ in 0..200 {
-        if client.once(addr).await.is_ok() {
-            return Ok(());
+/// One terminator of a run.
+#[derive(Clone, Debug)]
+enum Terminator {
+    /// `COMMAND --listen ADDR --upstream ADDR --tls-cert PEM --tls-key PEM` (the naive
+    /// terminator, `--proxy`).
+    Args { name: String, command: Vec<String> },
+    /// HAProxy or nginx with a config written for the run.
+    Peer(TlsPeer),
+}
+
+impl Terminator {
+    fn name(&self) -> &str {
+        match self {
+            Self::Args { name, .. } => name,
+            Self::Peer(p) => p.name(),
+        }
+    }
+}
+
+/// A started terminator; the process is stopped before its directory is removed.
+struct Started {
+    target: Target,
+    _dir: TempDir,
+}
+
+/// Polls until one connection through `addr` succeeds (10 s). A TLS error (the listener
+/// answered, the handshake failed) is final.
+async fn wait_ready_tls(name: &str, addr: SocketAddr, client: &Client, kx: Kx) -> io::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = match tokio::time::timeout(Duration::from_secs(2), client.once(addr)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                let hint = if kx == Kx::X25519 {
+                    ""
+                } else {
+                    " (the clients offer only X25519MLKEM768 in TLS 1.3, which OpenSSL before \
+                     3.5 does not have: run with --kx x25519)"
+                };
+                return Err(io::Error::other(format!(
+                    "{name}: TLS handshake failed: {e}{hint}"
+                )));
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_elapsed) => "no echo within 2 s".to_owned(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(io::Error::other(format!(
+                "{name} on {addr} did not become ready: {e}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(io::Error::other(format!("{addr} did not become ready")))
 }
 
 async fn start_tls(
-    name: &str,
-    command: &[String],
+    term: &Terminator,
     upstream: SocketAddr,
-    cert: &Path,
-    key: &Path,
+    (cert, key): (&Path, &Path),
+    o: &Opts,
     probe: &Client,
-) -> io::Result<Target> {
+) -> io::Result<Started> {
     let addr = free_port().await?;
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| io::Error::other(format!("{name}: empty command")))?;
-    let child = Command::new(program)
-        .args(args)
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--upstream")
-        .arg(upstream.to_string())
-        .arg("--tls-cert")
-        .arg(cert)
-        .arg("--tls-key")
-        .arg(key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .env("RUST_LOG", "warn")
-        .spawn()?;
-    let target = Target {
-        name: name.to_owned(),
-        addr,
-        child: Some(child),
+    let dir = TempDir::new(term.name())?;
+    let (command, env) = match term {
+        Terminator::Args { command, .. } => {
+            let mut c = command.clone();
+            for (flag, value) in [
+                ("--listen", addr.to_string()),
+                ("--upstream", upstream.to_string()),
+                ("--tls-cert", cert.display().to_string()),
+                ("--tls-key", key.display().to_string()),
+            ] {
+                c.extend([flag.to_owned(), value]);
+            }
+            let env: Vec<(String, String)> = o
+                .threads
+                .map(|n| ("TOKIO_WORKER_THREADS".to_owned(), n.to_string()))
+                .into_iter()
+                .collect();
+            (c, env)
+        }
+        Terminator::Peer(p) => {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let threads = o.threads.unwrap_or(cores);
+            (
+                p.command(&dir.0, addr, upstream, threads, cert, key)?,
+                Vec::new(),
+            )
+        }
     };
-    wait_ready_tls(addr, probe).await?;
-    Ok(target)
+    let target = spawn(term.name(), addr, &[], &command, &env)?;
+    let started = Started { target, _dir: dir };
+    wait_ready_tls(term.name(), addr, probe, o.kx).await?;
+    Ok(started)
 }
 
-/// `(name, command)` of every terminator: the naive one first.
-fn commands(proxies: &[String]) -> io::Result<Vec<(String, Vec<String>)>> {
+/// Every terminator: the naive one first, then `--proxy`, then the peers.
+fn terminators(o: &Opts) -> io::Result<Vec<Terminator>> {
     let me = std::env::current_exe()?.to_string_lossy().into_owned();
-    let mut out = vec![("naive-tls".to_owned(), vec![me, "naive-tls".to_owned()])];
-    for p in proxies {
+    let mut out = vec![Terminator::Args {
+        name: "naive-tls".to_owned(),
+        command: vec![me, "naive-tls".to_owned()],
+    }];
+    for p in &o.proxies {
         let (name, cmd) = p
             .split_once('=')
             .ok_or_else(|| io::Error::other(format!("--proxy {p:?} is not NAME=COMMAND")))?;
-        let cmd: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
-        if cmd.is_empty() {
+        let command: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
+        if command.is_empty() {
             return Err(io::Error::other(format!("--proxy {p:?} has no command")));
         }
-        out.push((name.to_owned(), cmd));
+        out.push(Terminator::Args {
+            name: name.to_owned(),
+            command,
+        });
+    }
+    if let Some(path) = &o.haproxy {
+        out.push(Terminator::Peer(TlsPeer::Haproxy { path: path.clone() }));
+    }
+    if let Some(path) = &o.nginx {
+        out.push(Terminator::Peer(TlsPeer::Nginx { path: path.clone() }));
     }
     Ok(out)
 }
@@ -184,9 +260,9 @@ async fn measured_rate(
 ) -> io::Result<(tls_load::HandshakeRate, Option<f64>)> {
     tls_load::warm_up(t.addr, clients).await?;
     let pid = t.child.as_ref().map(Child::id);
-    let cpu0 = pid.and_then(procstat::cpu_time);
+    let cpu0 = pid.and_then(procstat::tree_cpu_time);
     let rate = tls_load::handshake_rate(t.addr, clients, seconds).await?;
-    let cpu1 = pid.and_then(procstat::cpu_time);
+    let cpu1 = pid.and_then(procstat::tree_cpu_time);
     let per = match (cpu0, cpu1) {
         (Some(a), Some(b)) if rate.count > 0 => {
             Some((b - a).as_secs_f64() * 1e6 / rate.count as f64)
@@ -211,10 +287,10 @@ async fn round(t: &Target, f: &mut Figures, clients: &Clients, o: &Opts) -> io::
         }
     }
     let pid = t.child.as_ref().map(Child::id);
-    let cpu0 = pid.and_then(procstat::cpu_time);
+    let cpu0 = pid.and_then(procstat::tree_cpu_time);
     f.bulk
         .push(tls_load::bulk(t.addr, clients.probe(), o.bytes).await?);
-    let cpu1 = pid.and_then(procstat::cpu_time);
+    let cpu1 = pid.and_then(procstat::tree_cpu_time);
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
         f.cpu_per_gb
             .push((b - a).as_secs_f64() / (o.bytes as f64 / 1e9));
@@ -251,16 +327,17 @@ impl Clients {
 }
 
 /// RSS growth per idle TLS connection on a fresh instance (so that memory freed by earlier
-/// runs cannot hide what idle connections take).
+/// runs cannot hide what idle connections take); the RSS of the started process and its
+/// children.
 async fn idle_memory(
-    name: &str,
-    command: &[String],
+    term: &Terminator,
     upstream: SocketAddr,
     cert: (&Path, &Path),
+    o: &Opts,
     client: &Client,
-    idle: usize,
 ) -> io::Result<Option<f64>> {
-    let t = start_tls(name, command, upstream, cert.0, cert.1, client).await?;
+    let s = start_tls(term, upstream, cert, o, client).await?;
+    let t = &s.target;
     let Some(pid) = t.child.as_ref().map(Child::id) else {
         return Ok(None);
     };
@@ -269,12 +346,12 @@ async fn idle_memory(
         client.once(t.addr).await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = procstat::rss_bytes(pid).unwrap_or(0);
-    let conns = tls_load::open_idle(t.addr, client, idle).await?;
+    let before = procstat::tree_rss_bytes(pid).unwrap_or(0);
+    let conns = tls_load::open_idle(t.addr, client, o.idle).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = procstat::rss_bytes(pid).unwrap_or(0);
+    let after = procstat::tree_rss_bytes(pid).unwrap_or(0);
     drop(conns);
-    Ok(Some(after.saturating_sub(before) as f64 / idle as f64))
+    Ok(Some(after.saturating_sub(before) as f64 / o.idle as f64))
 }
 
 /// Runs the comparison and prints one table per certificate.
@@ -288,18 +365,35 @@ pub(crate) async fn compare_tls(o: Opts) -> io::Result<()> {
 }
 
 async fn compare_in(o: &Opts, upstream: SocketAddr, dir: &Path) -> io::Result<()> {
-    let commands = commands(&o.proxies)?;
+    let terms = terminators(o)?;
     let mut tables = Vec::new();
+    let mut negotiated = Vec::new();
     for &kind in &o.certs {
         let (cert, key) = make_cert(dir, kind)?;
         // Clients per terminator: session stores are keyed by server name, and every
         // terminator is `localhost`, so a shared store would offer one terminator's sessions to
         // another.
         let mut targets = Vec::new();
-        for (name, cmd) in &commands {
+        for term in &terms {
             let clients = Clients::new(&cert, o.workers, o.kx)?;
-            let t = start_tls(name, cmd, upstream, &cert, &key, clients.probe()).await?;
-            targets.push((t, clients));
+            let s = start_tls(term, upstream, (&cert, &key), o, clients.probe()).await?;
+            let mut what = Vec::new();
+            for (v, version) in VERSIONS.iter().enumerate() {
+                let n = clients.full[v][0]
+                    .negotiated(s.target.addr)
+                    .await
+                    .map_err(|e| {
+                        io::Error::other(format!("{}, {}: {e}", term.name(), version.label()))
+                    })?;
+                what.push(format!("{} {n}", version.label()));
+            }
+            negotiated.push(format!(
+                "- {}, {}: {}",
+                kind.label(),
+                term.name(),
+                what.join("; ")
+            ));
+            targets.push((s, clients));
         }
         let mut figs = vec![Figures::default(); targets.len()];
         for r in 0..o.rounds {
@@ -309,35 +403,46 @@ async fn compare_in(o: &Opts, upstream: SocketAddr, dir: &Path) -> io::Result<()
                 order.reverse();
             }
             for i in order {
-                let (t, clients) = &targets[i];
+                let (s, clients) = &targets[i];
+                let t = &s.target;
                 eprintln!("{}: round {}/{}: {}", kind.label(), r + 1, o.rounds, t.name);
-                round(t, &mut figs[i], clients, o).await?;
+                round(t, &mut figs[i], clients, o)
+                    .await
+                    .map_err(|e| io::Error::other(format!("{}: {e}", t.name)))?;
             }
         }
         drop(targets);
         let clients = Clients::new(&cert, 1, o.kx)?;
-        for ((name, cmd), f) in commands.iter().zip(figs.iter_mut()) {
+        for (term, f) in terms.iter().zip(figs.iter_mut()) {
             eprintln!(
-                "{}: idle memory: {name} with {} connections",
+                "{}: idle memory: {} with {} connections",
                 kind.label(),
+                term.name(),
                 o.idle
             );
-            f.idle_bytes =
-                idle_memory(name, cmd, upstream, (&cert, &key), clients.probe(), o.idle).await?;
+            f.idle_bytes = idle_memory(term, upstream, (&cert, &key), o, clients.probe()).await?;
         }
         tables.push((kind, figs));
     }
-    let names: Vec<&str> = commands.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = terms.iter().map(Terminator::name).collect();
+    let threads = o
+        .threads
+        .map_or_else(|| "each program's default".to_owned(), |n| n.to_string());
     println!(
-        "\nmedians of {} rounds; clients offer {} only (TLS 1.3; TLS 1.2 uses X25519); {} \
-         workers per handshake run of {:.1} s; bulk {} MiB over one connection; idle memory \
-         with {} connections on a fresh instance\n",
+        "\nmedians of {} rounds; clients offer {} only (TLS 1.3; TLS 1.2: X25519, then P-256 for \
+         OpenSSL's certificate check); {} \
+         client loops per handshake run of {:.1} s; bulk {} MiB over one connection; idle memory \
+         with {} connections on a fresh instance; workers per terminator: {threads}\n",
         o.rounds,
         o.kx.label(),
         o.workers,
         o.seconds.as_secs_f64(),
         o.bytes >> 20,
         o.idle
+    );
+    println!(
+        "negotiated (cipher suite, key exchange):\n\n{}\n",
+        negotiated.join("\n")
     );
     for (kind, figs) in &tables {
         print_table(kind.label(), &names, figs);

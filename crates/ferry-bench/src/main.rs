@@ -22,7 +22,9 @@
 //! termination against a naive tokio-rustls terminator (`ferry-bench naive-tls`): full and
 //! resumed handshakes per second (TLS 1.3 and 1.2), the terminator's CPU per connection, TLS
 //! bulk throughput and memory per idle TLS connection, with an ECDSA P-256 and an RSA-2048
-//! certificate.
+//! certificate. `--haproxy PATH` and `--nginx PATH` add HAProxy and nginx as TLS terminators
+//! (see `peers::TlsPeer`). The CPU and memory of every proxy started are read for its whole
+//! process tree (nginx relays in workers its master forks; see `procstat`).
 //!
 //! `ferry-bench compare-tunnel --gateway PATH --agent PATH --rathole PATH` measures Ferry's
 //! reverse tunnel (clients speaking HTTP CONNECT to `ferry-gateway`, relayed through
@@ -127,6 +129,20 @@ enum Cmd {
         /// --upstream ADDR --tls-cert PEM --tls-key PEM` appended. Repeatable.
         #[arg(long = "proxy", value_name = "NAME=COMMAND")]
         proxies: Vec<String>,
+        /// Also measure HAProxy terminating TLS (`bind ... ssl crt`, its default session cache
+        /// and tickets); the config is written for the run.
+        #[arg(long, value_name = "PATH")]
+        haproxy: Option<PathBuf>,
+        /// Also measure nginx's stream module terminating TLS (`listen ... ssl`,
+        /// `ssl_session_cache shared:SSL:10m`, `ssl_session_tickets on`); the config is
+        /// written for the run.
+        #[arg(long, value_name = "PATH")]
+        nginx: Option<PathBuf>,
+        /// Workers of every terminator: `TOKIO_WORKER_THREADS`, `nbthread`,
+        /// `worker_processes`. 0 (the default) leaves each Rust terminator tokio's default
+        /// (one per core) and gives the peers one per core.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        threads: usize,
         /// Bytes per bulk run.
         #[arg(long, default_value_t = 256 << 20)]
         bytes: u64,
@@ -333,6 +349,9 @@ fn main() -> io::Result<()> {
             }
             Cmd::CompareTls {
                 proxies,
+                haproxy,
+                nginx,
+                threads,
                 bytes,
                 seconds,
                 idle,
@@ -343,6 +362,9 @@ fn main() -> io::Result<()> {
             } => {
                 compare_tls::compare_tls(compare_tls::Opts {
                     proxies,
+                    haproxy,
+                    nginx,
+                    threads: (threads > 0).then_some(threads),
                     bytes,
                     seconds: Duration::from_secs_f64(seconds),
                     idle,
@@ -716,9 +738,9 @@ async fn compare(o: CompareOpts) -> io::Result<()> {
         for (t, f) in targets.iter().zip(figs.iter_mut()) {
             eprintln!("round {}/{rounds}: {}", round + 1, t.name);
             let pid = t.child.as_ref().map(Child::id);
-            let cpu0 = pid.and_then(procstat::cpu_time);
+            let cpu0 = pid.and_then(procstat::tree_cpu_time);
             f.bulk1.push(load::bulk(t.addr, 1, bytes).await?);
-            let cpu1 = pid.and_then(procstat::cpu_time);
+            let cpu1 = pid.and_then(procstat::tree_cpu_time);
             if let (Some(a), Some(b)) = (cpu0, cpu1) {
                 f.cpu_per_gb
                     .push((b - a).as_secs_f64() / (bytes as f64 / 1e9));
@@ -737,10 +759,10 @@ async fn compare(o: CompareOpts) -> io::Result<()> {
             continue;
         };
         eprintln!("idle memory: {} with {idle} connections", t.name);
-        let before = procstat::rss_bytes(pid).unwrap_or(0);
+        let before = procstat::tree_rss_bytes(pid).unwrap_or(0);
         let conns = load::open_idle(t.addr, idle).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let after = procstat::rss_bytes(pid).unwrap_or(0);
+        let after = procstat::tree_rss_bytes(pid).unwrap_or(0);
         f.idle_bytes = Some(after.saturating_sub(before) as f64 / idle as f64);
         drop(conns);
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -55,16 +55,26 @@ pub(crate) struct Client {
 
 impl Client {
     /// A client trusting the certificate in `cert_pem`, offering only the key-exchange group
-    /// `kx` (X25519 with TLS 1.2, which has no hybrid group); `resume` keeps sessions (shared
-    /// by every clone of this client), otherwise every handshake is full.
+    /// `kx` with TLS 1.3; with TLS 1.2 (which has no hybrid group) X25519, then secp256r1.
+    /// `resume` keeps sessions (shared by every clone of this client), otherwise every
+    /// handshake is full.
+    ///
+    /// secp256r1 is listed with TLS 1.2 only for OpenSSL servers (HAProxy, nginx): in TLS 1.2
+    /// the client's group list also names the curves it accepts in the server's certificate
+    /// (RFC 8422), so OpenSSL refuses an ECDSA P-256 certificate to a client listing only
+    /// X25519. Every terminator measured still negotiates X25519 (`compare-tls` prints it).
     pub(crate) fn new(cert_pem: &Path, version: Version, resume: bool, kx: Kx) -> io::Result<Self> {
+        use rustls::crypto::aws_lc_rs::{default_provider, kx_group};
         let roots = load_roots(cert_pem)?;
-        let kx = if version == Version::Tls12 {
-            Kx::X25519
+        let provider = if version == Version::Tls12 {
+            Arc::new(rustls::crypto::CryptoProvider {
+                kx_groups: vec![kx_group::X25519, kx_group::SECP256R1],
+                ..default_provider()
+            })
         } else {
-            kx
+            kx.client_provider()
         };
-        let mut config = ClientConfig::builder_with_provider(kx.client_provider())
+        let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(version.rustls())
             .map_err(io::Error::other)?
             .with_root_certificates(roots)
@@ -104,6 +114,28 @@ impl Client {
         // Wait for the other side to close, so the terminator closes first.
         let _ = tls.read(&mut b).await;
         Ok(resumed)
+    }
+}
+
+impl Client {
+    /// What one full connection negotiates with `target`: the cipher suite and the
+    /// key-exchange group, as `SUITE, GROUP`.
+    pub(crate) async fn negotiated(&self, target: SocketAddr) -> io::Result<String> {
+        let mut tls = self.connect(target).await?;
+        let conn = tls.get_ref().1;
+        let suite = conn
+            .negotiated_cipher_suite()
+            .map_or_else(|| "?".to_owned(), |s| format!("{:?}", s.suite()));
+        let group = conn
+            .negotiated_key_exchange_group()
+            .map_or_else(|| "?".to_owned(), |g| format!("{:?}", g.name()));
+        tls.write_all(b"Ex").await?;
+        tls.flush().await?;
+        let mut b = [0u8; 1];
+        tls.read_exact(&mut b).await?;
+        tls.shutdown().await?;
+        let _ = tls.read(&mut b).await;
+        Ok(format!("{suite}, {group}"))
     }
 }
 
