@@ -361,7 +361,7 @@ impl Balance {
         mut admission: Admission,
         handler: &mut F,
     ) where
-        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Clone + Send + 'static,
+        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let mine = self.live[index].load(Ordering::Relaxed);
@@ -372,44 +372,35 @@ impl Balance {
             .enumerate()
             .min_by_key(|&(_, n)| n)
             .unwrap_or((index, mine));
-        if least == index || mine <= fewest.saturating_add(1) {
-            self.live[index].fetch_add(1, Ordering::Relaxed);
-            admission.worker = Some((Arc::clone(self), index));
-            if let Some(conn) = handler(stream, peer) {
-                server.conns.spawn(Held {
-                    conn,
-                    _admission: admission,
-                });
-            }
-            return;
-        }
-        let stream = match stream.into_std() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(client = %peer, error = %e, "closed: cannot move to another worker");
-                return;
+        let target = if least == index || mine <= fewest.saturating_add(1) {
+            index
+        } else {
+            least
+        };
+        let stream = if target == index {
+            stream
+        } else {
+            // Registered with the other worker's reactor (entering its context here).
+            let moved = stream.into_std().and_then(|std| {
+                let _there = self.handles[target].enter();
+                TcpStream::from_std(std)
+            });
+            match moved {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(client = %peer, error = %e, "closed: cannot move to another worker");
+                    return;
+                }
             }
         };
-        self.live[least].fetch_add(1, Ordering::Relaxed);
-        admission.worker = Some((Arc::clone(self), least));
-        let mut handler = handler.clone();
-        self.handles[least].spawn(server.conns.track_future(async move {
-            let conn = match TcpStream::from_std(stream) {
-                Ok(stream) => handler(stream, peer),
-                Err(e) => {
-                    tracing::debug!(client = %peer, error = %e, "closed: another worker cannot watch it");
-                    None
-                }
-            };
-            drop(handler);
-            if let Some(conn) = conn {
-                Held {
-                    conn,
-                    _admission: admission,
-                }
-                .await;
-            }
-        }));
+        self.live[target].fetch_add(1, Ordering::Relaxed);
+        admission.worker = Some((Arc::clone(self), target));
+        if let Some(conn) = handler(stream, peer) {
+            self.handles[target].spawn(server.conns.track_future(Held {
+                conn,
+                _admission: admission,
+            }));
+        }
     }
 }
 
