@@ -2,12 +2,6 @@
 //! and error reporting. Behaviour lives in the `ferry-app-*` crates; the binaries stay thin.
 
 pub mod args;
-
-/// Every Ferry program allocates through mimalloc: about a tenth fewer user-space instructions
-/// per proxied connection than glibc's malloc under callgrind (`docs/benchmarks.md`), and no
-/// per-allocation header. Libraries leave the choice to their users; the binaries make it here.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod certificate;
 pub mod credentials;
 #[doc(hidden)]
