@@ -16,6 +16,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -135,8 +136,20 @@ impl Server {
         F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.loops
-            .spawn(self.clone().accept_loop(listener, until, cost, handler));
+        self.loops.spawn(self.clone().accept_loop(
+            listener,
+            until,
+            cost,
+            handler,
+            |this: &Self, stream, peer, admission, handler: &mut F| {
+                if let Some(conn) = handler(stream, peer) {
+                    this.conns.spawn(Held {
+                        conn,
+                        _admission: admission,
+                    });
+                }
+            },
+        ));
     }
 
     /// [`Server::accept_reserving`] on [`Workers`]: `listener` is shared by one accept loop on
@@ -167,14 +180,26 @@ impl Server {
             shared.push(listener.try_clone()?);
         }
         shared.push(listener);
-        for (handle, listener) in workers.handles().iter().zip(shared) {
+        let balance = Arc::new(Balance {
+            live: workers
+                .handles()
+                .iter()
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
+            handles: workers.handles().to_vec(),
+        });
+        for (index, listener) in shared.into_iter().enumerate() {
             let this = self.clone();
             let (cost, handler) = (cost.clone(), handler.clone());
-            handle.spawn(self.loops.track_future(async move {
+            let balance = Arc::clone(&balance);
+            workers.handles()[index].spawn(self.loops.track_future(async move {
                 // Registered with this worker's reactor: it must be converted on the worker.
                 match TcpListener::from_std(listener) {
                     Ok(listener) => {
-                        this.accept_loop(listener, CancellationToken::new(), cost, handler)
+                        let place = move |this: &Self, stream, peer, admission, handler: &mut F| {
+                            balance.place(index, this, stream, peer, admission, handler);
+                        };
+                        this.accept_loop(listener, CancellationToken::new(), cost, handler, place)
                             .await;
                     }
                     Err(e) => tracing::error!(error = %e, "a worker cannot watch its listener"),
@@ -184,17 +209,20 @@ impl Server {
         Ok(())
     }
 
-    /// One accept loop, on the runtime it is polled on; its connections are spawned there.
-    async fn accept_loop<C, F, Fut>(
+    /// One accept loop, on the runtime it is polled on; `place` runs each admitted connection
+    /// (through `handler`) where it should.
+    async fn accept_loop<C, F, Fut, P>(
         self,
         listener: TcpListener,
         until: CancellationToken,
         mut cost: C,
         mut handler: F,
+        mut place: P,
     ) where
         C: FnMut() -> u64 + Send + 'static,
         F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
+        P: FnMut(&Self, TcpStream, SocketAddr, Admission, &mut F) + Send + 'static,
     {
         let this = self;
         let mut acceptor = Acceptor::new();
@@ -252,12 +280,7 @@ impl Server {
                     }
                 }
             }
-            if let Some(conn) = handler(stream, peer) {
-                this.conns.spawn(Held {
-                    conn,
-                    _admission: admission,
-                });
-            }
+            place(&this, stream, peer, admission, &mut handler);
         }
     }
 
@@ -294,20 +317,89 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// What an admitted connection holds until it ends: a slot of the connection cap and a memory
-/// reservation. Two pointers, no wider than the semaphore permit it replaces, so the budget
-/// does not grow an idle connection's task.
+/// What an admitted connection holds until it ends: a slot of the connection cap, a memory
+/// reservation and, on workers, its place in their count. Four words: no pointer or count
+/// more than these needs.
 #[derive(Default)]
 struct Admission {
     /// The cap's semaphore; one permit was taken (and forgotten) for this connection.
     slot: Option<Arc<Semaphore>>,
     charge: Option<Charged>,
+    /// On [`Workers`]: the worker the connection runs on, counted there while it lives.
+    worker: Option<(Arc<Balance>, usize)>,
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
         if let Some(slot) = &self.slot {
             slot.add_permits(1);
+        }
+        if let Some((balance, index)) = &self.worker {
+            balance.live[*index].fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The workers sharing a listener and the connections each runs: a worker that accepts a
+/// connection while another runs more than one fewer hands it over (as HAProxy gives a new
+/// connection to its least loaded thread), so a burst accepted by whichever worker woke first
+/// does not stay on one core.
+struct Balance {
+    live: Vec<AtomicUsize>,
+    handles: Vec<tokio::runtime::Handle>,
+}
+
+impl Balance {
+    /// Runs `stream` on worker `index` (the one that accepted it) or, when another runs at
+    /// least two fewer connections, on that one: the socket is moved to its reactor.
+    fn place<F, Fut>(
+        self: &Arc<Self>,
+        index: usize,
+        server: &Server,
+        stream: TcpStream,
+        peer: SocketAddr,
+        mut admission: Admission,
+        handler: &mut F,
+    ) where
+        F: FnMut(TcpStream, SocketAddr) -> Option<Fut> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let mine = self.live[index].load(Ordering::Relaxed);
+        let (least, fewest) = self
+            .live
+            .iter()
+            .map(|l| l.load(Ordering::Relaxed))
+            .enumerate()
+            .min_by_key(|&(_, n)| n)
+            .unwrap_or((index, mine));
+        let target = if least == index || mine <= fewest.saturating_add(1) {
+            index
+        } else {
+            least
+        };
+        let stream = if target == index {
+            stream
+        } else {
+            // Registered with the other worker's reactor (entering its context here).
+            let moved = stream.into_std().and_then(|std| {
+                let _there = self.handles[target].enter();
+                TcpStream::from_std(std)
+            });
+            match moved {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(client = %peer, error = %e, "closed: cannot move to another worker");
+                    return;
+                }
+            }
+        };
+        self.live[target].fetch_add(1, Ordering::Relaxed);
+        admission.worker = Some((Arc::clone(self), target));
+        if let Some(conn) = handler(stream, peer) {
+            self.handles[target].spawn(server.conns.track_future(Held {
+                conn,
+                _admission: admission,
+            }));
         }
     }
 }

@@ -72,6 +72,7 @@ async fn echo(addr: std::net::SocketAddr, payload: &[u8]) {
 async fn connections_run_on_the_worker_threads_which_end_with_the_run() {
     let _one = SERIAL.lock().await;
     let logs = logs();
+    logs.0.lock().unwrap().clear();
     let up = upstream(b'W').await;
     let p = start(config(up.addr, "[server]\nworkers = 2")).await;
     let mut clients = tokio::task::JoinSet::new();
@@ -138,4 +139,37 @@ async fn the_connection_cap_holds_across_workers() {
     drop(second);
     let r = p.stop().await;
     assert_eq!(r.accepted, 2, "{r:?}");
+}
+
+#[tokio::test]
+async fn connections_accepted_by_one_worker_are_spread_over_the_workers() {
+    let _one = SERIAL.lock().await;
+    let logs = logs();
+    logs.0.lock().unwrap().clear();
+    let up = upstream(b'W').await;
+    let p = start(config(up.addr, "[server]\nworkers = 2")).await;
+    // One at a time, each proxied end to end before the next: whichever worker accepts, a
+    // worker running two more than the other hands the next one over.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut c = TcpStream::connect(p.addr()).await.unwrap();
+        let mut tag = [0u8; 1];
+        c.read_exact(&mut tag).await.unwrap();
+        held.push(c);
+    }
+    drop(held);
+    let r = p.stop().await;
+    assert_eq!((r.accepted, r.completed), (8, 8), "{r:?}");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let on = |worker: &str| {
+        text.lines()
+            .filter(|l| l.contains("ferry::access") && l.contains(worker))
+            .count()
+    };
+    let (first, second) = (on("ferry-proxy-worker-0"), on("ferry-proxy-worker-1"));
+    assert_eq!(first + second, 8, "{text}");
+    assert!(
+        first >= 3 && second >= 3,
+        "8 connections split {first}/{second}"
+    );
 }
