@@ -11,7 +11,7 @@ use std::time::Duration;
 use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, HandshakeKind, SupportedProtocolVersion};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
@@ -106,15 +106,21 @@ impl Client {
     pub(crate) async fn once(&self, target: SocketAddr) -> io::Result<bool> {
         let mut tls = self.connect(target).await?;
         let resumed = tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
-        tls.write_all(b"Ex").await?;
-        tls.flush().await?;
-        let mut b = [0u8; 1];
-        tls.read_exact(&mut b).await?;
-        tls.shutdown().await?;
-        // Wait for the other side to close, so the terminator closes first.
-        let _ = tls.read(&mut b).await;
+        echo_and_close(&mut tls).await?;
         Ok(resumed)
     }
+}
+
+/// One byte echoed through the upstream, then close, waiting for the other side to close so
+/// that the terminator closes first.
+async fn echo_and_close<S: AsyncRead + AsyncWrite + Unpin>(tls: &mut S) -> io::Result<()> {
+    tls.write_all(b"Ex").await?;
+    tls.flush().await?;
+    let mut b = [0u8; 1];
+    tls.read_exact(&mut b).await?;
+    tls.shutdown().await?;
+    let _ = tls.read(&mut b).await;
+    Ok(())
 }
 
 impl Client {
@@ -129,12 +135,7 @@ impl Client {
         let group = conn
             .negotiated_key_exchange_group()
             .map_or_else(|| "?".to_owned(), |g| format!("{:?}", g.name()));
-        tls.write_all(b"Ex").await?;
-        tls.flush().await?;
-        let mut b = [0u8; 1];
-        tls.read_exact(&mut b).await?;
-        tls.shutdown().await?;
-        let _ = tls.read(&mut b).await;
+        echo_and_close(&mut tls).await?;
         Ok(format!("{suite}, {group}"))
     }
 }
