@@ -29,6 +29,8 @@ pub(crate) struct Opts {
     pub(crate) certs: Vec<CertKind>,
     /// The one key-exchange group the clients offer.
     pub(crate) kx: Kx,
+    /// Count instructions per connection under callgrind instead (see `tls_callgrind`).
+    pub(crate) callgrind: Option<crate::tls_callgrind::Opts>,
 }
 
 /// The certificate types measured.
@@ -41,14 +43,14 @@ pub(crate) enum CertKind {
 }
 
 impl CertKind {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Ecdsa => "ECDSA P-256",
             Self::Rsa => "RSA-2048",
         }
     }
 
-    fn stem(self) -> &'static str {
+    pub(crate) fn stem(self) -> &'static str {
         match self {
             Self::Ecdsa => "ecdsa",
             Self::Rsa => "rsa",
@@ -160,7 +162,7 @@ async fn start_tls(
 }
 
 /// `(name, command)` of every terminator: the naive one first.
-fn commands(proxies: &[String]) -> io::Result<Vec<(String, Vec<String>)>> {
+pub(crate) fn commands(proxies: &[String]) -> io::Result<Vec<(String, Vec<String>)>> {
     let me = std::env::current_exe()?.to_string_lossy().into_owned();
     let mut out = vec![("naive-tls".to_owned(), vec![me, "naive-tls".to_owned()])];
     for p in proxies {
@@ -282,7 +284,10 @@ pub(crate) async fn compare_tls(o: Opts) -> io::Result<()> {
     let upstream = server::spawn_local().await?;
     let dir = std::env::temp_dir().join(format!("ferry-bench-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = compare_in(&o, upstream, &dir).await;
+    let result = match &o.callgrind {
+        Some(cg) => crate::tls_callgrind::run(&o.proxies, &o.certs, o.kx, upstream, &dir, cg).await,
+        None => compare_in(&o, upstream, &dir).await,
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
