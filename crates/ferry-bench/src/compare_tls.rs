@@ -42,6 +42,8 @@ pub(crate) struct Opts {
     pub(crate) certs: Vec<CertKind>,
     /// The one key-exchange group the clients offer.
     pub(crate) kx: Kx,
+    /// Count instructions per connection under callgrind instead (see `tls_callgrind`).
+    pub(crate) callgrind: Option<crate::tls_callgrind::Opts>,
 }
 
 /// The certificate types measured.
@@ -54,14 +56,14 @@ pub(crate) enum CertKind {
 }
 
 impl CertKind {
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Ecdsa => "ECDSA P-256",
             Self::Rsa => "RSA-2048",
         }
     }
 
-    fn stem(self) -> &'static str {
+    pub(crate) fn stem(self) -> &'static str {
         match self {
             Self::Ecdsa => "ecdsa",
             Self::Rsa => "rsa",
@@ -223,14 +225,30 @@ async fn start_tls(
     Ok(started)
 }
 
+/// `(name, command)` of the Rust terminators: the naive one first, then `--proxy` (what
+/// `--callgrind` measures; the peers are not run under valgrind).
+pub(crate) fn commands(proxies: &[String]) -> io::Result<Vec<(String, Vec<String>)>> {
+    Ok(terminators(proxies, None, None)?
+        .into_iter()
+        .filter_map(|t| match t {
+            Terminator::Args { name, command } => Some((name, command)),
+            Terminator::Peer(_) => None,
+        })
+        .collect())
+}
+
 /// Every terminator: the naive one first, then `--proxy`, then the peers.
-fn terminators(o: &Opts) -> io::Result<Vec<Terminator>> {
+fn terminators(
+    proxies: &[String],
+    haproxy: Option<&PathBuf>,
+    nginx: Option<&PathBuf>,
+) -> io::Result<Vec<Terminator>> {
     let me = std::env::current_exe()?.to_string_lossy().into_owned();
     let mut out = vec![Terminator::Args {
         name: "naive-tls".to_owned(),
         command: vec![me, "naive-tls".to_owned()],
     }];
-    for p in &o.proxies {
+    for p in proxies {
         let (name, cmd) = p
             .split_once('=')
             .ok_or_else(|| io::Error::other(format!("--proxy {p:?} is not NAME=COMMAND")))?;
@@ -243,10 +261,10 @@ fn terminators(o: &Opts) -> io::Result<Vec<Terminator>> {
             command,
         });
     }
-    if let Some(path) = &o.haproxy {
+    if let Some(path) = haproxy {
         out.push(Terminator::Peer(TlsPeer::Haproxy { path: path.clone() }));
     }
-    if let Some(path) = &o.nginx {
+    if let Some(path) = nginx {
         out.push(Terminator::Peer(TlsPeer::Nginx { path: path.clone() }));
     }
     Ok(out)
@@ -359,13 +377,16 @@ pub(crate) async fn compare_tls(o: Opts) -> io::Result<()> {
     let upstream = server::spawn_local().await?;
     let dir = std::env::temp_dir().join(format!("ferry-bench-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = compare_in(&o, upstream, &dir).await;
+    let result = match &o.callgrind {
+        Some(cg) => crate::tls_callgrind::run(&o.proxies, &o.certs, o.kx, upstream, &dir, cg).await,
+        None => compare_in(&o, upstream, &dir).await,
+    };
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
 async fn compare_in(o: &Opts, upstream: SocketAddr, dir: &Path) -> io::Result<()> {
-    let terms = terminators(o)?;
+    let terms = terminators(&o.proxies, o.haproxy.as_ref(), o.nginx.as_ref())?;
     let mut tables = Vec::new();
     let mut negotiated = Vec::new();
     for &kind in &o.certs {

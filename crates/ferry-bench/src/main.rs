@@ -25,6 +25,7 @@
 //! certificate. `--haproxy PATH` and `--nginx PATH` add HAProxy and nginx as TLS terminators
 //! (see `peers::TlsPeer`). The CPU and memory of every proxy started are read for its whole
 //! process tree (nginx relays in workers its master forks; see `procstat`).
+//! `--callgrind` counts instructions per TLS connection instead (see `tls_callgrind`).
 //!
 //! `ferry-bench compare-tunnel --gateway PATH --agent PATH --rathole PATH` measures Ferry's
 //! reverse tunnel (clients speaking HTTP CONNECT to `ferry-gateway`, relayed through
@@ -47,6 +48,7 @@ mod soak;
 mod soak_plan;
 mod soak_tcp;
 mod soak_udp;
+mod tls_callgrind;
 mod tls_load;
 mod tls_table;
 mod udp_load;
@@ -165,6 +167,27 @@ enum Cmd {
         /// TLS 1.2 has no hybrid group and uses X25519 whatever this says).
         #[arg(long, value_enum, default_value = "x25519mlkem768")]
         kx: naive_tls::Kx,
+        /// Instead of timed figures, count each terminator's user-space instructions per TLS
+        /// connection (full and resumed, TLS 1.3 and 1.2) under `valgrind --tool=callgrind`
+        /// (two runs of `--cg-conns` and 4x connections; the difference divided by the
+        /// difference in connections).
+        #[arg(long)]
+        callgrind: bool,
+        /// `--callgrind`: connections in the smaller run (the larger has 4x).
+        #[arg(long, default_value_t = 100)]
+        cg_conns: u64,
+        /// `--callgrind`: keep callgrind's output files under this directory (one directory
+        /// per terminator, certificate, work and amount), for `callgrind_annotate`.
+        #[arg(long, value_name = "DIR")]
+        cg_keep: Option<PathBuf>,
+        /// `--callgrind`: measure only the terminator of this name (repeatable; default: all;
+        /// the naive one is `naive-tls`).
+        #[arg(long, value_name = "NAME")]
+        cg_only: Vec<String>,
+        /// `--callgrind`: `TOKIO_WORKER_THREADS` of every terminator (ferry-proxy's connection
+        /// workers, the naive terminator's runtime threads).
+        #[arg(long, default_value_t = 1)]
+        cg_threads: usize,
     },
     /// Measure ferry-hop chains (1 and 3 hops) against the direct path and a plain forward.
     CompareHop {
@@ -359,6 +382,11 @@ fn main() -> io::Result<()> {
                 workers,
                 certs,
                 kx,
+                callgrind,
+                cg_conns,
+                cg_keep,
+                cg_only,
+                cg_threads,
             } => {
                 compare_tls::compare_tls(compare_tls::Opts {
                     proxies,
@@ -372,6 +400,12 @@ fn main() -> io::Result<()> {
                     workers,
                     certs,
                     kx,
+                    callgrind: callgrind.then_some(tls_callgrind::Opts {
+                        conns: cg_conns,
+                        keep: cg_keep,
+                        only: cg_only,
+                        threads: cg_threads,
+                    }),
                 })
                 .await
             }
