@@ -11,11 +11,9 @@
 //! What does not belong to a connection (signals, reloads, the admin endpoint, health checks)
 //! stays on the runtime that built the workers.
 
-use std::future::Future;
 use std::io;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
@@ -49,7 +47,6 @@ pub struct Workers {
 #[derive(Debug)]
 struct Inner {
     handles: Vec<Handle>,
-    next: AtomicUsize,
     /// Each thread waits for its sender to be dropped, then drops its runtime and ends.
     stops: Vec<oneshot::Sender<()>>,
     threads: Vec<JoinHandle<()>>,
@@ -94,7 +91,6 @@ impl Workers {
         Ok(Self {
             inner: Arc::new(Inner {
                 handles,
-                next: AtomicUsize::new(0),
                 stops,
                 threads,
             }),
@@ -111,16 +107,6 @@ impl Workers {
     #[must_use]
     pub fn handles(&self) -> &[Handle] {
         &self.inner.handles
-    }
-
-    /// Spawns `task` on the next worker (round robin).
-    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let n = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.inner.handles.len();
-        self.inner.handles[n].spawn(task)
     }
 }
 
@@ -144,7 +130,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tasks_run_on_the_workers_threads_round_robin_and_the_threads_end_on_drop() {
+    fn tasks_run_on_their_workers_threads_and_the_threads_end_on_drop() {
         let workers = Workers::start("t", NonZeroUsize::new(2).unwrap()).unwrap();
         assert_eq!(workers.count(), 2);
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -152,8 +138,8 @@ mod tests {
             .unwrap();
         let names: Vec<String> = rt.block_on(async {
             let mut names = Vec::new();
-            for _ in 0..4 {
-                let name = workers
+            for handle in workers.handles() {
+                let name = handle
                     .spawn(async { std::thread::current().name().unwrap().to_owned() })
                     .await
                     .unwrap();
@@ -161,10 +147,7 @@ mod tests {
             }
             names
         });
-        assert_eq!(
-            names,
-            ["t-worker-0", "t-worker-1", "t-worker-0", "t-worker-1"]
-        );
+        assert_eq!(names, ["t-worker-0", "t-worker-1"]);
         let handle = workers.handles()[1].clone();
         drop(workers);
         // The runtimes are gone: a task spawned on one now is cancelled at once.
