@@ -99,6 +99,28 @@ pub(crate) async fn close(mut s: TcpStream) -> io::Result<()> {
     Ok(())
 }
 
+/// valgrind's arguments to count with callgrind into `dir`: one output file and one log per
+/// process (`callgrind.out.PID`, `valgrind.PID.log`), which [`instructions`] reads.
+pub(crate) fn args(dir: &Path) -> [String; 3] {
+    [
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}/callgrind.out.%p", dir.display()),
+        format!("--log-file={}/valgrind.%p.log", dir.display()),
+    ]
+}
+
+/// With `--cg-keep DIR` (`keep`): moves the output directory `out` to `DIR/name`, replacing
+/// what a former run left there, for `callgrind_annotate`.
+pub(crate) fn keep_as(out: &Path, keep: Option<&Path>, name: &str) -> io::Result<()> {
+    if let Some(keep) = keep {
+        let to = keep.join(name);
+        let _ = std::fs::remove_dir_all(&to);
+        std::fs::create_dir_all(keep)?;
+        std::fs::rename(out, &to)?;
+    }
+    Ok(())
+}
+
 /// The sum of `summary:` (or `totals:`) over every callgrind output file in `dir`: one file
 /// per process (nginx's master and worker, for instance).
 pub(crate) fn instructions(dir: &Path) -> io::Result<u64> {
@@ -147,13 +169,8 @@ async fn count(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&out.0, std::fs::Permissions::from_mode(0o1777))?;
     }
-    let wrapper = vec![
-        "valgrind".to_owned(),
-        "--tool=callgrind".to_owned(),
-        "--trace-children=yes".to_owned(),
-        format!("--callgrind-out-file={}/callgrind.out.%p", out.0.display()),
-        format!("--log-file={}/valgrind.%p.log", out.0.display()),
-    ];
+    let mut wrapper = vec!["valgrind".to_owned(), "--trace-children=yes".to_owned()];
+    wrapper.extend(args(&out.0));
     let mut running = launch
         .start(upstreams, threads, &wrapper, Duration::from_secs(120))
         .await?;
@@ -161,12 +178,7 @@ async fn count(
     stop(&mut running.target, Duration::from_secs(120)).await?;
     drop(running);
     let total = instructions(&out.0)?;
-    if let Some(keep) = keep {
-        let to = keep.join(format!("{}-{work:?}-{n}", launch.name()));
-        let _ = std::fs::remove_dir_all(&to);
-        std::fs::create_dir_all(keep)?;
-        std::fs::rename(&out.0, &to)?;
-    }
+    keep_as(&out.0, keep, &format!("{}-{work:?}-{n}", launch.name()))?;
     Ok(total)
 }
 

@@ -153,12 +153,51 @@ struct Started {
     _dir: TempDir,
 }
 
-/// Polls until one connection through `addr` succeeds (10 s). A TLS error (the listener
+/// What a terminator started as `COMMAND` gets appended: `--listen ADDR --upstream ADDR
+/// --tls-cert PEM --tls-key PEM`.
+pub(crate) fn terminator_flags(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    (cert, key): (&Path, &Path),
+) -> Vec<String> {
+    [
+        ("--listen", listen.to_string()),
+        ("--upstream", upstream.to_string()),
+        ("--tls-cert", cert.display().to_string()),
+        ("--tls-key", key.display().to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_owned(), value])
+    .collect()
+}
+
+/// How long a terminator may take to answer: `within` in all, `per_try` for each probe
+/// connection (valgrind makes both longer).
+pub(crate) struct Readiness {
+    pub(crate) within: Duration,
+    pub(crate) per_try: Duration,
+}
+
+impl Readiness {
+    /// A terminator run as it is.
+    const PLAIN: Self = Self {
+        within: Duration::from_secs(10),
+        per_try: Duration::from_secs(2),
+    };
+}
+
+/// Polls until one connection through `addr` succeeds, within `r`. A TLS error (the listener
 /// answered, the handshake failed) is final.
-async fn wait_ready_tls(name: &str, addr: SocketAddr, client: &Client, kx: Kx) -> io::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+pub(crate) async fn wait_ready_tls(
+    name: &str,
+    addr: SocketAddr,
+    client: &Client,
+    kx: Kx,
+    r: &Readiness,
+) -> io::Result<()> {
+    let deadline = tokio::time::Instant::now() + r.within;
     loop {
-        let e = match tokio::time::timeout(Duration::from_secs(2), client.once(addr)).await {
+        let e = match tokio::time::timeout(r.per_try, client.once(addr)).await {
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
                 let hint = if kx == Kx::X25519 {
@@ -172,7 +211,7 @@ async fn wait_ready_tls(name: &str, addr: SocketAddr, client: &Client, kx: Kx) -
                 )));
             }
             Ok(Err(e)) => e.to_string(),
-            Err(_elapsed) => "no echo within 2 s".to_owned(),
+            Err(_elapsed) => format!("no echo within {:?}", r.per_try),
         };
         if tokio::time::Instant::now() >= deadline {
             return Err(io::Error::other(format!(
@@ -195,14 +234,7 @@ async fn start_tls(
     let (command, env) = match term {
         Terminator::Args { command, .. } => {
             let mut c = command.clone();
-            for (flag, value) in [
-                ("--listen", addr.to_string()),
-                ("--upstream", upstream.to_string()),
-                ("--tls-cert", cert.display().to_string()),
-                ("--tls-key", key.display().to_string()),
-            ] {
-                c.extend([flag.to_owned(), value]);
-            }
+            c.extend(terminator_flags(addr, upstream, (cert, key)));
             let env: Vec<(String, String)> = o
                 .threads
                 .map(|n| ("TOKIO_WORKER_THREADS".to_owned(), n.to_string()))
@@ -221,7 +253,7 @@ async fn start_tls(
     };
     let target = spawn(term.name(), addr, &[], &command, &env)?;
     let started = Started { target, _dir: dir };
-    wait_ready_tls(term.name(), addr, probe, o.kx).await?;
+    wait_ready_tls(term.name(), addr, probe, o.kx, &Readiness::PLAIN).await?;
     Ok(started)
 }
 

@@ -100,12 +100,8 @@ impl Run<'_> {
         };
         let dir = dir.join(side);
         std::fs::create_dir_all(&dir)?;
-        let mut full = vec![
-            "--tool=callgrind".to_owned(),
-            format!("--callgrind-out-file={}/callgrind.out.%p", dir.display()),
-            format!("--log-file={}/valgrind.%p.log", dir.display()),
-            bin.display().to_string(),
-        ];
+        let mut full = crate::callgrind::args(&dir).to_vec();
+        full.push(bin.display().to_string());
         full.extend_from_slice(args);
         spawn(Path::new("valgrind"), &full)
     }
@@ -1080,12 +1076,8 @@ async fn callgrind(o: &Opts, dir: &Path, upstream: SocketAddr, small: u64) -> io
             let private = crate::callgrind::instructions(&out.join("private"))?;
             eprintln!("  public {public}, private {private} instructions");
             counts.push((public, private));
-            if let Some(keep) = &o.cg_keep {
-                let to = keep.join(format!("{}-{n}", name.replace('/', "-")));
-                let _ = std::fs::remove_dir_all(&to);
-                std::fs::create_dir_all(keep)?;
-                std::fs::rename(&out, &to)?;
-            }
+            let kept = format!("{}-{n}", name.replace('/', "-"));
+            crate::callgrind::keep_as(&out, o.cg_keep.as_deref(), &kept)?;
         }
         let per = |a: u64, b: u64| (b as f64 - a as f64) / (large - small) as f64;
         let (public, private) = (per(counts[0].0, counts[1].0), per(counts[0].1, counts[1].1));

@@ -23,8 +23,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::callgrind::instructions;
-use crate::compare_tls::{CertKind, commands, make_cert};
+use crate::callgrind::{self, instructions};
+use crate::compare_tls::{
+    CertKind, Readiness, commands, make_cert, terminator_flags, wait_ready_tls,
+};
 use crate::naive_tls::Kx;
 use crate::peers::{TempDir, spawn};
 use crate::tls_load::{Client, Version};
@@ -91,24 +93,6 @@ impl Work {
     }
 }
 
-/// Polls with a full TLS 1.3 handshake until one byte is echoed (valgrind starts slowly).
-async fn wait_ready(addr: SocketAddr, probe: &Client) -> io::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let last = match tokio::time::timeout(Duration::from_secs(5), probe.once(addr)).await {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(_elapsed) => "no echo within 5 s".to_owned(),
-        };
-        if tokio::time::Instant::now() >= deadline {
-            return Err(io::Error::other(format!(
-                "{addr} did not become ready: {last}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// One terminator run under callgrind: the instructions counted for `n` connections of `work`.
 struct Run<'a> {
     name: &'a str,
@@ -123,44 +107,26 @@ struct Run<'a> {
 impl Run<'_> {
     async fn count(&self, work: Work, n: u64, keep: Option<&Path>) -> io::Result<u64> {
         let out = TempDir::new("tls-callgrind")?;
-        let wrapper = [
-            "valgrind".to_owned(),
-            "--tool=callgrind".to_owned(),
-            "--trace-children=yes".to_owned(),
-            format!("--callgrind-out-file={}/callgrind.out.%p", out.0.display()),
-            format!("--log-file={}/valgrind.%p.log", out.0.display()),
-        ];
+        let mut wrapper = vec!["valgrind".to_owned(), "--trace-children=yes".to_owned()];
+        wrapper.extend(callgrind::args(&out.0));
         let addr = free_port().await?;
         let mut command = self.command.to_vec();
-        command.extend([
-            "--listen".to_owned(),
-            addr.to_string(),
-            "--upstream".to_owned(),
-            self.upstream.to_string(),
-            "--tls-cert".to_owned(),
-            self.cert.0.display().to_string(),
-            "--tls-key".to_owned(),
-            self.cert.1.display().to_string(),
-        ]);
+        command.extend(terminator_flags(addr, self.upstream, self.cert));
         let env = [("TOKIO_WORKER_THREADS".to_owned(), self.threads.to_string())];
         let mut target: Target = spawn(self.name, addr, &wrapper, &command, &env)?;
         let probe = Client::new(self.cert.0, Version::Tls13, false, self.kx)?;
-        wait_ready(addr, &probe).await?;
+        // Under valgrind start-up and each handshake take many times longer.
+        let slow = Readiness {
+            within: Duration::from_secs(120),
+            per_try: Duration::from_secs(5),
+        };
+        wait_ready_tls(self.name, addr, &probe, self.kx, &slow).await?;
         work.run(addr, self.cert.0, self.kx, n).await?;
         stop(&mut target, Duration::from_secs(120)).await?;
         drop(target);
         let total = instructions(&out.0)?;
-        if let Some(keep) = keep {
-            let to = keep.join(format!(
-                "{}-{}-{}-{n}",
-                self.name,
-                self.kind.stem(),
-                work.stem()
-            ));
-            let _ = std::fs::remove_dir_all(&to);
-            std::fs::create_dir_all(keep)?;
-            std::fs::rename(&out.0, &to)?;
-        }
+        let name = format!("{}-{}-{}-{n}", self.name, self.kind.stem(), work.stem());
+        callgrind::keep_as(&out.0, keep, &name)?;
         Ok(total)
     }
 }
