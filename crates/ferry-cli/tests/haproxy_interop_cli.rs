@@ -8,22 +8,23 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-use support::{echo_upstream, sigterm, spawn_proxy};
+use support::{KilledOnDrop, echo_upstream, sigterm, spawn_proxy};
 
-/// A port free right now (HAProxy cannot report the port it bound for `:0`).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// An address free right now for HAProxy (it cannot report the port it bound for `:0`): on a
+/// loopback address of its own per test, so that no socket another test binds on 127.0.0.1
+/// can take the port between this check and HAProxy's bind.
+fn free_addr() -> SocketAddr {
+    static NEXT: AtomicU8 = AtomicU8::new(1);
+    let host = Ipv4Addr::new(127, 77, 0, NEXT.fetch_add(1, Ordering::Relaxed));
+    TcpListener::bind((host, 0)).unwrap().local_addr().unwrap()
 }
 
 /// HAProxy in TCP mode on a free loopback port, forwarding to `server` with `send-proxy-v2`.
-/// Killed on drop.
+/// Killed on drop; its log is printed when the test is failing.
 struct Haproxy {
     child: Child,
     addr: SocketAddr,
@@ -38,27 +39,27 @@ impl Haproxy {
             server.port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
+        let addr = free_addr();
         let cfg = dir.join("haproxy.cfg");
         std::fs::write(
             &cfg,
             format!(
                 "global\n  log stderr format raw local0\n\
-                 defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
-                 frontend f\n  bind 127.0.0.1:{port}\n  default_backend b\n\
+                 defaults\n  mode tcp\n  log global\n  option tcplog\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+                 frontend f\n  bind {addr}\n  default_backend b\n\
                  backend b\n  server ferry {server} send-proxy-v2\n"
             ),
         )
         .unwrap();
+        let log = std::fs::File::create(dir.join("haproxy.log")).unwrap();
         let child = Command::new("haproxy")
             .args(["-db", "-f"])
             .arg(&cfg)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("haproxy must be installed (scripts/test.sh installs it)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         // Bounded wait until HAProxy accepts connections (it has no readiness signal).
         ferry_test_support::blocking::poll("haproxy listening", || TcpStream::connect(addr).ok());
         Self { child, addr, dir }
@@ -69,6 +70,10 @@ impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("haproxy.log")).unwrap_or_default();
+            eprintln!("haproxy log:\n{log}");
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -95,11 +100,11 @@ fn config(upstream: SocketAddr, trusted: &str) -> std::path::PathBuf {
 fn haproxy_send_proxy_v2_gives_ferry_the_real_client() {
     let up = echo_upstream(b'E');
     let cfg = config(up, "127.0.0.1");
-    let mut p = spawn_proxy("", &format!("--config {}", cfg.display()));
+    let mut p = KilledOnDrop(spawn_proxy("", &format!("--config {}", cfg.display())));
     let haproxy = Haproxy::start(p.addr);
 
     let mut c = TcpStream::connect(haproxy.addr).unwrap();
-    let client_port = c.local_addr().unwrap().port();
+    let client = c.local_addr().unwrap();
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     c.write_all(&data).unwrap();
     c.shutdown(Shutdown::Write).unwrap();
@@ -111,8 +116,8 @@ fn haproxy_send_proxy_v2_gives_ferry_the_real_client() {
     // The access line names the client HAProxy saw, from the v2 header.
     let line = p.wait_for_log("bytes_up=100000");
     assert!(
-        line.contains(&format!("client=127.0.0.1:{client_port} ")),
-        "client port {client_port} not in: {line}"
+        line.contains(&format!("client={client} ")),
+        "client {client} not in: {line}"
     );
     sigterm(&p.child);
     assert!(p.child.wait().unwrap().success());
@@ -124,7 +129,7 @@ fn haproxy_send_proxy_v2_gives_ferry_the_real_client() {
 fn a_listener_that_does_not_trust_haproxy_refuses_it() {
     let up = echo_upstream(b'E');
     let cfg = config(up, "10.0.0.0/8");
-    let mut p = spawn_proxy("", &format!("--config {}", cfg.display()));
+    let mut p = KilledOnDrop(spawn_proxy("", &format!("--config {}", cfg.display())));
     let haproxy = Haproxy::start(p.addr);
     let mut c = TcpStream::connect(haproxy.addr).unwrap();
     c.write_all(b"hello").unwrap();

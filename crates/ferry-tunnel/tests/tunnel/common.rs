@@ -34,6 +34,21 @@ pub(crate) async fn on<F: Future<Output = ()>>(transport: Transport, test: F) {
     TRANSPORT.scope(transport, test).await;
 }
 
+/// Sends `ferry_tunnel`'s debug events to libtest's captured output (once per process), so
+/// that a failing test prints what its agents and gateway did, and a passing one nothing. The
+/// runtime threads a test starts inherit its capture.
+pub(crate) fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("ferry_tunnel=debug"))
+            .with_test_writer()
+            .with_ansi(false)
+            .with_thread_names(true)
+            .try_init();
+    });
+}
+
 /// The transport of the running test.
 pub(crate) fn transport() -> Transport {
     TRANSPORT.try_with(|t| *t).unwrap_or(Transport::Quic)
@@ -173,6 +188,7 @@ pub(crate) async fn start_gateway_serving(
     addr: SocketAddr,
     tls: impl Fn() -> rustls::ServerConfig,
 ) -> GatewayHandle {
+    capture_logs();
     let mut tries = 0;
     let (endpoint, tcp) = loop {
         let bound = match gateway.bind(addr, tls()) {
@@ -284,11 +300,16 @@ impl AgentHandle {
     }
 
     pub(crate) async fn wait_for(&mut self, f: impl FnMut(&AgentStatus) -> bool) -> AgentStatus {
-        tokio::time::timeout(Duration::from_secs(20), self.status.wait_for(f))
+        let reached = tokio::time::timeout(Duration::from_secs(20), self.status.wait_for(f))
             .await
-            .expect("agent status not reached in time")
-            .unwrap()
-            .clone()
+            .map(|status| status.unwrap().clone());
+        match reached {
+            Ok(status) => status,
+            Err(_) => panic!(
+                "agent status not reached in 20 s; last: {:?}",
+                *self.status.borrow()
+            ),
+        }
     }
 }
 
@@ -297,6 +318,7 @@ pub(crate) fn start_agent(config: AgentConfig) -> AgentHandle {
 }
 
 pub(crate) fn start_agent_with(agent: Agent) -> AgentHandle {
+    capture_logs();
     let agent = Arc::new(agent);
     let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     let local = endpoint.local_addr().unwrap();
