@@ -22,7 +22,7 @@ async fn agent_connects_and_authenticates() {
     ));
     let status = agent.wait_for(|s| s.connected).await;
     assert_eq!((status.connects, status.rejections), (1, 0));
-    assert!(gw.gateway.is_connected(&id("site-1")));
+    registered(&gw.gateway, &id("site-1")).await;
     assert_eq!(gw.gateway.connected_agents(), 1);
     assert_eq!(gw.gateway.agent_address(&id("site-1")), Some(agent.local));
     agent.stop().await;
