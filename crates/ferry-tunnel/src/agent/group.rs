@@ -252,8 +252,8 @@ impl Role for Member {
         self.context.group.left(&self.context.status);
     }
 
-    fn backoff(&self, planned: Backoff) -> Backoff {
-        planned
+    fn backoff(&self) -> Backoff {
+        self.context.shared.load().config.backoff
     }
 
     fn lost(&mut self, agent: &AgentId, _transport: TransportKind, error: String) {

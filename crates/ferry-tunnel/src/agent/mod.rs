@@ -348,8 +348,7 @@ impl Role for First<'_> {
         self.agent.status.send_modify(|s| s.connected = false);
     }
 
-    fn backoff(&self, _planned: Backoff) -> Backoff {
-        // The back-off in force now, not when the attempt started.
+    fn backoff(&self) -> Backoff {
         self.agent.shared.load().config.backoff
     }
 

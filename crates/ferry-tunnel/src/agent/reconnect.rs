@@ -50,9 +50,10 @@ pub(super) trait Role {
     /// The served connection ended (before its end is reported).
     fn down(&mut self);
 
-    /// The back-off for the delay that follows an attempt: `planned` (that of the attempt's
-    /// settings) or the one in force now.
-    fn backoff(&self, planned: Backoff) -> Backoff;
+    /// The back-off in force now: the delay that follows an attempt uses it, not the one of
+    /// the attempt's settings (an [`Agent::update`](super::Agent::update) during the attempt
+    /// applies to the next delay).
+    fn backoff(&self) -> Backoff;
 
     /// The gateway replaced the connection ([`End::Replaced`]).
     fn replaced(&mut self) {}
@@ -90,7 +91,6 @@ pub(super) async fn run(
             return;
         };
         let kind = role.kind();
-        let planned = generation.config.backoff;
         let result = tokio::select! {
             r = role.connect(&generation) => r,
             () = stop.cancelled() => return,
@@ -105,7 +105,7 @@ pub(super) async fn run(
                 let agent = generation.config.agent_id.clone();
                 let end = role.serve(connected.live, generation).await;
                 role.down();
-                let backoff = role.backoff(planned);
+                let backoff = role.backoff();
                 match end {
                     End::Shutdown => return,
                     End::Replaced => {
@@ -128,7 +128,7 @@ pub(super) async fn run(
                     .increment(1);
                 match role.rejected(&generation.config.agent_id, transport, reason) {
                     AfterRefusal::BackOff => role
-                        .backoff(planned)
+                        .backoff()
                         .delay_after_rejection(attempt, random(random_source)),
                     AfterRefusal::Now => Duration::ZERO,
                     AfterRefusal::Wait => continue,
@@ -141,7 +141,7 @@ pub(super) async fn run(
                 metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "failed", "transport" => transport.label())
                     .increment(1);
                 role.failed(&generation.config.agent_id, transport, e);
-                role.backoff(planned).delay(attempt, random(random_source))
+                role.backoff().delay(attempt, random(random_source))
             }
         };
         attempt = attempt.saturating_add(1);
