@@ -1,12 +1,12 @@
 //! One client connection: TLS handshake (TLS listeners), pool choice (by SNI when routed),
 //! upstream connect (and TLS), relay, and the access-log line.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use ferry_bridge::{Counters, End, Outcome, Session};
 use ferry_tls::HandshakeInfo;
@@ -38,30 +38,53 @@ type Cut<'a, 'c> = Pin<&'a mut WaitForCancellationFuture<'c>>;
 /// `fut` is polled first on every wake-up. The cut's wait is polled once, which leaves the
 /// task's waker registered with the token, and again only when the token is cancelled or the
 /// waker changed: not on every wake-up of a busy connection.
-async fn unless_cut<T>(
-    ctx: &ConnCtx,
-    cut: &mut Cut<'_, '_>,
-    fut: impl Future<Output = T>,
-) -> Option<T> {
-    let mut fut = std::pin::pin!(fut);
-    let mut registered: Option<Waker> = None;
-    poll_fn(|cx| {
-        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+fn unless_cut<'a, 'b, 'c, F: Future>(
+    ctx: &'a ConnCtx,
+    cut: &'a mut Cut<'b, 'c>,
+    fut: F,
+) -> UnlessCut<'a, 'b, 'c, F> {
+    UnlessCut {
+        ctx,
+        cut,
+        fut,
+        registered: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`unless_cut`]: a struct, so that a connection idling in its relay holds
+    /// `fut` once (an `async fn` would also hold its argument).
+    struct UnlessCut<'a, 'b, 'c, F> {
+        ctx: &'a ConnCtx,
+        cut: &'a mut Cut<'b, 'c>,
+        #[pin]
+        fut: F,
+        // The waker the cut's wait last saw.
+        registered: Option<Waker>,
+    }
+}
+
+impl<F: Future> Future for UnlessCut<'_, '_, '_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(r) = this.fut.poll(cx) {
             return Poll::Ready(Some(r));
         }
-        let poll_cut = registered
+        let poll_cut = this
+            .registered
             .as_ref()
-            .is_none_or(|w| !w.will_wake(cx.waker()) || ctx.cut.is_cancelled());
+            .is_none_or(|w| !w.will_wake(cx.waker()) || this.ctx.cut.is_cancelled());
         if poll_cut {
-            if cut.as_mut().poll(cx).is_ready() {
-                bump(&ctx.stats.cut_at_drain);
+            if this.cut.as_mut().poll(cx).is_ready() {
+                bump(&this.ctx.stats.cut_at_drain);
                 return Poll::Ready(None);
             }
-            registered = Some(cx.waker().clone());
+            *this.registered = Some(cx.waker().clone());
         }
         Poll::Pending
-    })
-    .await
+    }
 }
 
 /// `a`, or `-` when absent, for log fields.
@@ -79,31 +102,46 @@ struct Ready<'a> {
     info: Option<Box<HandshakeInfo>>,
 }
 
-pub(crate) async fn handle(mut client: TcpStream, peer: SocketAddr, ctx: &ConnCtx) {
-    let started = Instant::now();
-    let active = ctx.listener.metrics.active(&ctx.listener.name);
-    let mut cut: Cut<'_, '_> = std::pin::pin!(ctx.cut.cancelled());
-    // With `accept_proxy`, the client is who the trusted peer's header says. Boxed, and only
-    // there: plain listeners should not carry the header reader in their task.
-    let (peer, destination) = if ctx.listener.accept_proxy.is_some() {
-        match Box::pin(client_addresses(&mut client, peer, ctx, &mut cut)).await {
-            Some(addresses) => addresses,
-            None => return,
-        }
-    } else {
-        (peer, client.local_addr().unwrap_or(peer))
-    };
-    // Limits and access rules keyed by that client, before the TLS handshake and the
-    // upstream connect.
-    let Some((client, admitted)) = crate::admission::admit(client, peer, ctx).await else {
-        return;
-    };
-    // Two phases awaited one after the other, so the task holds the larger of the two states,
-    // not both: a connection idles for hours in `relay` and should carry nothing of `setup`.
-    let Some(ready) = setup(client, peer, destination, ctx, &mut cut).await else {
-        return;
-    };
-    relay(ready, peer, ctx, started, &admitted, active, cut).await;
+/// The connection's task. An `async` block that owns `ctx` and uses its arguments where they
+/// are (an `async fn`, and a block around it, would each hold them again beside what the
+/// relay needs: the task is what an idle connection costs).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice in every connection's task"
+)]
+pub(crate) fn handle(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    ctx: ConnCtx,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let ctx = &ctx;
+        let started = Instant::now();
+        let active = ctx.listener.metrics.active(&ctx.listener.name);
+        let mut cut: Cut<'_, '_> = std::pin::pin!(ctx.cut.cancelled());
+        // With `accept_proxy`, the client is who the trusted peer's header says. Boxed, and
+        // only there: plain listeners should not carry the header reader in their task.
+        let (peer, destination) = if ctx.listener.accept_proxy.is_some() {
+            match Box::pin(client_addresses(&mut client, peer, ctx, &mut cut)).await {
+                Some(addresses) => addresses,
+                None => return,
+            }
+        } else {
+            (peer, client.local_addr().unwrap_or(peer))
+        };
+        // Limits and access rules keyed by that client, before the TLS handshake and the
+        // upstream connect.
+        let Some((client, admitted)) = crate::admission::admit(client, peer, ctx).await else {
+            return;
+        };
+        // Two phases awaited one after the other, so the task holds the larger of the two
+        // states, not both: a connection idles for hours in `relay` and should carry nothing
+        // of `setup`.
+        let Some(ready) = setup(client, peer, destination, ctx, &mut cut).await else {
+            return;
+        };
+        relay(ready, peer, ctx, started, &admitted, active, cut).await;
+    }
 }
 
 /// The client's address and the address it connected to: the TCP peer's and the listener's,
@@ -158,105 +196,112 @@ async fn client_addresses(
 
 /// TLS handshake, pool choice and upstream connect; `None` when the connection ended (it was
 /// counted and logged).
-async fn setup<'c>(
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice in every connection's task"
+)]
+fn setup<'c>(
     client: TcpStream,
     peer: SocketAddr,
     destination: SocketAddr,
     ctx: &'c ConnCtx,
     cut: &mut Cut<'_, '_>,
-) -> Option<Ready<'c>> {
-    let _ = client.set_nodelay(true);
-    let l = &*ctx.listener;
+) -> impl Future<Output = Option<Ready<'c>>> + Send {
+    async move {
+        let _ = client.set_nodelay(true);
+        let l = &*ctx.listener;
 
-    // The handshake runs here, in the connection's own task, so the accept loop never waits
-    // for it; the acceptor bounds it with its deadline and in-flight cap. Boxed: the
-    // handshake future is large and plain listeners should not pay for it.
-    let (client, info) = match &l.tls {
-        None => (Stream::Plain(client), None),
-        Some(tls) => match unless_cut(ctx, cut, Box::pin(tls.acceptor.accept(client))).await? {
-            Ok((stream, info)) => {
-                bump(&ctx.stats.tls_handshakes);
-                crate::metrics::tls_handshake(&l.name, info.resumed);
-                if info.resumed {
-                    bump(&ctx.stats.tls_resumed);
+        // The handshake runs here, in the connection's own task, so the accept loop never waits
+        // for it; the acceptor bounds it with its deadline and in-flight cap. Boxed: the
+        // handshake future is large and plain listeners should not pay for it.
+        let (client, info) = match &l.tls {
+            None => (Stream::Plain(client), None),
+            Some(tls) => match unless_cut(ctx, cut, Box::pin(tls.acceptor.accept(client))).await? {
+                Ok((stream, info)) => {
+                    bump(&ctx.stats.tls_handshakes);
+                    crate::metrics::tls_handshake(&l.name, info.resumed);
+                    if info.resumed {
+                        bump(&ctx.stats.tls_resumed);
+                    }
+                    (Stream::Server(Box::new(stream)), Some(Box::new(info)))
                 }
-                (Stream::Server(Box::new(stream)), Some(Box::new(info)))
-            }
-            Err(error) => {
-                bump(&ctx.stats.tls_handshake_failures);
-                crate::metrics::connection_ended(&l.name, "tls_handshake_failed", 0, 0);
-                tracing::info!(
-                    target: "ferry::access",
-                    listener = %l.name,
-                    client = %peer,
-                    error = %error_chain(&error),
-                    end = "tls_handshake_failed",
-                    "connection"
-                );
-                return None;
-            }
-        },
-    };
-    let sni = info.as_ref().and_then(|i| i.sni.as_deref());
-    let Some(upstream) = l.routing.select(sni) else {
-        bump(&ctx.stats.unrouted);
-        crate::metrics::connection_ended(&l.name, "no_route", 0, 0);
-        tracing::warn!(
-            target: "ferry::access",
-            listener = %l.name,
-            client = %peer,
-            sni = or_dash(sni),
-            end = "no_route",
-            "connection closed: no route for this server name and no default pool"
-        );
-        return None;
-    };
-    // Boxed for the same reason as the handshake: the connect future is large, and only
-    // needed while connecting.
-    match unless_cut(ctx, cut, Box::pin(upstream.connect(peer, destination))).await? {
-        Ok(up) => Some(Ready {
-            client,
-            up,
-            upstream,
-            info,
-        }),
-        Err(error) => {
-            let end = match &error {
-                UpstreamError::Connect(_) | UpstreamError::ProxyHeader { .. } => {
-                    bump(&ctx.stats.upstream_failures);
-                    "upstream_unreachable"
+                Err(error) => {
+                    bump(&ctx.stats.tls_handshake_failures);
+                    crate::metrics::connection_ended(&l.name, "tls_handshake_failed", 0, 0);
+                    tracing::info!(
+                        target: "ferry::access",
+                        listener = %l.name,
+                        client = %peer,
+                        error = %error_chain(&error),
+                        end = "tls_handshake_failed",
+                        "connection"
+                    );
+                    return None;
                 }
-                UpstreamError::Tls { .. } => {
-                    bump(&ctx.stats.upstream_tls_failures);
-                    "upstream_tls_failed"
-                }
-            };
-            crate::metrics::connection_ended(&l.name, end, 0, 0);
+            },
+        };
+        let sni = info.as_ref().and_then(|i| i.sni.as_deref());
+        let Some(upstream) = l.routing.select(sni) else {
+            bump(&ctx.stats.unrouted);
+            crate::metrics::connection_ended(&l.name, "no_route", 0, 0);
             tracing::warn!(
                 target: "ferry::access",
                 listener = %l.name,
                 client = %peer,
-                pool = %upstream.name(),
                 sni = or_dash(sni),
-                error = %error_chain(&error),
-                end,
-                "connection"
+                end = "no_route",
+                "connection closed: no route for this server name and no default pool"
             );
-            None
+            return None;
+        };
+        // Boxed for the same reason as the handshake: the connect future is large, and only
+        // needed while connecting.
+        match unless_cut(ctx, cut, Box::pin(upstream.connect(peer, destination))).await? {
+            Ok(up) => Some(Ready {
+                client,
+                up,
+                upstream,
+                info,
+            }),
+            Err(error) => {
+                let end = match &error {
+                    UpstreamError::Connect(_) | UpstreamError::ProxyHeader { .. } => {
+                        bump(&ctx.stats.upstream_failures);
+                        "upstream_unreachable"
+                    }
+                    UpstreamError::Tls { .. } => {
+                        bump(&ctx.stats.upstream_tls_failures);
+                        "upstream_tls_failed"
+                    }
+                };
+                crate::metrics::connection_ended(&l.name, end, 0, 0);
+                tracing::warn!(
+                    target: "ferry::access",
+                    listener = %l.name,
+                    client = %peer,
+                    pool = %upstream.name(),
+                    sni = or_dash(sni),
+                    error = %error_chain(&error),
+                    end,
+                    "connection"
+                );
+                None
+            }
         }
     }
 }
 
-/// Relays until the session ends or the drain cuts it, then counts and logs.
-async fn relay(
-    ready: Ready<'_>,
+/// Relays until the session ends or the drain cuts it, then counts and logs. The relay is set
+/// up here and only what the wait and the log line need is kept in the returned future.
+fn relay<'a, 'b, 'c>(
+    ready: Ready<'a>,
     peer: SocketAddr,
-    ctx: &ConnCtx,
+    ctx: &'a ConnCtx,
     started: Instant,
-    admitted: &crate::admission::Admitted,
+    admitted: &'a crate::admission::Admitted,
     active: crate::metrics::ActiveGuard,
-    mut cut: Cut<'_, '_>,
-) {
+    mut cut: Cut<'b, 'c>,
+) -> impl Future<Output = ()> + Send + use<'a, 'b, 'c> {
     let Ready {
         client,
         up,
@@ -267,7 +312,7 @@ async fn relay(
         stream: up,
         tls_version: upstream_tls,
         addr: upstream_addr,
-        guard: _counted_until_the_end,
+        guard: counted_until_the_end,
     } = up;
     let counters = Arc::new(Counters::new());
     let session = Session::default().counters(Arc::clone(&counters));
@@ -281,63 +326,67 @@ async fn relay(
         Some(g) => Box::pin(g.run(bridge, client, up, session)),
         None => ferry_app_core::stream::relay(bridge, client, up, session),
     };
-    let (bytes_up, bytes_down, mut outcome_end, spliced, mut kind) =
-        match unless_cut(ctx, &mut cut, relay).await {
-            Some(outcome) => {
-                bump(&ctx.stats.completed);
-                let kind = outcome.end.label();
-                (
-                    outcome.a_to_b,
-                    outcome.b_to_a,
-                    Some(outcome.end),
-                    outcome.spliced,
-                    kind,
-                )
-            }
-            None => (
-                counters.a_to_b(),
-                counters.b_to_a(),
-                None,
-                false,
-                "cut_at_drain",
-            ),
-        };
-    if request_hit.is_some_and(|h| h.load(Ordering::Relaxed) > 0) {
-        kind = crate::admission::Limit::RequestRate.end();
-        outcome_end = None;
+    async move {
+        let (bytes_up, bytes_down, mut outcome_end, spliced, mut kind) =
+            match unless_cut(ctx, &mut cut, relay).await {
+                Some(outcome) => {
+                    bump(&ctx.stats.completed);
+                    let kind = outcome.end.label();
+                    (
+                        outcome.a_to_b,
+                        outcome.b_to_a,
+                        Some(outcome.end),
+                        outcome.spliced,
+                        kind,
+                    )
+                }
+                None => (
+                    counters.a_to_b(),
+                    counters.b_to_a(),
+                    None,
+                    false,
+                    "cut_at_drain",
+                ),
+            };
+        if request_hit.is_some_and(|h| h.load(Ordering::Relaxed) > 0) {
+            kind = crate::admission::Limit::RequestRate.end();
+            outcome_end = None;
+        }
+        // Every metric is final before the access log line: a reader that saw the line (a test,
+        // a log shipper correlating) finds the connection counted and no longer active.
+        drop(active);
+        ctx.listener
+            .metrics
+            .connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
+        ctx.stats
+            .client_to_upstream
+            .fetch_add(bytes_up, Ordering::Relaxed);
+        ctx.stats
+            .upstream_to_client
+            .fetch_add(bytes_down, Ordering::Relaxed);
+        let info = info.as_deref();
+        // The fields are formatted only when the line is logged.
+        tracing::info!(
+            target: "ferry::access",
+            listener = %ctx.listener.name,
+            client = %peer,
+            pool = %upstream.name(),
+            upstream = %upstream_addr,
+            tls = %TlsVersion(info),
+            sni = or_dash(info.and_then(|i| i.sni.as_deref())),
+            alpn = %Alpn(info),
+            resumed = info.is_some_and(|i| i.resumed),
+            upstream_tls = %upstream_tls.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+            bytes_up,
+            bytes_down,
+            duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            end = %EndText { kind, end: outcome_end.as_ref() },
+            spliced,
+            "connection"
+        );
+        // The upstream counts the connection (least-connections balancing) until here.
+        drop(counted_until_the_end);
     }
-    // Every metric is final before the access log line: a reader that saw the line (a test,
-    // a log shipper correlating) finds the connection counted and no longer active.
-    drop(active);
-    ctx.listener
-        .metrics
-        .connection_ended(&ctx.listener.name, kind, bytes_up, bytes_down);
-    ctx.stats
-        .client_to_upstream
-        .fetch_add(bytes_up, Ordering::Relaxed);
-    ctx.stats
-        .upstream_to_client
-        .fetch_add(bytes_down, Ordering::Relaxed);
-    let info = info.as_deref();
-    // The fields are formatted only when the line is logged.
-    tracing::info!(
-        target: "ferry::access",
-        listener = %ctx.listener.name,
-        client = %peer,
-        pool = %upstream.name(),
-        upstream = %upstream_addr,
-        tls = %TlsVersion(info),
-        sni = or_dash(info.and_then(|i| i.sni.as_deref())),
-        alpn = %Alpn(info),
-        resumed = info.is_some_and(|i| i.resumed),
-        upstream_tls = %upstream_tls.map_or_else(|| "-".to_owned(), |v| v.to_string()),
-        bytes_up,
-        bytes_down,
-        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        end = %EndText { kind, end: outcome_end.as_ref() },
-        spliced,
-        "connection"
-    );
 }
 
 /// The client's TLS version for the access log; `-` for plain connections.

@@ -165,7 +165,7 @@ impl Proxy {
                 // A reload keeps the listener count, so the slot always exists.
                 let ctx = slot.context()?;
                 // Everything after accept (TLS handshake included) runs in the connection's task.
-                Some(async move { handle(stream, peer, &ctx).await })
+                Some(handle(stream, peer, ctx))
             };
             match &workers {
                 Some(w) => server

@@ -1,7 +1,9 @@
 //! [`Bridge`]: the entry point, shared by all sessions.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -79,7 +81,12 @@ impl Bridge {
     ///
     /// Dropping the future drops both streams; bytes read and not yet written are lost, and
     /// borrowed buffers go back to the pool.
-    pub async fn run<A, B>(&self, mut a: A, mut b: B, opts: Session) -> Outcome
+    pub fn run<A, B>(
+        &self,
+        mut a: A,
+        mut b: B,
+        opts: Session,
+    ) -> impl Future<Output = Outcome> + Send + use<'_, A, B>
     where
         A: AsyncRead + AsyncWrite + Unpin + Send,
         B: AsyncRead + AsyncWrite + Unpin + Send,
@@ -92,27 +99,35 @@ impl Bridge {
             prefix_a_to_b,
             prefix_b_to_a,
         } = opts;
-        let pool = &self.inner.buffers;
+        let inner = &*self.inner;
         let mut ab = Transfer::new(Direction::AToB, prefix_a_to_b, throttle_a_to_b);
         let mut ba = Transfer::new(Direction::BToA, prefix_b_to_a, throttle_b_to_a);
-        let end = drive(&self.inner.config, Polling::Both, |cx, dir, activity| {
-            let mut env = Env {
-                pool,
-                hook: hook.as_deref_mut(),
-                counters: counters.as_deref(),
-                activity,
-            };
-            match dir {
-                Direction::AToB => ab.poll_copy(cx, Pin::new(&mut a), Pin::new(&mut b), &mut env),
-                Direction::BToA => ba.poll_copy(cx, Pin::new(&mut b), Pin::new(&mut a), &mut env),
+        // An `async` block, not an `async fn`: it keeps each of these once, where an `async fn`
+        // would keep its arguments and also the locals made from them for the session's life.
+        async move {
+            let end = drive(&inner.config, Polling::Both, |cx, dir, activity| {
+                let mut env = Env {
+                    pool: &inner.buffers,
+                    hook: hook.as_deref_mut(),
+                    counters: counters.as_deref(),
+                    activity,
+                };
+                match dir {
+                    Direction::AToB => {
+                        ab.poll_copy(cx, Pin::new(&mut a), Pin::new(&mut b), &mut env)
+                    }
+                    Direction::BToA => {
+                        ba.poll_copy(cx, Pin::new(&mut b), Pin::new(&mut a), &mut env)
+                    }
+                }
+            })
+            .await;
+            Outcome {
+                a_to_b: ab.written(),
+                b_to_a: ba.written(),
+                end,
+                spliced: false,
             }
-        })
-        .await;
-        Outcome {
-            a_to_b: ab.written(),
-            b_to_a: ba.written(),
-            end,
-            spliced: false,
         }
     }
 
@@ -129,20 +144,59 @@ impl Bridge {
     ///
     /// As for [`Bridge::run`]; bytes sitting in a pipe are lost as well (and counted in
     /// [`BridgeStats::pipe_bytes_discarded`]).
-    pub async fn run_tcp(&self, a: TcpStream, b: TcpStream, opts: Session) -> Outcome {
+    pub fn run_tcp(
+        &self,
+        a: TcpStream,
+        b: TcpStream,
+        opts: Session,
+    ) -> impl Future<Output = Outcome> + Send + use<'_> {
+        // The path is chosen here and only its future is kept (an `async fn` would hold the
+        // streams and options twice beside it).
         #[cfg(target_os = "linux")]
         if self.inner.config.splice == SplicePolicy::Auto && !opts.needs_copy() {
             let inner = &*self.inner;
-            return crate::sys::run_spliced(
-                &inner.config,
-                &inner.buffers,
-                &inner.pipes,
-                a,
-                b,
-                opts,
-            )
-            .await;
+            return OneOf::Spliced {
+                future: crate::sys::run_spliced(
+                    &inner.config,
+                    &inner.buffers,
+                    &inner.pipes,
+                    a,
+                    b,
+                    opts,
+                ),
+            };
         }
-        self.run(a, b, opts).await
+        #[cfg(not(target_os = "linux"))]
+        return OneOf::<std::future::Ready<Outcome>, _>::Copied {
+            future: self.run(a, b, opts),
+        };
+        #[cfg(target_os = "linux")]
+        OneOf::Copied {
+            future: self.run(a, b, opts),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Bridge::run_tcp`]: the splice path's or the copy path's.
+    #[project = OneOfProj]
+    enum OneOf<S, C> {
+        Spliced { #[pin] future: S },
+        Copied { #[pin] future: C },
+    }
+}
+
+impl<S, C> Future for OneOf<S, C>
+where
+    S: Future<Output = Outcome>,
+    C: Future<Output = Outcome>,
+{
+    type Output = Outcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        match self.project() {
+            OneOfProj::Spliced { future } => future.poll(cx),
+            OneOfProj::Copied { future } => future.poll(cx),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Drives both directions of a session in one future and enforces the three timeouts.
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
@@ -141,15 +141,13 @@ pub(crate) enum Polling {
 /// other (half-close), and an error in either ends the session immediately. With
 /// [`Polling::WokenOnly`] a wake-up polls only the direction that was woken; the timer is polled
 /// only when it fired or was re-armed, in both modes (it has its own waker).
-pub(crate) async fn drive<F>(config: &BridgeConfig, polling: Polling, mut poll_dir: F) -> End
+pub(crate) fn drive<F>(config: &BridgeConfig, polling: Polling, poll_dir: F) -> Drive<F>
 where
     F: FnMut(&mut Context<'_>, Direction, &mut bool) -> Poll<Result<(), End>>,
 {
     let start = Instant::now();
-    let mut deadlines = Deadlines::new(config, start);
-    let mut armed = deadlines.next();
-    let mut sleep = pin!(tokio::time::sleep_until(armed.unwrap_or(start)));
-    let mut done = [false, false];
+    let deadlines = Deadlines::new(config, start);
+    let armed = deadlines.next();
     let wakes = Arc::new(Wakes {
         woken: AtomicU8::new(WOKEN_ALL),
         task: AtomicWaker::new(),
@@ -163,48 +161,85 @@ where
             }))
         })
     });
+    Drive {
+        poll_dir,
+        deadlines,
+        armed,
+        done: [false, false],
+        wakes,
+        timer_waker,
+        dir_wakers,
+        sleep: tokio::time::sleep_until(armed.unwrap_or(start)),
+    }
+}
 
-    poll_fn(|cx| {
+pin_project_lite::pin_project! {
+    /// The future of [`drive`]: a struct rather than an `async fn`, so that a session (which
+    /// may idle for hours) carries each piece of state once, not also the references an
+    /// `async fn`'s `poll_fn` closure would hold to it.
+    pub(crate) struct Drive<F> {
+        poll_dir: F,
+        deadlines: Deadlines,
+        armed: Option<Instant>,
+        done: [bool; 2],
+        wakes: Arc<Wakes>,
+        timer_waker: Waker,
+        // One waker per direction with `Polling::WokenOnly`.
+        dir_wakers: Option<[Waker; 2]>,
+        #[pin]
+        sleep: Sleep,
+    }
+}
+
+impl<F> Future for Drive<F>
+where
+    F: FnMut(&mut Context<'_>, Direction, &mut bool) -> Poll<Result<(), End>>,
+{
+    type Output = End;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End> {
+        let this = self.project();
         // Registered before the bits are read: a wake-up after the read wakes this task again.
-        wakes.task.register(cx.waker());
-        let woken = wakes.woken.swap(0, Ordering::AcqRel);
+        this.wakes.task.register(cx.waker());
+        let woken = this.wakes.woken.swap(0, Ordering::AcqRel);
         let mut activity = false;
         for (i, (dir, bit)) in [(Direction::AToB, WOKEN_AB), (Direction::BToA, WOKEN_BA)]
             .into_iter()
             .enumerate()
         {
-            if done[i] {
+            if this.done[i] {
                 continue;
             }
-            let polled = match &dir_wakers {
-                None => poll_dir(cx, dir, &mut activity),
+            let polled = match this.dir_wakers {
+                None => (this.poll_dir)(cx, dir, &mut activity),
                 Some(_) if woken & bit == 0 => continue,
-                Some(wakers) => poll_dir(&mut Context::from_waker(&wakers[i]), dir, &mut activity),
+                Some(wakers) => {
+                    (this.poll_dir)(&mut Context::from_waker(&wakers[i]), dir, &mut activity)
+                }
             };
             match polled {
-                Poll::Ready(Ok(())) => done[i] = true,
+                Poll::Ready(Ok(())) => this.done[i] = true,
                 Poll::Ready(Err(end)) => return Poll::Ready(end),
                 Poll::Pending => {}
             }
         }
-        if done == [true, true] {
+        if *this.done == [true, true] {
             return Poll::Ready(End::Closed);
         }
         if activity {
-            deadlines.last_activity = Instant::now();
+            this.deadlines.last_activity = Instant::now();
         }
-        if (done[0] || done[1]) && !deadlines.half_closed {
-            deadlines.half_closed = true;
+        if (this.done[0] || this.done[1]) && !this.deadlines.half_closed {
+            this.deadlines.half_closed = true;
         }
         poll_deadlines(
-            &mut Context::from_waker(&timer_waker),
+            &mut Context::from_waker(this.timer_waker),
             woken & WOKEN_TIMER != 0,
-            &mut deadlines,
-            &mut armed,
-            sleep.as_mut(),
+            this.deadlines,
+            this.armed,
+            this.sleep,
         )
-    })
-    .await
+    }
 }
 
 /// Polls the timer when it fired (`fired`: its waker woke the task) or was re-armed; re-arms
@@ -214,7 +249,7 @@ fn poll_deadlines(
     mut fired: bool,
     deadlines: &mut Deadlines,
     armed: &mut Option<Instant>,
-    mut sleep: std::pin::Pin<&mut Sleep>,
+    mut sleep: Pin<&mut Sleep>,
 ) -> Poll<End> {
     loop {
         let Some(next) = deadlines.next() else {

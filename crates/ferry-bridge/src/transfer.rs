@@ -45,6 +45,9 @@ pub(crate) struct Env<'a, 'p> {
 
 /// Bytes read and not yet written.
 enum Chunk<'p> {
+    /// The session's prefix, not shown to the hook yet (kept here, not in a field of its own, so
+    /// that a [`Transfer`] carries no room for a prefix it no longer has).
+    Prefix(Bytes),
     /// A prefix (possibly rewritten by the hook).
     Bytes(Bytes),
     /// A pooled buffer holding `buf[pos..end]`.
@@ -59,7 +62,7 @@ enum Chunk<'p> {
 pub(crate) struct Transfer<'p> {
     dir: Direction,
     pub(crate) state: State,
-    prefix: Option<Bytes>,
+    /// Starts as the prefix ([`Chunk::Prefix`]), if any.
     pending: Option<Chunk<'p>>,
     /// An empty buffer kept between a write and the next read while the source is busy.
     spare: Option<PooledBuf<'p>>,
@@ -69,7 +72,8 @@ pub(crate) struct Transfer<'p> {
     pub(crate) last_read: usize,
     need_flush: bool,
     written: u64,
-    throttle: Option<Bucket>,
+    /// Boxed: most sessions have none, and an idle session should not carry its room.
+    throttle: Option<Box<Bucket>>,
 }
 
 impl<'p> Transfer<'p> {
@@ -77,14 +81,13 @@ impl<'p> Transfer<'p> {
         Self {
             dir,
             state: State::Running,
-            prefix: (!prefix.is_empty()).then_some(prefix),
-            pending: None,
+            pending: (!prefix.is_empty()).then_some(Chunk::Prefix(prefix)),
             spare: None,
             read_eof: false,
             last_read: 0,
             need_flush: false,
             written: 0,
-            throttle: throttle.map(Bucket::new),
+            throttle: throttle.map(|t| Box::new(Bucket::new(t))),
         }
     }
 
@@ -209,14 +212,16 @@ impl<'p> Transfer<'p> {
         mut w: Pin<&mut W>,
         env: &mut Env<'_, 'p>,
     ) -> Poll<Result<(), End>> {
-        if let Some(prefix) = self.prefix.take() {
+        if let Some(Chunk::Prefix(_)) = &self.pending
+            && let Some(Chunk::Prefix(prefix)) = self.pending.take()
+        {
             self.pending = self.inspect_prefix(prefix, env)?;
         }
         loop {
             let written = {
                 let data: &[u8] = match &self.pending {
                     None => return Poll::Ready(Ok(())),
-                    Some(Chunk::Bytes(bytes)) => bytes,
+                    Some(Chunk::Bytes(bytes) | Chunk::Prefix(bytes)) => bytes,
                     Some(Chunk::Buf { buf, pos, end }) => &buf[*pos..*end],
                 };
                 if data.is_empty() {
@@ -238,7 +243,7 @@ impl<'p> Transfer<'p> {
                 }
             };
             match &mut self.pending {
-                Some(Chunk::Bytes(bytes)) => bytes.advance(written),
+                Some(Chunk::Bytes(bytes) | Chunk::Prefix(bytes)) => bytes.advance(written),
                 Some(Chunk::Buf { pos, .. }) => *pos += written,
                 None => {}
             }

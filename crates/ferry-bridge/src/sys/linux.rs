@@ -256,14 +256,14 @@ fn is_unsupported(error: &io::Error) -> bool {
 
 /// Runs a session over two TCP streams with the splice path (the session has no hook and no
 /// throttle: the caller checked).
-pub(crate) async fn run_spliced(
-    config: &BridgeConfig,
-    buffers: &BufPool,
-    pipes: &PipePool,
+pub(crate) fn run_spliced<'p>(
+    config: &'p BridgeConfig,
+    buffers: &'p BufPool,
+    pipes: &'p PipePool,
     mut a: TcpStream,
     mut b: TcpStream,
     opts: Session,
-) -> Outcome {
+) -> impl Future<Output = Outcome> + Send + use<'p> {
     let Session {
         counters,
         prefix_a_to_b,
@@ -272,24 +272,27 @@ pub(crate) async fn run_spliced(
     } = opts;
     let mut ab = SpliceDir::new(Transfer::new(Direction::AToB, prefix_a_to_b, None));
     let mut ba = SpliceDir::new(Transfer::new(Direction::BToA, prefix_b_to_a, None));
-    let end = crate::driver::drive(config, Polling::WokenOnly, |cx, dir, activity| {
-        let mut env = Env {
-            pool: buffers,
-            hook: None,
-            counters: counters.as_deref(),
-            activity,
-        };
-        match dir {
-            Direction::AToB => ab.poll(cx, &mut a, &mut b, &mut env, pipes),
-            Direction::BToA => ba.poll(cx, &mut b, &mut a, &mut env, pipes),
+    // An `async` block, not an `async fn`: each piece is kept once (see `Bridge::run`).
+    async move {
+        let end = crate::driver::drive(config, Polling::WokenOnly, |cx, dir, activity| {
+            let mut env = Env {
+                pool: buffers,
+                hook: None,
+                counters: counters.as_deref(),
+                activity,
+            };
+            match dir {
+                Direction::AToB => ab.poll(cx, &mut a, &mut b, &mut env, pipes),
+                Direction::BToA => ba.poll(cx, &mut b, &mut a, &mut env, pipes),
+            }
+        })
+        .await;
+        Outcome {
+            a_to_b: ab.copy.written(),
+            b_to_a: ba.copy.written(),
+            end,
+            spliced: ab.spliced || ba.spliced,
         }
-    })
-    .await;
-    Outcome {
-        a_to_b: ab.copy.written(),
-        b_to_a: ba.copy.written(),
-        end,
-        spliced: ab.spliced || ba.spliced,
     }
 }
 
