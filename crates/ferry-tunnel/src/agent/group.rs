@@ -83,20 +83,27 @@ impl Group {
 
     /// A connection of the group came up.
     pub(crate) fn joined(&self, status: &watch::Sender<AgentStatus>) {
-        let n = self.live.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        publish(n, status);
+        self.live.fetch_add(1, Ordering::SeqCst);
+        self.publish(status);
     }
 
     /// A connection of the group ended.
     pub(crate) fn left(&self, status: &watch::Sender<AgentStatus>) {
-        let n = self.live.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
-        publish(n, status);
+        self.live.fetch_sub(1, Ordering::SeqCst);
+        self.publish(status);
     }
-}
 
-fn publish(n: u8, status: &watch::Sender<AgentStatus>) {
-    metrics::gauge!(AGENT_CONNECTIONS).set(f64::from(n));
-    status.send_modify(|s| s.connections = n);
+    /// Publishes the live count (status and gauge). The count is read under the status
+    /// channel's lock, not passed in: members join and leave on several threads, and a count
+    /// taken before the lock could be published after a newer one, leaving a stale figure
+    /// until the next change (a watcher waiting for "4 connections" then never saw it).
+    fn publish(&self, status: &watch::Sender<AgentStatus>) {
+        status.send_modify(|s| {
+            let n = self.live.load(Ordering::SeqCst);
+            metrics::gauge!(AGENT_CONNECTIONS).set(f64::from(n));
+            s.connections = n;
+        });
+    }
 }
 
 impl Agent {
@@ -279,5 +286,33 @@ impl Role for Member {
 
     fn failed(&mut self, agent: &AgentId, _transport: TransportKind, error: String) {
         tracing::debug!(%agent, member = self.index, error = %error, "group connection failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two members change the count at once: one has counted itself but not published yet
+    /// when the other counts and publishes. Whatever the order of the two publications, the
+    /// status ends at the live count, not at the figure the slower one saw.
+    #[test]
+    fn a_slower_publication_does_not_leave_a_stale_count() {
+        let group = Group::new();
+        let (status, seen) = watch::channel(AgentStatus::default());
+        group.joined(&status);
+        // Member A counts itself (2) and is descheduled before publishing.
+        group.live.fetch_add(1, Ordering::SeqCst);
+        // Member B joins and publishes: 3.
+        group.joined(&status);
+        assert_eq!(seen.borrow().connections, 3);
+        // A publishes last: still 3, not the 2 it counted.
+        group.publish(&status);
+        assert_eq!(seen.borrow().connections, 3);
+        // The same when leaving.
+        group.live.fetch_sub(1, Ordering::SeqCst);
+        group.left(&status);
+        group.publish(&status);
+        assert_eq!(seen.borrow().connections, 1);
     }
 }
