@@ -101,8 +101,11 @@ mod tests {
     use super::*;
     use crate::AccessMode;
 
-    fn keys() -> (PathBuf, KeySource) {
-        let dir = std::env::temp_dir().join(format!("ferry-access-flags-{}", std::process::id()));
+    /// A key file in a directory of the test's own (`test`): the tests run in parallel and
+    /// each removes its directory at the end.
+    fn keys(test: &str) -> (PathBuf, KeySource) {
+        let dir =
+            std::env::temp_dir().join(format!("ferry-access-flags-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("client.keys");
         std::fs::write(
@@ -115,7 +118,7 @@ mod tests {
 
     #[test]
     fn one_chain_two_listeners_from_flags() {
-        let (dir, keys) = keys();
+        let (dir, keys) = keys("two-listeners");
         let mut f = AccessFlags::new();
         f.listen = vec![
             "socks5://127.0.0.1:1080".into(),
@@ -134,7 +137,7 @@ mod tests {
 
     #[test]
     fn bad_flags_name_the_flag() {
-        let (dir, keys) = keys();
+        let (dir, keys) = keys("bad-flags");
         let base = || {
             let mut f = AccessFlags::new();
             f.listen = vec!["socks5://127.0.0.1:1080".into()];
