@@ -8,18 +8,19 @@ use std::time::Duration;
 use ferry_allow::Allowlist;
 use ferry_tls::SelfSigned;
 use ferry_tunnel::wire::{
-    ALPN, ALPN_TCP, AuthReply, AuthRequest, GroupId, GroupMember, REPLY_LEN, decode_auth_reply,
-    encode_auth,
+    ALPN, ALPN_TCP, AuthReply, AuthRequest, GroupId, GroupMember, REPLY_LEN, decode_auth,
+    decode_auth_reply, encode_auth, encode_auth_reply,
 };
 use ferry_tunnel::{
     Agent, AgentConfig, AgentId, AgentRejected, AgentStatus, Backoff, Credential, Gateway,
     GatewayConfig, Transport,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsConnector;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -466,4 +467,61 @@ pub(crate) async fn raw_tcp_agent(
     AbortOnDropHandle::new(tokio::spawn(async move {
         while let Some(Ok(_)) = conn.accept().await {}
     }))
+}
+
+/// A hand-made gateway on the TCP transport (TLS with the transport's ALPN, nothing of
+/// Ferry's gateway), for tests that answer the agent's auth message themselves.
+pub(crate) struct RawTcpGateway {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl RawTcpGateway {
+    pub(crate) async fn bind(pki: &Pki) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut server = pki.server_tls();
+        server.alpn_protocols = vec![ALPN_TCP.to_vec()];
+        Self {
+            listener,
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+        }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap()
+    }
+
+    /// The agent's next connection, after the TLS handshake (bounded wait).
+    pub(crate) async fn accept(&self) -> TlsStream<TcpStream> {
+        let (tcp, _) = tokio::time::timeout(Duration::from_secs(20), self.listener.accept())
+            .await
+            .expect("the agent did not connect in time")
+            .unwrap();
+        self.acceptor.accept(tcp).await.unwrap()
+    }
+
+    /// The agent's next connection and its whole auth message, decoded.
+    pub(crate) async fn accept_auth(&self) -> (TlsStream<TcpStream>, AuthRequest) {
+        let mut tls = self.accept().await;
+        let mut buf = Vec::new();
+        loop {
+            let mut chunk = [0u8; 512];
+            let n = tls.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "the agent closed before its auth message was complete"
+            );
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some((request, _)) = decode_auth(&buf).unwrap().complete() {
+                return (tls, request);
+            }
+        }
+    }
+}
+
+/// Writes the gateway's `answer` to an agent's auth message.
+pub(crate) async fn write_auth_reply(tls: &mut TlsStream<TcpStream>, answer: AuthReply) {
+    let mut buf = Vec::new();
+    encode_auth_reply(answer, &mut buf);
+    tls.write_all(&buf).await.unwrap();
 }

@@ -2,11 +2,9 @@
 //! them, and only the group's first connection starts a group or replaces another.
 
 use ferry_tunnel::Transport;
-use ferry_tunnel::wire::{ALPN_TCP, AuthReply, RejectReason, close_code, encode_auth_reply};
+use ferry_tunnel::wire::{AuthReply, RejectReason, close_code};
 use quinn::{ConnectionError, VarInt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::common::*;
 use crate::tunnels::{client, dest};
@@ -204,40 +202,31 @@ async fn the_agent_stays_connected_while_any_member_is() {
 #[tokio::test]
 async fn an_old_gateway_gets_one_version_1_connection() {
     let pki = Pki::new();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut server = pki.server_tls();
-    server.alpn_protocols = vec![ALPN_TCP.to_vec()];
-    let acceptor = TlsAcceptor::from(std::sync::Arc::new(server));
-    let mut config = agent_config(&pki, addr, "site-1", "token-site-1", "127.0.0.1");
+    let gateway = RawTcpGateway::bind(&pki).await;
+    let mut config = agent_config(&pki, gateway.addr(), "site-1", "token-site-1", "127.0.0.1");
     config.transport = Transport::Tcp;
     let mut agent = start_agent(config);
 
     // First connection: version 2 (member 0), answered as an old gateway would.
-    let (tcp, _) = listener.accept().await.unwrap();
-    let mut tls = acceptor.accept(tcp).await.unwrap();
+    let mut tls = gateway.accept().await;
     let mut first = [0u8; 1];
     tls.read_exact(&mut first).await.unwrap();
     assert_eq!(first[0], 0x02, "a group member's auth message is version 2");
-    let mut reply = Vec::new();
-    encode_auth_reply(
+    write_auth_reply(
+        &mut tls,
         AuthReply::Rejected(RejectReason::UnsupportedVersion),
-        &mut reply,
-    );
-    tls.write_all(&reply).await.unwrap();
+    )
+    .await;
     tls.shutdown().await.unwrap();
     drop(tls);
 
     // Second connection: version 1, byte for byte.
-    let (tcp, _) = listener.accept().await.unwrap();
-    let mut tls = acceptor.accept(tcp).await.unwrap();
+    let mut tls = gateway.accept().await;
     let v1 = auth_message("site-1", None);
     let mut got = vec![0u8; v1.len()];
     tls.read_exact(&mut got).await.unwrap();
     assert_eq!(got, v1);
-    let mut ok = Vec::new();
-    encode_auth_reply(AuthReply::Ok, &mut ok);
-    tls.write_all(&ok).await.unwrap();
+    write_auth_reply(&mut tls, AuthReply::Ok).await;
     let (_send, mut conn) = h2::client::handshake(tls).await.unwrap();
     let status = tokio::select! {
         _ = &mut conn => panic!("connection ended"),

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_tunnel::wire::{ALPN_TCP, AuthReply, REPLY_LEN, decode_auth_reply, encode_auth_reply};
+use ferry_tunnel::wire::{ALPN_TCP, AuthReply, REPLY_LEN, decode_auth_reply};
 use ferry_tunnel::{Transport, TransportKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::common::*;
 
@@ -23,25 +23,18 @@ fn short_keep_alive(q: &mut ferry_tunnel::QuicSettings) {
 #[tokio::test]
 async fn agent_detects_a_gateway_that_stopped_answering() {
     let pki = Pki::new();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut server = pki.server_tls();
-    server.alpn_protocols = vec![ALPN_TCP.to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(server));
-    let mut config = agent_config(&pki, addr, "site-1", "token-site-1", "127.0.0.1");
+    let gateway = RawTcpGateway::bind(&pki).await;
+    let mut config = agent_config(&pki, gateway.addr(), "site-1", "token-site-1", "127.0.0.1");
     config.transport = Transport::Tcp;
     // One connection: version 1 auth bytes, and one connection for this gateway to hold.
     config.connections = Some(std::num::NonZeroU8::MIN);
     short_keep_alive(&mut config.quic);
     let mut agent = start_agent(config);
-    let (tcp, _) = listener.accept().await.unwrap();
-    let mut tls = acceptor.accept(tcp).await.unwrap();
+    let mut tls = gateway.accept().await;
     let mut auth = vec![0u8; auth_message("site-1", None).len()];
     tls.read_exact(&mut auth).await.unwrap();
     assert_eq!(auth, auth_message("site-1", None));
-    let mut ok = Vec::new();
-    encode_auth_reply(AuthReply::Ok, &mut ok);
-    tls.write_all(&ok).await.unwrap();
+    write_auth_reply(&mut tls, AuthReply::Ok).await;
     let (_send, mut conn) = h2::client::handshake(tls).await.unwrap();
     // Driven until the agent is connected, then left alone (held, not dropped).
     tokio::select! {

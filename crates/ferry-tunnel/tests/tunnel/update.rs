@@ -224,87 +224,40 @@ async fn new_backoff_applies_to_the_next_delay() {
 }
 }
 
-/// A hand-made gateway on the TCP transport: accepts one TLS connection from the agent and
-/// reads its whole auth message.
-async fn accept_auth(
-    listener: &tokio::net::TcpListener,
-    acceptor: &tokio_rustls::TlsAcceptor,
-) -> (
-    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    ferry_tunnel::wire::AuthRequest,
-) {
-    let (tcp, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
-        .await
-        .expect("the agent did not connect in time")
-        .unwrap();
-    let mut tls = acceptor.accept(tcp).await.unwrap();
-    let mut buf = Vec::new();
-    loop {
-        let mut chunk = [0u8; 512];
-        let n = tls.read(&mut chunk).await.unwrap();
-        assert!(
-            n > 0,
-            "the agent closed before its auth message was complete"
-        );
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some((request, _)) = ferry_tunnel::wire::decode_auth(&buf).unwrap().complete() {
-            return (tls, request);
-        }
-    }
-}
-
-async fn reply(
-    tls: &mut tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    answer: ferry_tunnel::wire::AuthReply,
-) {
-    let mut buf = Vec::new();
-    ferry_tunnel::wire::encode_auth_reply(answer, &mut buf);
-    tls.write_all(&buf).await.unwrap();
-}
-
 /// A group member's delay after an attempt is that of the back-off in force when the attempt
 /// ends, as for the first connection: a member refused after `update` lowered the back-off
 /// from an hour to 50 ms tries again at once, not an hour later.
 #[tokio::test]
 async fn a_members_delay_follows_the_backoff_in_force() {
-    use ferry_tunnel::wire::{ALPN_TCP, AuthReply, RejectReason};
+    use ferry_tunnel::wire::{AuthReply, RejectReason};
     let pki = Pki::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut server = pki.server_tls();
-    server.alpn_protocols = vec![ALPN_TCP.to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-    let mut config = agent_config(
-        &pki,
-        listener.local_addr().unwrap(),
-        "site-1",
-        "token-site-1",
-        "127.0.0.1",
-    );
+    let gateway = RawTcpGateway::bind(&pki).await;
+    let mut config = agent_config(&pki, gateway.addr(), "site-1", "token-site-1", "127.0.0.1");
     config.transport = ferry_tunnel::Transport::Tcp;
     config.connections = std::num::NonZeroU8::new(2);
     config.backoff = Backoff::new(Duration::from_secs(3600), Duration::from_secs(3600));
     let running = Running::start(Agent::new(config.clone()).unwrap().with_random(|| u64::MAX));
 
     // The first connection (member 0) is let in; the gateway drives HTTP/2 as its client.
-    let (mut first, request) = accept_auth(&listener, &acceptor).await;
+    let (mut first, request) = gateway.accept_auth().await;
     assert_eq!(request.member.map(|m| m.index), Some(0));
-    reply(&mut first, AuthReply::Ok).await;
+    write_auth_reply(&mut first, AuthReply::Ok).await;
     let (_h2, h2_conn) = h2::client::handshake(first).await.unwrap();
     let _driver = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(h2_conn));
     running.wait_for(|s| s.connected).await;
 
     // Member 1's attempt starts under the hour-long back-off and is answered after the
     // update lowered it.
-    let (mut second, request) = accept_auth(&listener, &acceptor).await;
+    let (mut second, request) = gateway.accept_auth().await;
     assert_eq!(request.member.map(|m| m.index), Some(1));
     let mut next = config;
     next.backoff = Backoff::new(Duration::from_millis(50), Duration::from_millis(50));
     running.agent.update(next).unwrap();
-    reply(&mut second, AuthReply::Rejected(RejectReason::NoGroup)).await;
+    write_auth_reply(&mut second, AuthReply::Rejected(RejectReason::NoGroup)).await;
     second.shutdown().await.unwrap();
 
     // Its next attempt comes within the new window (the old one would be over half an hour).
-    let (_third, request) = accept_auth(&listener, &acceptor).await;
+    let (_third, request) = gateway.accept_auth().await;
     assert_eq!(request.member.map(|m| m.index), Some(1));
     running.stop().await;
 }
