@@ -78,31 +78,59 @@ impl Peer {
         threads: usize,
     ) -> io::Result<Vec<String>> {
         match self {
-            Self::Haproxy { path, splice } => {
-                let file = dir.join("haproxy.cfg");
-                std::fs::write(&file, haproxy_config(listen, upstream, threads, *splice))?;
-                Ok(vec![
-                    path.display().to_string(),
-                    "-db".into(),
-                    "-f".into(),
-                    file.display().to_string(),
-                ])
-            }
+            Self::Haproxy { path, splice } => haproxy_command(
+                path,
+                dir,
+                &haproxy_config(listen, upstream, threads, *splice),
+            ),
             Self::Nginx { path } => {
-                let file = dir.join("nginx.conf");
-                std::fs::write(&file, nginx_config(dir, listen, upstream, threads))?;
-                Ok(vec![
-                    path.display().to_string(),
-                    "-p".into(),
-                    dir.display().to_string(),
-                    "-e".into(),
-                    dir.join("error.log").display().to_string(),
-                    "-c".into(),
-                    file.display().to_string(),
-                ])
+                nginx_command(path, dir, &nginx_config(dir, listen, upstream, threads))
             }
         }
     }
+}
+
+/// Writes `config` into `dir` and returns the command that runs HAProxy (`path`) on it in the
+/// foreground.
+fn haproxy_command(path: &Path, dir: &Path, config: &str) -> io::Result<Vec<String>> {
+    let file = dir.join("haproxy.cfg");
+    std::fs::write(&file, config)?;
+    Ok(vec![
+        path.display().to_string(),
+        "-db".into(),
+        "-f".into(),
+        file.display().to_string(),
+    ])
+}
+
+/// Writes `config` into `dir` and returns the command that runs nginx (`path`) on it, with
+/// `dir` as its prefix and its error log there.
+fn nginx_command(path: &Path, dir: &Path, config: &str) -> io::Result<Vec<String>> {
+    let file = dir.join("nginx.conf");
+    std::fs::write(&file, config)?;
+    Ok(vec![
+        path.display().to_string(),
+        "-p".into(),
+        dir.display().to_string(),
+        "-e".into(),
+        dir.join("error.log").display().to_string(),
+        "-c".into(),
+        file.display().to_string(),
+    ])
+}
+
+/// What the plain and the TLS nginx configs share before their `stream` block: the stream
+/// module, the foreground master with `threads` workers, the files in `dir`, and room for the
+/// idle-memory run's connections.
+fn nginx_head(dir: &Path, threads: usize) -> String {
+    let dir = dir.display();
+    format!(
+        "load_module {NGINX_STREAM_MODULE};\n\
+         daemon off;\nmaster_process on;\nworker_processes {threads};\n\
+         worker_rlimit_nofile 19500;\n\
+         pid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
+         events {{\n    worker_connections 19000;\n}}\n"
+    )
 }
 
 /// HAProxy in TCP mode, no logging, long client and server timeouts (the idle-memory figure
@@ -129,13 +157,9 @@ fn haproxy_config(
 
 /// nginx with only the stream module: one server, half-close propagated, no access log.
 fn nginx_config(dir: &Path, listen: SocketAddr, upstream: SocketAddr, threads: usize) -> String {
-    let dir = dir.display();
+    let head = nginx_head(dir, threads);
     format!(
-        "load_module {NGINX_STREAM_MODULE};\n\
-         daemon off;\nmaster_process on;\nworker_processes {threads};\n\
-         worker_rlimit_nofile 19500;\n\
-         pid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
-         events {{\n    worker_connections 19000;\n}}\n\
+        "{head}\
          stream {{\n    server {{\n        listen {listen};\n        proxy_pass {upstream};\n        proxy_half_close on;\n    }}\n}}\n"
     )
 }
@@ -178,31 +202,17 @@ impl TlsPeer {
                 }
                 both.extend(std::fs::read(key)?);
                 std::fs::write(&pem, both)?;
-                let file = dir.join("haproxy.cfg");
-                std::fs::write(&file, haproxy_tls_config(listen, upstream, threads, &pem))?;
-                Ok(vec![
-                    path.display().to_string(),
-                    "-db".into(),
-                    "-f".into(),
-                    file.display().to_string(),
-                ])
+                haproxy_command(
+                    path,
+                    dir,
+                    &haproxy_tls_config(listen, upstream, threads, &pem),
+                )
             }
-            Self::Nginx { path } => {
-                let file = dir.join("nginx.conf");
-                std::fs::write(
-                    &file,
-                    nginx_tls_config(dir, listen, upstream, threads, cert, key),
-                )?;
-                Ok(vec![
-                    path.display().to_string(),
-                    "-p".into(),
-                    dir.display().to_string(),
-                    "-e".into(),
-                    dir.join("error.log").display().to_string(),
-                    "-c".into(),
-                    file.display().to_string(),
-                ])
-            }
+            Self::Nginx { path } => nginx_command(
+                path,
+                dir,
+                &nginx_tls_config(dir, listen, upstream, threads, cert, key),
+            ),
         }
     }
 }
@@ -240,13 +250,10 @@ fn nginx_tls_config(
     cert: &Path,
     key: &Path,
 ) -> String {
-    let (dir, cert, key) = (dir.display(), cert.display(), key.display());
+    let head = nginx_head(dir, threads);
+    let (cert, key) = (cert.display(), key.display());
     format!(
-        "load_module {NGINX_STREAM_MODULE};\n\
-         daemon off;\nmaster_process on;\nworker_processes {threads};\n\
-         worker_rlimit_nofile 19500;\n\
-         pid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
-         events {{\n    worker_connections 19000;\n}}\n\
+        "{head}\
          stream {{\n    server {{\n        listen {listen} ssl;\n\
          \x20       ssl_protocols TLSv1.2 TLSv1.3;\n\
          \x20       ssl_certificate {cert};\n        ssl_certificate_key {key};\n\

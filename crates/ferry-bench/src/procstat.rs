@@ -189,6 +189,15 @@ mod tests {
         let _ = sh.wait();
     }
 
+    /// `sh -c script`, started.
+    fn sh(script: &str) -> std::process::Child {
+        Command::new("sh")
+            .args(["-c", script])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     /// Polls `/proc` (no sleeping) until `done` holds for `tree(pid)`, for at most 10 s.
     fn poll_tree(pid: u32, done: impl Fn(&[u32]) -> bool) -> Vec<u32> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -205,11 +214,7 @@ mod tests {
     /// as nginx's master waits for its workers.
     #[test]
     fn tree_finds_real_children() {
-        let mut sh = Command::new("sh")
-            .args(["-c", "sleep 30 & sleep 30 & wait"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut sh = sh("sleep 30 & sleep 30 & wait");
         let pid = sh.id();
         let found = poll_tree(pid, |t| t.len() >= 3);
         kill_all(&mut sh, &found);
@@ -221,11 +226,7 @@ mod tests {
     /// The CPU time of a busy child is counted for its parent's tree, not for the parent.
     #[test]
     fn tree_cpu_time_counts_children() {
-        let mut sh = Command::new("sh")
-            .args(["-c", "while :; do :; done & wait"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut sh = sh("while :; do :; done & wait");
         let pid = sh.id();
         let found = poll_tree(pid, |t| {
             t.len() >= 2
