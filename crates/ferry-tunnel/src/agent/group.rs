@@ -24,7 +24,7 @@ use super::reconnect::{self, AfterRefusal, Role};
 use super::settings::Generation;
 use super::{Agent, AgentStatus, ConnectFailure, End, Random, Shared, serve};
 use crate::agent_id::AgentId;
-use crate::backoff::{Backoff, system_random};
+use crate::backoff::system_random;
 use crate::metrics::AGENT_CONNECTIONS;
 use crate::transport::TransportKind;
 use crate::wire::{GROUP_ID_LEN, GroupId, GroupMember, MAX_GROUP_MEMBERS, RejectReason};
@@ -149,7 +149,7 @@ async fn run_member(context: Arc<MemberContext>, index: u8) {
         kind: TransportKind::Quic,
         wait: false,
     };
-    reconnect::run(&mut member, &context.random, &context.stop).await;
+    reconnect::run(&mut member, &context.shared, &context.random, &context.stop).await;
 }
 
 /// A member above 0, as [`reconnect::run`] drives it: it connects over the first
@@ -257,10 +257,6 @@ impl Role for Member {
 
     fn down(&mut self) {
         self.context.group.left(&self.context.status);
-    }
-
-    fn backoff(&self) -> Backoff {
-        self.context.shared.load().config.backoff
     }
 
     fn lost(&mut self, agent: &AgentId, _transport: TransportKind, error: String) {

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent_id::AgentId;
-use crate::backoff::{Backoff, system_random};
+use crate::backoff::system_random;
 use crate::metrics::{AGENT_CONNECTED, AGENT_FALLBACKS, AGENT_QUIC_PROBES, AGENT_TRANSPORT};
 use crate::quic::QuicConfigError;
 use crate::transport::TransportKind;
@@ -214,7 +214,7 @@ impl Agent {
             ever_connected: false,
             member: None,
         };
-        reconnect::run(&mut first, &self.random, stop).await;
+        reconnect::run(&mut first, &self.shared, &self.random, stop).await;
     }
 
     /// While connected over TCP in auto mode: probes QUIC every `quic_retry`; after the first
@@ -346,10 +346,6 @@ impl Role for First<'_> {
         metrics::gauge!(AGENT_CONNECTED).set(0.0);
         set_transport_gauge(None);
         self.agent.status.send_modify(|s| s.connected = false);
-    }
-
-    fn backoff(&self) -> Backoff {
-        self.agent.shared.load().config.backoff
     }
 
     fn replaced(&mut self) {

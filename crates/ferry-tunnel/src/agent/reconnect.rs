@@ -10,9 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::connect::{Connected, Failure, Live};
 use super::settings::Generation;
-use super::{ConnectFailure, End, Random, random};
+use super::{ConnectFailure, End, Random, Shared, random};
 use crate::agent_id::AgentId;
-use crate::backoff::Backoff;
 use crate::metrics::{AGENT_CONNECTS, AGENT_DISCONNECTS};
 use crate::transport::TransportKind;
 use crate::wire::RejectReason;
@@ -50,11 +49,6 @@ pub(super) trait Role {
     /// The served connection ended (before its end is reported).
     fn down(&mut self);
 
-    /// The back-off in force now: the delay that follows an attempt uses it, not the one of
-    /// the attempt's settings (an [`Agent::update`](super::Agent::update) during the attempt
-    /// applies to the next delay).
-    fn backoff(&self) -> Backoff;
-
     /// The gateway replaced the connection ([`End::Replaced`]).
     fn replaced(&mut self) {}
 
@@ -79,9 +73,12 @@ pub(super) trait Role {
 }
 
 /// Connects, serves, and reconnects with back-off (`random` draws the jitter) until `stop`
-/// fires or [`Role::start`] says stop.
+/// fires or [`Role::start`] says stop. The delay after an attempt uses the back-off in force
+/// in `shared` when the attempt ends, not the one of the attempt's settings: an
+/// [`Agent::update`](super::Agent::update) during the attempt applies to the next delay.
 pub(super) async fn run(
     role: &mut impl Role,
+    shared: &Shared,
     random_source: &Mutex<Random>,
     stop: &CancellationToken,
 ) {
@@ -105,7 +102,7 @@ pub(super) async fn run(
                 let agent = generation.config.agent_id.clone();
                 let end = role.serve(connected.live, generation).await;
                 role.down();
-                let backoff = role.backoff();
+                let backoff = shared.load().config.backoff;
                 match end {
                     End::Shutdown => return,
                     End::Replaced => {
@@ -127,8 +124,10 @@ pub(super) async fn run(
                 metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "rejected", "transport" => transport.label())
                     .increment(1);
                 match role.rejected(&generation.config.agent_id, transport, reason) {
-                    AfterRefusal::BackOff => role
-                        .backoff()
+                    AfterRefusal::BackOff => shared
+                        .load()
+                        .config
+                        .backoff
                         .delay_after_rejection(attempt, random(random_source)),
                     AfterRefusal::Now => Duration::ZERO,
                     AfterRefusal::Wait => continue,
@@ -141,7 +140,11 @@ pub(super) async fn run(
                 metrics::counter!(AGENT_CONNECTS, "kind" => kind, "result" => "failed", "transport" => transport.label())
                     .increment(1);
                 role.failed(&generation.config.agent_id, transport, e);
-                role.backoff().delay(attempt, random(random_source))
+                shared
+                    .load()
+                    .config
+                    .backoff
+                    .delay(attempt, random(random_source))
             }
         };
         attempt = attempt.saturating_add(1);
