@@ -12,7 +12,8 @@ use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use support::{KilledOnDrop, echo_upstream, sigterm, spawn_proxy};
+use ferry_test_support::process::Program;
+use support::{BIN, echo_upstream};
 
 /// An address free right now for HAProxy (it cannot report the port it bound for `:0`): on a
 /// loopback address of its own per test, so that no socket another test binds on 127.0.0.1
@@ -100,8 +101,8 @@ fn config(upstream: SocketAddr, trusted: &str) -> std::path::PathBuf {
 fn haproxy_send_proxy_v2_gives_ferry_the_real_client() {
     let up = echo_upstream(b'E');
     let cfg = config(up, "127.0.0.1");
-    let mut p = KilledOnDrop(spawn_proxy("", &format!("--config {}", cfg.display())));
-    let haproxy = Haproxy::start(p.addr);
+    let p = Program::spawn(BIN, &["--config", cfg.to_str().unwrap()]);
+    let haproxy = Haproxy::start(p.addr("listening"));
 
     let mut c = TcpStream::connect(haproxy.addr).unwrap();
     let client = c.local_addr().unwrap();
@@ -114,13 +115,12 @@ fn haproxy_send_proxy_v2_gives_ferry_the_real_client() {
     assert!(back[1..] == data[..], "bytes differ");
 
     // The access line names the client HAProxy saw, from the v2 header.
-    let line = p.wait_for_log("bytes_up=100000");
+    let line = p.wait_for("bytes_up=100000");
     assert!(
         line.contains(&format!("client={client} ")),
         "client {client} not in: {line}"
     );
-    sigterm(&p.child);
-    assert!(p.child.wait().unwrap().success());
+    assert_eq!(p.terminate(), Some(0));
     drop(haproxy);
     let _ = std::fs::remove_file(cfg);
 }
@@ -129,17 +129,16 @@ fn haproxy_send_proxy_v2_gives_ferry_the_real_client() {
 fn a_listener_that_does_not_trust_haproxy_refuses_it() {
     let up = echo_upstream(b'E');
     let cfg = config(up, "10.0.0.0/8");
-    let mut p = KilledOnDrop(spawn_proxy("", &format!("--config {}", cfg.display())));
-    let haproxy = Haproxy::start(p.addr);
+    let p = Program::spawn(BIN, &["--config", cfg.to_str().unwrap()]);
+    let haproxy = Haproxy::start(p.addr("listening"));
     let mut c = TcpStream::connect(haproxy.addr).unwrap();
     c.write_all(b"hello").unwrap();
     c.shutdown(Shutdown::Write).unwrap();
     let mut back = Vec::new();
     let _ = c.read_to_end(&mut back);
     assert!(back.is_empty(), "an untrusted peer got data: {back:?}");
-    p.wait_for_log("proxy_untrusted");
-    sigterm(&p.child);
-    assert!(p.child.wait().unwrap().success());
+    p.wait_for("proxy_untrusted");
+    assert_eq!(p.terminate(), Some(0));
     drop(haproxy);
     let _ = std::fs::remove_file(cfg);
 }

@@ -22,7 +22,9 @@ pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
     log
 }
 
-/// A running program and its stderr, line by line. Killed on drop if still running.
+/// A running program and its stderr, line by line. Killed on drop if still running; when the
+/// test is failing, the log lines it had not read yet are printed then (libtest shows them
+/// with the failure).
 pub struct Program {
     /// `None` once waited for by [`Program::terminate`].
     child: Option<Child>,
@@ -129,6 +131,12 @@ impl Drop for Program {
         {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            // The reader ends at the exited program's end of stderr (bounded wait).
+            while let Ok(line) = self.log.recv_timeout(Duration::from_secs(5)) {
+                eprintln!("program: {line}");
+            }
         }
     }
 }

@@ -41,36 +41,6 @@ impl Proxy {
     }
 }
 
-/// A [`Proxy`] killed when dropped; when the test is failing, the log lines it had not read
-/// yet are printed (libtest shows them with the failure).
-pub(crate) struct KilledOnDrop(pub(crate) Proxy);
-
-impl std::ops::Deref for KilledOnDrop {
-    type Target = Proxy;
-    fn deref(&self) -> &Proxy {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for KilledOnDrop {
-    fn deref_mut(&mut self) -> &mut Proxy {
-        &mut self.0
-    }
-}
-
-impl Drop for KilledOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.child.kill();
-        let _ = self.0.child.wait();
-        if std::thread::panicking() {
-            // The reader ends at the killed child's end of stderr (bounded wait).
-            while let Ok(line) = self.0.log.recv_timeout(Duration::from_secs(5)) {
-                eprintln!("proxy: {line}");
-            }
-        }
-    }
-}
-
 /// Starts the proxy through `sh -c` (so a test can lower limits first) with `args`, and waits
 /// for the log line that tells the bound address.
 pub(crate) fn spawn_proxy(prefix: &str, args: &str) -> Proxy {
