@@ -25,6 +25,12 @@
 //! - `quic-bare` (with `--quic-bare`): the barest tunnel on quinn, this program's
 //!   `quic-relay-public` and `quic-relay-private` (see `quic_relay`): what QUIC itself costs
 //!   here, without any of the tunnel's features.
+//! - `haproxy-one-hop`, `nginx-one-hop` (with `--haproxy PATH`, `--nginx PATH`): HAProxy
+//!   (`mode tcp`) or nginx's stream module relaying from a port straight to the upstream, one
+//!   thread or worker per core. No tunnel: the work a tunnel does for a connection at its two
+//!   ends (accept the client, dial the upstream, relay both ways) in one process, so what
+//!   these reach bounds what any tunnel reaches on the same cores. Their ratios to rathole are
+//!   printed with the others'. Not measured under `--callgrind`.
 //!
 //! Figures: bulk throughput (1 and 4 streams), 64-byte request/response rate, connection rate,
 //! and the CPU time of the tunnel's two processes (from `/proc`): per GB relayed during the bulk
@@ -54,6 +60,7 @@ use std::time::Duration;
 use crate::compare_hop::{spawn, wait_listening};
 use crate::compare_tls::{CertKind, make_cert};
 use crate::load::Dest;
+use crate::peers::Peer;
 use crate::udp_load::{self, UdpRun, free_udp_port};
 use crate::{
     Target, free_port, load, median, procstat, server, stop, wait_ready, wait_ready_within,
@@ -66,6 +73,9 @@ pub(crate) struct Opts {
     pub(crate) rathole: Option<PathBuf>,
     pub(crate) rathole_noise: Option<PathBuf>,
     pub(crate) quic_bare: bool,
+    /// `--haproxy`, `--nginx`: one-hop relays measured beside the tunnels.
+    pub(crate) haproxy: Option<PathBuf>,
+    pub(crate) nginx: Option<PathBuf>,
     pub(crate) service: bool,
     pub(crate) udp_service: bool,
     pub(crate) udp_only: bool,
@@ -164,6 +174,11 @@ struct Figures {
     conn_us: Split,
     /// Of `conn_us.total`, the kernel's share (system time of both processes).
     conn_sys_us: Vec<f64>,
+    /// Cores of the machine kept busy (every process, the bench's clients and upstream
+    /// included) during the 1-stream and 4-stream bulk runs and the connection-rate run.
+    busy1: Vec<f64>,
+    busy4: Vec<f64>,
+    busy_conn: Vec<f64>,
     /// UDP datagrams dropped for a full receive buffer during the two bulk runs, host-wide
     /// (only Ferry's tunnel uses UDP; other processes on the host may add to it).
     udp_drops: Vec<f64>,
@@ -216,24 +231,30 @@ impl Split {
             .zip(after)
             .map(|(a, b)| Some((b.as_ref()?.saturating_sub(*a.as_ref()?)).as_secs_f64() / per))
             .collect();
-        if let Some(used) = used
-            && let [public, private] = used[..]
-        {
-            self.total.push(public + private);
-            self.public.push(public);
-            self.private.push(private);
+        match used.as_deref() {
+            Some(&[public, private]) => {
+                self.total.push(public + private);
+                self.public.push(public);
+                self.private.push(private);
+            }
+            // A one-hop relay: one process, no sides.
+            Some(&[only]) => self.total.push(only),
+            _ => {}
         }
     }
 }
 
+/// The CPU time of each of `pids`, with its children's (nginx relays in the workers its
+/// master forks).
 fn cpu(pids: &[u32]) -> Vec<Option<Duration>> {
-    pids.iter().map(|&p| procstat::cpu_time(p)).collect()
+    pids.iter().map(|&p| procstat::tree_cpu_time(p)).collect()
 }
 
-/// The system (kernel) CPU time of all of `pids` together.
+/// The system (kernel) CPU time of all of `pids` and their live children together.
 fn sys(pids: &[u32]) -> Option<Duration> {
     pids.iter()
-        .map(|&p| procstat::cpu_times(p).map(|(_, s)| s))
+        .flat_map(|&p| procstat::tree(p))
+        .map(|p| procstat::cpu_times(p).map(|(_, s)| s))
         .sum()
 }
 
@@ -391,6 +412,34 @@ async fn rathole(
     if let Some(u) = path.udp {
         udp_load::wait_ready(u).await?;
     }
+    Ok(path)
+}
+
+/// The name of a one-hop path in the tables.
+fn one_hop_name(peer: &Peer) -> String {
+    format!("{}-one-hop", peer.name())
+}
+
+/// `peer` (HAProxy or nginx) relaying from a port of its own straight to `upstream`, with one
+/// thread or worker per core as the tunnel's programs have: the work every tunnel does for a
+/// connection (accept the client, dial the upstream, relay both ways) and nothing more, in
+/// one process. What it reaches bounds what a tunnel can reach on the same cores.
+async fn one_hop(peer: &Peer, dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> {
+    let name = one_hop_name(peer);
+    let dir = dir.join(&name);
+    std::fs::create_dir_all(&dir)?;
+    let listen = free_port().await?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let command = peer.command(&dir, listen, upstream, cores)?;
+    let relay = crate::peers::spawn(&name, listen, &[], &command, &[])?;
+    let path = TunnelPath {
+        name,
+        dest: listen.into(),
+        udp: None,
+        procs: vec![relay],
+    };
+    wait_listening(listen).await?;
+    wait_ready(path.dest.clone()).await?;
     Ok(path)
 }
 
@@ -672,6 +721,8 @@ enum Spec<'a> {
         noise: bool,
     },
     QuicBare,
+    /// HAProxy or nginx relaying straight to the upstream: no tunnel (see [`one_hop`]).
+    OneHop(Peer),
     Ferry {
         entry: Entry,
         transport: Option<&'a str>,
@@ -698,6 +749,17 @@ fn specs(o: &Opts) -> Vec<Spec<'_>> {
     }
     if o.quic_bare && !o.udp_only {
         specs.push(Spec::QuicBare);
+    }
+    if !o.udp_only {
+        if let Some(path) = &o.haproxy {
+            specs.push(Spec::OneHop(Peer::Haproxy {
+                path: path.clone(),
+                splice: false,
+            }));
+        }
+        if let Some(path) = &o.nginx {
+            specs.push(Spec::OneHop(Peer::Nginx { path: path.clone() }));
+        }
     }
     if o.gateway.is_some() && o.agent.is_some() {
         let transports: Vec<Option<&str>> = if o.transports.is_empty() {
@@ -738,6 +800,7 @@ async fn start(
             rathole(name, bin, noise, dir, upstream, udp_upstream, run).await
         }
         Spec::QuicBare => quic_bare(dir, upstream).await,
+        Spec::OneHop(ref peer) => one_hop(peer, dir, upstream).await,
         Spec::Ferry { entry, transport } => {
             let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) else {
                 return Err(io::Error::other("ferry paths need --gateway and --agent"));
@@ -785,11 +848,15 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
             }
             let drops0 = procstat::udp_rcvbuf_errors();
             let c0 = cpu(&pids);
+            let m0 = procstat::machine_ticks();
             f.bulk1.push(load::bulk(p.dest.clone(), 1, o.bytes).await?);
             let c1 = cpu(&pids);
+            let m1 = procstat::machine_ticks();
             f.gb1.push(&c0, &c1, gb);
             f.bulk4.push(load::bulk(p.dest.clone(), 4, o.bytes).await?);
             f.gb4.push(&c1, &cpu(&pids), gb);
+            push_busy(&mut f.busy1, m0, m1);
+            push_busy(&mut f.busy4, m1, procstat::machine_ticks());
             if let (Some(a), Some(b)) = (drops0, procstat::udp_rcvbuf_errors()) {
                 f.udp_drops.push(b.saturating_sub(a) as f64);
             }
@@ -799,8 +866,10 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
             f.rr_p99.push(rr.p99_us as f64);
             let c0 = cpu(&pids);
             let s0 = sys(&pids);
+            let m0 = procstat::machine_ticks();
             let start = tokio::time::Instant::now();
             let rate = load::connection_rate(p.dest.clone(), 16, o.seconds).await?;
+            push_busy(&mut f.busy_conn, m0, procstat::machine_ticks());
             let conns = rate * start.elapsed().as_secs_f64();
             f.conn_rate.push(rate);
             f.conn_us.push(&c0, &cpu(&pids), conns / 1e6);
@@ -822,6 +891,19 @@ async fn compare_in(o: &Opts, dir: &Path) -> io::Result<()> {
     );
     print_table(&paths, &figs);
     Ok(())
+}
+
+/// Records the machine's busy cores between `a` and `b`, when `/proc/stat` gave both.
+fn push_busy(
+    to: &mut Vec<f64>,
+    a: Option<procstat::MachineTicks>,
+    b: Option<procstat::MachineTicks>,
+) {
+    if let (Some(a), Some(b)) = (a, b)
+        && let Some(busy) = a.cores_busy(b)
+    {
+        to.push(busy);
+    }
 }
 
 /// The datagram runs of one round through `udp`: 1,200-byte then 64-byte datagrams.
@@ -851,7 +933,7 @@ fn some(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| median(v))
 }
 
-const ROWS: [(&str, Get); 17] = [
+const ROWS: [(&str, Get); 20] = [
     ("bulk 1 stream (MiB/s)", |f| {
         some(&f.bulk1).map(|v| v / 1_048_576.0)
     }),
@@ -888,6 +970,11 @@ const ROWS: [(&str, Get); 17] = [
     }),
     ("UDP receive-buffer drops, bulk runs (host)", |f| {
         some(&f.udp_drops)
+    }),
+    ("machine cores busy, bulk 1 stream", |f| some(&f.busy1)),
+    ("machine cores busy, bulk 4 streams", |f| some(&f.busy4)),
+    ("machine cores busy, connection rate", |f| {
+        some(&f.busy_conn)
     }),
 ];
 
@@ -964,6 +1051,15 @@ fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
     if let Some(ferry) = names.iter().position(|&n| n == "ferry") {
         let others: Vec<usize> = (0..names.len()).filter(|&i| i != ferry).collect();
         print_ratios(&names, figs, ferry, &others);
+    }
+    // What one relay with no tunnel reaches against rathole: the bound of any tunnel here.
+    for one_hop in (0..names.len()).filter(|&i| names[i].ends_with("-one-hop")) {
+        let others: Vec<usize> = (0..names.len())
+            .filter(|&i| names[i].starts_with("rathole"))
+            .collect();
+        if !others.is_empty() {
+            print_ratios(&names, figs, one_hop, &others);
+        }
     }
     // The bare QUIC tunnel against rathole: what the transport alone reaches here.
     if let Some(bare) = names.iter().position(|&n| n == "quic-bare") {
@@ -1046,7 +1142,7 @@ async fn callgrind(o: &Opts, dir: &Path, upstream: SocketAddr, small: u64) -> io
     for spec in specs(o) {
         let name = match &spec {
             Spec::Rathole { name, .. } => (*name).to_owned(),
-            Spec::QuicBare => continue,
+            Spec::QuicBare | Spec::OneHop(_) => continue,
             Spec::Ferry { entry, transport } => ferry_name(*entry, *transport),
         };
         if !o.cg_only.is_empty() && !o.cg_only.contains(&name) {
@@ -1112,6 +1208,7 @@ mod tests {
             .map(|s| match s {
                 Spec::Rathole { name, .. } => (*name).to_owned(),
                 Spec::QuicBare => "quic-bare".to_owned(),
+                Spec::OneHop(peer) => one_hop_name(peer),
                 Spec::Ferry { entry, transport } => ferry_name(*entry, *transport),
             })
             .collect()
@@ -1119,12 +1216,15 @@ mod tests {
 
     #[test]
     fn specs_with_udp_only_keep_just_the_paths_with_a_udp_service() {
+        // One-hop relays carry no UDP service: --udp-only leaves them out.
         let mut o = Opts {
             gateway: Some("gw".into()),
             agent: Some("ag".into()),
             rathole: Some("rh".into()),
             rathole_noise: None,
             quic_bare: true,
+            haproxy: Some("haproxy".into()),
+            nginx: Some("nginx".into()),
             service: false,
             udp_service: false,
             udp_only: false,
@@ -1140,7 +1240,14 @@ mod tests {
         };
         assert_eq!(
             names(&o),
-            ["rathole", "quic-bare", "ferry/quic", "ferry/tcp"]
+            [
+                "rathole",
+                "quic-bare",
+                "haproxy-one-hop",
+                "nginx-one-hop",
+                "ferry/quic",
+                "ferry/tcp"
+            ]
         );
         o.udp_service = true;
         assert_eq!(
@@ -1148,6 +1255,8 @@ mod tests {
             [
                 "rathole",
                 "quic-bare",
+                "haproxy-one-hop",
+                "nginx-one-hop",
                 "ferry/quic",
                 "ferry-service/quic",
                 "ferry/tcp",

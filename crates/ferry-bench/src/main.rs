@@ -4,7 +4,8 @@
 //! starts each proxy as a child process in front of it, and measures on loopback, against the
 //! direct path and a naive `copy_bidirectional` proxy measured in the same run: bulk throughput
 //! (1 and 4 streams) with the proxy's CPU per GB, 64-byte request/response rate over 64
-//! connections, connection rate, and resident memory per idle proxied connection. Every figure is
+//! connections, connection rate with the proxy's CPU and wake-ups (voluntary context switches of
+//! its threads) per connection, and resident memory per idle proxied connection. Every figure is
 //! the median of `--rounds` rounds; ratios to the direct path and against the naive proxy are
 //! printed last. `--haproxy PATH` and `--nginx PATH` add HAProxy (with and without splicing) and
 //! nginx's stream module as peers, with configs written for the run (see `peers`); `--threads`
@@ -227,6 +228,15 @@ enum Cmd {
         /// `quic-relay-public` and `quic-relay-private`), what QUIC itself costs here.
         #[arg(long)]
         quic_bare: bool,
+        /// Also measure HAProxy (`mode tcp`, `nbthread` one per core) as `haproxy-one-hop`: one
+        /// relay from the client straight to the upstream, no tunnel. A tunnel does that
+        /// relay's work and more, so its figures bound what any tunnel reaches on this machine.
+        #[arg(long, value_name = "PATH")]
+        haproxy: Option<PathBuf>,
+        /// Also measure nginx's stream module as `nginx-one-hop` (`worker_processes` one per
+        /// core): the same bound as `--haproxy`.
+        #[arg(long, value_name = "PATH")]
+        nginx: Option<PathBuf>,
         /// Also measure `ferry-service`: the gateway exposing the upstream as a TCP port
         /// service (`[[service]]`, no CONNECT), what rathole's visitors do (needs --gateway).
         #[arg(long, requires = "gateway")]
@@ -431,6 +441,8 @@ fn main() -> io::Result<()> {
                 rathole,
                 rathole_noise,
                 quic_bare,
+                haproxy,
+                nginx,
                 service,
                 udp_service,
                 udp_only,
@@ -451,6 +463,8 @@ fn main() -> io::Result<()> {
                     rathole,
                     rathole_noise,
                     quic_bare,
+                    haproxy,
+                    nginx,
                     service,
                     udp_service,
                     udp_only,
@@ -602,6 +616,10 @@ struct Figures {
     rr_p50: Vec<f64>,
     rr_p99: Vec<f64>,
     conn_rate: Vec<f64>,
+    /// In the connection-rate run, per connection: the proxy's CPU (µs) and its threads'
+    /// voluntary context switches (each a sleep and a wake-up).
+    conn_us: Vec<f64>,
+    conn_wakeups: Vec<f64>,
     idle_bytes: Option<f64>,
 }
 
@@ -784,8 +802,20 @@ async fn compare(o: CompareOpts) -> io::Result<()> {
             f.rr.push(rr.per_sec);
             f.rr_p50.push(rr.p50_us as f64);
             f.rr_p99.push(rr.p99_us as f64);
-            f.conn_rate
-                .push(load::connection_rate(t.addr, 16, seconds).await?);
+            let cpu0 = pid.and_then(procstat::tree_cpu_time);
+            let wake0 = pid.and_then(procstat::tree_wakeups);
+            let start = tokio::time::Instant::now();
+            let rate = load::connection_rate(t.addr, 16, seconds).await?;
+            let conns = rate * start.elapsed().as_secs_f64();
+            f.conn_rate.push(rate);
+            let cpu1 = pid.and_then(procstat::tree_cpu_time);
+            let wake1 = pid.and_then(procstat::tree_wakeups);
+            if let (Some(a), Some(b), true) = (cpu0, cpu1, conns > 0.0) {
+                f.conn_us.push((b - a).as_secs_f64() * 1e6 / conns);
+            }
+            if let (Some(a), Some(b), true) = (wake0, wake1, conns > 0.0) {
+                f.conn_wakeups.push(b.saturating_sub(a) as f64 / conns);
+            }
         }
     }
     for (t, f) in targets.iter().zip(figs.iter_mut()) {
@@ -824,7 +854,7 @@ fn print_table(
     println!("| metric | {} |", names.join(" | "));
     println!("|---|{}", "---|".repeat(names.len()));
     type Get = fn(&Figures) -> Option<f64>;
-    let rows: [(&str, Get); 8] = [
+    let rows: [(&str, Get); 10] = [
         ("bulk 1 stream (MiB/s)", |f| {
             Some(median(&f.bulk1) / 1_048_576.0)
         }),
@@ -838,6 +868,12 @@ fn print_table(
         ("req/resp p50 (us)", |f| Some(median(&f.rr_p50))),
         ("req/resp p99 (us)", |f| Some(median(&f.rr_p99))),
         ("connections/s (16 workers)", |f| Some(median(&f.conn_rate))),
+        ("proxy CPU per connection (us)", |f| {
+            (!f.conn_us.is_empty()).then(|| median(&f.conn_us))
+        }),
+        ("proxy wake-ups per connection", |f| {
+            (!f.conn_wakeups.is_empty()).then(|| median(&f.conn_wakeups))
+        }),
         ("RSS per idle connection (bytes)", |f| f.idle_bytes),
     ];
     for (label, get) in rows {

@@ -134,10 +134,132 @@ pub(crate) fn udp_rcvbuf_errors() -> Option<u64> {
     values.split_whitespace().nth(column)?.parse().ok()
 }
 
+/// Voluntary context switches so far of every thread of `pid` and its live descendants: how
+/// often they went to sleep waiting for something (each one a wake-up later), from
+/// `voluntary_ctxt_switches` in `/proc/PID/task/TID/status`. Threads that ended are not
+/// counted. `None` when `pid` is gone.
+pub(crate) fn tree_wakeups(pid: u32) -> Option<u64> {
+    let pids = tree(pid);
+    if pids.is_empty() {
+        return None;
+    }
+    let mut sum = 0;
+    for p in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.filter_map(Result::ok) {
+            sum += task_wakeups(&task.path()).unwrap_or(0);
+        }
+    }
+    Some(sum)
+}
+
+/// `voluntary_ctxt_switches` of the thread whose `/proc` directory is `task`.
+fn task_wakeups(task: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(task.join("status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The whole machine's CPU ticks so far, from the first line of `/proc/stat`: busy (every
+/// field but idle and iowait) and total, summed over all cores; and the cores (`cpuN` lines).
+pub(crate) fn machine_ticks() -> Option<MachineTicks> {
+    parse_machine_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// Busy and total CPU ticks of the machine (see [`machine_ticks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MachineTicks {
+    pub(crate) busy: u64,
+    pub(crate) total: u64,
+    pub(crate) cores: usize,
+}
+
+impl MachineTicks {
+    /// Cores kept busy on average from `self` to `later`.
+    pub(crate) fn cores_busy(self, later: Self) -> Option<f64> {
+        let total = later.total.checked_sub(self.total).filter(|&t| t > 0)?;
+        let busy = later.busy.checked_sub(self.busy)?;
+        Some(busy as f64 / total as f64 * later.cores as f64)
+    }
+}
+
+fn parse_machine_ticks(stat: &str) -> Option<MachineTicks> {
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already in user/nice]
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    let cores = stat
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("cpu")
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count();
+    Some(MachineTicks {
+        busy: total.checked_sub(idle)?,
+        total,
+        cores: cores.max(1),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::process::{Command, Stdio};
+
+    #[test]
+    fn wakeups_count_a_threads_sleeps() {
+        // This thread's own count: other test threads ending would lower the process's sum.
+        let me = std::path::Path::new("/proc/thread-self");
+        let before = task_wakeups(me).unwrap();
+        // Each park blocks this thread in the kernel (no unpark token is set): one
+        // voluntary switch each.
+        for _ in 0..5 {
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
+        let after = task_wakeups(me).unwrap();
+        assert!(after >= before + 5, "{before} then {after}");
+        assert!(tree_wakeups(std::process::id()).is_some_and(|n| n >= after));
+        assert!(tree_wakeups(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn machine_ticks_leave_idle_and_iowait_out_of_busy() {
+        let stat = "cpu  100 5 50 800 40 3 2 0 7 0\n\
+                    cpu0 50 2 25 400 20 1 1 0 3 0\n\
+                    cpu1 50 3 25 400 20 2 1 0 4 0\n\
+                    intr 1 2\n";
+        let t = parse_machine_ticks(stat).unwrap();
+        // guest (7) is already counted in user: not added again.
+        assert_eq!(
+            t,
+            MachineTicks {
+                busy: 160,
+                total: 1000,
+                cores: 2
+            }
+        );
+        let later = MachineTicks {
+            busy: 260,
+            total: 1200,
+            cores: 2,
+        };
+        assert_eq!(t.cores_busy(later), Some(1.0));
+        assert_eq!(t.cores_busy(t), None);
+        assert!(parse_machine_ticks("intr 1 2 3\n").is_none());
+        assert!(machine_ticks().is_some(), "this machine has /proc/stat");
+    }
 
     #[test]
     fn parses_stat_with_odd_command_names() {
