@@ -236,13 +236,15 @@ impl Reloader {
             ));
             config.max_connections = prev.config.max_connections;
         }
-        // Unset means one per core; `ferry-proxy` runs with that count filled in.
-        let auto = ferry_app_core::workers::default_count();
-        if config.workers.unwrap_or(auto) != prev.config.workers.unwrap_or(auto) {
+        // Unset means no workers: connections on the runtime that runs the proxy.
+        if config.workers != prev.config.workers {
+            let show = |w: Option<std::num::NonZeroUsize>| {
+                w.map_or_else(|| "unset".to_owned(), |n| n.to_string())
+            };
             ignored.push(format!(
                 "server.workers: {} in the file, {} kept",
-                config.workers.unwrap_or(auto),
-                prev.config.workers.unwrap_or(auto)
+                show(config.workers),
+                show(prev.config.workers)
             ));
         }
         config.workers = prev.config.workers;

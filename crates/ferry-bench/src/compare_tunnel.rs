@@ -28,9 +28,11 @@
 //! - `haproxy-one-hop`, `nginx-one-hop` (with `--haproxy PATH`, `--nginx PATH`): HAProxy
 //!   (`mode tcp`) or nginx's stream module relaying from a port straight to the upstream, one
 //!   thread or worker per core. No tunnel: the work a tunnel does for a connection at its two
-//!   ends (accept the client, dial the upstream, relay both ways) in one process, so what
-//!   these reach bounds what any tunnel reaches on the same cores. Their ratios to rathole are
-//!   printed with the others'. Not measured under `--callgrind`.
+//!   ends (accept the client, dial the upstream, relay both ways) in one process.
+//! - `haproxy-two-hops`, `nginx-two-hops` (the same options): two such relays chained, the
+//!   first dialing the second over plain TCP, so that every connection crosses two processes
+//!   as in a tunnel (with a fresh TCP connection between them, as rathole's data channel).
+//!   Their ratios to rathole are printed with the others'; not measured under `--callgrind`.
 //!
 //! Figures: bulk throughput (1 and 4 streams), 64-byte request/response rate, connection rate,
 //! and the CPU time of the tunnel's two processes (from `/proc`): per GB relayed during the bulk
@@ -415,30 +417,61 @@ async fn rathole(
     Ok(path)
 }
 
-/// The name of a one-hop path in the tables.
-fn one_hop_name(peer: &Peer) -> String {
-    format!("{}-one-hop", peer.name())
+/// The name of a relay path in the tables: `haproxy-one-hop`, `nginx-two-hops`.
+fn relays_name(peer: &Peer, hops: Hops) -> String {
+    match hops {
+        Hops::One => format!("{}-one-hop", peer.name()),
+        Hops::Two => format!("{}-two-hops", peer.name()),
+    }
 }
 
-/// `peer` (HAProxy or nginx) relaying from a port of its own straight to `upstream`, with one
-/// thread or worker per core as the tunnel's programs have: the work every tunnel does for a
-/// connection (accept the client, dial the upstream, relay both ways) and nothing more, in
-/// one process. What it reaches bounds what a tunnel can reach on the same cores.
-async fn one_hop(peer: &Peer, dir: &Path, upstream: SocketAddr) -> io::Result<TunnelPath> {
-    let name = one_hop_name(peer);
-    let dir = dir.join(&name);
-    std::fs::create_dir_all(&dir)?;
-    let listen = free_port().await?;
+/// How many relays a relay path chains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hops {
+    /// One relay from the client straight to the upstream: the work every tunnel does for a
+    /// connection at its two ends (accept the client, dial the upstream, relay both ways) and
+    /// nothing more, in one process.
+    One,
+    /// Two relays, the first dialing the second over plain TCP: a connection crosses two
+    /// processes as it does in a tunnel, with a fresh TCP connection between them (as
+    /// rathole's data channel) instead of a stream on a shared one.
+    Two,
+}
+
+/// `hops` relays of `peer` (HAProxy or nginx) chained from a port of the first to `upstream`,
+/// each with one thread or worker per core as the tunnel's programs have; the first relay is
+/// the public side, the second the private side.
+async fn relays(
+    peer: &Peer,
+    hops: Hops,
+    dir: &Path,
+    upstream: SocketAddr,
+) -> io::Result<TunnelPath> {
+    let name = relays_name(peer, hops);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let command = peer.command(&dir, listen, upstream, cores)?;
-    let relay = crate::peers::spawn(&name, listen, &[], &command, &[])?;
+    let count = match hops {
+        Hops::One => 1,
+        Hops::Two => 2,
+    };
+    // From the upstream's side: each relay forwards to the one started before it.
+    let mut next = upstream;
+    let mut procs = Vec::with_capacity(count);
+    for i in (0..count).rev() {
+        let dir = dir.join(format!("{name}-{i}"));
+        std::fs::create_dir_all(&dir)?;
+        let listen = free_port().await?;
+        let command = peer.command(&dir, listen, next, cores)?;
+        procs.push(crate::peers::spawn(&name, listen, &[], &command, &[])?);
+        wait_listening(listen).await?;
+        next = listen;
+    }
+    procs.reverse();
     let path = TunnelPath {
         name,
-        dest: listen.into(),
+        dest: next.into(),
         udp: None,
-        procs: vec![relay],
+        procs,
     };
-    wait_listening(listen).await?;
     wait_ready(path.dest.clone()).await?;
     Ok(path)
 }
@@ -721,8 +754,8 @@ enum Spec<'a> {
         noise: bool,
     },
     QuicBare,
-    /// HAProxy or nginx relaying straight to the upstream: no tunnel (see [`one_hop`]).
-    OneHop(Peer),
+    /// HAProxy or nginx relays, no tunnel (see [`relays`]).
+    Relays(Peer, Hops),
     Ferry {
         entry: Entry,
         transport: Option<&'a str>,
@@ -751,14 +784,17 @@ fn specs(o: &Opts) -> Vec<Spec<'_>> {
         specs.push(Spec::QuicBare);
     }
     if !o.udp_only {
-        if let Some(path) = &o.haproxy {
-            specs.push(Spec::OneHop(Peer::Haproxy {
-                path: path.clone(),
-                splice: false,
-            }));
-        }
-        if let Some(path) = &o.nginx {
-            specs.push(Spec::OneHop(Peer::Nginx { path: path.clone() }));
+        let haproxy = o.haproxy.as_ref().map(|path| Peer::Haproxy {
+            path: path.clone(),
+            splice: false,
+        });
+        let nginx = o
+            .nginx
+            .as_ref()
+            .map(|path| Peer::Nginx { path: path.clone() });
+        for peer in [haproxy, nginx].into_iter().flatten() {
+            specs.push(Spec::Relays(peer.clone(), Hops::One));
+            specs.push(Spec::Relays(peer, Hops::Two));
         }
     }
     if o.gateway.is_some() && o.agent.is_some() {
@@ -800,7 +836,7 @@ async fn start(
             rathole(name, bin, noise, dir, upstream, udp_upstream, run).await
         }
         Spec::QuicBare => quic_bare(dir, upstream).await,
-        Spec::OneHop(ref peer) => one_hop(peer, dir, upstream).await,
+        Spec::Relays(ref peer, hops) => relays(peer, hops, dir, upstream).await,
         Spec::Ferry { entry, transport } => {
             let (Some(gateway), Some(agent)) = (&o.gateway, &o.agent) else {
                 return Err(io::Error::other("ferry paths need --gateway and --agent"));
@@ -1052,13 +1088,15 @@ fn print_table(paths: &[TunnelPath], figs: &[Figures]) {
         let others: Vec<usize> = (0..names.len()).filter(|&i| i != ferry).collect();
         print_ratios(&names, figs, ferry, &others);
     }
-    // What one relay with no tunnel reaches against rathole: the bound of any tunnel here.
-    for one_hop in (0..names.len()).filter(|&i| names[i].ends_with("-one-hop")) {
+    // What relays with no tunnel reach against rathole: what a tunnel's work costs here.
+    for relay in (0..names.len())
+        .filter(|&i| names[i].ends_with("-one-hop") || names[i].ends_with("-two-hops"))
+    {
         let others: Vec<usize> = (0..names.len())
             .filter(|&i| names[i].starts_with("rathole"))
             .collect();
         if !others.is_empty() {
-            print_ratios(&names, figs, one_hop, &others);
+            print_ratios(&names, figs, relay, &others);
         }
     }
     // The bare QUIC tunnel against rathole: what the transport alone reaches here.
@@ -1142,7 +1180,7 @@ async fn callgrind(o: &Opts, dir: &Path, upstream: SocketAddr, small: u64) -> io
     for spec in specs(o) {
         let name = match &spec {
             Spec::Rathole { name, .. } => (*name).to_owned(),
-            Spec::QuicBare | Spec::OneHop(_) => continue,
+            Spec::QuicBare | Spec::Relays(..) => continue,
             Spec::Ferry { entry, transport } => ferry_name(*entry, *transport),
         };
         if !o.cg_only.is_empty() && !o.cg_only.contains(&name) {
@@ -1208,7 +1246,7 @@ mod tests {
             .map(|s| match s {
                 Spec::Rathole { name, .. } => (*name).to_owned(),
                 Spec::QuicBare => "quic-bare".to_owned(),
-                Spec::OneHop(peer) => one_hop_name(peer),
+                Spec::Relays(peer, hops) => relays_name(peer, *hops),
                 Spec::Ferry { entry, transport } => ferry_name(*entry, *transport),
             })
             .collect()
@@ -1244,7 +1282,9 @@ mod tests {
                 "rathole",
                 "quic-bare",
                 "haproxy-one-hop",
+                "haproxy-two-hops",
                 "nginx-one-hop",
+                "nginx-two-hops",
                 "ferry/quic",
                 "ferry/tcp"
             ]
@@ -1256,7 +1296,9 @@ mod tests {
                 "rathole",
                 "quic-bare",
                 "haproxy-one-hop",
+                "haproxy-two-hops",
                 "nginx-one-hop",
+                "nginx-two-hops",
                 "ferry/quic",
                 "ferry-service/quic",
                 "ferry/tcp",

@@ -229,12 +229,13 @@ enum Cmd {
         #[arg(long)]
         quic_bare: bool,
         /// Also measure HAProxy (`mode tcp`, `nbthread` one per core) as `haproxy-one-hop`: one
-        /// relay from the client straight to the upstream, no tunnel. A tunnel does that
-        /// relay's work and more, so its figures bound what any tunnel reaches on this machine.
+        /// relay from the client straight to the upstream, no tunnel (a tunnel does that
+        /// relay's work and more); and as `haproxy-two-hops`: two relays chained over plain
+        /// TCP, every connection crossing two processes as in a tunnel.
         #[arg(long, value_name = "PATH")]
         haproxy: Option<PathBuf>,
-        /// Also measure nginx's stream module as `nginx-one-hop` (`worker_processes` one per
-        /// core): the same bound as `--haproxy`.
+        /// Also measure nginx's stream module as `nginx-one-hop` and `nginx-two-hops`
+        /// (`worker_processes` one per core), as `--haproxy`.
         #[arg(long, value_name = "PATH")]
         nginx: Option<PathBuf>,
         /// Also measure `ferry-service`: the gateway exposing the upstream as a TCP port

@@ -22,7 +22,10 @@ impl ProxyConfig {
             self.max_connections,
             format_duration(self.drain_timeout),
             self.workers.map_or_else(
-                || format!("auto ({})", ferry_app_core::workers::default_count()),
+                || format!(
+                    "off (the multi-thread runtime, {} threads)",
+                    ferry_app_core::workers::default_count()
+                ),
                 |n| n.to_string()
             )
         );

@@ -123,3 +123,21 @@ async fn a_new_metrics_address_is_kept_until_a_restart() {
     assert_eq!(tag_of(p.addr()).await, b'A');
     p.stop().await;
 }
+
+#[tokio::test]
+async fn a_workers_count_is_kept_until_a_restart() {
+    let a = Server::tagged(b'A').await;
+    // Started without `server.workers`: connections on this test's runtime.
+    let p = start(&config("", &list(&[a.addr]), "")).await;
+    let text = format!(
+        "[server]\nworkers = 2\n{}",
+        config("", &list(&[a.addr]), "")
+    );
+    let done = p.reloader.reload_file(&file("workers", &text)).unwrap();
+    assert_eq!(
+        done.ignored,
+        vec!["server.workers: 2 in the file, unset kept".to_owned()]
+    );
+    assert_eq!(tag_of(p.addr()).await, b'A');
+    p.stop().await;
+}

@@ -31,12 +31,6 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    // Connections run on worker threads, one single-threaded runtime each: `server.workers`,
-    // else one per core (or `TOKIO_WORKER_THREADS`).
-    let config = config.map(|mut c| {
-        c.workers = c.workers.or(Some(ferry_app_core::workers::default_count()));
-        c
-    });
     // Certificates are loaded here, before anything is bound.
     let proxy = match config.and_then(Proxy::new) {
         Ok(p) => p,
@@ -45,8 +39,16 @@ fn main() -> ExitCode {
     if let Some(limit) = ferry_cli::raise_open_files_limit() {
         tracing::debug!(limit, "open-files limit");
     }
-    // Signals, reloads, the admin endpoint and health checks: the workers carry the load.
-    let runtime = match ferry_cli::control_runtime(PROGRAM) {
+    // With `server.workers`, connections run on worker threads (one single-threaded runtime
+    // each) and this runtime keeps signals, reloads, the admin endpoint and health checks.
+    // Without it, everything runs on tokio's multi-thread runtime, one thread per core (or
+    // `TOKIO_WORKER_THREADS`): see `server.workers` in docs/proxy.md for the trade-off.
+    let runtime = if proxy.config().workers.is_some() {
+        ferry_cli::control_runtime(PROGRAM)
+    } else {
+        ferry_cli::runtime(PROGRAM)
+    };
+    let runtime = match runtime {
         Ok(r) => r,
         Err(code) => return code,
     };
