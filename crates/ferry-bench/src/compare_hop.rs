@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::{Target, free_port, load, median, procstat, server, start, wait_ready};
+use crate::{Target, free_port, load, median, median_of, procstat, server, start, wait_ready};
 
 /// Indices of the paths, in table order.
 const FORWARD: usize = 1;
@@ -303,13 +303,13 @@ fn print_table(paths: &[PathUnderTest], figs: &[Figures], o: &Opts) {
         ("64 B req/resp, 64 conns (req/s)", |f| Some(median(&f.rr))),
         ("connections/s (16 workers)", |f| Some(median(&f.conn_rate))),
         ("CPU per connection, forward or each hop (us)", |f| {
-            (!f.hop_cpu_us.is_empty()).then(|| median(&f.hop_cpu_us))
+            median_of(&f.hop_cpu_us)
         }),
         ("CPU per connection, access client (us)", |f| {
-            (!f.access_cpu_us.is_empty()).then(|| median(&f.access_cpu_us))
+            median_of(&f.access_cpu_us)
         }),
         ("CPU per GB, forward or each hop, 1 stream (s)", |f| {
-            (!f.hop_cpu_per_gb.is_empty()).then(|| median(&f.hop_cpu_per_gb))
+            median_of(&f.hop_cpu_per_gb)
         }),
     ];
     for (label, get) in rows {

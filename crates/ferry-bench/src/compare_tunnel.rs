@@ -65,7 +65,7 @@ use crate::load::Dest;
 use crate::peers::Peer;
 use crate::udp_load::{self, UdpRun, free_udp_port};
 use crate::{
-    Target, free_port, load, median, procstat, server, stop, wait_ready, wait_ready_within,
+    Target, free_port, load, median_of, procstat, server, stop, wait_ready, wait_ready_within,
 };
 
 /// Options of `compare-tunnel`.
@@ -965,90 +965,94 @@ async fn udp_runs(o: &Opts, udp: SocketAddr, pids: &[u32], f: &mut Figures) -> i
 
 type Get = fn(&Figures) -> Option<f64>;
 
-fn some(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| median(v))
-}
-
 const ROWS: [(&str, Get); 20] = [
     ("bulk 1 stream (MiB/s)", |f| {
-        some(&f.bulk1).map(|v| v / 1_048_576.0)
+        median_of(&f.bulk1).map(|v| v / 1_048_576.0)
     }),
     ("bulk 4 streams (MiB/s)", |f| {
-        some(&f.bulk4).map(|v| v / 1_048_576.0)
+        median_of(&f.bulk4).map(|v| v / 1_048_576.0)
     }),
-    ("64 B req/resp, 64 conns (req/s)", |f| some(&f.rr)),
-    ("req/resp p50 (us)", |f| some(&f.rr_p50)),
-    ("req/resp p99 (us)", |f| some(&f.rr_p99)),
-    ("connections/s (16 workers)", |f| some(&f.conn_rate)),
-    ("tunnel CPU per connection (us)", |f| some(&f.conn_us.total)),
+    ("64 B req/resp, 64 conns (req/s)", |f| median_of(&f.rr)),
+    ("req/resp p50 (us)", |f| median_of(&f.rr_p50)),
+    ("req/resp p99 (us)", |f| median_of(&f.rr_p99)),
+    ("connections/s (16 workers)", |f| median_of(&f.conn_rate)),
+    ("tunnel CPU per connection (us)", |f| {
+        median_of(&f.conn_us.total)
+    }),
     ("  public side: gateway / server (us)", |f| {
-        some(&f.conn_us.public)
+        median_of(&f.conn_us.public)
     }),
     ("  private side: agent / client (us)", |f| {
-        some(&f.conn_us.private)
+        median_of(&f.conn_us.private)
     }),
     ("  of the total, kernel (system time) (us)", |f| {
-        some(&f.conn_sys_us)
+        median_of(&f.conn_sys_us)
     }),
-    ("tunnel CPU per GB, 1 stream (s)", |f| some(&f.gb1.total)),
+    ("tunnel CPU per GB, 1 stream (s)", |f| {
+        median_of(&f.gb1.total)
+    }),
     ("  public side: gateway / server (s)", |f| {
-        some(&f.gb1.public)
+        median_of(&f.gb1.public)
     }),
     ("  private side: agent / client (s)", |f| {
-        some(&f.gb1.private)
+        median_of(&f.gb1.private)
     }),
-    ("tunnel CPU per GB, 4 streams (s)", |f| some(&f.gb4.total)),
+    ("tunnel CPU per GB, 4 streams (s)", |f| {
+        median_of(&f.gb4.total)
+    }),
     ("  public side: gateway / server (s)", |f| {
-        some(&f.gb4.public)
+        median_of(&f.gb4.public)
     }),
     ("  private side: agent / client (s)", |f| {
-        some(&f.gb4.private)
+        median_of(&f.gb4.private)
     }),
     ("UDP receive-buffer drops, bulk runs (host)", |f| {
-        some(&f.udp_drops)
+        median_of(&f.udp_drops)
     }),
-    ("machine cores busy, bulk 1 stream", |f| some(&f.busy1)),
-    ("machine cores busy, bulk 4 streams", |f| some(&f.busy4)),
+    ("machine cores busy, bulk 1 stream", |f| median_of(&f.busy1)),
+    ("machine cores busy, bulk 4 streams", |f| {
+        median_of(&f.busy4)
+    }),
     ("machine cores busy, connection rate", |f| {
-        some(&f.busy_conn)
+        median_of(&f.busy_conn)
     }),
 ];
 
 const UDP_ROWS: [(&str, Get); 13] = [
     ("UDP 1200 B echoed (datagrams/s)", |f| {
-        some(&f.udp_big.per_sec)
+        median_of(&f.udp_big.per_sec)
     }),
     ("UDP 1200 B echoed (MiB/s)", |f| {
-        some(&f.udp_big.bytes_per_sec).map(|v| v / 1_048_576.0)
+        median_of(&f.udp_big.bytes_per_sec).map(|v| v / 1_048_576.0)
     }),
-    ("UDP 1200 B loss (%)", |f| some(&f.udp_big.loss)),
+    ("UDP 1200 B loss (%)", |f| median_of(&f.udp_big.loss)),
     ("tunnel CPU per GB echoed, 1200 B (s)", |f| {
-        some(&f.udp_big.gb.total)
+        median_of(&f.udp_big.gb.total)
     }),
     ("  public side: gateway / server (s)", |f| {
-        some(&f.udp_big.gb.public)
+        median_of(&f.udp_big.gb.public)
     }),
     ("  private side: agent / client (s)", |f| {
-        some(&f.udp_big.gb.private)
+        median_of(&f.udp_big.gb.private)
     }),
     ("UDP 64 B echoed (datagrams/s)", |f| {
-        some(&f.udp_small.per_sec)
+        median_of(&f.udp_small.per_sec)
     }),
-    ("UDP 64 B loss (%)", |f| some(&f.udp_small.loss)),
+    ("UDP 64 B loss (%)", |f| median_of(&f.udp_small.loss)),
     ("tunnel CPU per echoed datagram, 64 B (us)", |f| {
-        some(&f.udp_small.us.total)
+        median_of(&f.udp_small.us.total)
     }),
     ("  public side: gateway / server (us)", |f| {
-        some(&f.udp_small.us.public)
+        median_of(&f.udp_small.us.public)
     }),
     ("  private side: agent / client (us)", |f| {
-        some(&f.udp_small.us.private)
+        median_of(&f.udp_small.us.private)
     }),
     ("tunnel CPU per echoed datagram, 1200 B (us)", |f| {
-        some(&f.udp_big.us.total)
+        median_of(&f.udp_big.us.total)
     }),
     ("UDP receive-buffer drops, UDP runs (host)", |f| {
-        some(&f.udp_run_drops)
+        median_of(&f.udp_run_drops)
     }),
 ];
 

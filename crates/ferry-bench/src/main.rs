@@ -683,6 +683,11 @@ async fn start(name: &str, command: &[String], upstream: SocketAddr) -> io::Resu
     Ok(target)
 }
 
+/// The median, `None` for no values.
+fn median_of(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| median(v))
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
@@ -812,7 +817,8 @@ async fn compare(o: CompareOpts) -> io::Result<()> {
             let cpu1 = pid.and_then(procstat::tree_cpu_time);
             let wake1 = pid.and_then(procstat::tree_wakeups);
             if let (Some(a), Some(b), true) = (cpu0, cpu1, conns > 0.0) {
-                f.conn_us.push((b - a).as_secs_f64() * 1e6 / conns);
+                f.conn_us
+                    .push(b.saturating_sub(a).as_secs_f64() * 1e6 / conns);
             }
             if let (Some(a), Some(b), true) = (wake0, wake1, conns > 0.0) {
                 f.conn_wakeups.push(b.saturating_sub(a) as f64 / conns);
@@ -863,17 +869,15 @@ fn print_table(
             Some(median(&f.bulk4) / 1_048_576.0)
         }),
         ("proxy CPU per GB, 1 stream (s)", |f| {
-            (!f.cpu_per_gb.is_empty()).then(|| median(&f.cpu_per_gb))
+            median_of(&f.cpu_per_gb)
         }),
         ("64 B req/resp, 64 conns (req/s)", |f| Some(median(&f.rr))),
         ("req/resp p50 (us)", |f| Some(median(&f.rr_p50))),
         ("req/resp p99 (us)", |f| Some(median(&f.rr_p99))),
         ("connections/s (16 workers)", |f| Some(median(&f.conn_rate))),
-        ("proxy CPU per connection (us)", |f| {
-            (!f.conn_us.is_empty()).then(|| median(&f.conn_us))
-        }),
+        ("proxy CPU per connection (us)", |f| median_of(&f.conn_us)),
         ("proxy wake-ups per connection", |f| {
-            (!f.conn_wakeups.is_empty()).then(|| median(&f.conn_wakeups))
+            median_of(&f.conn_wakeups)
         }),
         ("RSS per idle connection (bytes)", |f| f.idle_bytes),
     ];

@@ -7,7 +7,7 @@
 //! are left out.
 
 use crate::compare_tls::{Figures, VERSIONS};
-use crate::median;
+use crate::median_of;
 
 /// The share of handshakes a resuming run must resume for its figures to count.
 pub(crate) const MIN_RESUMED_SHARE: f64 = 0.95;
@@ -42,7 +42,7 @@ impl Row {
     /// The figure, or `Err(share)` when it depends on resumption that did not happen.
     fn value(&self, f: &Figures) -> Result<Option<f64>, f64> {
         if let Some(v) = self.resumed
-            && let Some(share) = med(&f.resumed_share[v])
+            && let Some(share) = median_of(&f.resumed_share[v])
             && share < MIN_RESUMED_SHARE
         {
             return Err(share);
@@ -66,50 +66,45 @@ impl Row {
     }
 }
 
-/// The median, `None` for no values.
-fn med(v: &[f64]) -> Option<f64> {
-    (!v.is_empty()).then(|| median(v))
-}
-
 fn rows() -> Vec<Row> {
     let mut rows = Vec::new();
     for (i, v) in VERSIONS.iter().enumerate() {
         let l = v.label();
         rows.push(Row::new(
             format!("{l} full handshakes/s"),
-            Box::new(move |f| med(&f.full[i])),
+            Box::new(move |f| median_of(&f.full[i])),
         ));
         rows.push(Row::resumed(
             format!("{l} resumed handshakes/s"),
             i,
-            Box::new(move |f| med(&f.resumed[i])),
+            Box::new(move |f| median_of(&f.resumed[i])),
         ));
         rows.push(Row::resumed(
             format!("{l} resumed / full (x)"),
             i,
-            Box::new(move |f| med(&f.ratio[i])),
+            Box::new(move |f| median_of(&f.ratio[i])),
         ));
         rows.push(Row::new(
             format!("{l} share of handshakes resumed (%)"),
-            Box::new(move |f| med(&f.resumed_share[i]).map(|s| s * 100.0)),
+            Box::new(move |f| median_of(&f.resumed_share[i]).map(|s| s * 100.0)),
         ));
         rows.push(Row::new(
             format!("{l} CPU per full-handshake connection (us)"),
-            Box::new(move |f| med(&f.cpu_full_us[i])),
+            Box::new(move |f| median_of(&f.cpu_full_us[i])),
         ));
         rows.push(Row::resumed(
             format!("{l} CPU per resumed connection (us)"),
             i,
-            Box::new(move |f| med(&f.cpu_resumed_us[i])),
+            Box::new(move |f| median_of(&f.cpu_resumed_us[i])),
         ));
     }
     rows.push(Row::new(
         "TLS 1.3 bulk, 1 stream (MiB/s)".to_owned(),
-        Box::new(|f| med(&f.bulk).map(|b| b / 1_048_576.0)),
+        Box::new(|f| median_of(&f.bulk).map(|b| b / 1_048_576.0)),
     ));
     rows.push(Row::new(
         "CPU per GB, bulk (s)".to_owned(),
-        Box::new(|f| med(&f.cpu_per_gb)),
+        Box::new(|f| median_of(&f.cpu_per_gb)),
     ));
     rows.push(Row::new(
         "RSS per idle TLS connection (bytes)".to_owned(),
