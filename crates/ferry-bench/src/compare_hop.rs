@@ -253,8 +253,11 @@ pub(crate) async fn compare_hop(o: Opts) -> io::Result<()> {
             if let (Some(a), Some(b)) = (c0, cpu_of(&hop_pids))
                 && !hop_pids.is_empty()
             {
-                f.hop_cpu_per_gb
-                    .push((b - a).as_secs_f64() / (o.bytes as f64 / 1e9) / hop_pids.len() as f64);
+                f.hop_cpu_per_gb.push(
+                    b.saturating_sub(a).as_secs_f64()
+                        / (o.bytes as f64 / 1e9)
+                        / hop_pids.len() as f64,
+                );
             }
             f.bulk4.push(load::bulk(addr, 4, o.bytes).await?);
             f.rr.push(load::request_response(addr, 64, o.seconds).await?.per_sec);
@@ -268,12 +271,13 @@ pub(crate) async fn compare_hop(o: Opts) -> io::Result<()> {
                 && !hop_pids.is_empty()
             {
                 f.hop_cpu_us
-                    .push((b - a).as_secs_f64() * 1e6 / conns / hop_pids.len() as f64);
+                    .push(b.saturating_sub(a).as_secs_f64() * 1e6 / conns / hop_pids.len() as f64);
             }
             if let (Some(a), Some(b)) = (a0, cpu_of(&access_pid))
                 && !access_pid.is_empty()
             {
-                f.access_cpu_us.push((b - a).as_secs_f64() * 1e6 / conns);
+                f.access_cpu_us
+                    .push(b.saturating_sub(a).as_secs_f64() * 1e6 / conns);
             }
         }
     }

@@ -315,7 +315,7 @@ async fn measured_rate(
     let cpu1 = pid.and_then(procstat::tree_cpu_time);
     let per = match (cpu0, cpu1) {
         (Some(a), Some(b)) if rate.count > 0 => {
-            Some((b - a).as_secs_f64() * 1e6 / rate.count as f64)
+            Some(b.saturating_sub(a).as_secs_f64() * 1e6 / rate.count as f64)
         }
         _ => None,
     };
@@ -343,7 +343,7 @@ async fn round(t: &Target, f: &mut Figures, clients: &Clients, o: &Opts) -> io::
     let cpu1 = pid.and_then(procstat::tree_cpu_time);
     if let (Some(a), Some(b)) = (cpu0, cpu1) {
         f.cpu_per_gb
-            .push((b - a).as_secs_f64() / (o.bytes as f64 / 1e9));
+            .push(b.saturating_sub(a).as_secs_f64() / (o.bytes as f64 / 1e9));
     }
     Ok(())
 }

@@ -801,7 +801,7 @@ async fn compare(o: CompareOpts) -> io::Result<()> {
             let cpu1 = pid.and_then(procstat::tree_cpu_time);
             if let (Some(a), Some(b)) = (cpu0, cpu1) {
                 f.cpu_per_gb
-                    .push((b - a).as_secs_f64() / (bytes as f64 / 1e9));
+                    .push(b.saturating_sub(a).as_secs_f64() / (bytes as f64 / 1e9));
             }
             f.bulk4.push(load::bulk(t.addr, 4, bytes).await?);
             let rr = load::request_response(t.addr, 64, seconds).await?;
